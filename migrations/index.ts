@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely/migration';
+import * as m0001 from './0001_job_history_and_keys';
+
+/**
+ * Every migration, in order. Listed by hand rather than read from the folder so the same list
+ * works from TypeScript sources (tests) and from compiled output (the installed binary).
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_job_history_and_keys': m0001,
+};

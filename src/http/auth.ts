@@ -1,0 +1,30 @@
+import type { RequestHandler } from 'express';
+import { unauthorized } from '../errors';
+import { findActiveKeyByHash, hashApiKey, type ApiKeyIdentity } from '../store/api-keys';
+import type { Db } from '../store/database';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    apiKey?: ApiKeyIdentity;
+  }
+}
+
+const MAX_KEY_LENGTH = 256;
+
+/** Requires a valid, unrevoked `X-API-Key`; the key is looked up by its hash, never stored plain. */
+export function requireApiKey(db: Db): RequestHandler {
+  return async (req, _res, next) => {
+    const key = req.get('x-api-key');
+    if (!key) throw unauthorized('Missing X-API-Key header.');
+    if (key.length > MAX_KEY_LENGTH) throw unauthorized('Invalid API key.');
+    const identity = await findActiveKeyByHash(db, hashApiKey(key));
+    if (!identity) throw unauthorized('Invalid API key.');
+    req.apiKey = identity;
+    next();
+  };
+}
+
+export function apiKeyOf(req: { apiKey?: ApiKeyIdentity }): ApiKeyIdentity {
+  if (!req.apiKey) throw unauthorized('Missing X-API-Key header.');
+  return req.apiKey;
+}

@@ -1,0 +1,23 @@
+import { Router } from 'express';
+import type { ServiceContext } from '../context';
+import { jobNotFound } from '../errors';
+import { presentJob } from '../jobs/job-view';
+import { findJobForKey } from '../store/scrape-jobs';
+import { apiKeyOf } from './auth';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function jobsRouter(ctx: Pick<ServiceContext, 'store'>): Router {
+  const router = Router();
+
+  router.get('/jobs/:job_id', async (req, res) => {
+    const id = req.params.job_id;
+    // A malformed id cannot name any job: same answer as an unknown one, and no query.
+    if (!UUID.test(id)) throw jobNotFound();
+    const job = await findJobForKey(ctx.store.db, id.toLowerCase(), apiKeyOf(req).id);
+    if (!job) throw jobNotFound();
+    res.json({ success: true, data: presentJob(job) });
+  });
+
+  return router;
+}

@@ -1,0 +1,25 @@
+import { Router } from 'express';
+import type { ServiceContext } from '../context';
+import { runSyncScrape } from '../jobs/sync-scrape';
+import { submitScrapeJob } from '../jobs/submit';
+import { apiKeyOf } from './auth';
+import { parseScrapeRequest } from './scrape-schema';
+
+export function scrapeRouter(ctx: ServiceContext): Router {
+  const router = Router();
+
+  router.post('/scrape', async (req, res) => {
+    const request = parseScrapeRequest(req.body);
+    const body = await runSyncScrape(ctx, apiKeyOf(req).id, request);
+    res.status(body.success ? 200 : 502).json(body);
+  });
+
+  router.post('/scrape/async', async (req, res) => {
+    const request = parseScrapeRequest(req.body);
+    const { jobId } = await submitScrapeJob(ctx, apiKeyOf(req).id, request);
+    const poll = `/v1/jobs/${jobId}`;
+    res.status(202).location(poll).json({ success: true, job_id: jobId, status: 'queued', poll });
+  });
+
+  return router;
+}

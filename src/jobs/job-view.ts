@@ -1,0 +1,40 @@
+import type { JobWithResult } from '../store/scrape-jobs';
+
+/** `data` of GET /v1/jobs/{id}: the public view of one job. */
+export interface JobView {
+  job_id: string;
+  status: string;
+  url: string;
+  created_at: string;
+  updated_at: string;
+  result?: unknown;
+  error?: string;
+  code?: string;
+  result_expired_at?: string;
+}
+
+const iso = (value: Date | string | null) => (value instanceof Date ? value : new Date(value ?? 0)).toISOString();
+
+export function presentJob(job: JobWithResult): JobView {
+  const view: JobView = {
+    job_id: job.id,
+    status: job.status,
+    url: job.url,
+    created_at: iso(job.created_at),
+    updated_at: iso(job.updated_at),
+  };
+  if (job.status === 'completed') {
+    if (job.result !== null && job.result !== undefined) {
+      view.result = job.result;
+    } else {
+      // The history row outlives its result: say so plainly rather than answer an empty result.
+      view.code = 'RESULT_EXPIRED';
+      view.error = 'The result of this job has expired and was purged; the job history is kept.';
+      if (job.result_expires_at) view.result_expired_at = iso(job.result_expires_at);
+    }
+  } else if (job.status === 'failed' || job.status === 'timed_out') {
+    view.error = job.error_message ?? 'The scrape could not complete.';
+    view.code = job.error_code ?? 'SCRAPE_FAILED';
+  }
+  return view;
+}

@@ -1,0 +1,64 @@
+import { PgBoss } from 'pg-boss';
+import type { Config } from '../config';
+import type { ScrapeRequest } from '../scraper/scrape-request';
+
+/** pg-boss owns these queue tables, in schema `pgboss`. */
+export const PGBOSS_SCHEMA = 'pgboss';
+export const SCRAPE_QUEUE = 'scrape';
+/** Where pg-boss moves a scrape whose worker vanished more often than retries allow. */
+export const LOST_SCRAPE_QUEUE = 'scrape-lost';
+export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
+
+/** Seconds a job may take beyond its `timeout` for a lost worker's job to be taken over. */
+export const TAKEOVER_ALLOWANCE_SECONDS = 60;
+/** How often pg-boss's supervisor looks for jobs whose heartbeat stopped (crash detection). */
+export const SUPERVISE_INTERVAL_SECONDS = 5;
+export const MAX_TIMEOUT_SECONDS = 300;
+
+export interface ScrapeJobData {
+  request: ScrapeRequest;
+}
+
+export type BossRole = 'api' | 'worker' | 'admin';
+
+/**
+ * One pg-boss instance per process. Only worker processes supervise (heartbeat and expiry checks),
+ * run cron schedules and hold a LISTEN connection; an API process only sends.
+ */
+export function createBoss(config: Config, databaseUrl: string, role: BossRole): PgBoss {
+  const working = role === 'worker';
+  return new PgBoss({
+    connectionString: databaseUrl,
+    schema: PGBOSS_SCHEMA,
+    application_name: `omniscrape-${role}`,
+    max: working ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), 20) : 10,
+    connectionTimeoutMillis: 5_000,
+    supervise: working,
+    schedule: working,
+    useListenNotify: working,
+    superviseIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+    registerInstance: working,
+    instanceName: `omniscrape-${role}`,
+  });
+}
+
+/** Creates (or updates) the queues with the settings the job lifecycle relies on. Idempotent. */
+export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> {
+  await boss.createQueue(LOST_SCRAPE_QUEUE, { retryLimit: 5, retryDelay: 5, deleteAfterSeconds: 24 * 3600 });
+  const scrapeQueue = {
+    heartbeatSeconds: config.heartbeatSeconds,
+    // A hard bound above any single attempt; the heartbeat is what detects crashes quickly.
+    expireInSeconds: MAX_TIMEOUT_SECONDS + TAKEOVER_ALLOWANCE_SECONDS,
+    retryLimit: 2,
+    retryDelay: 1,
+    deleteAfterSeconds: 3600,
+    deadLetter: LOST_SCRAPE_QUEUE,
+    notify: true,
+  };
+  if (await boss.getQueue(SCRAPE_QUEUE)) {
+    await boss.updateQueue(SCRAPE_QUEUE, scrapeQueue);
+  } else {
+    await boss.createQueue(SCRAPE_QUEUE, scrapeQueue);
+  }
+  await boss.createQueue(PURGE_RESULTS_QUEUE, { retryLimit: 1, deleteAfterSeconds: 3600 });
+}

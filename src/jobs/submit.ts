@@ -1,0 +1,36 @@
+import { randomUUID } from 'node:crypto';
+import { fromKysely } from 'pg-boss';
+import type { ServiceContext } from '../context';
+import type { ScrapeRequest } from '../scraper/scrape-request';
+import { insertScrapeJob } from '../store/scrape-jobs';
+import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
+
+/**
+ * Accepts an async scrape: the history row and the pg-boss job are written in one transaction, so
+ * a 202 means both exist (and survive a crash) or neither does. Both share one id.
+ */
+export async function submitScrapeJob(
+  ctx: Pick<ServiceContext, 'store' | 'boss'>,
+  apiKeyId: string,
+  request: ScrapeRequest,
+): Promise<{ jobId: string; createdAt: Date }> {
+  const jobId = randomUUID();
+  const createdAt = new Date();
+  await ctx.store.db.transaction().execute(async (trx) => {
+    await insertScrapeJob(trx, {
+      id: jobId,
+      api_key_id: apiKeyId,
+      kind: 'async',
+      url: request.url,
+      host: new URL(request.url).hostname,
+      method: request.method,
+      format: request.format,
+      timeout_seconds: request.timeout,
+      status: 'queued',
+      created_at: createdAt,
+    });
+    const data: ScrapeJobData = { request };
+    await ctx.boss.send(SCRAPE_QUEUE, data, { id: jobId, db: fromKysely(trx) });
+  });
+  return { jobId, createdAt };
+}

@@ -1,0 +1,55 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { PgBoss } from 'pg-boss';
+import type { Logger } from '../logger';
+import type { Db } from '../store/database';
+import { deleteExpiredResultsBatch } from '../store/job-results';
+import { PURGE_RESULTS_QUEUE } from '../jobs/queue';
+
+/** Pause between two delete batches, so a large purge never holds locks or I/O for long. */
+export const PURGE_BATCH_PAUSE_MS_DEFAULT = 50;
+
+export interface PurgeOptions {
+  batchSize: number;
+  pauseMs?: number;
+  onBatch?: (deletedSoFar: number) => void;
+}
+
+/**
+ * Deletes every expired result, in batches of `batchSize`, until a batch comes back short. The job
+ * history rows stay; a purged job answers RESULT_EXPIRED.
+ */
+export async function purgeExpiredResults(db: Db, options: PurgeOptions): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await deleteExpiredResultsBatch(db, options.batchSize);
+    total += deleted;
+    options.onBatch?.(total);
+    if (deleted < options.batchSize) return total;
+    await sleep(options.pauseMs ?? PURGE_BATCH_PAUSE_MS_DEFAULT);
+  }
+}
+
+export interface ResultPurgeSchedule {
+  stop(): Promise<void>;
+}
+
+/**
+ * Schedules the purge through pg-boss cron (no external cron): pg-boss creates one job per slot
+ * however many workers run, and one of them purges.
+ */
+export async function startResultPurgeSchedule(
+  deps: { boss: PgBoss; db: Db; logger: Logger },
+  options: { cron: string; batchSize: number },
+): Promise<ResultPurgeSchedule> {
+  const { boss, db, logger } = deps;
+  await boss.schedule(PURGE_RESULTS_QUEUE, options.cron, null, { tz: 'UTC' });
+  await boss.work(PURGE_RESULTS_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
+    const deleted = await purgeExpiredResults(db, { batchSize: options.batchSize });
+    if (deleted > 0) logger.info({ deleted }, 'purged expired results');
+  });
+  return {
+    async stop() {
+      await boss.offWork(PURGE_RESULTS_QUEUE, { wait: true });
+    },
+  };
+}

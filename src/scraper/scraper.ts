@@ -1,0 +1,230 @@
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
+import { ScrapeFailure } from '../errors';
+import { BLOCKED_ERROR_CODE, blockedTarget, checkHostBeforeConnect, guardedLookup, isBlockedAddress } from './address-guard';
+import { renderContent } from './formats';
+import type { ScrapedPage, ScrapeRequest } from './scrape-request';
+
+export const MAX_REDIRECTS = 10;
+const CONNECT_TIMEOUT_MS = 10_000;
+const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
+
+// Hop-by-hop headers and ones the client library must own (RFC 9110 §7.6.1); never forwarded.
+const NOT_FORWARDED = new Set([
+  'host', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'accept-encoding', 'expect',
+]);
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+export interface ScraperOptions {
+  allowPrivateTargets: boolean;
+  maxBodyBytes: number;
+  userAgent?: string;
+}
+
+/**
+ * Fetches pages with undici through one connection pool per process. Each scrape is bounded in
+ * time (its `timeout` covers connect, redirects and body), in size (decoded bytes, so compression
+ * bombs stop at the cap) and in where it may connect (address guard on every hop and on the
+ * socket actually opened).
+ */
+export class Scraper {
+  readonly #agent: Agent;
+
+  constructor(private readonly options: ScraperOptions) {
+    const baseConnect = buildConnector({
+      timeout: CONNECT_TIMEOUT_MS,
+      ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup }),
+    } as buildConnector.BuildOptions);
+    const connect: buildConnector.connector = (opts, callback) =>
+      baseConnect(opts, (err, socket) => {
+        if (err || !socket) return callback(err ?? new Error('connect failed'), null);
+        // Defence in depth: judge the address the socket really reached.
+        if (!options.allowPrivateTargets && socket.remoteAddress && isBlockedAddress(socket.remoteAddress)) {
+          socket.destroy();
+          const blocked: NodeJS.ErrnoException = new Error(`connected address ${socket.remoteAddress} is not allowed`);
+          blocked.code = BLOCKED_ERROR_CODE;
+          return callback(blocked, null);
+        }
+        callback(null, socket);
+      });
+    this.#agent = new Agent({ connect, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES, keepAliveTimeout: 10_000 });
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  /** Scrapes one page. Resolves with the page (any target status) or rejects with a ScrapeFailure. */
+  async scrape(req: ScrapeRequest, signal?: AbortSignal): Promise<ScrapedPage> {
+    const deadline = AbortSignal.timeout(req.timeout * 1000);
+    const abort = signal ? AbortSignal.any([deadline, signal]) : deadline;
+    try {
+      return await this.#follow(req, abort);
+    } catch (err) {
+      throw toScrapeFailure(err, deadline.aborted, req.timeout);
+    }
+  }
+
+  async #follow(req: ScrapeRequest, signal: AbortSignal): Promise<ScrapedPage> {
+    let url = new URL(req.url);
+    let method: string = req.method;
+    let body = req.body;
+    for (let hop = 0; ; hop++) {
+      if (!this.options.allowPrivateTargets) checkHostBeforeConnect(url.hostname);
+      const response = await request(url, {
+        method: method as Dispatcher.HttpMethod,
+        headers: this.#outgoingHeaders(req.headers, body),
+        body,
+        signal,
+        dispatcher: this.#agent,
+        headersTimeout: req.timeout * 1000,
+        bodyTimeout: req.timeout * 1000,
+      });
+      const location = response.headers.location;
+      if (req.follow_redirects && REDIRECT_STATUSES.has(response.statusCode) && typeof location === 'string') {
+        response.body.resume();
+        if (hop >= MAX_REDIRECTS) {
+          throw new ScrapeFailure('TOO_MANY_REDIRECTS', `Stopped after ${MAX_REDIRECTS} redirects.`);
+        }
+        url = new URL(location, url);
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+          throw new ScrapeFailure('TARGET_PROTOCOL_ERROR', `Redirect to unsupported scheme ${url.protocol}`);
+        }
+        // 303 always, and 301/302 after a POST, continue as GET without a body (as browsers do).
+        if (response.statusCode === 303 || ((response.statusCode === 301 || response.statusCode === 302) && method === 'POST')) {
+          method = method === 'HEAD' ? 'HEAD' : 'GET';
+          body = undefined;
+        }
+        continue;
+      }
+      const bytes = method === 'HEAD' ? Buffer.alloc(0) : await this.#readBody(response, signal);
+      const headers = flattenHeaders(response.headers);
+      const text = decodeBody(bytes, headers['content-type']);
+      return {
+        content: renderContent(text, headers['content-type'], req.format),
+        status_code: response.statusCode,
+        headers,
+        final_url: url.toString(),
+      };
+    }
+  }
+
+  #outgoingHeaders(clientHeaders: Record<string, string>, body: string | undefined): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(clientHeaders)) {
+      if (!NOT_FORWARDED.has(name.toLowerCase())) headers[name] = value;
+    }
+    const has = (name: string) => Object.keys(headers).some((h) => h.toLowerCase() === name);
+    if (!has('user-agent')) headers['user-agent'] = this.options.userAgent ?? 'omniscrape/0.1';
+    if (!has('accept')) headers['accept'] = 'text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8';
+    if (body !== undefined && !has('content-type')) headers['content-type'] = 'text/plain; charset=utf-8';
+    headers['accept-encoding'] = 'gzip, deflate, br';
+    return headers;
+  }
+
+  /** Reads the body, decompressing it, and fails as soon as the decoded size passes the cap. */
+  async #readBody(response: Dispatcher.ResponseData, signal: AbortSignal): Promise<Buffer> {
+    const cap = this.options.maxBodyBytes;
+    const declared = Number(response.headers['content-length']);
+    if (Number.isFinite(declared) && declared > cap) {
+      response.body.destroy();
+      throw tooLarge(cap);
+    }
+    const encoding = String(response.headers['content-encoding'] ?? '').trim().toLowerCase();
+    const decoder = createDecoder(encoding);
+    const source: Readable = decoder ? response.body.pipe(decoder) : response.body;
+    if (decoder) response.body.on('error', (err) => decoder.destroy(err));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of source) {
+        size += (chunk as Buffer).length;
+        if (size > cap) throw tooLarge(cap);
+        chunks.push(chunk as Buffer);
+        if (signal.aborted) throw signal.reason;
+      }
+    } finally {
+      if (size > cap || signal.aborted) {
+        response.body.destroy();
+        decoder?.destroy();
+      }
+    }
+    return Buffer.concat(chunks, size);
+  }
+}
+
+function createDecoder(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined {
+  switch (encoding) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    default:
+      return undefined; // identity, or an encoding we did not ask for: passed through as bytes
+  }
+}
+
+function tooLarge(cap: number): ScrapeFailure {
+  return new ScrapeFailure('TARGET_TOO_LARGE', `The target's body is larger than the ${cap}-byte cap.`);
+}
+
+function flattenHeaders(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return flat;
+}
+
+/** Decodes with the declared charset (header, else <meta>), falling back to UTF-8; never throws. */
+function decodeBody(bytes: Buffer, contentType: string | undefined): string {
+  const declared =
+    /charset\s*=\s*"?([\w.:-]+)/i.exec(contentType ?? '')?.[1] ??
+    /<meta[^>]+charset\s*=\s*["']?([\w.:-]+)/i.exec(bytes.subarray(0, 2048).toString('latin1'))?.[1];
+  try {
+    return new TextDecoder(declared ?? 'utf-8').decode(bytes);
+  } catch {
+    return new TextDecoder('utf-8').decode(bytes);
+  }
+}
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE',
+  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED',
+]);
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const PROTOCOL_CODES = new Set([
+  'UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'UND_ERR_INVALID_ARG',
+  'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_PADDING_1', 'ERR__ERROR_FORMAT_PADDING_1',
+]);
+
+/** Maps whatever a scrape threw to one of the documented failure codes. */
+function toScrapeFailure(err: unknown, deadlinePassed: boolean, timeoutSeconds: number): ScrapeFailure {
+  if (err instanceof ScrapeFailure) return err;
+  const codes: string[] = [];
+  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
+    if (typeof e.code === 'string') codes.push(e.code);
+    if (Array.isArray(e.errors)) for (const inner of e.errors) if (typeof inner?.code === 'string') codes.push(inner.code);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  if (codes.includes(BLOCKED_ERROR_CODE)) return blockedTarget('address');
+  if (deadlinePassed || codes.some((c) => TIMEOUT_CODES.has(c))) {
+    return new ScrapeFailure('TARGET_TIMEOUT', `The target did not answer within ${timeoutSeconds} s.`);
+  }
+  if (codes.some((c) => c.startsWith('ERR_TLS') || c.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(c))) {
+    return new ScrapeFailure('TARGET_TLS_ERROR', `TLS handshake with the target failed: ${message}`);
+  }
+  if (codes.some((c) => c.startsWith('HPE_') || c.startsWith('Z_') || PROTOCOL_CODES.has(c))) {
+    return new ScrapeFailure('TARGET_PROTOCOL_ERROR', `The target sent an invalid HTTP response: ${message}`);
+  }
+  if (codes.some((c) => UNREACHABLE_CODES.has(c))) {
+    return new ScrapeFailure('TARGET_UNREACHABLE', `The target could not be reached: ${message}`);
+  }
+  return new ScrapeFailure('TARGET_UNREACHABLE', `The scrape failed: ${message}`);
+}

@@ -1,0 +1,91 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config';
+import type { ServiceContext } from './context';
+import { createApp } from './http/app';
+import { createBoss, ensureQueues } from './jobs/queue';
+import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
+import { createLogger, type Logger } from './logger';
+import { startResultPurgeSchedule, type ResultPurgeSchedule } from './maintenance/result-purge';
+import { Scraper } from './scraper/scraper';
+import { upsertApiKey } from './store/api-keys';
+import { migrateToLatest, openStore } from './store/database';
+
+export interface ServiceRoles {
+  /** Serve the HTTP API. */
+  api: boolean;
+  /** Process scrape jobs and run the scheduled maintenance. */
+  worker: boolean;
+}
+
+export interface RunningService {
+  /** The port the API listens on (when it runs). */
+  port: number | undefined;
+  context: ServiceContext;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the roles this process runs against one Postgres. Any number of API and worker processes
+ * can run side by side, on any machines: all they share is the database.
+ */
+export async function startService(
+  config: Config,
+  databaseUrl: string,
+  roles: ServiceRoles,
+  logger: Logger = createLogger(config),
+): Promise<RunningService> {
+  const store = openStore(databaseUrl, {
+    max: roles.api ? 20 : 10,
+    onError: (err) => logger.warn({ err: err.message }, 'idle Postgres connection lost'),
+    applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
+  });
+  const boss = createBoss(config, databaseUrl, roles.worker ? 'worker' : 'api');
+  // pg-boss reports background failures (Postgres down) as events; they must never crash the process.
+  boss.on('error', (err) => logger.warn({ err: err?.message ?? String(err) }, 'pg-boss background error'));
+  const scraper = new Scraper({ allowPrivateTargets: config.allowPrivateTargets, maxBodyBytes: config.maxTargetBodyBytes });
+  const context: ServiceContext = { config, logger, store, boss, scraper };
+
+  let server: Server | undefined;
+  let worker: ScrapeWorker | undefined;
+  let purge: ResultPurgeSchedule | undefined;
+  try {
+    const applied = await migrateToLatest(store.db);
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+    for (const { name, key } of config.apiKeys) await upsertApiKey(store.db, name, key);
+    await boss.start();
+    await ensureQueues(boss, config);
+    if (roles.worker) {
+      worker = await startScrapeWorker(context);
+      purge = await startResultPurgeSchedule({ boss, db: store.db, logger }, { cron: config.purgeCron, batchSize: config.purgeBatchSize });
+    }
+    if (roles.api) {
+      const app = createApp(context);
+      server = await new Promise<Server>((resolve, reject) => {
+        const s = app.listen(config.port, config.host, () => resolve(s));
+        s.once('error', reject);
+      });
+    }
+  } catch (err) {
+    await Promise.allSettled([boss.stop({ graceful: false }), scraper.close(), store.close()]);
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        await closed;
+      }
+      await purge?.stop();
+      await worker?.stop();
+      await boss.stop({ graceful: true, timeout: config.shutdownGraceSeconds * 1000 });
+      await scraper.close();
+      await store.close();
+    })());
+
+  const address = server?.address() as AddressInfo | null | undefined;
+  return { port: address?.port, context, stop };
+}

@@ -1,0 +1,118 @@
+import { Kysely, PostgresDialect, type ColumnType, type Generated } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import pg from 'pg';
+import { migrations } from '../../migrations';
+
+/** Timestamps read back as Date; written as Date or left to their defaults. */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'timed_out';
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'timed_out'];
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  created_at: Generated<Date>;
+  revoked_at: Timestamp | null;
+}
+
+export interface ScrapeJobsTable {
+  id: string;
+  api_key_id: string;
+  kind: 'sync' | 'async';
+  url: string;
+  host: string;
+  method: string;
+  format: string;
+  timeout_seconds: number;
+  status: JobStatus;
+  target_status_code: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: Generated<number>;
+  /** numeric(12,6): pg hands it back as a string so no precision is lost. */
+  charged: ColumnType<string, number | string | undefined, number | string>;
+  result_bytes: number | null;
+  elapsed_ms: number | null;
+  created_at: Generated<Date>;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  updated_at: Generated<Date>;
+  result_expires_at: Timestamp | null;
+}
+
+export interface JobResultsTable {
+  job_id: string;
+  result: ColumnType<unknown, string, string>;
+  expires_at: Timestamp;
+}
+
+export interface Database {
+  'omniscrape.api_keys': ApiKeysTable;
+  'omniscrape.scrape_jobs': ScrapeJobsTable;
+  'omniscrape.job_results': JobResultsTable;
+}
+
+export type Db = Kysely<Database>;
+
+export interface Store {
+  db: Db;
+  pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the pool behind the project's own tables. Connection errors on idle clients (a Postgres
+ * restart) are reported, never thrown: the pool replaces broken clients on the next checkout.
+ */
+export function openStore(
+  databaseUrl: string,
+  options: { max?: number; onError?: (err: Error) => void; applicationName?: string } = {},
+): Store {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    application_name: options.applicationName ?? 'omniscrape',
+  });
+  pool.on('error', (err) => options.onError?.(err));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    pool,
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+const MIGRATION_TABLE_SCHEMA = 'omniscrape';
+
+function migrator(db: Kysely<any>): Migrator {
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableSchema: MIGRATION_TABLE_SCHEMA,
+  });
+}
+
+/** Applies every pending migration; throws with the failing migration's name. */
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  await db.schema.createSchema(MIGRATION_TABLE_SCHEMA).ifNotExists().execute();
+  const { error, results } = await migrator(db).migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${reason}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** True when every known migration has been applied (what /readyz reports). */
+export async function isMigrated(db: Kysely<any>): Promise<boolean> {
+  const all = await migrator(db).getMigrations();
+  return all.every((m) => m.executedAt !== undefined);
+}

@@ -1,0 +1,70 @@
+import { sql, type Insertable, type Selectable, type UpdateObject } from 'kysely';
+import type { Database, Db, JobStatus, ScrapeJobsTable } from './database';
+
+export type ScrapeJobRow = Selectable<ScrapeJobsTable>;
+export type NewScrapeJob = Insertable<ScrapeJobsTable>;
+/** Columns a transition may set besides status: values, or SQL expressions over the row. */
+export type ScrapeJobPatch = Omit<UpdateObject<Database, 'omniscrape.scrape_jobs'>, 'id' | 'status' | 'updated_at'>;
+
+/** Channel on which every status change is announced, payload `{"job_id":…,"status":…}`. */
+export const JOB_STATUS_CHANNEL = 'omniscrape_job_status';
+
+export async function insertScrapeJob(db: Db, job: NewScrapeJob): Promise<void> {
+  await db.insertInto('omniscrape.scrape_jobs').values(job).execute();
+}
+
+/**
+ * The only statement that changes a job's status. It moves the job only from one of `from`, so
+ * two workers (or a worker and the reaper) can never both finish it, and it announces the change
+ * with pg_notify in the same statement: the notice is sent exactly when the change commits.
+ * Returns the updated row, or undefined when the job was not in an allowed state.
+ */
+export async function transitionScrapeJob(
+  db: Db,
+  id: string,
+  from: readonly JobStatus[],
+  to: JobStatus,
+  patch: ScrapeJobPatch = {},
+): Promise<ScrapeJobRow | undefined> {
+  const result = await db
+    .with('changed', (qb) =>
+      qb
+        .updateTable('omniscrape.scrape_jobs')
+        .set({ ...patch, status: to, updated_at: sql<Date>`now()` })
+        .where('id', '=', id)
+        .where('status', 'in', from)
+        .returningAll(),
+    )
+    .selectFrom('changed')
+    .selectAll()
+    .select(
+      sql<string>`pg_notify(${JOB_STATUS_CHANNEL}, json_build_object('job_id', changed.id, 'status', changed.status)::text)`.as('notified'),
+    )
+    .executeTakeFirst();
+  if (!result) return undefined;
+  const { notified: _notified, ...row } = result;
+  return row as ScrapeJobRow;
+}
+
+export interface JobWithResult extends ScrapeJobRow {
+  result: unknown | null;
+}
+
+/** A job as its owner sees it; undefined for unknown ids and for other keys' jobs alike. */
+export async function findJobForKey(db: Db, id: string, apiKeyId: string): Promise<JobWithResult | undefined> {
+  const row = await db
+    .selectFrom('omniscrape.scrape_jobs as j')
+    .leftJoin('omniscrape.job_results as r', (join) =>
+      join.onRef('r.job_id', '=', 'j.id').on('r.expires_at', '>', sql<Date>`now()`),
+    )
+    .selectAll('j')
+    .select('r.result')
+    .where('j.id', '=', id)
+    .where('j.api_key_id', '=', apiKeyId)
+    .executeTakeFirst();
+  return row as JobWithResult | undefined;
+}
+
+export async function findJob(db: Db, id: string): Promise<ScrapeJobRow | undefined> {
+  return db.selectFrom('omniscrape.scrape_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}

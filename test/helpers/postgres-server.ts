@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startEmbeddedPostgres, type RunningPostgres } from '../../src/store/embedded-postgres';
+import { freePort } from './free-port';
+
+/**
+ * The Postgres the suite runs against, chosen once: TEST_DATABASE_URL if set; else a
+ * testcontainers PostgreSqlContainer when a container engine answers; else an embedded Postgres.
+ * Never a mock.
+ */
+export interface TestPostgres {
+  url: string;
+  source: 'TEST_DATABASE_URL' | 'testcontainers' | 'embedded';
+  stop(): Promise<void>;
+}
+
+export async function startTestPostgres(): Promise<TestPostgres> {
+  if (process.env.TEST_DATABASE_URL) {
+    return { url: process.env.TEST_DATABASE_URL, source: 'TEST_DATABASE_URL', stop: async () => undefined };
+  }
+  if (await containerEngineAnswers()) {
+    const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+    const container = await new PostgreSqlContainer('postgres:17-alpine').start();
+    return { url: container.getConnectionUri(), source: 'testcontainers', stop: async () => void (await container.stop()) };
+  }
+  const embedded = await startDisposableEmbeddedPostgres();
+  return { url: embedded.url, source: 'embedded', stop: embedded.stop };
+}
+
+/** A throw-away embedded server on a free port (also used by tests that stop and start Postgres). */
+export async function startDisposableEmbeddedPostgres(): Promise<RunningPostgres> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-pg-'));
+  fs.chmodSync(dataDir, 0o755);
+  return startEmbeddedPostgres({
+    dataDir: path.join(dataDir, 'data'),
+    port: await freePort(),
+    persistent: false,
+    // Durability is not under test in the functional suite; fsync off keeps it quick.
+    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+  });
+}
+
+async function containerEngineAnswers(): Promise<boolean> {
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await getContainerRuntimeClient();
+    return true;
+  } catch {
+    return false;
+  }
+}
