@@ -1,0 +1,109 @@
+import pg from 'pg';
+import { startTargetServer, type TargetServer } from './helpers/target-server';
+import { KEY_B, startTestService, waitForJob, type TestService } from './helpers/service';
+
+let service: TestService;
+let target: TargetServer;
+let db: pg.Client;
+
+beforeAll(async () => {
+  target = await startTargetServer();
+  service = await startTestService();
+  db = new pg.Client({ connectionString: service.databaseUrl });
+  await db.connect();
+});
+afterAll(async () => {
+  await db?.end();
+  await service?.stop();
+  await target?.close();
+});
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+async function historyRow(jobId: string) {
+  const { rows } = await db.query(
+    `select status, attempts, charged::float8 as charged, error_code, target_status_code, result_bytes,
+            started_at is not null as started, finished_at is not null as finished
+       from omniscrape.scrape_jobs where id = $1`,
+    [jobId],
+  );
+  return rows[0];
+}
+
+describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
+  test('submitting answers 202 at once with the job id, status queued, the poll path and a Location header', async () => {
+    const res = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/page` });
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({
+      success: true,
+      job_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      status: 'queued',
+      poll: `/v1/jobs/${res.body.job_id}`,
+    });
+    expect(res.headers.get('location')).toBe(`/v1/jobs/${res.body.job_id}`);
+  });
+
+  test('a completed job answers exactly what the sync call answers, with ISO-8601 UTC timestamps', async () => {
+    const request = { url: `${target.origin}/page`, format: 'markdown' };
+    const submitted = await service.call('POST', '/v1/scrape/async', request);
+    const job = await waitForJob(service, submitted.body.job_id);
+    const sync = await service.call('POST', '/v1/scrape', request);
+
+    expect(job).toMatchObject({ job_id: submitted.body.job_id, status: 'completed', url: request.url });
+    expect(job.created_at).toMatch(ISO_UTC);
+    expect(job.updated_at).toMatch(ISO_UTC);
+    expect(job.error).toBeUndefined();
+    const { metadata: jobMeta, ...jobResult } = job.result;
+    const { metadata: syncMeta, ...syncResult } = sync.body;
+    expect(jobResult).toEqual({ ...syncResult, data: { ...syncResult.data, headers: { ...syncResult.data.headers, date: expect.any(String) } } });
+    expect(typeof jobMeta.elapsed_time).toBe('number');
+    expect(Object.keys(jobMeta)).toEqual(Object.keys(syncMeta));
+
+    expect(await historyRow(job.job_id)).toMatchObject({ status: 'completed', attempts: 1, charged: 0.0035, target_status_code: 200, started: true, finished: true });
+  });
+
+  test('a job is observed in processing while its target is slow, then completes', async () => {
+    const submitted = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/slow?ms=1500` });
+    const processing = await waitForJob(service, submitted.body.job_id, (d) => d.status === 'processing', 10_000);
+    expect(processing.result).toBeUndefined();
+    const done = await waitForJob(service, submitted.body.job_id);
+    expect(done.status).toBe('completed');
+    expect(done.result.data.content).toBe('finally');
+  });
+
+  test('a job slower than its timeout ends timed_out with code TARGET_TIMEOUT and nothing charged', async () => {
+    const submitted = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/slow?ms=10000`, timeout: 1 });
+    const job = await waitForJob(service, submitted.body.job_id);
+    expect(job).toMatchObject({ status: 'timed_out', code: 'TARGET_TIMEOUT', error: expect.stringContaining('1 s') });
+    expect(job.result).toBeUndefined();
+    expect(await historyRow(job.job_id)).toMatchObject({ status: 'timed_out', charged: 0, error_code: 'TARGET_TIMEOUT' });
+  });
+
+  test('a refused connection ends failed with code TARGET_UNREACHABLE and charged 0', async () => {
+    const closed = await startTargetServer();
+    await closed.close();
+    const submitted = await service.call('POST', '/v1/scrape/async', { url: `${closed.origin}/page` });
+    const job = await waitForJob(service, submitted.body.job_id);
+    expect(job).toMatchObject({ status: 'failed', code: 'TARGET_UNREACHABLE' });
+    expect(typeof job.error).toBe('string');
+    expect(await historyRow(job.job_id)).toMatchObject({ status: 'failed', charged: 0, error_code: 'TARGET_UNREACHABLE' });
+  });
+
+  test('a job is visible only to the key that created it: another key gets 404 as for an unknown id', async () => {
+    const submitted = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/page` });
+    await waitForJob(service, submitted.body.job_id);
+    const asOtherKey = await service.call('GET', `/v1/jobs/${submitted.body.job_id}`, undefined, KEY_B);
+    const unknown = await service.call('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000', undefined, KEY_B);
+    expect(asOtherKey.status).toBe(404);
+    expect(asOtherKey.body).toEqual(unknown.body);
+    expect(asOtherKey.body).toEqual({ success: false, error: expect.any(String), code: 'JOB_NOT_FOUND' });
+  });
+
+  test('a malformed job id answers 404 JOB_NOT_FOUND, never a 500', async () => {
+    for (const id of ['not-a-uuid', '123', "1' or '1'='1", '%00', 'a'.repeat(500)]) {
+      const res = await service.call('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+      expect(res.status).toBe(404);
+      expect(res.body.code).toBe('JOB_NOT_FOUND');
+    }
+  });
+});
