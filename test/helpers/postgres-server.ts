@@ -25,20 +25,30 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     return { url: container.getConnectionUri(), source: 'testcontainers', stop: async () => void (await container.stop()) };
   }
   const embedded = await startDisposableEmbeddedPostgres();
-  return { url: embedded.url, source: 'embedded', stop: embedded.stop };
+  return { url: embedded.url, source: 'embedded', stop: embedded.destroy };
 }
 
-/** A throw-away embedded server on a free port (also used by tests that stop and start Postgres). */
-export async function startDisposableEmbeddedPostgres(): Promise<RunningPostgres> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-pg-'));
-  fs.chmodSync(dataDir, 0o755);
-  return startEmbeddedPostgres({
-    dataDir: path.join(dataDir, 'data'),
+/**
+ * A throw-away embedded server on a free port. Tests that stop and start it again (an outage) use
+ * `restartable`: its data then survives `stop()`, and `destroy()` removes it.
+ */
+export async function startDisposableEmbeddedPostgres(): Promise<RunningPostgres & { destroy(): Promise<void> }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-pg-'));
+  fs.chmodSync(dir, 0o755);
+  const server = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'data'),
     port: await freePort(),
-    persistent: false,
+    persistent: true,
     // Durability is not under test in the functional suite; fsync off keeps it quick.
     settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
   });
+  return {
+    ...server,
+    async destroy() {
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function containerEngineAnswers(): Promise<boolean> {
