@@ -50,6 +50,7 @@ const envSchema = z.object({
   OMNISCRAPE_PURGE_CRON: z.string().min(9).default(PURGE_CRON_DEFAULT),
   OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(SHUTDOWN_GRACE_SECONDS_DEFAULT),
   OMNISCRAPE_DATA_DIR: z.string().min(1).default('.data'),
+  OMNISCRAPE_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   OMNISCRAPE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -69,6 +70,7 @@ export interface Config {
   purgeCron: string;
   shutdownGraceSeconds: number;
   dataDir: string;
+  embeddedPostgresPort: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -98,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     purgeCron: e.OMNISCRAPE_PURGE_CRON,
     shutdownGraceSeconds: e.OMNISCRAPE_SHUTDOWN_GRACE_SECONDS,
     dataDir: e.OMNISCRAPE_DATA_DIR,
+    embeddedPostgresPort: e.OMNISCRAPE_EMBEDDED_PG_PORT,
     logLevel: e.OMNISCRAPE_LOG_LEVEL,
   };
 }

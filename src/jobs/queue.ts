@@ -37,6 +37,8 @@ export function createBoss(config: Config, databaseUrl: string, role: BossRole):
     schedule: working,
     useListenNotify: working,
     superviseIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+    // Heartbeat expiry runs in the monitor pass, which is gated by this interval (default 60 s).
+    monitorIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
     registerInstance: working,
     instanceName: `omniscrape-${role}`,
   });

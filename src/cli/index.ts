@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { createBoss, ensureQueues } from '../jobs/queue';
+import { createLogger } from '../logger';
+import { purgeExpiredResults } from '../maintenance/result-purge';
+import { startService, type ServiceRoles } from '../service';
+import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../store/api-keys';
+import { migrateToLatest, openStore, type Store } from '../store/database';
+import { LOCAL_KEY_NAME, localApiKey, runningLocalPostgresUrl, startLocalPostgres } from './local-mode';
+
+const print = (line = '') => process.stdout.write(line + '\n');
+const fail = (message: string): never => {
+  process.stderr.write(`omniscrape: ${message}\n`);
+  process.exit(1);
+};
+
+function config(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    return fail(err instanceof ConfigError ? err.message : String(err));
+  }
+}
+
+/** DATABASE_URL, else the embedded Postgres of a running `npm start` in this checkout. */
+function databaseUrlFor(cfg: Config): string {
+  return (
+    cfg.databaseUrl ??
+    runningLocalPostgresUrl(cfg) ??
+    fail('DATABASE_URL is not set, and no embedded Postgres from `npm start` is running in this folder.')
+  );
+}
+
+async function withStore<T>(cfg: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = openStore(databaseUrlFor(cfg), { max: 2, applicationName: 'omniscrape-cli' });
+  try {
+    await migrateToLatest(store.db);
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
+  const cfg = config();
+  const logger = createLogger(cfg);
+  let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
+  let databaseUrl = cfg.databaseUrl;
+  let printedKey: string | undefined;
+  if (!databaseUrl) {
+    if (!allowEmbedded) fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
+    logger.info({ dataDir: cfg.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
+    embedded = await startLocalPostgres(cfg, (line) => logger.warn(line));
+    databaseUrl = embedded.url;
+    if (cfg.apiKeys.length === 0) {
+      printedKey = localApiKey(cfg);
+      cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
+    }
+  }
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService(cfg, databaseUrl, roles, logger);
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
+  const roleNames = Object.entries(roles).filter(([, on]) => on).map(([name]) => name).join(' + ');
+  logger.info({ roles: roleNames, port: service.port }, 'omniscrape started');
+  if (embedded) {
+    print('');
+    print(`  omniscrape is running (${roleNames}) on an embedded Postgres.`);
+    if (service.port) print(`  API:          http://localhost:${service.port}`);
+    print(`  DATABASE_URL: ${embedded.url}`);
+    if (printedKey) print(`  API key:      ${printedKey}   (name "${LOCAL_KEY_NAME}", kept in ${cfg.dataDir}/)`);
+    print('');
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceSeconds: cfg.shutdownGraceSeconds }, 'stopping: no new jobs are claimed, in-flight scrapes may finish');
+    try {
+      await service.stop();
+      await embedded?.stop();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more');
+  return n;
+}
+
+const program = new Command()
+  .name('omniscrape')
+  .description('Self-hosted web-scraping gateway whose async jobs run on Postgres alone.\nSettings come from the environment (see README).')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('API + workers + scheduler in one process (what `npm start` runs); embedded Postgres without DATABASE_URL')
+  .action(() => run({ api: true, worker: true }, true));
+program.command('api').description('the HTTP API only (needs DATABASE_URL)').action(() => run({ api: true, worker: false }, false));
+program
+  .command('worker')
+  .description('scrape workers and the scheduled result purge only (needs DATABASE_URL)')
+  .action(() => run({ api: false, worker: true }, false));
+
+program
+  .command('migrate')
+  .description("apply the project's migrations and install pg-boss's queue tables")
+  .action(async () => {
+    const cfg = config();
+    const url = databaseUrlFor(cfg);
+    const store = openStore(url, { max: 2, applicationName: 'omniscrape-cli' });
+    const boss = createBoss(cfg, url, 'admin');
+    boss.on('error', () => undefined);
+    try {
+      const applied = await migrateToLatest(store.db);
+      print(applied.length ? `applied: ${applied.join(', ')}` : 'omniscrape tables: up to date');
+      await boss.start();
+      await ensureQueues(boss, cfg);
+      print('pg-boss queue tables: installed and up to date');
+    } finally {
+      await boss.stop({ graceful: false });
+      await store.close();
+    }
+  });
+
+program
+  .command('cleanup')
+  .description('purge expired results now, in batches (the same duty the workers schedule)')
+  .option('--batch-size <n>', 'rows deleted per batch', positiveInt)
+  .action(async (options: { batchSize?: number }) => {
+    const cfg = config();
+    const deleted = await withStore(cfg, (store) =>
+      purgeExpiredResults(store.db, {
+        batchSize: options.batchSize ?? cfg.purgeBatchSize,
+        onBatch: (n) => process.stderr.write(`\rpurged ${n} expired results…`),
+      }),
+    );
+    process.stderr.write('\n');
+    print(`purged ${deleted} expired results (job history kept)`);
+  });
+
+const keys = program.command('keys').description('manage API keys');
+keys
+  .command('create <name>')
+  .description('create a key and print it once (only its hash is stored)')
+  .action(async (name: string) => {
+    const cfg = config();
+    const key = generateApiKey();
+    const created = await withStore(cfg, (store) => insertApiKey(store.db, name, key));
+    if (!created) fail(`a key named "${name}" already exists`);
+    print(key);
+    process.stderr.write(`created key "${name}"; it is shown only this once.\n`);
+  });
+keys
+  .command('revoke <name>')
+  .description('revoke a key: requests with it are refused at once')
+  .action(async (name: string) => {
+    const revoked = await withStore(config(), (store) => revokeApiKey(store.db, name));
+    if (!revoked) fail(`no active key named "${name}"`);
+    print(`revoked key "${name}"`);
+  });
+keys
+  .command('list')
+  .description('list keys (names and prefixes, never the keys)')
+  .action(async () => {
+    const rows = await withStore(config(), (store) => listApiKeys(store.db));
+    for (const row of rows) {
+      print(`${row.name}\t${row.key_prefix}…\tcreated ${row.created_at.toISOString()}${row.revoked_at ? `\trevoked ${new Date(row.revoked_at).toISOString()}` : ''}`);
+    }
+  });
+
+program.parseAsync(process.argv).catch((err) => fail(err instanceof Error ? err.message : String(err)));

@@ -1,0 +1,69 @@
+import { once } from 'node:events';
+import pg from 'pg';
+import { spawnCli } from './helpers/cli';
+import { startTargetServer, type TargetServer } from './helpers/target-server';
+import { startTestService, waitForJob, type TestService } from './helpers/service';
+
+let api: TestService;
+let rescuer: TestService | undefined;
+let target: TargetServer;
+
+// The first request hangs (the worker holding it will be killed); later ones answer at once.
+let hangingHits = 0;
+
+beforeAll(async () => {
+  target = await startTargetServer({
+    '/hang-once': (_req, res) => {
+      hangingHits++;
+      if (hangingHits === 1) return; // never answered
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('answered on a later attempt');
+    },
+  });
+  api = await startTestService({ roles: { api: true, worker: false } });
+});
+afterAll(async () => {
+  await rescuer?.stop();
+  await api?.stop();
+  await target?.close();
+});
+
+describe('a worker killed mid-job', () => {
+  test('its job is taken over by another worker within 30 s, finishes once, and never stays processing', async () => {
+    const worker = spawnCli(['worker'], {
+      DATABASE_URL: api.databaseUrl,
+      OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
+      OMNISCRAPE_WORKER_CONCURRENCY: '2',
+    });
+    try {
+      const submitted = await api.call('POST', '/v1/scrape/async', { url: `${target.origin}/hang-once`, timeout: 120 });
+      await waitForJob(api, submitted.body.job_id, (d) => d.status === 'processing', 20_000);
+      const deadline = Date.now() + 10_000;
+      while (hangingHits === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(hangingHits).toBe(1);
+
+      worker.kill('SIGKILL');
+      await once(worker, 'exit');
+      const killedAt = Date.now();
+
+      rescuer = await startTestService({ databaseUrl: api.databaseUrl, roles: { api: false, worker: true } });
+      const job = await waitForJob(api, submitted.body.job_id, undefined, 30_000);
+      expect(Date.now() - killedAt).toBeLessThan(30_000);
+      expect(job.status).toBe('completed');
+      expect(job.result.data.content).toBe('answered on a later attempt');
+
+      const db = new pg.Client({ connectionString: api.databaseUrl });
+      await db.connect();
+      try {
+        const { rows } = await db.query('select status, attempts from omniscrape.scrape_jobs where id = $1', [job.job_id]);
+        expect(rows).toEqual([{ status: 'completed', attempts: 2 }]);
+        const results = await db.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [job.job_id]);
+        expect(results.rows[0].n).toBe(1);
+      } finally {
+        await db.end();
+      }
+    } finally {
+      if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+    }
+  });
+});
