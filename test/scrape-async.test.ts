@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { LOST_SCRAPE_QUEUE } from '../src/jobs/queue';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { KEY_B, startTestService, waitForJob, type TestService } from './helpers/service';
 
@@ -97,6 +98,22 @@ describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
     expect(asOtherKey.status).toBe(404);
     expect(asOtherKey.body).toEqual(unknown.body);
     expect(asOtherKey.body).toEqual({ success: false, error: expect.any(String), code: 'JOB_NOT_FOUND' });
+  });
+
+  test('a job pg-boss dead-letters (its workers kept vanishing) ends timed_out JOB_TIMEOUT, and a late finisher cannot change it', async () => {
+    const request = { url: `${target.origin}/slow?ms=4000` };
+    const submitted = await service.call('POST', '/v1/scrape/async', request);
+    const jobId = submitted.body.job_id;
+    await waitForJob(service, jobId, (d) => d.status === 'processing', 10_000);
+    // What pg-boss does after the last retry: a copy of the payload, under a new id, in the dead-letter queue.
+    await service.running.context.boss.send(LOST_SCRAPE_QUEUE, { jobId, request: { ...request, method: 'GET', headers: {}, timeout: 30, follow_redirects: true, format: 'raw', mode: 'auto' } });
+    const job = await waitForJob(service, jobId);
+    expect(job).toMatchObject({ status: 'timed_out', code: 'JOB_TIMEOUT' });
+    await new Promise((r) => setTimeout(r, 4500)); // the slow scrape has finished by now
+    const after = await service.call('GET', `/v1/jobs/${jobId}`);
+    expect(after.body.data).toMatchObject({ status: 'timed_out', code: 'JOB_TIMEOUT' });
+    expect(after.body.data.result).toBeUndefined();
+    expect(await historyRow(jobId)).toMatchObject({ status: 'timed_out', charged: 0 });
   });
 
   test('a malformed job id answers 404 JOB_NOT_FOUND, never a 500', async () => {

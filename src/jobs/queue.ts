@@ -16,6 +16,8 @@ export const SUPERVISE_INTERVAL_SECONDS = 5;
 export const MAX_TIMEOUT_SECONDS = 300;
 
 export interface ScrapeJobData {
+  /** The history row's id. Also the pg-boss job's id, except for a dead-lettered copy. */
+  jobId: string;
   request: ScrapeRequest;
 }
 
@@ -46,7 +48,7 @@ export function createBoss(config: Config, databaseUrl: string, role: BossRole):
 
 /** Creates (or updates) the queues with the settings the job lifecycle relies on. Idempotent. */
 export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> {
-  await boss.createQueue(LOST_SCRAPE_QUEUE, { retryLimit: 5, retryDelay: 5, deleteAfterSeconds: 24 * 3600 });
+  await boss.createQueue(LOST_SCRAPE_QUEUE, { retryLimit: 5, retryDelay: 5, deleteAfterSeconds: 24 * 3600, notify: true });
   const scrapeQueue = {
     heartbeatSeconds: config.heartbeatSeconds,
     // A hard bound above any single attempt; the heartbeat is what detects crashes quickly.

@@ -52,13 +52,14 @@ async function finishWithFailure(db: Db, jobId: string, code: string, message: s
 
 /** Handles one claimed scrape job. Throws only for infrastructure errors, which pg-boss retries. */
 export async function processScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
-  const row = await startAttempt(ctx.store.db, job.id);
+  const jobId = job.data.jobId;
+  const row = await startAttempt(ctx.store.db, jobId);
   if (!row) return;
   const request = job.data.request;
   const startedAt = row.started_at instanceof Date ? row.started_at : new Date(row.started_at ?? Date.now());
   const remainingMs = startedAt.getTime() + (request.timeout + TAKEOVER_ALLOWANCE_SECONDS) * 1000 - Date.now();
   if (remainingMs <= 0) {
-    await finishWithFailure(ctx.store.db, job.id, 'JOB_TIMEOUT', 'The job could not finish within its time limit (its worker was lost).', null);
+    await finishWithFailure(ctx.store.db, jobId, 'JOB_TIMEOUT', 'The job could not finish within its time limit (its worker was lost).', null);
     return;
   }
   const began = performance.now();
@@ -71,15 +72,18 @@ export async function processScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobDa
     if (job.signal?.aborted) return;
     if (!(err instanceof ScrapeFailure)) throw err;
     const body = failureBody(err, performance.now() - began);
-    await finishWithFailure(ctx.store.db, job.id, body.code, body.error, performance.now() - began);
+    await finishWithFailure(ctx.store.db, jobId, body.code, body.error, performance.now() - began);
   }
 }
 
-/** A scrape pg-boss gave up on after its retries: its workers kept vanishing. */
+/**
+ * A scrape pg-boss gave up on after its retries (its workers kept vanishing). pg-boss dead-letters
+ * a copy under a new id, so the history row is found through `data.jobId`.
+ */
 export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
   await finishWithFailure(
     ctx.store.db,
-    job.id,
+    job.data.jobId,
     'JOB_TIMEOUT',
     'The job could not finish within its time limit: the workers processing it were lost.',
     null,

@@ -29,7 +29,7 @@ export async function submitScrapeJob(
       status: 'queued',
       created_at: createdAt,
     });
-    const data: ScrapeJobData = { request };
+    const data: ScrapeJobData = { jobId, request };
     await ctx.boss.send(SCRAPE_QUEUE, data, { id: jobId, db: fromKysely(trx) });
   });
   return { jobId, createdAt };
