@@ -33,16 +33,9 @@ describe('authentication', () => {
   });
 
   test('keys are stored hashed: no key appears in plain text in the database', async () => {
-    const { Client } = await import('pg');
-    const client = new Client({ connectionString: service.databaseUrl });
-    await client.connect();
-    try {
-      const { rows } = await client.query('select * from omniscrape.api_keys');
-      expect(rows.length).toBeGreaterThanOrEqual(2);
-      expect(JSON.stringify(rows)).not.toMatch(/test-key-alpha-0001|test-key-bravo-0002/);
-    } finally {
-      await client.end();
-    }
+    const rows = await service.query('select * from omniscrape.api_keys');
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    expect(JSON.stringify(rows)).not.toMatch(/test-key-alpha-0001|test-key-bravo-0002/);
   });
 });
 
@@ -88,17 +81,11 @@ describe('request validation', () => {
   });
 
   test('a rejected submission creates no job', async () => {
-    const { Client } = await import('pg');
-    const client = new Client({ connectionString: service.databaseUrl });
-    await client.connect();
-    try {
-      const before = await client.query(`select count(*)::int as n from omniscrape.scrape_jobs where kind = 'async'`);
-      await service.call('POST', '/v1/scrape/async', { url: 'nope' });
-      const after = await client.query(`select count(*)::int as n from omniscrape.scrape_jobs where kind = 'async'`);
-      expect(after.rows[0].n).toBe(before.rows[0].n);
-    } finally {
-      await client.end();
-    }
+    const count = `select count(*)::int as n from omniscrape.scrape_jobs where kind = 'async'`;
+    const [before] = await service.query(count);
+    await service.call('POST', '/v1/scrape/async', { url: 'nope' });
+    const [after] = await service.query(count);
+    expect(after.n).toBe(before.n);
   });
 
   test('an unknown route answers 404 in the error shape', async () => {

@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { PURGE_RESULTS_QUEUE } from '../src/jobs/queue';
 import { purgeExpiredResults } from '../src/maintenance/result-purge';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
@@ -6,16 +5,12 @@ import { startTestService, waitForJob, type TestService } from './helpers/servic
 
 let service: TestService;
 let target: TargetServer;
-let db: pg.Client;
 
 beforeAll(async () => {
   target = await startTargetServer();
   service = await startTestService({ env: { OMNISCRAPE_RESULT_TTL_SECONDS: '1' } });
-  db = new pg.Client({ connectionString: service.databaseUrl });
-  await db.connect();
 });
 afterAll(async () => {
-  await db?.end();
   await service?.stop();
   await target?.close();
 });
@@ -50,7 +45,7 @@ describe('result retention', () => {
     expect(expired.body.data).toMatchObject({ job_id: ids[0], status: 'completed', code: 'RESULT_EXPIRED', error: expect.any(String) });
     expect(expired.body.data.result).toBeUndefined();
 
-    const { rows } = await db.query(
+    const rows = await service.query(
       `select j.status, j.result_bytes, r.job_id as result_row
          from omniscrape.scrape_jobs j left join omniscrape.job_results r on r.job_id = j.id where j.id = any($1)`,
       [ids],
@@ -77,7 +72,7 @@ describe('result retention', () => {
     const deadline = Date.now() + 15_000;
     let remaining = 1;
     while (remaining > 0 && Date.now() < deadline) {
-      remaining = (await db.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [id])).rows[0].n;
+      [{ n: remaining }] = await service.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [id]);
       await sleep(100);
     }
     expect(remaining).toBe(0);

@@ -1,20 +1,15 @@
-import pg from 'pg';
 import { LOST_SCRAPE_QUEUE } from '../src/jobs/queue';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { KEY_B, startTestService, waitForJob, type TestService } from './helpers/service';
 
 let service: TestService;
 let target: TargetServer;
-let db: pg.Client;
 
 beforeAll(async () => {
   target = await startTargetServer();
   service = await startTestService();
-  db = new pg.Client({ connectionString: service.databaseUrl });
-  await db.connect();
 });
 afterAll(async () => {
-  await db?.end();
   await service?.stop();
   await target?.close();
 });
@@ -22,7 +17,7 @@ afterAll(async () => {
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 async function historyRow(jobId: string) {
-  const { rows } = await db.query(
+  const rows = await service.query(
     `select status, attempts, charged::float8 as charged, error_code, target_status_code, result_bytes,
             started_at is not null as started, finished_at is not null as finished
        from omniscrape.scrape_jobs where id = $1`,

@@ -101,17 +101,10 @@ describe('POST /v1/scrape', () => {
   });
 
   test('sync scrapes are recorded in the job history with their outcome and charge', async () => {
-    const { Client } = await import('pg');
-    const client = new Client({ connectionString: service.databaseUrl });
-    await client.connect();
-    try {
-      const { rows } = await client.query(
-        `select status, target_status_code, error_code, charged::float8 as charged from omniscrape.scrape_jobs where kind = 'sync' and url = $1`,
-        [`${target.origin}/loop`],
-      );
-      expect(rows).toEqual([{ status: 'failed', target_status_code: null, error_code: 'TOO_MANY_REDIRECTS', charged: 0 }]);
-    } finally {
-      await client.end();
-    }
+    const rows = await service.query(
+      `select status, target_status_code, error_code, charged::float8 as charged from omniscrape.scrape_jobs where kind = 'sync' and url = $1`,
+      [`${target.origin}/loop`],
+    );
+    expect(rows).toEqual([{ status: 'failed', target_status_code: null, error_code: 'TOO_MANY_REDIRECTS', charged: 0 }]);
   });
 });

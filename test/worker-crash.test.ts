@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import pg from 'pg';
 import { spawnCli } from './helpers/cli';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
@@ -52,16 +51,10 @@ describe('a worker killed mid-job', () => {
       expect(job.status).toBe('completed');
       expect(job.result.data.content).toBe('answered on a later attempt');
 
-      const db = new pg.Client({ connectionString: api.databaseUrl });
-      await db.connect();
-      try {
-        const { rows } = await db.query('select status, attempts from omniscrape.scrape_jobs where id = $1', [job.job_id]);
-        expect(rows).toEqual([{ status: 'completed', attempts: 2 }]);
-        const results = await db.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [job.job_id]);
-        expect(results.rows[0].n).toBe(1);
-      } finally {
-        await db.end();
-      }
+      expect(await api.query('select status, attempts from omniscrape.scrape_jobs where id = $1', [job.job_id])).toEqual([
+        { status: 'completed', attempts: 2 },
+      ]);
+      expect(await api.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [job.job_id])).toEqual([{ n: 1 }]);
     } finally {
       if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
     }

@@ -13,6 +13,8 @@ export interface TestService {
   running: RunningService;
   /** JSON request to the API with key A unless `key` says otherwise (null: no key). */
   call(method: string, path: string, body?: unknown, key?: string | null): Promise<{ status: number; headers: Headers; body: any }>;
+  /** Plain SQL on the service's database, as an analyst would run it. */
+  query(text: string, params?: unknown[]): Promise<any[]>;
   stop(): Promise<void>;
 }
 
@@ -60,6 +62,9 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
         // not JSON: the test will say so
       }
       return { status: res.status, headers: res.headers, body: parsed };
+    },
+    async query(text, params = []) {
+      return (await running.context.store.pool.query(text, params)).rows;
     },
     async stop() {
       await running.stop();
