@@ -1,17 +1,6 @@
-import { startTargetServer, type TargetServer } from './helpers/target-server';
-import { startTestService, type TestService } from './helpers/service';
+import { useServiceAndTarget } from './helpers/service';
 
-let service: TestService;
-let target: TargetServer;
-
-beforeAll(async () => {
-  target = await startTargetServer();
-  service = await startTestService();
-});
-afterAll(async () => {
-  await service?.stop();
-  await target?.close();
-});
+const env = useServiceAndTarget();
 
 const errorShape = (code: string) => ({ success: false, error: expect.any(String), code });
 
@@ -21,19 +10,19 @@ describe('authentication', () => {
     ['POST', '/v1/scrape/async'],
     ['GET', '/v1/jobs/00000000-0000-4000-8000-000000000000'],
   ])('%s %s without X-API-Key answers 401 UNAUTHORIZED', async (method, path) => {
-    const res = await service.call(method, path, method === 'POST' ? { url: `${target.origin}/page` } : undefined, null);
+    const res = await env.service.call(method, path, method === 'POST' ? { url: `${env.target.origin}/page` } : undefined, null);
     expect(res.status).toBe(401);
     expect(res.body).toEqual(errorShape('UNAUTHORIZED'));
   });
 
   test('an unknown key answers 401 UNAUTHORIZED', async () => {
-    const res = await service.call('POST', '/v1/scrape', { url: `${target.origin}/page` }, 'not-a-real-key');
+    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/page` }, 'not-a-real-key');
     expect(res.status).toBe(401);
     expect(res.body).toEqual(errorShape('UNAUTHORIZED'));
   });
 
   test('keys are stored hashed: no key appears in plain text in the database', async () => {
-    const rows = await service.query('select * from omniscrape.api_keys');
+    const rows = await env.service.query('select * from omniscrape.api_keys');
     expect(rows.length).toBeGreaterThanOrEqual(2);
     expect(JSON.stringify(rows)).not.toMatch(/test-key-alpha-0001|test-key-bravo-0002/);
   });
@@ -59,7 +48,7 @@ describe('request validation', () => {
     [{ url: 'http://127.0.0.1/', js_rendering: true }, 'js_rendering'],
   ])('%j answers 400 INVALID_REQUEST naming %s, on both scrape routes', async (body, field) => {
     for (const path of ['/v1/scrape', '/v1/scrape/async']) {
-      const res = await service.call('POST', path, body);
+      const res = await env.service.call('POST', path, body);
       expect(res.status).toBe(400);
       expect(res.body).toEqual(errorShape('INVALID_REQUEST'));
       expect(res.body.error).toContain(field);
@@ -68,28 +57,28 @@ describe('request validation', () => {
 
   test('a body that is not JSON, or not an object, answers 400 INVALID_REQUEST', async () => {
     for (const raw of ['{"url":', 'null', '[1,2]', '"text"']) {
-      const res = await service.call('POST', '/v1/scrape/async', raw);
+      const res = await env.service.call('POST', '/v1/scrape/async', raw);
       expect(res.status).toBe(400);
       expect(res.body).toEqual(errorShape('INVALID_REQUEST'));
     }
   });
 
   test('a request body over the limit answers 413 PAYLOAD_TOO_LARGE', async () => {
-    const res = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/echo`, method: 'POST', body: 'x'.repeat(3 * 1024 * 1024) });
+    const res = await env.service.call('POST', '/v1/scrape/async', { url: `${env.target.origin}/echo`, method: 'POST', body: 'x'.repeat(3 * 1024 * 1024) });
     expect(res.status).toBe(413);
     expect(res.body).toEqual(errorShape('PAYLOAD_TOO_LARGE'));
   });
 
   test('a rejected submission creates no job', async () => {
     const count = `select count(*)::int as n from omniscrape.scrape_jobs where kind = 'async'`;
-    const [before] = await service.query(count);
-    await service.call('POST', '/v1/scrape/async', { url: 'nope' });
-    const [after] = await service.query(count);
+    const [before] = await env.service.query(count);
+    await env.service.call('POST', '/v1/scrape/async', { url: 'nope' });
+    const [after] = await env.service.query(count);
     expect(after.n).toBe(before.n);
   });
 
   test('an unknown route answers 404 in the error shape', async () => {
-    const res = await service.call('GET', '/v1/nothing-here');
+    const res = await env.service.call('GET', '/v1/nothing-here');
     expect(res.status).toBe(404);
     expect(res.body).toEqual(errorShape('NOT_FOUND'));
   });
@@ -97,8 +86,8 @@ describe('request validation', () => {
 
 describe('health', () => {
   test('GET /healthz answers 200 and GET /readyz answers 200 once migrated', async () => {
-    expect((await service.call('GET', '/healthz', undefined, null)).status).toBe(200);
-    const ready = await service.call('GET', '/readyz', undefined, null);
+    expect((await env.service.call('GET', '/healthz', undefined, null)).status).toBe(200);
+    const ready = await env.service.call('GET', '/readyz', undefined, null);
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({ success: true, status: 'ready' });
   });

@@ -1,27 +1,16 @@
 import { PURGE_RESULTS_QUEUE } from '../src/jobs/queue';
 import { purgeExpiredResults } from '../src/maintenance/result-purge';
-import { startTargetServer, type TargetServer } from './helpers/target-server';
-import { startTestService, waitForJob, type TestService } from './helpers/service';
+import { useServiceAndTarget, waitForJob } from './helpers/service';
 
-let service: TestService;
-let target: TargetServer;
-
-beforeAll(async () => {
-  target = await startTargetServer();
-  service = await startTestService({ env: { OMNISCRAPE_RESULT_TTL_SECONDS: '1' } });
-});
-afterAll(async () => {
-  await service?.stop();
-  await target?.close();
-});
+const env = useServiceAndTarget({ env: { OMNISCRAPE_RESULT_TTL_SECONDS: '1' } });
 
 async function completedJobs(count: number): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
-    const res = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/plain` });
+    const res = await env.service.call('POST', '/v1/scrape/async', { url: `${env.target.origin}/plain` });
     ids.push(res.body.job_id);
   }
-  for (const id of ids) expect((await waitForJob(service, id)).status).toBe('completed');
+  for (const id of ids) expect((await waitForJob(env.service, id)).status).toBe('completed');
   return ids;
 }
 
@@ -30,22 +19,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('result retention', () => {
   test('after the TTL the purge deletes results in bounded batches and the job answers RESULT_EXPIRED with its history kept', async () => {
     const ids = await completedJobs(5);
-    const fresh = await service.call('GET', `/v1/jobs/${ids[0]}`);
+    const fresh = await env.service.call('GET', `/v1/jobs/${ids[0]}`);
     expect(fresh.body.data.result.data.content).toBe('just text');
 
     await sleep(1200);
     const batches: number[] = [];
-    const purged = await purgeExpiredResults(service.running.context.store.db, { batchSize: 2, pauseMs: 1, onBatch: (n) => batches.push(n) });
+    const purged = await purgeExpiredResults(env.service.running.context.store.db, { batchSize: 2, pauseMs: 1, onBatch: (n) => batches.push(n) });
     expect(purged).toBeGreaterThanOrEqual(5);
     expect(batches.length).toBeGreaterThanOrEqual(3); // 2 + 2 + 1 (or more, with earlier tests' results)
 
-    const expired = await service.call('GET', `/v1/jobs/${ids[0]}`);
+    const expired = await env.service.call('GET', `/v1/jobs/${ids[0]}`);
     expect(expired.status).toBe(200);
     expect(expired.body.success).toBe(true);
     expect(expired.body.data).toMatchObject({ job_id: ids[0], status: 'completed', code: 'RESULT_EXPIRED', error: expect.any(String) });
     expect(expired.body.data.result).toBeUndefined();
 
-    const rows = await service.query(
+    const rows = await env.service.query(
       `select j.status, j.result_bytes, r.job_id as result_row
          from omniscrape.scrape_jobs j left join omniscrape.job_results r on r.job_id = j.id where j.id = any($1)`,
       [ids],
@@ -57,14 +46,14 @@ describe('result retention', () => {
   test('an expired result is not served even before the purge has run', async () => {
     const [id] = await completedJobs(1);
     await sleep(1200);
-    const res = await service.call('GET', `/v1/jobs/${id}`);
+    const res = await env.service.call('GET', `/v1/jobs/${id}`);
     expect(res.body.data).toMatchObject({ status: 'completed', code: 'RESULT_EXPIRED' });
   });
 
   test('the purge is scheduled through pg-boss and a worker runs it', async () => {
-    const { boss } = service.running.context;
+    const { boss } = env.service.running.context;
     const schedules = await boss.getSchedules(PURGE_RESULTS_QUEUE);
-    expect(schedules.map((s) => s.cron)).toEqual([service.config.purgeCron]);
+    expect(schedules.map((s) => s.cron)).toEqual([env.service.config.purgeCron]);
 
     const [id] = await completedJobs(1);
     await sleep(1200);
@@ -72,7 +61,7 @@ describe('result retention', () => {
     const deadline = Date.now() + 15_000;
     let remaining = 1;
     while (remaining > 0 && Date.now() < deadline) {
-      [{ n: remaining }] = await service.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [id]);
+      [{ n: remaining }] = await env.service.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [id]);
       await sleep(100);
     }
     expect(remaining).toBe(0);

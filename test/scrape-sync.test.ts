@@ -1,25 +1,15 @@
-import { startTargetServer, type TargetServer } from './helpers/target-server';
-import { startTestService, type TestService } from './helpers/service';
+import { useServiceAndTarget } from './helpers/service';
+import { startTargetServer } from './helpers/target-server';
 
-let service: TestService;
-let target: TargetServer;
-
-beforeAll(async () => {
-  target = await startTargetServer();
-  service = await startTestService();
-});
-afterAll(async () => {
-  await service?.stop();
-  await target?.close();
-});
+const env = useServiceAndTarget();
 
 describe('POST /v1/scrape', () => {
   test('a page is scraped and answered with content, status, headers, final url, elapsed time and charge', async () => {
-    const res = await service.call('POST', '/v1/scrape', { url: `${target.origin}/page` });
+    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/page` });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       success: true,
-      data: { status_code: 200, final_url: `${target.origin}/page` },
+      data: { status_code: 200, final_url: `${env.target.origin}/page` },
       billing: { charged: 0.0035 },
     });
     expect(res.body.data.content).toContain('<h1>Hello omniscrape</h1>');
@@ -28,7 +18,7 @@ describe('POST /v1/scrape', () => {
   });
 
   test('format text answers the visible text without markup, scripts or styles', async () => {
-    const res = await service.call('POST', '/v1/scrape', { url: `${target.origin}/page`, format: 'text' });
+    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/page`, format: 'text' });
     expect(res.status).toBe(200);
     expect(res.body.data.content).toContain('HELLO OMNISCRAPE');
     expect(res.body.data.content).toContain('A paragraph with a link.');
@@ -36,7 +26,7 @@ describe('POST /v1/scrape', () => {
   });
 
   test('format markdown answers markdown', async () => {
-    const res = await service.call('POST', '/v1/scrape', { url: `${target.origin}/page`, format: 'markdown' });
+    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/page`, format: 'markdown' });
     expect(res.status).toBe(200);
     expect(res.body.data.content).toContain('# Hello omniscrape');
     expect(res.body.data.content).toContain('[a link](/x)');
@@ -46,7 +36,7 @@ describe('POST /v1/scrape', () => {
 
   test('a target answering 404 or 500 is still a successful scrape that reports the status', async () => {
     for (const code of [404, 500]) {
-      const res = await service.call('POST', '/v1/scrape', { url: `${target.origin}/status?code=${code}` });
+      const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/status?code=${code}` });
       expect(res.status).toBe(200);
       expect(res.body.success).toBe(true);
       expect(res.body.data.status_code).toBe(code);
@@ -54,8 +44,8 @@ describe('POST /v1/scrape', () => {
   });
 
   test('method, headers and body are forwarded; Host and hop-by-hop headers are not', async () => {
-    const res = await service.call('POST', '/v1/scrape', {
-      url: `${target.origin}/echo`,
+    const res = await env.service.call('POST', '/v1/scrape', {
+      url: `${env.target.origin}/echo`,
       method: 'post',
       headers: { 'X-Custom': 'one', Host: 'evil.example', Connection: 'close, x-custom' },
       body: 'hello=1',
@@ -65,25 +55,25 @@ describe('POST /v1/scrape', () => {
     expect(echoed.method).toBe('POST');
     expect(echoed.body).toBe('hello=1');
     expect(echoed.headers['x-custom']).toBe('one');
-    expect(echoed.headers.host).toBe(new URL(target.origin).host);
+    expect(echoed.headers.host).toBe(new URL(env.target.origin).host);
   });
 
   test('redirects are followed and final_url names the last hop; follow_redirects false answers the 3xx', async () => {
-    const followed = await service.call('POST', '/v1/scrape', { url: `${target.origin}/redirect?to=/plain` });
-    expect(followed.body.data).toMatchObject({ status_code: 200, content: 'just text', final_url: `${target.origin}/plain` });
-    const notFollowed = await service.call('POST', '/v1/scrape', { url: `${target.origin}/redirect?to=/plain`, follow_redirects: false });
-    expect(notFollowed.body.data).toMatchObject({ status_code: 302, final_url: `${target.origin}/redirect?to=/plain` });
+    const followed = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/redirect?to=/plain` });
+    expect(followed.body.data).toMatchObject({ status_code: 200, content: 'just text', final_url: `${env.target.origin}/plain` });
+    const notFollowed = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/redirect?to=/plain`, follow_redirects: false });
+    expect(notFollowed.body.data).toMatchObject({ status_code: 302, final_url: `${env.target.origin}/redirect?to=/plain` });
     expect(notFollowed.body.data.headers.location).toBe('/plain');
   });
 
   test('a redirect loop ends after 10 hops with 502 TOO_MANY_REDIRECTS', async () => {
-    const res = await service.call('POST', '/v1/scrape', { url: `${target.origin}/loop` });
+    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/loop` });
     expect(res.status).toBe(502);
     expect(res.body).toMatchObject({ success: false, code: 'TOO_MANY_REDIRECTS', billing: { charged: 0 } });
   });
 
   test('a target slower than timeout answers 502 TARGET_TIMEOUT with the elapsed time and no charge', async () => {
-    const res = await service.call('POST', '/v1/scrape', { url: `${target.origin}/slow?ms=5000`, timeout: 0.5 });
+    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/slow?ms=5000`, timeout: 0.5 });
     expect(res.status).toBe(502);
     expect(res.body).toMatchObject({ success: false, code: 'TARGET_TIMEOUT', billing: { charged: 0 } });
     expect(res.body.metadata.elapsed_time).toBeGreaterThanOrEqual(0.4);
@@ -94,16 +84,16 @@ describe('POST /v1/scrape', () => {
     const closed = await startTargetServer();
     const origin = closed.origin;
     await closed.close();
-    const res = await service.call('POST', '/v1/scrape', { url: `${origin}/page` });
+    const res = await env.service.call('POST', '/v1/scrape', { url: `${origin}/page` });
     expect(res.status).toBe(502);
     expect(res.body).toMatchObject({ success: false, code: 'TARGET_UNREACHABLE', billing: { charged: 0 } });
     expect(typeof res.body.error).toBe('string');
   });
 
   test('sync scrapes are recorded in the job history with their outcome and charge', async () => {
-    const rows = await service.query(
+    const rows = await env.service.query(
       `select status, target_status_code, error_code, charged::float8 as charged from omniscrape.scrape_jobs where kind = 'sync' and url = $1`,
-      [`${target.origin}/loop`],
+      [`${env.target.origin}/loop`],
     );
     expect(rows).toEqual([{ status: 'failed', target_status_code: null, error_code: 'TOO_MANY_REDIRECTS', charged: 0 }]);
   });

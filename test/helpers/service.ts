@@ -2,6 +2,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
 import { createTestDatabase } from './database';
+import { startTargetServer, type TargetServer } from './target-server';
 
 export const KEY_A = 'test-key-alpha-0001';
 export const KEY_B = 'test-key-bravo-0002';
@@ -90,4 +91,21 @@ export async function waitForJob(
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`job ${jobId} did not reach the expected state in ${timeoutMs} ms; last answer ${JSON.stringify(last)}`);
+}
+
+/**
+ * Starts a target server and the service before a file's tests and stops both after them. The
+ * returned object's fields are filled in by `beforeAll`.
+ */
+export function useServiceAndTarget(options: TestServiceOptions = {}): { service: TestService; target: TargetServer } {
+  const env = {} as { service: TestService; target: TargetServer };
+  beforeAll(async () => {
+    env.target = await startTargetServer();
+    env.service = await startTestService(options);
+  });
+  afterAll(async () => {
+    await env.service?.stop();
+    await env.target?.close();
+  });
+  return env;
 }
