@@ -9,8 +9,6 @@ export const SCRAPE_QUEUE = 'scrape';
 export const LOST_SCRAPE_QUEUE = 'scrape-lost';
 export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
 
-/** Seconds a job may take beyond its `timeout` for a lost worker's job to be taken over. */
-export const TAKEOVER_ALLOWANCE_SECONDS = 60;
 /** How often pg-boss's supervisor looks for jobs whose heartbeat stopped (crash detection). */
 export const SUPERVISE_INTERVAL_SECONDS = 5;
 export const MAX_TIMEOUT_SECONDS = 300;
@@ -52,8 +50,10 @@ export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> 
   const scrapeQueue = {
     heartbeatSeconds: config.heartbeatSeconds,
     // A hard bound above any single attempt; the heartbeat is what detects crashes quickly.
-    expireInSeconds: MAX_TIMEOUT_SECONDS + TAKEOVER_ALLOWANCE_SECONDS,
-    retryLimit: 2,
+    expireInSeconds: MAX_TIMEOUT_SECONDS + 60,
+    // A backstop: the worker ends a job after MAX_ATTEMPTS lost attempts itself, and hand-backs
+    // from stopping workers (which pg-boss also counts as retries) must not exhaust it.
+    retryLimit: 10,
     retryDelay: 1,
     deleteAfterSeconds: 3600,
     deadLetter: LOST_SCRAPE_QUEUE,

@@ -6,16 +6,25 @@ import type { Db } from '../store/database';
 import { insertJobResult } from '../store/job-results';
 import { transitionScrapeJob, type ScrapeJobRow } from '../store/scrape-jobs';
 import { failureBody, statusForFailureCode, successBody } from './outcome';
-import { LOST_SCRAPE_QUEUE, SCRAPE_QUEUE, TAKEOVER_ALLOWANCE_SECONDS, type ScrapeJobData } from './queue';
+import { LOST_SCRAPE_QUEUE, SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 
 /**
  * The status rules of an async job, all applied through transitionScrapeJob:
  *   queued → processing                  a worker claimed it (again, after a lost worker)
+ *   processing → queued                  a stopping worker handed it back unfinished
  *   processing → completed               the target answered (any HTTP status); result stored
  *   processing → failed | timed_out     the scrape could not complete
- *   queued | processing → timed_out      the time limit passed before a worker could finish it
- * A job's time limit is its `timeout` plus TAKEOVER_ALLOWANCE_SECONDS from its first start.
+ *   queued | processing → timed_out      its workers were lost MAX_ATTEMPTS times (JOB_TIMEOUT)
  */
+export const MAX_ATTEMPTS = 3;
+
+/** Why a scrape was interrupted by its own worker's shutdown (it is handed back, not failed). */
+export class HandedBack extends Error {
+  constructor(jobId: string) {
+    super(`job ${jobId} was handed back to the queue by a stopping worker`);
+    this.name = 'HandedBack';
+  }
+}
 
 /** Claims the job for this attempt; undefined when it already ended (its result is written once). */
 async function startAttempt(db: Db, jobId: string): Promise<ScrapeJobRow | undefined> {
@@ -50,26 +59,36 @@ async function finishWithFailure(db: Db, jobId: string, code: string, message: s
   });
 }
 
-/** Handles one claimed scrape job. Throws only for infrastructure errors, which pg-boss retries. */
-export async function processScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
+/** A stopping worker's unfinished job goes back to `queued`; the interrupted attempt is not counted. */
+async function handBack(db: Db, jobId: string): Promise<void> {
+  await transitionScrapeJob(db, jobId, ['processing'], 'queued', { attempts: sql<number>`greatest(attempts - 1, 0)` });
+}
+
+/**
+ * Handles one claimed scrape job. Throws for infrastructure errors and hand-backs, which pg-boss
+ * retries; every scrape outcome, good or bad, is recorded and returns normally.
+ */
+export async function processScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>, shutdown: AbortSignal): Promise<void> {
   const jobId = job.data.jobId;
   const row = await startAttempt(ctx.store.db, jobId);
   if (!row) return;
-  const request = job.data.request;
-  const startedAt = row.started_at instanceof Date ? row.started_at : new Date(row.started_at ?? Date.now());
-  const remainingMs = startedAt.getTime() + (request.timeout + TAKEOVER_ALLOWANCE_SECONDS) * 1000 - Date.now();
-  if (remainingMs <= 0) {
-    await finishWithFailure(ctx.store.db, jobId, 'JOB_TIMEOUT', 'The job could not finish within its time limit (its worker was lost).', null);
+  if (row.attempts > MAX_ATTEMPTS) {
+    await finishWithFailure(ctx.store.db, jobId, 'JOB_TIMEOUT', `The job could not finish: the workers processing it were lost ${MAX_ATTEMPTS} times.`, null);
     return;
   }
   const began = performance.now();
   try {
-    const timeout = Math.min(request.timeout, remainingMs / 1000);
-    const page = await ctx.scraper.scrape({ ...request, timeout }, job.signal);
+    const page = await ctx.scraper.scrape(job.data.request, job.signal ? AbortSignal.any([job.signal, shutdown]) : shutdown);
     await finishWithPage(ctx, row, successBody(page, performance.now() - began, ctx.config.pricePerScrape));
   } catch (err) {
     // The claim was taken away (another worker owns the job now): leave the outcome to it.
     if (job.signal?.aborted) return;
+    if (shutdown.aborted) {
+      // Back to `queued` before pg-boss sees the throw and requeues it, so no other worker can
+      // claim the job while its history still says this one holds it.
+      await handBack(ctx.store.db, jobId);
+      throw new HandedBack(jobId);
+    }
     if (!(err instanceof ScrapeFailure)) throw err;
     const body = failureBody(err, performance.now() - began);
     await finishWithFailure(ctx.store.db, jobId, body.code, body.error, performance.now() - began);
@@ -85,7 +104,7 @@ export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJ
     ctx.store.db,
     job.data.jobId,
     'JOB_TIMEOUT',
-    'The job could not finish within its time limit: the workers processing it were lost.',
+    'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.',
     null,
     ['queued', 'processing'],
   );
@@ -95,20 +114,31 @@ export interface ScrapeWorker {
   stop(): Promise<void>;
 }
 
-/** Registers the scrape handlers with pg-boss; `stop` stops claiming and waits for in-flight jobs. */
+/**
+ * Registers the scrape handlers with pg-boss. `stop` stops claiming at once, lets in-flight
+ * scrapes finish for up to OMNISCRAPE_SHUTDOWN_GRACE_SECONDS, then interrupts the rest and hands
+ * them back to the queue for another worker: a stop never fails a job.
+ */
 export async function startScrapeWorker(ctx: ServiceContext): Promise<ScrapeWorker> {
   const { boss, config, logger } = ctx;
-  const log = (job: Job<unknown>, err: unknown) => logger.error({ err, jobId: job.id }, 'scrape job handler failed');
+  const shutdown = new AbortController();
+  const inFlight = new Set<Promise<void>>();
   await boss.work<ScrapeJobData>(
     SCRAPE_QUEUE,
     { localConcurrency: config.workerConcurrency, batchSize: 1, pollingIntervalSeconds: 2, notifyPollingIntervalSeconds: 10 },
     async ([job]) => {
       if (!job) return;
+      const handling = processScrapeJob(ctx, job, shutdown.signal);
+      const tracked = handling.catch(() => undefined);
+      inFlight.add(tracked);
       try {
-        await processScrapeJob(ctx, job);
+        await handling;
       } catch (err) {
-        log(job, err);
+        if (err instanceof HandedBack) logger.info({ jobId: job.data.jobId }, 'handed back an unfinished job');
+        else logger.error({ err, jobId: job.data.jobId }, 'scrape job handler failed; pg-boss will retry it');
         throw err;
+      } finally {
+        inFlight.delete(tracked);
       }
     },
   );
@@ -117,6 +147,15 @@ export async function startScrapeWorker(ctx: ServiceContext): Promise<ScrapeWork
   });
   return {
     async stop() {
+      await boss.offWork(SCRAPE_QUEUE, { wait: false });
+      await boss.offWork(LOST_SCRAPE_QUEUE, { wait: false });
+      const finished = Promise.allSettled([...inFlight]);
+      let graceTimer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, config.shutdownGraceSeconds * 1000)));
+      await Promise.race([finished, graceOver]);
+      clearTimeout(graceTimer);
+      shutdown.abort();
+      await finished;
       await boss.offWork(SCRAPE_QUEUE, { wait: true });
       await boss.offWork(LOST_SCRAPE_QUEUE, { wait: true });
     },
