@@ -56,7 +56,7 @@ export async function startService(
     await boss.start();
     await ensureQueues(boss, config);
     if (roles.worker) {
-      worker = await startScrapeWorker(context);
+      worker = await startScrapeWorker(context, databaseUrl);
       purge = await startResultPurgeSchedule({ boss, db: store.db, logger }, { cron: config.purgeCron, batchSize: config.purgeBatchSize });
     }
     if (roles.api) {

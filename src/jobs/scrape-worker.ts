@@ -6,7 +6,13 @@ import type { Db } from '../store/database';
 import { insertJobResult } from '../store/job-results';
 import { transitionScrapeJob, type ScrapeJobRow } from '../store/scrape-jobs';
 import { failureBody, statusForFailureCode, successBody } from './outcome';
+import { listenForNotifications } from '../store/notification-listener';
+import { JOBS_QUEUED_CHANNEL } from '../store/scrape-jobs';
+import { ClaimLoop } from './claim-loop';
 import { LOST_SCRAPE_QUEUE, SCRAPE_QUEUE, type ScrapeJobData } from './queue';
+
+/** An idle worker looks for work this often even without a NOTIFY (retries are not announced). */
+const IDLE_POLL_MS = 1_000;
 
 /**
  * The status rules of an async job, all applied through transitionScrapeJob:
@@ -68,7 +74,11 @@ async function handBack(db: Db, jobId: string): Promise<void> {
  * Handles one claimed scrape job. Throws for infrastructure errors and hand-backs, which pg-boss
  * retries; every scrape outcome, good or bad, is recorded and returns normally.
  */
-export async function processScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>, shutdown: AbortSignal): Promise<void> {
+export async function processScrapeJob(
+  ctx: ServiceContext,
+  job: Job<ScrapeJobData>,
+  { claim, shutdown }: { claim: AbortSignal; shutdown: AbortSignal },
+): Promise<void> {
   const jobId = job.data.jobId;
   const row = await startAttempt(ctx.store.db, jobId);
   if (!row) return;
@@ -78,11 +88,11 @@ export async function processScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobDa
   }
   const began = performance.now();
   try {
-    const page = await ctx.scraper.scrape(job.data.request, job.signal ? AbortSignal.any([job.signal, shutdown]) : shutdown);
+    const page = await ctx.scraper.scrape(job.data.request, AbortSignal.any([claim, shutdown]));
     await finishWithPage(ctx, row, successBody(page, performance.now() - began, ctx.config.pricePerScrape));
   } catch (err) {
     // The claim was taken away (another worker owns the job now): leave the outcome to it.
-    if (job.signal?.aborted) return;
+    if (claim.aborted) return;
     if (shutdown.aborted) {
       // Back to `queued` before pg-boss sees the throw and requeues it, so no other worker can
       // claim the job while its history still says this one holds it.
@@ -115,48 +125,38 @@ export interface ScrapeWorker {
 }
 
 /**
- * Registers the scrape handlers with pg-boss. `stop` stops claiming at once, lets in-flight
- * scrapes finish for up to OMNISCRAPE_SHUTDOWN_GRACE_SECONDS, then interrupts the rest and hands
- * them back to the queue for another worker: a stop never fails a job.
+ * Runs the scrape workers of this process: a claim loop over the scrape queue, woken by the
+ * submit NOTIFY, and the handler of pg-boss's dead-letter queue. `stop` stops claiming at once,
+ * lets in-flight scrapes finish for up to OMNISCRAPE_SHUTDOWN_GRACE_SECONDS, then interrupts the
+ * rest and hands them back to the queue for another worker: a stop never fails a job.
  */
-export async function startScrapeWorker(ctx: ServiceContext): Promise<ScrapeWorker> {
+export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string): Promise<ScrapeWorker> {
   const { boss, config, logger } = ctx;
-  const shutdown = new AbortController();
-  const inFlight = new Set<Promise<void>>();
-  await boss.work<ScrapeJobData>(
-    SCRAPE_QUEUE,
-    { localConcurrency: config.workerConcurrency, batchSize: 1, pollingIntervalSeconds: 2, notifyPollingIntervalSeconds: 10 },
-    async ([job]) => {
-      if (!job) return;
-      const handling = processScrapeJob(ctx, job, shutdown.signal);
-      const tracked = handling.catch(() => undefined);
-      inFlight.add(tracked);
+  const loop = new ClaimLoop<ScrapeJobData>(boss, logger, {
+    queue: SCRAPE_QUEUE,
+    concurrency: config.workerConcurrency,
+    idlePollMs: IDLE_POLL_MS,
+    heartbeatSeconds: config.heartbeatSeconds,
+    handle: async (job, signals) => {
       try {
-        await handling;
+        await processScrapeJob(ctx, job, signals);
       } catch (err) {
         if (err instanceof HandedBack) logger.info({ jobId: job.data.jobId }, 'handed back an unfinished job');
         else logger.error({ err, jobId: job.data.jobId }, 'scrape job handler failed; pg-boss will retry it');
         throw err;
-      } finally {
-        inFlight.delete(tracked);
       }
     },
-  );
+  });
+  const listener = listenForNotifications(databaseUrl, JOBS_QUEUED_CHANNEL, () => loop.wake(), logger);
+  loop.start();
   await boss.work<ScrapeJobData>(LOST_SCRAPE_QUEUE, { pollingIntervalSeconds: 5 }, async ([job]) => {
     if (job) await processLostScrapeJob(ctx, job);
   });
   return {
     async stop() {
-      await boss.offWork(SCRAPE_QUEUE, { wait: false });
       await boss.offWork(LOST_SCRAPE_QUEUE, { wait: false });
-      const finished = Promise.allSettled([...inFlight]);
-      let graceTimer: NodeJS.Timeout | undefined;
-      const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, config.shutdownGraceSeconds * 1000)));
-      await Promise.race([finished, graceOver]);
-      clearTimeout(graceTimer);
-      shutdown.abort();
-      await finished;
-      await boss.offWork(SCRAPE_QUEUE, { wait: true });
+      await loop.stop(config.shutdownGraceSeconds * 1000);
+      await listener.stop();
       await boss.offWork(LOST_SCRAPE_QUEUE, { wait: true });
     },
   };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { fromKysely } from 'pg-boss';
 import type { ServiceContext } from '../context';
 import type { ScrapeRequest } from '../scraper/scrape-request';
-import { insertScrapeJob } from '../store/scrape-jobs';
+import { insertQueuedScrapeJob } from '../store/scrape-jobs';
 import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 
 /**
@@ -17,7 +17,7 @@ export async function submitScrapeJob(
   const jobId = randomUUID();
   const createdAt = new Date();
   await ctx.store.db.transaction().execute(async (trx) => {
-    await insertScrapeJob(trx, {
+    await insertQueuedScrapeJob(trx, {
       id: jobId,
       api_key_id: apiKeyId,
       kind: 'async',

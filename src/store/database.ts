@@ -79,6 +79,11 @@ export function openStore(
     application_name: options.applicationName ?? 'omniscrape',
   });
   pool.on('error', (err) => options.onError?.(err));
+  // The pool listens for errors only on idle clients. A checked-out client between two statements
+  // of a transaction (no query in flight) that loses its connection would otherwise emit an
+  // unhandled 'error' and crash the process; its next statement fails instead, and that failure
+  // is what the caller sees (503 on the API).
+  pool.on('connect', (client) => client.on('error', (err) => options.onError?.(err)));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -9,8 +9,20 @@ export type ScrapeJobPatch = Omit<UpdateObject<Database, 'omniscrape.scrape_jobs
 /** Channel on which every status change is announced, payload `{"job_id":…,"status":…}`. */
 export const JOB_STATUS_CHANNEL = 'omniscrape_job_status';
 
+/** Channel on which a new queued job is announced, so idle workers claim it at once. */
+export const JOBS_QUEUED_CHANNEL = 'omniscrape_jobs_queued';
+
 export async function insertScrapeJob(db: Db, job: NewScrapeJob): Promise<void> {
   await db.insertInto('omniscrape.scrape_jobs').values(job).execute();
+}
+
+/** Inserts a queued job's history row and announces it; the notice goes out when the transaction commits. */
+export async function insertQueuedScrapeJob(db: Db, job: NewScrapeJob): Promise<void> {
+  await db
+    .with('inserted', (qb) => qb.insertInto('omniscrape.scrape_jobs').values({ ...job, status: 'queued' }).returning('id'))
+    .selectFrom('inserted')
+    .select(sql<string>`pg_notify(${JOBS_QUEUED_CHANNEL}, '')`.as('notified'))
+    .execute();
 }
 
 /**

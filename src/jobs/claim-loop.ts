@@ -1,0 +1,159 @@
+import type { Job, PgBoss } from 'pg-boss';
+import type { Logger } from '../logger';
+
+export interface ClaimLoopOptions<T> {
+  queue: string;
+  /** Jobs this process holds at once. */
+  concurrency: number;
+  /** How long an idle loop waits for a wake-up before it looks again anyway. */
+  idlePollMs: number;
+  /** The queue's heartbeatSeconds: claims are refreshed at half of it. */
+  heartbeatSeconds: number;
+  /**
+   * Runs one job. `claim` aborts when the job is no longer this worker's (another worker took
+   * it over); `shutdown` aborts when the loop is stopping and the grace period is over.
+   */
+  handle(job: Job<T>, signals: { claim: AbortSignal; shutdown: AbortSignal }): Promise<void>;
+}
+
+interface Held<T> {
+  job: Job<T>;
+  claim: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * Claims jobs through pg-boss (`fetch`, i.e. FOR UPDATE SKIP LOCKED) and keeps up to
+ * `concurrency` of them running, each settled on its own as it finishes. It fetches again at once
+ * while fetches come back full, and otherwise sleeps until `wake()` (a NOTIFY of new work), a free
+ * slot, or the idle poll — so a backlog drains at full speed and an idle worker costs one query per
+ * poll. Heartbeats (pg-boss `touch`) keep the claims alive; a claim that lapsed is aborted.
+ */
+export class ClaimLoop<T> {
+  readonly #held = new Map<string, Held<T>>();
+  readonly #shutdown = new AbortController();
+  #stopping = false;
+  #wakeUp: (() => void) | undefined;
+  #woken = false;
+  #loop: Promise<void> | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly boss: PgBoss,
+    private readonly logger: Logger,
+    private readonly options: ClaimLoopOptions<T>,
+  ) {}
+
+  get inFlight(): number {
+    return this.#held.size;
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+    this.#heartbeat = setInterval(() => void this.#touch(), (this.options.heartbeatSeconds * 1000) / 2);
+  }
+
+  /** There may be new work: look now instead of at the next idle poll. */
+  wake(): void {
+    this.#woken = true;
+    this.#wakeUp?.();
+  }
+
+  /**
+   * Stops claiming at once, lets held jobs finish for up to `graceMs`, then aborts the rest through
+   * their `shutdown` signal and waits for their handlers to settle them.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    this.wake();
+    await this.#loop;
+    const all = () => Promise.allSettled([...this.#held.values()].map((h) => h.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all(), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    this.#shutdown.abort(new Error('worker stopping'));
+    await all();
+    clearInterval(this.#heartbeat);
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      const free = this.options.concurrency - this.#held.size;
+      let full = false;
+      if (free > 0) {
+        this.#woken = false; // this fetch sees whatever the wake-up announced
+        try {
+          const jobs = await this.boss.fetch<T>(this.options.queue, { batchSize: free });
+          for (const job of jobs) this.#hold(job);
+          full = jobs.length === free;
+        } catch (err) {
+          this.logger.warn({ err: (err as Error).message, queue: this.options.queue }, 'claiming jobs failed; retrying');
+        }
+      }
+      // A full fetch means more may be waiting: go again as soon as a slot is free.
+      if (full && this.#held.size < this.options.concurrency) continue;
+      if (this.#stopping) break;
+      await this.#sleep(full || free <= 0 ? undefined : this.options.idlePollMs);
+    }
+  }
+
+  /** Sleeps until woken, or until `ms` pass (undefined: until woken, i.e. a slot frees up). */
+  #sleep(ms: number | undefined): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.#wakeUp = undefined;
+        self.#woken = false;
+        resolve();
+      }
+      this.#wakeUp = done;
+    });
+  }
+
+  #hold(job: Job<T>): void {
+    const claim = new AbortController();
+    const attempt = { id: job.id, retryCount: job.retryCount };
+    const done = this.options
+      .handle(job, { claim: claim.signal, shutdown: this.#shutdown.signal })
+      .then(
+        () => this.boss.complete(this.options.queue, attempt),
+        (err: Error) => this.boss.fail(this.options.queue, attempt, { message: err.message }),
+      )
+      .then(
+        () => undefined,
+        // Settling failed (Postgres away): the claim lapses and pg-boss hands the job out again.
+        (err: Error) => this.logger.warn({ err: err.message, jobId: job.id }, 'could not settle a job with pg-boss'),
+      )
+      .finally(() => {
+        this.#held.delete(job.id);
+        this.wake();
+      });
+    this.#held.set(job.id, { job, claim, done });
+  }
+
+  async #touch(): Promise<void> {
+    const held = [...this.#held.values()];
+    if (held.length === 0) return;
+    try {
+      const result = (await this.boss.touch(
+        this.options.queue,
+        held.map((h) => ({ id: h.job.id, retryCount: h.job.retryCount })),
+      )) as { settled?: string[] };
+      if (!result.settled) return;
+      const alive = new Set(result.settled);
+      for (const h of held) {
+        // Not refreshed: no longer active under this attempt (taken over, or settled meanwhile).
+        if (!alive.has(h.job.id) && this.#held.has(h.job.id)) h.claim.abort(new Error('claim lost'));
+      }
+    } catch (err) {
+      // A heartbeat that could not run says nothing about the claims: abort nothing.
+      this.logger.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+}
