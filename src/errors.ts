@@ -32,7 +32,8 @@ export type ScrapeFailureCode =
   | 'TARGET_TOO_LARGE'
   | 'TARGET_BLOCKED'
   | 'TOO_MANY_REDIRECTS'
-  | 'TARGET_PROTOCOL_ERROR';
+  | 'TARGET_PROTOCOL_ERROR'
+  | 'CLIENT_DISCONNECTED';
 
 export class ScrapeFailure extends Error {
   constructor(

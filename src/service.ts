@@ -52,7 +52,9 @@ export async function startService(
   try {
     const applied = await migrateToLatest(store.db);
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
-    for (const { name, key } of config.apiKeys) await upsertApiKey(store.db, name, key);
+    for (const { name, key } of config.apiKeys) {
+      if (!(await upsertApiKey(store.db, name, key))) logger.warn({ name }, 'OMNISCRAPE_API_KEYS names a revoked key; it stays revoked');
+    }
     await boss.start();
     await ensureQueues(boss, config);
     if (roles.worker) {
@@ -75,9 +77,12 @@ export async function startService(
   const stop = () =>
     (stopping ??= (async () => {
       if (server) {
+        // Stop accepting; requests in progress (sync scrapes) get the grace period, then are cut.
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();
+        const cut = setTimeout(() => server!.closeAllConnections(), config.shutdownGraceSeconds * 1000);
         await closed;
+        clearTimeout(cut);
       }
       await purge?.stop();
       await worker?.stop();

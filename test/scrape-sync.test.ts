@@ -47,7 +47,7 @@ describe('POST /v1/scrape', () => {
     const res = await env.service.call('POST', '/v1/scrape', {
       url: `${env.target.origin}/echo`,
       method: 'post',
-      headers: { 'X-Custom': 'one', Host: 'evil.example', Connection: 'close, x-custom' },
+      headers: { 'X-Custom': 'one', 'X-Hop': 'two', Host: 'evil.example', Connection: 'x-hop', 'Keep-Alive': 'timeout=99', Upgrade: 'h2c', TE: 'trailers' },
       body: 'hello=1',
     });
     expect(res.status).toBe(200);
@@ -56,6 +56,24 @@ describe('POST /v1/scrape', () => {
     expect(echoed.body).toBe('hello=1');
     expect(echoed.headers['x-custom']).toBe('one');
     expect(echoed.headers.host).toBe(new URL(env.target.origin).host);
+    for (const hopByHop of ['x-hop', 'keep-alive', 'upgrade', 'te']) expect(echoed.headers[hopByHop]).toBeUndefined();
+  });
+
+  test('credentials follow a same-origin redirect but never a redirect to another origin', async () => {
+    const other = await startTargetServer();
+    try {
+      const headers = { Authorization: 'Bearer secret', Cookie: 'session=1', 'X-Plain': 'kept' };
+      const crossOrigin = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/redirect?to=${other.origin}/echo`, headers });
+      const crossEcho = JSON.parse(crossOrigin.body.data.content).headers;
+      expect(crossEcho).toMatchObject({ 'x-plain': 'kept' });
+      expect(crossEcho.authorization).toBeUndefined();
+      expect(crossEcho.cookie).toBeUndefined();
+
+      const sameOrigin = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/redirect?to=/echo`, headers });
+      expect(JSON.parse(sameOrigin.body.data.content).headers).toMatchObject({ authorization: 'Bearer secret', cookie: 'session=1' });
+    } finally {
+      await other.close();
+    }
   });
 
   test('redirects are followed and final_url names the last hop; follow_redirects false answers the 3xx', async () => {

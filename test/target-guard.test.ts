@@ -1,4 +1,6 @@
+import dns from 'node:dns';
 import { checkHostBeforeConnect, isBlockedAddress } from '../src/scraper/address-guard';
+import { Scraper } from '../src/scraper/scraper';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, type TestService } from './helpers/service';
 
@@ -45,5 +47,60 @@ describe('the default gateway refuses private targets', () => {
     expect(res.status).toBe(502);
     expect(res.body).toMatchObject({ success: false, code: 'TARGET_BLOCKED', billing: { charged: 0 } });
     expect(target.hits.get('/page') ?? 0).toBe(0);
+  });
+});
+
+describe('the address guard on names, redirect hops and connections', () => {
+  // Loopback stands in for the internet here: 127.0.0.1 plays a public address and 127.0.0.2 a
+  // private one, so every check runs for real without leaving the machine.
+  const policy = (address: string) => address !== '127.0.0.1';
+  let publicTarget: TargetServer;
+  let privateTarget: TargetServer;
+  let scraper: Scraper;
+  const request = (url: string) => ({ url, method: 'GET' as const, headers: {}, timeout: 5, follow_redirects: true, format: 'raw' as const, mode: 'auto' as const });
+
+  beforeAll(async () => {
+    privateTarget = await startTargetServer({}, '127.0.0.2');
+    publicTarget = await startTargetServer();
+    scraper = new Scraper({ allowPrivateTargets: false, maxBodyBytes: 1024 * 1024, isBlockedAddress: policy });
+    // A resolver that knows two names: one public, one private (as a rebinding attacker would serve).
+    const realLookup = dns.lookup;
+    jest.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: any, callback: any) => {
+      const fake: Record<string, string> = { 'public.test': '127.0.0.1', 'private.test': '127.0.0.2' };
+      if (!fake[hostname]) return (realLookup as any)(hostname, options, callback);
+      const answer = [{ address: fake[hostname], family: 4 }];
+      return options.all ? callback(null, answer) : callback(null, answer[0]!.address, 4);
+    }) as any);
+  });
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await scraper?.close();
+    await publicTarget?.close();
+    await privateTarget?.close();
+  });
+
+  test('a name that resolves to a public address is scraped', async () => {
+    const page = await scraper.scrape(request(`http://public.test:${new URL(publicTarget.origin).port}/plain`));
+    expect(page.content).toBe('just text');
+  });
+
+  test('a name that resolves only to a private address is refused without connecting', async () => {
+    await expect(scraper.scrape(request(`http://private.test:${new URL(privateTarget.origin).port}/page`))).rejects.toMatchObject({ code: 'TARGET_BLOCKED' });
+    expect(privateTarget.hits.size).toBe(0);
+  });
+
+  test.each([
+    ['an address', () => `${privateTarget.origin}/page`],
+    ['a name', () => `http://private.test:${new URL(privateTarget.origin).port}/page`],
+  ])('a redirect hop to %s that is private is refused', async (_what, location) => {
+    const url = `${publicTarget.origin}/redirect?to=${encodeURIComponent(location())}`;
+    await expect(scraper.scrape(request(url))).rejects.toMatchObject({ code: 'TARGET_BLOCKED' });
+    expect(publicTarget.hits.get('/redirect')).toBeGreaterThan(0);
+    expect(privateTarget.hits.size).toBe(0);
+  });
+
+  test('IPv4-compatible IPv6 addresses (::a.b.c.d) are refused too', () => {
+    expect(isBlockedAddress('::7f00:1')).toBe(true);
+    expect(isBlockedAddress('::a00:1')).toBe(true);
   });
 });

@@ -10,8 +10,13 @@ export function scrapeRouter(ctx: ServiceContext): Router {
 
   router.post('/scrape', async (req, res) => {
     const request = parseScrapeRequest(req.body);
-    const body = await runSyncScrape(ctx, apiKeyOf(req).id, request);
-    res.status(body.success ? 200 : 502).json(body);
+    // A client that hangs up (or a server stopping past its grace period) abandons the scrape.
+    const clientGone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) clientGone.abort();
+    });
+    const body = await runSyncScrape(ctx, apiKeyOf(req).id, request, clientGone.signal);
+    if (!clientGone.signal.aborted) res.status(body.success ? 200 : 502).json(body);
   });
 
   router.post('/scrape/async', async (req, res) => {

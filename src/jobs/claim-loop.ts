@@ -117,6 +117,8 @@ export class ClaimLoop<T> {
   }
 
   #hold(job: Job<T>): void {
+    // Keyed by attempt: after a lapsed claim the same job can come back to this process.
+    const key = `${job.id}:${job.retryCount}`;
     const claim = new AbortController();
     const attempt = { id: job.id, retryCount: job.retryCount };
     const done = this.options
@@ -131,10 +133,10 @@ export class ClaimLoop<T> {
         (err: Error) => this.logger.warn({ err: err.message, jobId: job.id }, 'could not settle a job with pg-boss'),
       )
       .finally(() => {
-        this.#held.delete(job.id);
+        this.#held.delete(key);
         this.wake();
       });
-    this.#held.set(job.id, { job, claim, done });
+    this.#held.set(key, { job, claim, done });
   }
 
   async #touch(): Promise<void> {
@@ -149,7 +151,7 @@ export class ClaimLoop<T> {
       const alive = new Set(result.settled);
       for (const h of held) {
         // Not refreshed: no longer active under this attempt (taken over, or settled meanwhile).
-        if (!alive.has(h.job.id) && this.#held.has(h.job.id)) h.claim.abort(new Error('claim lost'));
+        if (!alive.has(h.job.id)) h.claim.abort(new Error('claim lost'));
       }
     } catch (err) {
       // A heartbeat that could not run says nothing about the claims: abort nothing.

@@ -5,7 +5,7 @@ import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
 import { insertJobResult } from '../store/job-results';
 import { transitionScrapeJob, type ScrapeJobRow } from '../store/scrape-jobs';
-import { failureBody, statusForFailureCode, successBody } from './outcome';
+import { statusForFailureCode, successBody } from './outcome';
 import { listenForNotifications } from '../store/notification-listener';
 import { JOBS_QUEUED_CHANNEL } from '../store/scrape-jobs';
 import { ClaimLoop } from './claim-loop';
@@ -43,31 +43,52 @@ async function startAttempt(db: Db, jobId: string): Promise<ScrapeJobRow | undef
 async function finishWithPage(ctx: ServiceContext, job: ScrapeJobRow, body: ReturnType<typeof successBody>): Promise<void> {
   const expiresAt = new Date(Date.now() + ctx.config.resultTtlSeconds * 1000);
   await ctx.store.db.transaction().execute(async (trx) => {
-    const done = await transitionScrapeJob(trx, job.id, ['processing'], 'completed', {
-      finished_at: new Date(),
-      target_status_code: body.data.status_code,
-      charged: body.billing.charged,
-      result_bytes: Buffer.byteLength(body.data.content),
-      elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
-      result_expires_at: expiresAt,
-    });
+    const done = await transitionScrapeJob(
+      trx,
+      job.id,
+      ['processing'],
+      'completed',
+      {
+        finished_at: new Date(),
+        target_status_code: body.data.status_code,
+        charged: body.billing.charged,
+        result_bytes: Buffer.byteLength(body.data.content),
+        elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
+        result_expires_at: expiresAt,
+      },
+      job.attempts,
+    );
     if (done) await insertJobResult(trx, job.id, body, expiresAt);
   });
 }
 
-async function finishWithFailure(db: Db, jobId: string, code: string, message: string, elapsedMs: number | null, from: ScrapeJobRow['status'][] = ['processing']): Promise<void> {
-  await transitionScrapeJob(db, jobId, from, statusForFailureCode(code), {
-    finished_at: new Date(),
-    error_code: code,
-    error_message: message,
-    charged: 0,
-    elapsed_ms: elapsedMs === null ? null : Math.round(elapsedMs),
-  });
+interface FailureOutcome {
+  code: string;
+  message: string;
+  elapsedMs: number | null;
+}
+
+/** Ends a job failed or timed_out; `attempt` fences it to the attempt that reached this outcome. */
+async function finishWithFailure(db: Db, jobId: string, outcome: FailureOutcome, from: ScrapeJobRow['status'][], attempt?: number): Promise<void> {
+  await transitionScrapeJob(
+    db,
+    jobId,
+    from,
+    statusForFailureCode(outcome.code),
+    {
+      finished_at: new Date(),
+      error_code: outcome.code,
+      error_message: outcome.message,
+      charged: 0,
+      elapsed_ms: outcome.elapsedMs === null ? null : Math.round(outcome.elapsedMs),
+    },
+    attempt,
+  );
 }
 
 /** A stopping worker's unfinished job goes back to `queued`; the interrupted attempt is not counted. */
-async function handBack(db: Db, jobId: string): Promise<void> {
-  await transitionScrapeJob(db, jobId, ['processing'], 'queued', { attempts: sql<number>`greatest(attempts - 1, 0)` });
+async function handBack(db: Db, job: ScrapeJobRow): Promise<void> {
+  await transitionScrapeJob(db, job.id, ['processing'], 'queued', { attempts: sql<number>`greatest(attempts - 1, 0)` }, job.attempts);
 }
 
 /**
@@ -83,7 +104,8 @@ export async function processScrapeJob(
   const row = await startAttempt(ctx.store.db, jobId);
   if (!row) return;
   if (row.attempts > MAX_ATTEMPTS) {
-    await finishWithFailure(ctx.store.db, jobId, 'JOB_TIMEOUT', `The job could not finish: the workers processing it were lost ${MAX_ATTEMPTS} times.`, null);
+    const message = `The job could not finish: the workers processing it were lost ${MAX_ATTEMPTS} times.`;
+    await finishWithFailure(ctx.store.db, jobId, { code: 'JOB_TIMEOUT', message, elapsedMs: null }, ['processing'], row.attempts);
     return;
   }
   const began = performance.now();
@@ -96,12 +118,12 @@ export async function processScrapeJob(
     if (shutdown.aborted) {
       // Back to `queued` before pg-boss sees the throw and requeues it, so no other worker can
       // claim the job while its history still says this one holds it.
-      await handBack(ctx.store.db, jobId);
+      await handBack(ctx.store.db, row);
       throw new HandedBack(jobId);
     }
     if (!(err instanceof ScrapeFailure)) throw err;
-    const body = failureBody(err, performance.now() - began);
-    await finishWithFailure(ctx.store.db, jobId, body.code, body.error, performance.now() - began);
+    const elapsedMs = performance.now() - began;
+    await finishWithFailure(ctx.store.db, jobId, { code: err.code, message: err.message, elapsedMs }, ['processing'], row.attempts);
   }
 }
 
@@ -110,14 +132,8 @@ export async function processScrapeJob(
  * a copy under a new id, so the history row is found through `data.jobId`.
  */
 export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
-  await finishWithFailure(
-    ctx.store.db,
-    job.data.jobId,
-    'JOB_TIMEOUT',
-    'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.',
-    null,
-    ['queued', 'processing'],
-  );
+  const message = 'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.';
+  await finishWithFailure(ctx.store.db, job.data.jobId, { code: 'JOB_TIMEOUT', message, elapsedMs: null }, ['queued', 'processing']);
 }
 
 export interface ScrapeWorker {

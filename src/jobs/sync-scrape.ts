@@ -13,16 +13,19 @@ export async function runSyncScrape(
   ctx: Pick<ServiceContext, 'store' | 'scraper' | 'config'>,
   apiKeyId: string,
   request: ScrapeRequest,
+  clientGone?: AbortSignal,
 ): Promise<ScrapeSuccessBody | ScrapeFailureBody> {
   const startedAt = new Date();
   const started = performance.now();
   let body: ScrapeSuccessBody | ScrapeFailureBody;
   try {
-    const page = await ctx.scraper.scrape(request);
+    const page = await ctx.scraper.scrape(request, clientGone);
     body = successBody(page, performance.now() - started, ctx.config.pricePerScrape);
   } catch (err) {
     if (!(err instanceof ScrapeFailure)) throw err;
-    body = failureBody(err, performance.now() - started);
+    // The client hung up (or the server is stopping): the scrape was abandoned, not the target's fault.
+    const failure = clientGone?.aborted ? new ScrapeFailure('CLIENT_DISCONNECTED', 'The client closed the connection before the scrape finished.') : err;
+    body = failureBody(failure, performance.now() - started);
   }
   const finishedAt = new Date();
   await insertScrapeJob(ctx.store.db, {

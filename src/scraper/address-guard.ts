@@ -13,8 +13,14 @@ import { ScrapeFailure } from '../errors';
 export function isBlockedAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return true;
   let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  if (parsed.kind() === 'ipv6') {
+    const v6 = parsed as ipaddr.IPv6;
+    if (v6.isIPv4MappedAddress()) {
+      parsed = v6.toIPv4Address();
+    } else if (v6.parts.slice(0, 6).every((part) => part === 0)) {
+      // IPv4-compatible (::a.b.c.d, deprecated): ipaddr.js calls it unicast, but it embeds IPv4.
+      return true;
+    }
   }
   return parsed.range() !== 'unicast';
 }
@@ -33,11 +39,11 @@ function blockedNetworkError(host: string): NodeJS.ErrnoException {
 }
 
 /** Refuses a URL's host before any connection when it is an address literal or a localhost name. */
-export function checkHostBeforeConnect(hostname: string): void {
+export function checkHostBeforeConnect(hostname: string, isBlocked: (address: string) => boolean = isBlockedAddress): void {
   const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
   const lower = bare.toLowerCase().replace(/\.$/, '');
   if (lower === 'localhost' || lower.endsWith('.localhost')) throw blockedTarget(hostname);
-  if (net.isIP(bare) && isBlockedAddress(bare)) throw blockedTarget(hostname);
+  if (net.isIP(bare) && isBlocked(bare)) throw blockedTarget(hostname);
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
@@ -47,13 +53,15 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.
  * opened to an allowed one. Resolution happens here, once, for the connection itself: there is
  * no second lookup a rebinding DNS server could answer differently.
  */
-export function guardedLookup(hostname: string, options: dns.LookupOptions, callback: LookupCallback): void {
-  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, []);
-    const allowed = (addresses as dns.LookupAddress[]).filter((a) => !isBlockedAddress(a.address));
-    if (allowed.length === 0) return callback(blockedNetworkError(hostname), []);
-    if (options.all) return callback(null, allowed);
-    const first = allowed[0]!;
-    callback(null, first.address, first.family);
-  });
+export function guardedLookup(isBlocked: (address: string) => boolean = isBlockedAddress) {
+  return (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, []);
+      const allowed = (addresses as dns.LookupAddress[]).filter((a) => !isBlocked(a.address));
+      if (allowed.length === 0) return callback(blockedNetworkError(hostname), []);
+      if (options.all) return callback(null, allowed);
+      const first = allowed[0]!;
+      callback(null, first.address, first.family);
+    });
+  };
 }

@@ -16,11 +16,15 @@ const NOT_FORWARDED = new Set([
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'accept-encoding', 'expect',
 ]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+// Credentials the client meant for the first origin; never carried to another one by a redirect.
+const ORIGIN_BOUND = new Set(['authorization', 'cookie', 'proxy-authorization']);
 
 export interface ScraperOptions {
   allowPrivateTargets: boolean;
   maxBodyBytes: number;
   userAgent?: string;
+  /** Which addresses are refused; tests substitute their own to exercise every check on loopback. */
+  isBlockedAddress?: (address: string) => boolean;
 }
 
 /**
@@ -32,18 +36,21 @@ export interface ScraperOptions {
 export class Scraper {
   readonly #agent: Agent;
 
+  readonly #isBlocked: (address: string) => boolean;
+
   constructor(private readonly options: ScraperOptions) {
+    const isBlocked = (this.#isBlocked = options.isBlockedAddress ?? isBlockedAddress);
     const baseConnect = buildConnector({
       timeout: CONNECT_TIMEOUT_MS,
-      ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup }),
+      ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup(isBlocked) }),
     } as buildConnector.BuildOptions);
     const connect: buildConnector.connector = (opts, callback) =>
       baseConnect(opts, (err, socket) => {
         if (err || !socket) return callback(err ?? new Error('connect failed'), null);
-        // Defence in depth: judge the address the socket really reached.
-        if (!options.allowPrivateTargets && socket.remoteAddress && isBlockedAddress(socket.remoteAddress)) {
+        // Defence in depth: judge the address the socket really reached (unknown counts as refused).
+        if (!options.allowPrivateTargets && (!socket.remoteAddress || isBlocked(socket.remoteAddress))) {
           socket.destroy();
-          const blocked: NodeJS.ErrnoException = new Error(`connected address ${socket.remoteAddress} is not allowed`);
+          const blocked: NodeJS.ErrnoException = new Error(`connected address ${socket.remoteAddress ?? '(unknown)'} is not allowed`);
           blocked.code = BLOCKED_ERROR_CODE;
           return callback(blocked, null);
         }
@@ -68,14 +75,15 @@ export class Scraper {
   }
 
   async #follow(req: ScrapeRequest, signal: AbortSignal): Promise<ScrapedPage> {
+    const firstOrigin = new URL(req.url).origin;
     let url = new URL(req.url);
     let method: string = req.method;
     let body = req.body;
     for (let hop = 0; ; hop++) {
-      if (!this.options.allowPrivateTargets) checkHostBeforeConnect(url.hostname);
+      if (!this.options.allowPrivateTargets) checkHostBeforeConnect(url.hostname, this.#isBlocked);
       const response = await request(url, {
         method: method as Dispatcher.HttpMethod,
-        headers: this.#outgoingHeaders(req.headers, body),
+        headers: this.#outgoingHeaders(req.headers, body, url.origin === firstOrigin),
         body,
         signal,
         dispatcher: this.#agent,
@@ -84,11 +92,13 @@ export class Scraper {
       });
       const location = response.headers.location;
       if (req.follow_redirects && REDIRECT_STATUSES.has(response.statusCode) && typeof location === 'string') {
-        response.body.resume();
+        discard(response.body); // a redirect's body is never read, however long it is
         if (hop >= MAX_REDIRECTS) {
           throw new ScrapeFailure('TOO_MANY_REDIRECTS', `Stopped after ${MAX_REDIRECTS} redirects.`);
         }
-        url = new URL(location, url);
+        const next = URL.parse(location, url.href);
+        if (!next) throw new ScrapeFailure('TARGET_PROTOCOL_ERROR', 'The target redirected to an invalid URL.');
+        url = next;
         if (url.protocol !== 'http:' && url.protocol !== 'https:') {
           throw new ScrapeFailure('TARGET_PROTOCOL_ERROR', `Redirect to unsupported scheme ${url.protocol}`);
         }
@@ -111,10 +121,19 @@ export class Scraper {
     }
   }
 
-  #outgoingHeaders(clientHeaders: Record<string, string>, body: string | undefined): Record<string, string> {
+  #outgoingHeaders(clientHeaders: Record<string, string>, body: string | undefined, sameOrigin: boolean): Record<string, string> {
+    // Headers the client's own Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
+    const connectionListed = new Set(
+      Object.entries(clientHeaders)
+        .filter(([name]) => name.toLowerCase() === 'connection')
+        .flatMap(([, value]) => value.split(',').map((token) => token.trim().toLowerCase())),
+    );
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(clientHeaders)) {
-      if (!NOT_FORWARDED.has(name.toLowerCase())) headers[name] = value;
+      const lower = name.toLowerCase();
+      if (NOT_FORWARDED.has(lower) || connectionListed.has(lower)) continue;
+      if (!sameOrigin && ORIGIN_BOUND.has(lower)) continue;
+      headers[name] = value;
     }
     const has = (name: string) => Object.keys(headers).some((h) => h.toLowerCase() === name);
     if (!has('user-agent')) headers['user-agent'] = this.options.userAgent ?? 'omniscrape/0.1';
@@ -129,7 +148,7 @@ export class Scraper {
     const cap = this.options.maxBodyBytes;
     const declared = Number(response.headers['content-length']);
     if (Number.isFinite(declared) && declared > cap) {
-      response.body.destroy();
+      discard(response.body);
       throw tooLarge(cap);
     }
     const encoding = String(response.headers['content-encoding'] ?? '').trim().toLowerCase();
@@ -145,14 +164,20 @@ export class Scraper {
         chunks.push(chunk as Buffer);
         if (signal.aborted) throw signal.reason;
       }
-    } finally {
-      if (size > cap || signal.aborted) {
-        response.body.destroy();
-        decoder?.destroy();
-      }
+    } catch (err) {
+      // Release the connection now rather than at the deadline.
+      discard(response.body);
+      decoder?.destroy();
+      throw err;
     }
     return Buffer.concat(chunks, size);
   }
+}
+
+/** Drops a body we will not read; the abort error that destroying it raises is expected. */
+function discard(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 function createDecoder(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined {
@@ -201,7 +226,7 @@ const UNREACHABLE_CODES = new Set([
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const PROTOCOL_CODES = new Set([
   'UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'UND_ERR_INVALID_ARG',
-  'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_PADDING_1', 'ERR__ERROR_FORMAT_PADDING_1',
+  'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_TRAILING_JUNK_AFTER_STREAM_END',
 ]);
 
 /** Maps whatever a scrape threw to one of the documented failure codes. */
@@ -210,6 +235,7 @@ function toScrapeFailure(err: unknown, deadlinePassed: boolean, timeoutSeconds: 
   const codes: string[] = [];
   for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
     if (typeof e.code === 'string') codes.push(e.code);
+    if (e.name === 'HTTPParserError') codes.push('HPE_PARSER'); // undici's parser errors carry no code
     if (Array.isArray(e.errors)) for (const inner of e.errors) if (typeof inner?.code === 'string') codes.push(inner.code);
   }
   const message = err instanceof Error ? err.message : String(err);
@@ -220,7 +246,7 @@ function toScrapeFailure(err: unknown, deadlinePassed: boolean, timeoutSeconds: 
   if (codes.some((c) => c.startsWith('ERR_TLS') || c.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(c))) {
     return new ScrapeFailure('TARGET_TLS_ERROR', `TLS handshake with the target failed: ${message}`);
   }
-  if (codes.some((c) => c.startsWith('HPE_') || c.startsWith('Z_') || PROTOCOL_CODES.has(c))) {
+  if (codes.some((c) => c.startsWith('HPE_') || c.startsWith('Z_') || c.startsWith('ERR__ERROR_FORMAT') || c.startsWith('ERR_BROTLI') || PROTOCOL_CODES.has(c))) {
     return new ScrapeFailure('TARGET_PROTOCOL_ERROR', `The target sent an invalid HTTP response: ${message}`);
   }
   if (codes.some((c) => UNREACHABLE_CODES.has(c))) {

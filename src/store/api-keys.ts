@@ -40,15 +40,24 @@ export async function insertApiKey(db: Db, name: string, key: string): Promise<A
     .executeTakeFirst();
 }
 
-/** Makes `name` answer to exactly `key` (provisioning from settings): idempotent, un-revokes. */
-export async function upsertApiKey(db: Db, name: string, key: string): Promise<void> {
-  await db
+/**
+ * Makes `name` answer to exactly `key` (provisioning from settings); idempotent. A revoked key
+ * stays revoked: a restart with an old OMNISCRAPE_API_KEYS must not bring it back. Returns
+ * false for such a key so the caller can warn.
+ */
+export async function upsertApiKey(db: Db, name: string, key: string): Promise<boolean> {
+  const row = await db
     .insertInto('omniscrape.api_keys')
     .values({ name, key_hash: hashApiKey(key), key_prefix: prefixOf(key) })
     .onConflict((oc) =>
-      oc.column('name').doUpdateSet({ key_hash: hashApiKey(key), key_prefix: prefixOf(key), revoked_at: null }),
+      oc
+        .column('name')
+        .doUpdateSet({ key_hash: hashApiKey(key), key_prefix: prefixOf(key) })
+        .where('omniscrape.api_keys.revoked_at', 'is', null),
     )
-    .execute();
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 export async function revokeApiKey(db: Db, name: string): Promise<boolean> {

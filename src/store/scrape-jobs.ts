@@ -29,6 +29,8 @@ export async function insertQueuedScrapeJob(db: Db, job: NewScrapeJob): Promise<
  * The only statement that changes a job's status. It moves the job only from one of `from`, so
  * two workers (or a worker and the reaper) can never both finish it, and it announces the change
  * with pg_notify in the same statement: the notice is sent exactly when the change commits.
+ * With `attempt`, only that attempt of the job may move it: a worker whose job was taken over
+ * (the attempt count moved on) cannot finish or hand back the newer attempt's job.
  * Returns the updated row, or undefined when the job was not in an allowed state.
  */
 export async function transitionScrapeJob(
@@ -37,6 +39,7 @@ export async function transitionScrapeJob(
   from: readonly JobStatus[],
   to: JobStatus,
   patch: ScrapeJobPatch = {},
+  attempt?: number,
 ): Promise<ScrapeJobRow | undefined> {
   const result = await db
     .with('changed', (qb) =>
@@ -45,6 +48,7 @@ export async function transitionScrapeJob(
         .set({ ...patch, status: to, updated_at: sql<Date>`now()` })
         .where('id', '=', id)
         .where('status', 'in', from)
+        .$if(attempt !== undefined, (qb) => qb.where('attempts', '=', attempt!))
         .returningAll(),
     )
     .selectFrom('changed')

@@ -55,8 +55,8 @@ const defaultRoutes: Record<string, TargetHandler> = {
   },
 };
 
-/** An HTTP server on 127.0.0.1 for scrapes to hit; `routes` add to or replace the defaults. */
-export async function startTargetServer(routes: Record<string, TargetHandler> = {}): Promise<TargetServer> {
+/** An HTTP server on 127.0.0.1 (or another loopback address) for scrapes to hit; `routes` add to or replace the defaults. */
+export async function startTargetServer(routes: Record<string, TargetHandler> = {}, host = '127.0.0.1'): Promise<TargetServer> {
   const all = { ...defaultRoutes, ...routes };
   const hits = new Map<string, number>();
   const lastRequest: TargetServer['lastRequest'] = new Map();
@@ -76,10 +76,10 @@ export async function startTargetServer(routes: Record<string, TargetHandler> = 
       res.destroy();
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://${host}:${port}`,
     hits,
     lastRequest,
     close: () =>
