@@ -1,0 +1,98 @@
+import fc from 'fast-check';
+import { KEY_A, startTestService, type TestService } from './helpers/service';
+import { startTargetServer, type TargetServer } from './helpers/target-server';
+
+// Thousands of arbitrary requests: never a 5xx, never a crash, always the documented error shape.
+// The service runs the API only, so accepted async jobs are stored but never fetched, and the sync
+// route only ever sees URLs of the local target (or invalid ones): nothing leaves the machine.
+let service: TestService;
+let target: TargetServer;
+
+beforeAll(async () => {
+  target = await startTargetServer();
+  service = await startTestService({ roles: { api: true, worker: false } });
+});
+afterAll(async () => {
+  await service?.stop();
+  await target?.close();
+});
+
+const CODE = /^[A-Z][A-Z0-9_]*$/;
+
+function expectContractAnswer(res: { status: number; body: any }) {
+  expect(res.status).toBeLessThan(500);
+  expect(typeof res.body).toBe('object');
+  if (res.body.success === false) {
+    expect(typeof res.body.error).toBe('string');
+    expect(res.body.code).toMatch(CODE);
+  } else {
+    expect(res.body.success).toBe(true);
+  }
+}
+
+const knownField = fc.constantFrom('url', 'method', 'headers', 'body', 'timeout', 'follow_redirects', 'format', 'mode', 'js_rendering');
+const anyValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null));
+const scrapeLikeBody = fc.dictionary(fc.oneof(knownField, fc.string({ maxLength: 12 })), anyValue, { maxKeys: 8 });
+
+describe('hostile input', () => {
+  test('arbitrary JSON bodies to POST /v1/scrape/async never cause a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(scrapeLikeBody, fc.jsonValue()), async (body) => {
+        expectContractAnswer(await service.call('POST', '/v1/scrape/async', body));
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  test('arbitrary raw bodies (not JSON) never cause a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 200 }), async (raw) => {
+        expectContractAnswer(await service.call('POST', '/v1/scrape/async', raw));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('sync scrapes with arbitrary options against the local target never cause a 5xx', async () => {
+    const url = fc.constantFrom(`${target.origin}/page`, `${target.origin}/status?code=500`, `${target.origin}/loop`, 'not a url', 'ftp://x', '');
+    await fc.assert(
+      fc.asyncProperty(url, scrapeLikeBody, async (u, rest) => {
+        const { url: _ignored, ...options } = rest;
+        const res = await service.call('POST', '/v1/scrape', { ...options, url: u, timeout: 5 });
+        expect(res.status === 502 || res.status < 500).toBe(true);
+        expectContractAnswer({ ...res, status: res.status === 502 ? 400 : res.status });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('arbitrary paths and job ids never cause a 5xx', async () => {
+    const segment = fc.string({ maxLength: 40 }).map(encodeURIComponent);
+    await fc.assert(
+      fc.asyncProperty(fc.array(segment, { minLength: 1, maxLength: 4 }), fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'), async (segments, method) => {
+        for (const prefix of ['/v1/jobs/', '/v1/', '/']) {
+          const res = await service.call(method, prefix + segments.join('/'));
+          expectContractAnswer(res);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  test('arbitrary API keys and headers never cause a 5xx', async () => {
+    const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,30}$/);
+    const value = fc.stringMatching(/^[\x20-\x7e]{0,300}$/);
+    await fc.assert(
+      fc.asyncProperty(value, fc.dictionary(token, value, { maxKeys: 10 }), async (key, headers) => {
+        const res = await fetch(`${service.baseUrl}/v1/scrape/async`, {
+          method: 'POST',
+          headers: { ...headers, 'x-api-key': Math.random() < 0.5 ? KEY_A : key, 'content-type': 'application/json' },
+          body: JSON.stringify({ url: `${target.origin}/page` }),
+        });
+        const body = await res.json();
+        expectContractAnswer({ status: res.status, body });
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
