@@ -13,6 +13,8 @@ export const HEARTBEAT_SECONDS_DEFAULT = 10;
 export const PURGE_BATCH_SIZE_DEFAULT = 1000;
 export const PURGE_CRON_DEFAULT = '*/5 * * * *';
 export const SHUTDOWN_GRACE_SECONDS_DEFAULT = 30;
+export const DEFAULT_CONCURRENCY_DEFAULT = 25;
+export const DEFAULT_MAX_QUEUED_DEFAULT = 10_000;
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -49,6 +51,8 @@ const envSchema = z.object({
   OMNISCRAPE_PURGE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(PURGE_BATCH_SIZE_DEFAULT),
   OMNISCRAPE_PURGE_CRON: z.string().min(9).default(PURGE_CRON_DEFAULT),
   OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(SHUTDOWN_GRACE_SECONDS_DEFAULT),
+  OMNISCRAPE_DEFAULT_CONCURRENCY: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_CONCURRENCY_DEFAULT),
+  OMNISCRAPE_DEFAULT_MAX_QUEUED: z.coerce.number().int().min(1).default(DEFAULT_MAX_QUEUED_DEFAULT),
   OMNISCRAPE_DATA_DIR: z.string().min(1).default('.data'),
   OMNISCRAPE_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   OMNISCRAPE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -69,6 +73,10 @@ export interface Config {
   purgeBatchSize: number;
   purgeCron: string;
   shutdownGraceSeconds: number;
+  /** Scrapes a key may have processing at once (sync and async), unless the key sets its own. */
+  defaultConcurrency: number;
+  /** Jobs a key may have queued, unless the key sets its own. */
+  defaultMaxQueued: number;
   dataDir: string;
   embeddedPostgresPort: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -99,6 +107,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     purgeBatchSize: e.OMNISCRAPE_PURGE_BATCH_SIZE,
     purgeCron: e.OMNISCRAPE_PURGE_CRON,
     shutdownGraceSeconds: e.OMNISCRAPE_SHUTDOWN_GRACE_SECONDS,
+    defaultConcurrency: e.OMNISCRAPE_DEFAULT_CONCURRENCY,
+    defaultMaxQueued: e.OMNISCRAPE_DEFAULT_MAX_QUEUED,
     dataDir: e.OMNISCRAPE_DATA_DIR,
     embeddedPostgresPort: e.OMNISCRAPE_EMBEDDED_PG_PORT,
     logLevel: e.OMNISCRAPE_LOG_LEVEL,

@@ -24,6 +24,17 @@ export const queueUnavailable = () =>
     'Retry-After': String(QUEUE_RETRY_AFTER_SECONDS),
   });
 
+export const concurrencyLimitReached = (limit: number) =>
+  new ApiError(429, 'CONCURRENCY_LIMIT', `This API key already has ${limit} scrapes in progress (its concurrency limit); retry shortly, or use /v1/scrape/async to queue.`, {
+    'Retry-After': '1',
+  });
+export const tooManyQueuedJobs = (max: number) =>
+  new ApiError(429, 'TOO_MANY_QUEUED_JOBS', `This API key already has ${max} jobs queued (its limit); retry when some have finished.`, {
+    'Retry-After': '5',
+  });
+export const monthlyQuotaExceeded = (quota: number) =>
+  new ApiError(402, 'MONTHLY_QUOTA_EXCEEDED', `This API key has used its monthly quota of ${quota} successful scrapes.`);
+
 /** Codes of a scrape that could not complete; each answers 502 on the sync route. */
 export type ScrapeFailureCode =
   | 'TARGET_TIMEOUT'

@@ -6,7 +6,7 @@ import { createApp } from './http/app';
 import { createBoss, ensureQueues } from './jobs/queue';
 import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
 import { createLogger, type Logger } from './logger';
-import { startResultPurgeSchedule, type ResultPurgeSchedule } from './maintenance/result-purge';
+import { startMaintenanceSchedule, type MaintenanceSchedule } from './maintenance/result-purge';
 import { Scraper } from './scraper/scraper';
 import { upsertApiKey } from './store/api-keys';
 import { migrateToLatest, openStore } from './store/database';
@@ -48,7 +48,7 @@ export async function startService(
 
   let server: Server | undefined;
   let worker: ScrapeWorker | undefined;
-  let purge: ResultPurgeSchedule | undefined;
+  let maintenance: MaintenanceSchedule | undefined;
   try {
     const applied = await migrateToLatest(store.db);
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -59,7 +59,7 @@ export async function startService(
     await ensureQueues(boss, config);
     if (roles.worker) {
       worker = await startScrapeWorker(context, databaseUrl);
-      purge = await startResultPurgeSchedule({ boss, db: store.db, logger }, { cron: config.purgeCron, batchSize: config.purgeBatchSize });
+      maintenance = await startMaintenanceSchedule({ boss, db: store.db, logger }, { cron: config.purgeCron, batchSize: config.purgeBatchSize });
     }
     if (roles.api) {
       const app = createApp(context);
@@ -84,7 +84,7 @@ export async function startService(
         await closed;
         clearTimeout(cut);
       }
-      await purge?.stop();
+      await maintenance?.stop();
       await worker?.stop();
       await boss.stop({ graceful: true, timeout: config.shutdownGraceSeconds * 1000 });
       await scraper.close();

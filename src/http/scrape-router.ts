@@ -15,13 +15,13 @@ export function scrapeRouter(ctx: ServiceContext): Router {
     res.on('close', () => {
       if (!res.writableFinished) clientGone.abort();
     });
-    const body = await runSyncScrape(ctx, apiKeyOf(req).id, request, clientGone.signal);
+    const body = await runSyncScrape(ctx, apiKeyOf(req), request, clientGone.signal);
     if (!clientGone.signal.aborted) res.status(body.success ? 200 : 502).json(body);
   });
 
   router.post('/scrape/async', async (req, res) => {
     const request = parseScrapeRequest(req.body);
-    const { jobId } = await submitScrapeJob(ctx, apiKeyOf(req).id, request);
+    const { jobId } = await submitScrapeJob(ctx, apiKeyOf(req), request);
     const poll = `/v1/jobs/${jobId}`;
     res.status(202).location(poll).json({ success: true, job_id: jobId, status: 'queued', poll });
   });

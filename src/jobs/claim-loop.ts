@@ -1,4 +1,4 @@
-import type { Job, PgBoss } from 'pg-boss';
+import type { FetchOptions, Job, PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
 
 export interface ClaimLoopOptions<T> {
@@ -9,6 +9,8 @@ export interface ClaimLoopOptions<T> {
   idlePollMs: number;
   /** The queue's heartbeatSeconds: claims are refreshed at half of it. */
   heartbeatSeconds: number;
+  /** Extra pg-boss fetch options, read before each fetch (group concurrency limits). */
+  fetchOptions?: () => Promise<Omit<FetchOptions, 'batchSize'>>;
   /**
    * Runs one job. `claim` aborts when the job is no longer this worker's (another worker took
    * it over); `shutdown` aborts when the loop is stopping and the grace period is over.
@@ -83,7 +85,8 @@ export class ClaimLoop<T> {
       if (free > 0) {
         this.#woken = false; // this fetch sees whatever the wake-up announced
         try {
-          const jobs = await this.boss.fetch<T>(this.options.queue, { batchSize: free });
+          const extra = (await this.options.fetchOptions?.()) ?? {};
+          const jobs = await this.boss.fetch<T>(this.options.queue, { ...extra, batchSize: free });
           for (const job of jobs) this.#hold(job);
           full = jobs.length === free;
         } catch (err) {

@@ -4,6 +4,7 @@ import type { ServiceContext } from '../context';
 import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
 import { insertJobResult } from '../store/job-results';
+import { concurrencyLimitOfJobKey, countProcessing, customConcurrencyLimits, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
 import { transitionScrapeJob, type ScrapeJobRow } from '../store/scrape-jobs';
 import { statusForFailureCode, successBody } from './outcome';
 import { listenForNotifications } from '../store/notification-listener';
@@ -32,11 +33,32 @@ export class HandedBack extends Error {
   }
 }
 
-/** Claims the job for this attempt; undefined when it already ended (its result is written once). */
-async function startAttempt(db: Db, jobId: string): Promise<ScrapeJobRow | undefined> {
-  return transitionScrapeJob(db, jobId, ['queued', 'processing'], 'processing', {
-    started_at: sql<Date>`coalesce(started_at, now())`,
-    attempts: sql<number>`attempts + 1`,
+/** How long a job waits before it is tried again when its key's sync scrapes fill the key's limit. */
+const KEY_BUSY_RETRY_SECONDS = 1;
+
+/**
+ * Claims the job for this attempt, within its key's concurrency limit: `started` with the row, or
+ * `ended` when it already ended (its result is written once), or `keyBusy` when the key's other
+ * scrapes (sync ones, which pg-boss's group limit does not see) fill its limit right now.
+ */
+async function startAttempt(
+  db: Db,
+  jobId: string,
+  defaultConcurrency: number,
+): Promise<{ outcome: 'started'; row: ScrapeJobRow } | { outcome: 'ended' } | { outcome: 'keyBusy' }> {
+  return db.transaction().execute(async (trx) => {
+    const key = await concurrencyLimitOfJobKey(trx, jobId);
+    if (!key) return { outcome: 'ended' as const };
+    await lockKeyForLimits(trx, key.apiKeyId);
+    if ((await countProcessing(trx, key.apiKeyId, jobId)) >= (key.limit ?? defaultConcurrency)) {
+      await transitionScrapeJob(trx, jobId, ['processing'], 'queued'); // a taken-over job waits as queued
+      return { outcome: 'keyBusy' as const };
+    }
+    const row = await transitionScrapeJob(trx, jobId, ['queued', 'processing'], 'processing', {
+      started_at: sql<Date>`coalesce(started_at, now())`,
+      attempts: sql<number>`attempts + 1`,
+    });
+    return row ? { outcome: 'started' as const, row } : { outcome: 'ended' as const };
   });
 }
 
@@ -58,7 +80,10 @@ async function finishWithPage(ctx: ServiceContext, job: ScrapeJobRow, body: Retu
       },
       job.attempts,
     );
-    if (done) await insertJobResult(trx, job.id, body, expiresAt);
+    if (done) {
+      await insertJobResult(trx, job.id, body, expiresAt);
+      await recordSuccessfulScrape(trx, job.api_key_id);
+    }
   });
 }
 
@@ -101,8 +126,17 @@ export async function processScrapeJob(
   { claim, shutdown }: { claim: AbortSignal; shutdown: AbortSignal },
 ): Promise<void> {
   const jobId = job.data.jobId;
-  const row = await startAttempt(ctx.store.db, jobId);
-  if (!row) return;
+  const attempt = await startAttempt(ctx.store.db, jobId, ctx.config.defaultConcurrency);
+  if (attempt.outcome === 'ended') return;
+  if (attempt.outcome === 'keyBusy') {
+    // Wait its turn: the same job again shortly, in the same group (this pg-boss job completes).
+    await ctx.boss.send(SCRAPE_QUEUE, job.data, {
+      startAfter: KEY_BUSY_RETRY_SECONDS,
+      ...(job.groupId ? { group: { id: job.groupId, ...(job.groupTier ? { tier: job.groupTier } : {}) } } : {}),
+    });
+    return;
+  }
+  const row = attempt.row;
   if (row.attempts > MAX_ATTEMPTS) {
     const message = `The job could not finish: the workers processing it were lost ${MAX_ATTEMPTS} times.`;
     await finishWithFailure(ctx.store.db, jobId, { code: 'JOB_TIMEOUT', message, elapsedMs: null }, ['processing'], row.attempts);
@@ -148,11 +182,13 @@ export interface ScrapeWorker {
  */
 export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string): Promise<ScrapeWorker> {
   const { boss, config, logger } = ctx;
+  const groupLimits = keyGroupLimits(ctx);
   const loop = new ClaimLoop<ScrapeJobData>(boss, logger, {
     queue: SCRAPE_QUEUE,
     concurrency: config.workerConcurrency,
     idlePollMs: IDLE_POLL_MS,
     heartbeatSeconds: config.heartbeatSeconds,
+    fetchOptions: () => groupLimits.current(),
     handle: async (job, signals) => {
       try {
         await processScrapeJob(ctx, job, signals);
@@ -174,6 +210,32 @@ export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string
       await loop.stop(config.shutdownGraceSeconds * 1000);
       await listener.stop();
       await boss.offWork(LOST_SCRAPE_QUEUE, { wait: true });
+    },
+  };
+}
+
+const GROUP_TIERS_REFRESH_MS = 5_000;
+
+/**
+ * pg-boss group concurrency for the fetch: one group per key, limited to the key's concurrency.
+ * Keys with a limit of their own carry it as their tier name, so the tiers are simply every
+ * distinct custom limit (re-read every few seconds; new keys and limits apply to new jobs).
+ */
+function keyGroupLimits(ctx: ServiceContext) {
+  let tiers: Record<string, number> = {};
+  let readAt = 0;
+  return {
+    async current() {
+      if (Date.now() - readAt > GROUP_TIERS_REFRESH_MS) {
+        try {
+          const limits = await customConcurrencyLimits(ctx.store.db);
+          tiers = Object.fromEntries(limits.map((limit) => [String(limit), limit]));
+          readAt = Date.now();
+        } catch {
+          // Postgres away: keep the last tiers; the fetch itself will report the outage.
+        }
+      }
+      return { groupConcurrency: { default: ctx.config.defaultConcurrency, tiers } };
     },
   };
 }

@@ -3,17 +3,24 @@ import { fromKysely } from 'pg-boss';
 import type { ServiceContext } from '../context';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import { insertQueuedScrapeJob } from '../store/scrape-jobs';
+import type { ApiKeyIdentity } from '../store/api-keys';
+import { checkMonthlyQuota, checkQueueCap, groupOf, limitsOf } from './key-limits';
 import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 
 /**
- * Accepts an async scrape: the history row and the pg-boss job are written in one transaction, so
- * a 202 means both exist (and survive a crash) or neither does. Both share one id.
+ * Accepts an async scrape after the key's quota and queue cap checks: the history row and the
+ * pg-boss job are written in one transaction, so a 202 means both exist (and survive a crash) or
+ * neither does. Both share one id; the pg-boss job is in the key's group (its concurrency limit).
  */
 export async function submitScrapeJob(
-  ctx: Pick<ServiceContext, 'store' | 'boss'>,
-  apiKeyId: string,
+  ctx: Pick<ServiceContext, 'store' | 'boss' | 'config'>,
+  key: ApiKeyIdentity,
   request: ScrapeRequest,
 ): Promise<{ jobId: string; createdAt: Date }> {
+  const limits = limitsOf(key, ctx.config);
+  await checkMonthlyQuota(ctx.store.db, key, limits);
+  await checkQueueCap(ctx.store.db, key, limits);
+  const apiKeyId = key.id;
   const jobId = randomUUID();
   const createdAt = new Date();
   await ctx.store.db.transaction().execute(async (trx) => {
@@ -30,7 +37,7 @@ export async function submitScrapeJob(
       created_at: createdAt,
     });
     const data: ScrapeJobData = { jobId, request };
-    await ctx.boss.send(SCRAPE_QUEUE, data, { id: jobId, db: fromKysely(trx) });
+    await ctx.boss.send(SCRAPE_QUEUE, data, { id: jobId, group: groupOf(key, limits), db: fromKysely(trx) });
   });
   return { jobId, createdAt };
 }

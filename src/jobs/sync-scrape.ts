@@ -1,21 +1,46 @@
 import { randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
-import { ScrapeFailure } from '../errors';
+import { concurrencyLimitReached, ScrapeFailure } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
-import { insertScrapeJob } from '../store/scrape-jobs';
+import type { ApiKeyIdentity } from '../store/api-keys';
+import { countProcessing, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
+import { insertScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
+import { checkMonthlyQuota, limitsOf } from './key-limits';
 import { failureBody, statusForFailureCode, successBody, type ScrapeFailureBody, type ScrapeSuccessBody } from './outcome';
 
 /**
- * Runs a scrape in the API process and records it in the job history (kind `sync`) so reporting
- * and billing see sync and async scrapes alike. The result itself is returned, not stored.
+ * Runs a scrape in the API process. It holds one of the key's concurrency slots while it runs: its
+ * history row (kind `sync`) is `processing` meanwhile, so sync and async scrapes share the limit,
+ * and reporting and billing see both alike. The result itself is returned, not stored.
  */
 export async function runSyncScrape(
   ctx: Pick<ServiceContext, 'store' | 'scraper' | 'config'>,
-  apiKeyId: string,
+  key: ApiKeyIdentity,
   request: ScrapeRequest,
   clientGone?: AbortSignal,
 ): Promise<ScrapeSuccessBody | ScrapeFailureBody> {
-  const startedAt = new Date();
+  const { db } = ctx.store;
+  const limits = limitsOf(key, ctx.config);
+  await checkMonthlyQuota(db, key, limits);
+  const jobId = randomUUID();
+  await db.transaction().execute(async (trx) => {
+    await lockKeyForLimits(trx, key.id);
+    if ((await countProcessing(trx, key.id)) >= limits.concurrency) throw concurrencyLimitReached(limits.concurrency);
+    await insertScrapeJob(trx, {
+      id: jobId,
+      api_key_id: key.id,
+      kind: 'sync',
+      url: request.url,
+      host: new URL(request.url).hostname,
+      method: request.method,
+      format: request.format,
+      timeout_seconds: request.timeout,
+      status: 'processing',
+      attempts: 1,
+      started_at: new Date(),
+    });
+  });
+
   const started = performance.now();
   let body: ScrapeSuccessBody | ScrapeFailureBody;
   try {
@@ -27,28 +52,18 @@ export async function runSyncScrape(
     const failure = clientGone?.aborted ? new ScrapeFailure('CLIENT_DISCONNECTED', 'The client closed the connection before the scrape finished.') : err;
     body = failureBody(failure, performance.now() - started);
   }
-  const finishedAt = new Date();
-  await insertScrapeJob(ctx.store.db, {
-    id: randomUUID(),
-    api_key_id: apiKeyId,
-    kind: 'sync',
-    url: request.url,
-    host: new URL(request.url).hostname,
-    method: request.method,
-    format: request.format,
-    timeout_seconds: request.timeout,
-    status: body.success ? 'completed' : statusForFailureCode(body.code),
-    target_status_code: body.success ? body.data.status_code : null,
-    error_code: body.success ? null : body.code,
-    error_message: body.success ? null : body.error,
-    attempts: 1,
-    charged: body.billing.charged,
-    result_bytes: body.success ? Buffer.byteLength(body.data.content) : null,
-    elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
-    created_at: startedAt,
-    started_at: startedAt,
-    finished_at: finishedAt,
-    updated_at: finishedAt,
+
+  await db.transaction().execute(async (trx) => {
+    await transitionScrapeJob(trx, jobId, ['processing'], body.success ? 'completed' : statusForFailureCode(body.code), {
+      target_status_code: body.success ? body.data.status_code : null,
+      error_code: body.success ? null : body.code,
+      error_message: body.success ? null : body.error,
+      charged: body.billing.charged,
+      result_bytes: body.success ? Buffer.byteLength(body.data.content) : null,
+      elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
+      finished_at: new Date(),
+    });
+    if (body.success) await recordSuccessfulScrape(trx, key.id);
   });
   return body;
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../logger';
 import type { Db } from '../store/database';
 import { deleteExpiredResultsBatch } from '../store/job-results';
 import { PURGE_RESULTS_QUEUE } from '../jobs/queue';
+import { failAbandonedSyncScrapes } from './abandoned-sync-scrapes';
 
 /** Pause between two delete batches, so a large purge never holds locks or I/O for long. */
 export const PURGE_BATCH_PAUSE_MS_DEFAULT = 50;
@@ -29,23 +30,26 @@ export async function purgeExpiredResults(db: Db, options: PurgeOptions): Promis
   }
 }
 
-export interface ResultPurgeSchedule {
+export interface MaintenanceSchedule {
   stop(): Promise<void>;
 }
 
 /**
- * Schedules the purge through pg-boss cron (no external cron): pg-boss creates one job per slot
- * however many workers run, and one of them purges.
+ * Schedules the maintenance duties through pg-boss cron (no external cron): pg-boss creates one
+ * job per slot however many workers run, and one of them purges expired results and ends
+ * abandoned sync scrapes.
  */
-export async function startResultPurgeSchedule(
+export async function startMaintenanceSchedule(
   deps: { boss: PgBoss; db: Db; logger: Logger },
   options: { cron: string; batchSize: number },
-): Promise<ResultPurgeSchedule> {
+): Promise<MaintenanceSchedule> {
   const { boss, db, logger } = deps;
   await boss.schedule(PURGE_RESULTS_QUEUE, options.cron, null, { tz: 'UTC' });
   await boss.work(PURGE_RESULTS_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
     const deleted = await purgeExpiredResults(db, { batchSize: options.batchSize });
     if (deleted > 0) logger.info({ deleted }, 'purged expired results');
+    const abandoned = await failAbandonedSyncScrapes(db);
+    if (abandoned > 0) logger.warn({ abandoned }, 'ended abandoned sync scrapes');
   });
   return {
     async stop() {

@@ -19,25 +19,56 @@ const prefixOf = (key: string) => key.slice(0, 8);
 export interface ApiKeyIdentity {
   id: string;
   name: string;
+  /** The key's own limits; NULL falls back to the service defaults. */
+  concurrency_limit: number | null;
+  max_queued: number | null;
+  monthly_quota: number | null;
 }
+
+export interface KeyLimitSettings {
+  concurrency?: number | null;
+  maxQueued?: number | null;
+  monthlyQuota?: number | null;
+}
+
+const IDENTITY_COLUMNS = ['id', 'name', 'concurrency_limit', 'max_queued', 'monthly_quota'] as const;
 
 export async function findActiveKeyByHash(db: Db, keyHash: string): Promise<ApiKeyIdentity | undefined> {
   return db
     .selectFrom('omniscrape.api_keys')
-    .select(['id', 'name'])
+    .select(IDENTITY_COLUMNS)
     .where('key_hash', '=', keyHash)
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
 }
 
 /** Creates a key under a new name; returns undefined when the name is taken. */
-export async function insertApiKey(db: Db, name: string, key: string): Promise<ApiKeyIdentity | undefined> {
+export async function insertApiKey(db: Db, name: string, key: string, limits: KeyLimitSettings = {}): Promise<ApiKeyIdentity | undefined> {
   return db
     .insertInto('omniscrape.api_keys')
-    .values({ name, key_hash: hashApiKey(key), key_prefix: prefixOf(key) })
+    .values({
+      name,
+      key_hash: hashApiKey(key),
+      key_prefix: prefixOf(key),
+      concurrency_limit: limits.concurrency ?? null,
+      max_queued: limits.maxQueued ?? null,
+      monthly_quota: limits.monthlyQuota ?? null,
+    })
     .onConflict((oc) => oc.column('name').doNothing())
-    .returning(['id', 'name'])
+    .returning(IDENTITY_COLUMNS)
     .executeTakeFirst();
+}
+
+/** Changes a key's limits (undefined: unchanged, null: back to the default). */
+export async function updateApiKeyLimits(db: Db, name: string, limits: KeyLimitSettings): Promise<boolean> {
+  const set = {
+    ...(limits.concurrency !== undefined && { concurrency_limit: limits.concurrency }),
+    ...(limits.maxQueued !== undefined && { max_queued: limits.maxQueued }),
+    ...(limits.monthlyQuota !== undefined && { monthly_quota: limits.monthlyQuota }),
+  };
+  if (Object.keys(set).length === 0) return true;
+  const result = await db.updateTable('omniscrape.api_keys').set(set).where('name', '=', name).executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 /**
@@ -73,7 +104,7 @@ export async function revokeApiKey(db: Db, name: string): Promise<boolean> {
 export async function listApiKeys(db: Db) {
   return db
     .selectFrom('omniscrape.api_keys')
-    .select(['name', 'key_prefix', 'created_at', 'revoked_at'])
+    .select(['name', 'key_prefix', 'created_at', 'revoked_at', 'concurrency_limit', 'max_queued', 'monthly_quota'])
     .orderBy('created_at')
     .execute();
 }

@@ -16,6 +16,19 @@ export interface ApiKeysTable {
   key_prefix: string;
   created_at: Generated<Date>;
   revoked_at: Timestamp | null;
+  /** NULL: the service default (OMNISCRAPE_DEFAULT_CONCURRENCY). */
+  concurrency_limit: number | null;
+  /** NULL: the service default (OMNISCRAPE_DEFAULT_MAX_QUEUED). */
+  max_queued: number | null;
+  /** NULL: no quota. */
+  monthly_quota: number | null;
+}
+
+export interface KeyUsageTable {
+  api_key_id: string;
+  /** First day of the UTC month. */
+  month: ColumnType<Date, string, string>;
+  successful_scrapes: Generated<number>;
 }
 
 export interface ScrapeJobsTable {
@@ -53,6 +66,7 @@ export interface Database {
   'omniscrape.api_keys': ApiKeysTable;
   'omniscrape.scrape_jobs': ScrapeJobsTable;
   'omniscrape.job_results': JobResultsTable;
+  'omniscrape.key_usage': KeyUsageTable;
 }
 
 export type Db = Kysely<Database>;

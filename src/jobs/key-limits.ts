@@ -1,0 +1,36 @@
+import type { Config } from '../config';
+import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../errors';
+import type { ApiKeyIdentity } from '../store/api-keys';
+import type { Db } from '../store/database';
+import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits } from '../store/key-limits';
+
+/**
+ * Per-key limits, in the documented shapes:
+ * - concurrency: scrapes being processed at once, sync and async together. A sync scrape over it
+ *   answers 429 CONCURRENCY_LIMIT; async jobs wait their turn (pg-boss group concurrency, one group
+ *   per key, so a key at its limit never blocks another key's jobs).
+ * - max queued: async jobs waiting; over it, 429 TOO_MANY_QUEUED_JOBS.
+ * - monthly quota: successful scrapes per calendar month (UTC); over it, 402 MONTHLY_QUOTA_EXCEEDED.
+ */
+export function limitsOf(key: ApiKeyIdentity, config: Pick<Config, 'defaultConcurrency' | 'defaultMaxQueued'>): KeyLimits {
+  return {
+    concurrency: key.concurrency_limit ?? config.defaultConcurrency,
+    maxQueued: key.max_queued ?? config.defaultMaxQueued,
+    monthlyQuota: key.monthly_quota ?? undefined,
+    customConcurrency: key.concurrency_limit !== null,
+  };
+}
+
+export async function checkMonthlyQuota(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
+  if (limits.monthlyQuota === undefined) return;
+  if ((await successfulScrapesThisMonth(db, key.id)) >= limits.monthlyQuota) throw monthlyQuotaExceeded(limits.monthlyQuota);
+}
+
+export async function checkQueueCap(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
+  if ((await countQueuedUpTo(db, key.id, limits.maxQueued)) >= limits.maxQueued) throw tooManyQueuedJobs(limits.maxQueued);
+}
+
+/** The pg-boss group of a key's jobs: its id, and its own limit as the tier name when it has one. */
+export function groupOf(key: ApiKeyIdentity, limits: KeyLimits): { id: string; tier?: string } {
+  return limits.customConcurrency ? { id: key.id, tier: String(limits.concurrency) } : { id: key.id };
+}

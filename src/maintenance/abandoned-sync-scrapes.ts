@@ -1,0 +1,28 @@
+import { sql } from 'kysely';
+import type { Db } from '../store/database';
+
+/** Slack beyond a sync scrape's own timeout before its row is judged abandoned. */
+export const ABANDONED_AFTER_SLACK_SECONDS = 60;
+
+/**
+ * A sync scrape's row is `processing` while its API process scrapes. If that process died (or lost
+ * Postgres) before recording the outcome, the row would hold one of the key's concurrency slots
+ * forever; once well past its timeout it is ended `failed` with code SCRAPE_ABANDONED.
+ */
+export async function failAbandonedSyncScrapes(db: Db): Promise<number> {
+  const result = await db
+    .updateTable('omniscrape.scrape_jobs')
+    .set({
+      status: 'failed',
+      error_code: 'SCRAPE_ABANDONED',
+      error_message: 'The API process running this sync scrape stopped before recording its outcome.',
+      charged: 0,
+      finished_at: sql`now()`,
+      updated_at: sql`now()`,
+    })
+    .where('kind', '=', 'sync')
+    .where('status', '=', 'processing')
+    .where(sql<boolean>`started_at < now() - make_interval(secs => timeout_seconds + ${ABANDONED_AFTER_SLACK_SECONDS})`)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
