@@ -1,0 +1,98 @@
+import { insertApiKey, type KeyLimitSettings } from '../src/store/api-keys';
+import { startTargetServer, type TargetServer } from './helpers/target-server';
+import { startTestService, waitForJob, type TestService } from './helpers/service';
+
+let service: TestService;
+let target: TargetServer;
+// Scrapes in flight at the target, per key (the key travels in a header the tests set).
+const inFlight = new Map<string, number>();
+const maxInFlight = new Map<string, number>();
+
+beforeAll(async () => {
+  target = await startTargetServer({
+    '/hold': (req, res, url) => {
+      const key = String(req.headers['x-test-key'] ?? '');
+      inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+      maxInFlight.set(key, Math.max(maxInFlight.get(key) ?? 0, inFlight.get(key)!));
+      setTimeout(() => {
+        inFlight.set(key, inFlight.get(key)! - 1);
+        res.end('held');
+      }, Number(url.searchParams.get('ms') ?? 500));
+    },
+  });
+  service = await startTestService({ env: { OMNISCRAPE_WORKER_CONCURRENCY: '20' } });
+});
+afterAll(async () => {
+  await service?.stop();
+  await target?.close();
+});
+
+let keyCount = 0;
+/** A fresh key with the given limits; returns its plain-text secret. */
+async function keyWith(limits: KeyLimitSettings): Promise<string> {
+  const secret = `limits-test-key-${++keyCount}-${Date.now()}`;
+  await insertApiKey(service.running.context.store.db, `limits-${keyCount}-${Date.now()}`, secret, limits);
+  return secret;
+}
+
+const hold = (tag: string, ms = 500) => ({ url: `${target.origin}/hold?ms=${ms}`, headers: { 'X-Test-Key': tag } });
+
+describe('per-key concurrency', () => {
+  test('a sync scrape beyond the key\'s concurrency answers 429 CONCURRENCY_LIMIT with Retry-After', async () => {
+    const key = await keyWith({ concurrency: 2 });
+    const running = [service.call('POST', '/v1/scrape', hold('sync', 1500), key), service.call('POST', '/v1/scrape', hold('sync', 1500), key)];
+    await new Promise((r) => setTimeout(r, 300));
+    const refused = await service.call('POST', '/v1/scrape', hold('sync'), key);
+    expect(refused.status).toBe(429);
+    expect(refused.body).toEqual({ success: false, error: expect.stringContaining('2'), code: 'CONCURRENCY_LIMIT' });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    for (const res of await Promise.all(running)) expect(res.status).toBe(200);
+    // Slots are given back: the key can scrape again.
+    expect((await service.call('POST', '/v1/scrape', hold('sync', 10), key)).status).toBe(200);
+  });
+
+  test('async jobs beyond the limit wait their turn: never more than the limit in flight, all complete', async () => {
+    const key = await keyWith({ concurrency: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await service.call('POST', '/v1/scrape/async', hold('async-2', 400), key)).body.job_id);
+    for (const id of ids) expect((await waitForJob(service, id, undefined, 30_000, key)).status).toBe('completed');
+    expect(maxInFlight.get('async-2')).toBe(2);
+  });
+
+  test('sync and async scrapes share one limit', async () => {
+    const key = await keyWith({ concurrency: 2 });
+    const a = await service.call('POST', '/v1/scrape/async', hold('shared', 2000), key);
+    const b = await service.call('POST', '/v1/scrape/async', hold('shared', 2000), key);
+    await waitForJob(service, a.body.job_id, (d) => d.status === 'processing', 10_000, key);
+    await waitForJob(service, b.body.job_id, (d) => d.status === 'processing', 10_000, key);
+    const sync = await service.call('POST', '/v1/scrape', hold('shared'), key);
+    expect(sync.status).toBe(429);
+    expect(sync.body.code).toBe('CONCURRENCY_LIMIT');
+  });
+});
+
+describe('per-key queue cap and monthly quota', () => {
+  test('submitting beyond the key\'s queued-job cap answers 429 TOO_MANY_QUEUED_JOBS', async () => {
+    const key = await keyWith({ concurrency: 1, maxQueued: 3 });
+    const first = await service.call('POST', '/v1/scrape/async', hold('queued', 3000), key);
+    await waitForJob(service, first.body.job_id, (d) => d.status === 'processing', 10_000, key);
+    for (let i = 0; i < 3; i++) expect((await service.call('POST', '/v1/scrape/async', hold('queued', 10), key)).status).toBe(202);
+    const refused = await service.call('POST', '/v1/scrape/async', hold('queued', 10), key);
+    expect(refused.status).toBe(429);
+    expect(refused.body).toEqual({ success: false, error: expect.any(String), code: 'TOO_MANY_QUEUED_JOBS' });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  test('after its monthly quota of successful scrapes a key gets 402 MONTHLY_QUOTA_EXCEEDED; failures do not count', async () => {
+    const key = await keyWith({ monthlyQuota: 2 });
+    expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` }, key)).status).toBe(200);
+    expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/loop` }, key)).status).toBe(502); // failed: not counted
+    const job = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/plain` }, key);
+    expect((await waitForJob(service, job.body.job_id, undefined, 10_000, key)).status).toBe('completed');
+    for (const path of ['/v1/scrape', '/v1/scrape/async']) {
+      const refused = await service.call('POST', path, { url: `${target.origin}/plain` }, key);
+      expect(refused.status).toBe(402);
+      expect(refused.body).toEqual({ success: false, error: expect.stringContaining('2'), code: 'MONTHLY_QUOTA_EXCEEDED' });
+    }
+  });
+});
