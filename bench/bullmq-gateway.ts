@@ -1,0 +1,62 @@
+/**
+ * The design OmniScrape documents today, as the baseline: the same Express 5 API shape and the same
+ * fetch code (our Scraper), with BullMQ on Redis as the queue and the result kept as the job's
+ * return value in Redis. Run as its own process: `node dist/bench/bullmq-gateway.js`, configured by
+ * REDIS_PORT, PORT and WORKER_CONCURRENCY. Tuned the way the gateway is: one worker with the same
+ * concurrency, results and job records kept in Redis (removeOnComplete off, so polls can read them).
+ */
+import express from 'express';
+import { Job, Queue, Worker } from 'bullmq';
+import { Scraper } from '../src/scraper/scraper';
+import type { ScrapeRequest } from '../src/scraper/scrape-request';
+import { parseScrapeRequest } from '../src/http/scrape-schema';
+import { successBody, failureBody } from '../src/jobs/outcome';
+import { ScrapeFailure } from '../src/errors';
+
+const connection = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379), maxRetriesPerRequest: null };
+const concurrency = Number(process.env.WORKER_CONCURRENCY ?? 50);
+const queue = new Queue<ScrapeRequest>('scrape', { connection });
+const scraper = new Scraper({ allowPrivateTargets: true, maxBodyBytes: 10 * 1024 * 1024 });
+
+const worker = new Worker<ScrapeRequest>(
+  'scrape',
+  async (job: Job<ScrapeRequest>) => {
+    const started = performance.now();
+    try {
+      return successBody(await scraper.scrape(job.data), performance.now() - started, 0.0035);
+    } catch (err) {
+      if (err instanceof ScrapeFailure) return failureBody(err, performance.now() - started);
+      throw err;
+    }
+  },
+  { connection, concurrency },
+);
+
+const app = express();
+app.use(express.json({ limit: '2mb' }));
+app.post('/v1/scrape/async', async (req, res) => {
+  const request = parseScrapeRequest(req.body);
+  const job = await queue.add('scrape', request, { removeOnComplete: false, removeOnFail: false });
+  res.status(202).location(`/v1/jobs/${job.id}`).json({ success: true, job_id: job.id, status: 'queued', poll: `/v1/jobs/${job.id}` });
+});
+app.get('/v1/jobs/:id', async (req, res) => {
+  const job = await Job.fromId(queue, req.params.id);
+  if (!job) {
+    res.status(404).json({ success: false, error: 'No job with this id.', code: 'JOB_NOT_FOUND' });
+    return;
+  }
+  const state = await job.getState();
+  const status = state === 'completed' ? 'completed' : state === 'failed' ? 'failed' : state === 'active' ? 'processing' : 'queued';
+  res.json({ success: true, data: { job_id: job.id, status, url: job.data.url, ...(status === 'completed' ? { result: job.returnvalue } : {}) } });
+});
+const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  process.stdout.write(`listening ${(server.address() as { port: number }).port}\n`);
+});
+
+process.on('SIGTERM', async () => {
+  server.close();
+  await worker.close();
+  await queue.close();
+  await scraper.close();
+  process.exit(0);
+});

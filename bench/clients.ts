@@ -1,0 +1,128 @@
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+
+export interface Timed {
+  jobsPerSecond: number;
+  pollLatenciesMs: number[];
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+export const median = (values: number[]) => percentile(values, 50);
+
+interface ApiClient {
+  submit(url: string): Promise<string>;
+  poll(jobId: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A keep-alive HTTP client for one gateway (omniscrape or the BullMQ baseline: same API). */
+export function apiClient(baseUrl: string, apiKey: string, connections = 64): ApiClient {
+  const pool = new Pool(baseUrl, { connections, pipelining: 1 });
+  const headers = { 'content-type': 'application/json', 'x-api-key': apiKey };
+  return {
+    async submit(url) {
+      for (;;) {
+        const res = await pool.request({ path: '/v1/scrape/async', method: 'POST', headers, body: JSON.stringify({ url }) });
+        const body = (await res.body.json()) as any;
+        if (res.statusCode === 202) return body.job_id as string;
+        if (res.statusCode === 503 || res.statusCode === 429) {
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        throw new Error(`submit answered ${res.statusCode}: ${JSON.stringify(body)}`);
+      }
+    },
+    async poll(jobId) {
+      const res = await pool.request({ path: `/v1/jobs/${jobId}`, method: 'GET', headers });
+      const body = (await res.body.json()) as any;
+      if (res.statusCode !== 200) throw new Error(`poll answered ${res.statusCode}: ${JSON.stringify(body)}`);
+      return body.data.status as string;
+    },
+    close: () => pool.close(),
+  };
+}
+
+async function inParallel(count: number, fn: (worker: number) => Promise<void>): Promise<void> {
+  await Promise.all(Array.from({ length: count }, (_, i) => fn(i)));
+}
+
+/**
+ * End to end: submits `jobs` async scrapes through the API (50 submitters), and observes each one
+ * `completed` through the API (20 pollers walking the jobs oldest first, revisiting unfinished
+ * ones). Throughput = jobs / (first submit → last completion observed).
+ */
+export async function endToEnd(client: ApiClient, targetUrl: string, jobs: number): Promise<Timed> {
+  const ids: string[] = [];
+  const pollLatenciesMs: number[] = [];
+  const started = performance.now();
+  let submitted = 0;
+  let submitting = true;
+  const submitters = inParallel(50, async () => {
+    while (submitted < jobs) {
+      submitted++;
+      ids.push(await client.submit(targetUrl));
+    }
+  }).finally(() => (submitting = false));
+
+  let next = 0;
+  let completed = 0;
+  const pending: string[] = [];
+  const pollers = inParallel(20, async () => {
+    while (completed < jobs) {
+      let id: string | undefined;
+      if (pending.length > 0 && (next >= ids.length || pending.length > 200)) id = pending.shift();
+      else if (next < ids.length) id = ids[next++];
+      else if (pending.length > 0) id = pending.shift();
+      if (!id) {
+        if (!submitting && next >= ids.length && pending.length === 0) return;
+        await new Promise((r) => setTimeout(r, 2));
+        continue;
+      }
+      const t = performance.now();
+      const status = await client.poll(id);
+      pollLatenciesMs.push(performance.now() - t);
+      if (status === 'completed') completed++;
+      else if (status === 'failed' || status === 'timed_out') throw new Error(`job ${id} ended ${status}`);
+      else {
+        pending.push(id);
+        if (pending.length > 50) await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  });
+  await Promise.all([submitters, pollers]);
+  return { jobsPerSecond: jobs / ((performance.now() - started) / 1000), pollLatenciesMs };
+}
+
+/** One job at a time on an idle system: 202 → `completed` visible to a client polling back to back. */
+export async function idleLatency(client: ApiClient, targetUrl: string, samples: number): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t = performance.now();
+    const id = await client.submit(targetUrl);
+    while ((await client.poll(id)) !== 'completed') {
+      // poll back to back: the figure is the service's latency, not a polling interval
+    }
+    latencies.push(performance.now() - t);
+  }
+  return latencies;
+}
+
+/** Requests per second of one POST under load: autocannon, keep-alive, 50 connections. */
+export async function requestsPerSecond(url: string, body: unknown, apiKey: string, seconds: number): Promise<number> {
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections: 50,
+    duration: seconds,
+    headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+    body: JSON.stringify(body),
+  });
+  const ok = result['2xx'];
+  if (result.non2xx > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers under load`);
+  return ok / seconds;
+}

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../test/helpers/free-port';
+
+const ROOT = path.resolve(__dirname, '../..');
+export const CLI = path.join(ROOT, 'dist/src/cli/index.js');
+const BULLMQ_GATEWAY = path.join(ROOT, 'dist/bench/bullmq-gateway.js');
+
+export interface Child {
+  process: ChildProcess;
+  baseUrl: string;
+  /** Peak resident memory so far, from /proc (VmHWM), in MiB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+function watch(child: ChildProcess, ready: RegExp, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onData = (d: Buffer) => {
+      output += d;
+      const match = ready.exec(output);
+      if (match) resolve(match[1] ?? '');
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before it was ready:\n${output.slice(-2000)}`)));
+  });
+}
+
+function peakRss(pid: number | undefined): number {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** `omniscrape serve` in a child process, on the given Postgres. */
+export async function startGateway(databaseUrl: string, env: Record<string, string>): Promise<Child> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', OMNISCRAPE_LOG_LEVEL: 'warn', OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr!.pipe(process.stderr); // warnings and errors of the gateway show in the bench output
+  const ready = watch(child, /"msg":"omniscrape started"()/, 'omniscrape serve');
+  // serve logs its start at info; ask /readyz instead when the log level hides it
+  const started = await Promise.race([ready, pollReady(`http://127.0.0.1:${port}/readyz`)]);
+  void started;
+  return { process: child, baseUrl: `http://127.0.0.1:${port}`, peakRssMb: () => peakRss(child.pid), stop: () => stopChild(child) };
+}
+
+async function pollReady(url: string): Promise<string> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(url)).ok) return '';
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} never became ready`);
+}
+
+/** The BullMQ + Redis baseline gateway in a child process. */
+export async function startBullmqGateway(redisPort: number, env: Record<string, string>): Promise<Child> {
+  const child = spawn(process.execPath, [BULLMQ_GATEWAY], {
+    env: { ...process.env, REDIS_PORT: String(redisPort), PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const port = await watch(child, /listening (\d+)/, 'BullMQ gateway');
+  return { process: child, baseUrl: `http://127.0.0.1:${port}`, peakRssMb: () => peakRss(child.pid), stop: () => stopChild(child) };
+}
+
+/** Debian's redis-server on a free loopback port, with its data in a temporary folder. */
+export async function startRedis(): Promise<{ port: number; version: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await watch(child, /Ready to accept connections()/, 'redis-server');
+  const version = await new Promise<string>((resolve) => {
+    const v = spawn('redis-server', ['--version']);
+    let out = '';
+    v.stdout.on('data', (d) => (out += d));
+    v.on('close', () => resolve(/v=([\d.]+)/.exec(out)?.[1] ?? 'unknown'));
+  });
+  return {
+    port,
+    version,
+    async stop() {
+      await stopChild(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * `npm run bench` — the whole benchmark in one run on this machine: an embedded Postgres, a local
+ * target server, the gateway, and the BullMQ + Redis baseline side by side. Prints a table and
+ * writes bench/results/latest.json. `npm run bench -- --quick` is a smoke run (under a minute).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
+import { freePort } from '../test/helpers/free-port';
+import { apiClient, endToEnd, idleLatency, median, percentile, requestsPerSecond } from './clients';
+import { startBullmqGateway, startGateway, startRedis } from './processes';
+import { loadHistory, pgbossNoopJobsPerSecond, waitForIdle } from './scenarios';
+import { startBenchTarget } from './target-server';
+
+const quick = process.argv.includes('--quick');
+const RUNS = quick ? 1 : 3;
+const E2E_JOBS = quick ? 1_000 : 20_000;
+const NOOP_JOBS = quick ? 5_000 : 50_000;
+const LOAD_SECONDS = quick ? 3 : 10;
+const IDLE_SAMPLES = quick ? 30 : 200;
+const HISTORY_FINISHED = quick ? 20_000 : 1_000_000;
+const HISTORY_QUEUED = quick ? 2_000 : 100_000;
+const RSS_FETCHES = quick ? 100 : 500;
+const WORKER_CONCURRENCY = '50';
+const BENCH_KEY = 'bench-key-0000000001';
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const round = (n: number, digits = 0) => Number(n.toFixed(digits));
+
+async function runs<T>(what: string, fn: (run: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    log(`${what} (run ${run}/${RUNS})`);
+    results.push(await fn(run));
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const figures: Record<string, unknown> = {};
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-bench-'));
+  fs.chmodSync(dir, 0o755);
+  log('starting Postgres (embedded, default durability: fsync on, synchronous_commit on)');
+  const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), persistent: false, settings: { max_connections: '300' } });
+  figures.postgres_version = await serverVersion(postgres.url);
+  const target = await startBenchTarget();
+  const page2kb = `${target.origin}/2kb`;
+  const gatewayEnv = {
+    OMNISCRAPE_API_KEYS: `bench:${BENCH_KEY}`,
+    OMNISCRAPE_WORKER_CONCURRENCY: WORKER_CONCURRENCY,
+    OMNISCRAPE_DEFAULT_CONCURRENCY: '100000',
+    OMNISCRAPE_DEFAULT_MAX_QUEUED: '1000000',
+  };
+  try {
+    // 1. The queue's ceiling.
+    figures.pgboss_noop_jobs_per_s = round(median(await runs('pg-boss no-op jobs', () => pgbossNoopJobsPerSecond(postgres.url, NOOP_JOBS))));
+
+    // 2, 4, 5, 6. The gateway.
+    let gateway = await startGateway(postgres.url, gatewayEnv);
+    let client = apiClient(gateway.baseUrl, BENCH_KEY);
+    log('idle latency');
+    await idleLatency(client, page2kb, 5); // warm-up
+    const idle = await idleLatency(client, page2kb, IDLE_SAMPLES);
+    figures.idle_latency_ms = { p50: round(percentile(idle, 50), 1), p95: round(percentile(idle, 95), 1), p99: round(percentile(idle, 99), 1) };
+    const e2e = await runs(`gateway end to end, ${E2E_JOBS} jobs`, () => endToEnd(client, page2kb, E2E_JOBS));
+    figures.e2e_jobs_per_s = round(median(e2e.map((r) => r.jobsPerSecond)));
+    const pollP99 = median(e2e.map((r) => percentile(r.pollLatenciesMs, 99)));
+    figures.poll_p99_ms = round(pollP99, 1);
+    const submits = await runs('gateway single submits (autocannon, 50 connections)', async () => {
+      const rate = await requestsPerSecond(`${gateway.baseUrl}/v1/scrape/async`, { url: page2kb }, BENCH_KEY, LOAD_SECONDS);
+      await waitForIdle(postgres.url);
+      return rate;
+    });
+    figures.submit_per_s = round(median(submits));
+    figures.sync_per_s = round(median(await runs('gateway sync scrapes (autocannon, 50 connections)', () => requestsPerSecond(`${gateway.baseUrl}/v1/scrape`, { url: page2kb }, BENCH_KEY, LOAD_SECONDS))));
+    await client.close();
+    await gateway.stop();
+    const stuck = await unfinishedSyncScrapes(postgres.url);
+    if (stuck > 0) log(`WARNING: ${stuck} sync scrapes still processing after the gateway stopped`);
+
+    // 3. The BullMQ + Redis baseline, same client, same page, same worker concurrency.
+    const redis = await startRedis();
+    figures.redis_version = redis.version;
+    try {
+      const bullmqE2e: number[] = [];
+      const bullmqSubmits: number[] = [];
+      for (let run = 1; run <= RUNS; run++) {
+        const baseline = await startBullmqGateway(redis.port, { WORKER_CONCURRENCY });
+        const baselineClient = apiClient(baseline.baseUrl, BENCH_KEY);
+        log(`BullMQ end to end, ${E2E_JOBS} jobs (run ${run}/${RUNS})`);
+        await idleLatency(baselineClient, page2kb, 5);
+        bullmqE2e.push((await endToEnd(baselineClient, page2kb, E2E_JOBS)).jobsPerSecond);
+        log(`BullMQ single submits (run ${run}/${RUNS})`);
+        bullmqSubmits.push(await requestsPerSecond(`${baseline.baseUrl}/v1/scrape/async`, { url: page2kb }, BENCH_KEY, LOAD_SECONDS));
+        await baselineClient.close();
+        await baseline.stop();
+      }
+      figures.bullmq_e2e_jobs_per_s = round(median(bullmqE2e));
+      figures.bullmq_submit_per_s = round(median(bullmqSubmits));
+    } finally {
+      await redis.stop();
+    }
+
+    // 7. Cost growth: a big history and another tenant's backlog.
+    await waitForIdle(postgres.url);
+    log(`loading ${HISTORY_FINISHED} finished jobs and ${HISTORY_QUEUED} queued ones`);
+    const backlogKey = await loadHistory(postgres.url, HISTORY_FINISHED, HISTORY_QUEUED, `${target.origin}/2kb?delay=600000`);
+    gateway = await startGateway(postgres.url, gatewayEnv);
+    client = apiClient(gateway.baseUrl, BENCH_KEY);
+    await idleLatency(client, page2kb, 5);
+    const loaded = await runs(`gateway end to end with history, ${E2E_JOBS} jobs`, async () => {
+      const result = await endToEnd(client, page2kb, E2E_JOBS);
+      await waitForIdle(postgres.url, backlogKey);
+      return result;
+    });
+    figures.e2e_jobs_per_s_loaded = round(median(loaded.map((r) => r.jobsPerSecond)));
+    figures.poll_p99_ms_loaded = round(median(loaded.map((r) => percentile(r.pollLatenciesMs, 99))), 1);
+    await client.close();
+    await gateway.stop();
+
+    // 8. Worker memory with many ~1 MB pages in flight.
+    gateway = await startGateway(postgres.url, { ...gatewayEnv, OMNISCRAPE_WORKER_CONCURRENCY: String(RSS_FETCHES) });
+    client = apiClient(gateway.baseUrl, BENCH_KEY);
+    log(`worker memory with ${RSS_FETCHES} fetches of ~1 MB in flight`);
+    await endToEnd(client, `${target.origin}/1mb?delay=2000`, RSS_FETCHES);
+    figures.worker_rss_mb = round(gateway.peakRssMb());
+    await client.close();
+    await gateway.stop();
+  } finally {
+    await target.close();
+    await postgres.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  const e2e = figures.e2e_jobs_per_s as number;
+  const result = {
+    generated_at: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    runs_per_figure: RUNS,
+    machine: { cores: os.cpus().length, memory_gb: round(os.totalmem() / 2 ** 30, 1), node: process.version },
+    versions: {
+      'pg-boss': require('pg-boss/package.json').version,
+      bullmq: require('bullmq/package.json').version,
+      postgres: figures.postgres_version,
+      redis: figures.redis_version,
+    },
+    settings: { e2e_jobs: E2E_JOBS, worker_concurrency: Number(WORKER_CONCURRENCY), load_seconds: LOAD_SECONDS, history_finished: HISTORY_FINISHED, history_queued: HISTORY_QUEUED, rss_fetches: RSS_FETCHES },
+    ...figures,
+    ratios: {
+      e2e_vs_bullmq: round(e2e / (figures.bullmq_e2e_jobs_per_s as number), 2),
+      e2e_vs_pgboss_noop: round(e2e / (figures.pgboss_noop_jobs_per_s as number), 2),
+      submit_vs_bullmq: round((figures.submit_per_s as number) / (figures.bullmq_submit_per_s as number), 2),
+      e2e_loaded_vs_unloaded: round((figures.e2e_jobs_per_s_loaded as number) / e2e, 2),
+      poll_p99_loaded_vs_unloaded: round((figures.poll_p99_ms_loaded as number) / (figures.poll_p99_ms as number), 2),
+    },
+  };
+  delete (result as any).redis_version;
+  delete (result as any).postgres_version;
+  const out = path.resolve(__dirname, '../../bench/results', quick ? 'quick.json' : 'latest.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  printTable(result);
+  log(`written ${path.relative(process.cwd(), out)}`);
+}
+
+async function serverVersion(databaseUrl: string): Promise<string> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query('show server_version')).rows[0].server_version;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Sync scrapes left `processing` after a gateway stopped would mean a lost outcome: say so. */
+async function unfinishedSyncScrapes(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(`select count(*)::int as n from omniscrape.scrape_jobs where kind = 'sync' and status = 'processing'`)).rows[0].n;
+  } finally {
+    await client.end();
+  }
+}
+
+function printTable(result: any): void {
+  const rows: [string, string, string][] = [
+    ['pgboss_noop_jobs_per_s', String(result.pgboss_noop_jobs_per_s), 'raw pg-boss, no-op handler: the queue ceiling'],
+    ['e2e_jobs_per_s', String(result.e2e_jobs_per_s), `target ≥ bullmq_e2e (ratio ${result.ratios.e2e_vs_bullmq}) and ≥ 0.35 × noop (ratio ${result.ratios.e2e_vs_pgboss_noop})`],
+    ['bullmq_e2e_jobs_per_s', String(result.bullmq_e2e_jobs_per_s), 'same pipeline on BullMQ + Redis'],
+    ['submit_per_s', String(result.submit_per_s), `target ≥ bullmq_submit (ratio ${result.ratios.submit_vs_bullmq})`],
+    ['bullmq_submit_per_s', String(result.bullmq_submit_per_s), 'same load on the BullMQ baseline'],
+    ['idle_latency_ms', `${result.idle_latency_ms.p50} / ${result.idle_latency_ms.p95} / ${result.idle_latency_ms.p99}`, 'p50 / p95 / p99; target p50 ≤ 5, p99 ≤ 25'],
+    ['sync_per_s', String(result.sync_per_s), 'POST /v1/scrape, ~2 KB page'],
+    ['e2e_jobs_per_s_loaded', String(result.e2e_jobs_per_s_loaded), `with big history + backlog; target ≥ 0.8 × e2e (ratio ${result.ratios.e2e_loaded_vs_unloaded})`],
+    ['poll_p99_ms', String(result.poll_p99_ms), 'GET /v1/jobs/{id} p99 during e2e'],
+    ['poll_p99_ms_loaded', String(result.poll_p99_ms_loaded), `target ≤ 2 × unloaded (ratio ${result.ratios.poll_p99_loaded_vs_unloaded})`],
+    ['worker_rss_mb', String(result.worker_rss_mb), `peak RSS, ${result.settings.rss_fetches} fetches of ~1 MB in flight; target ≤ 300`],
+  ];
+  const width = Math.max(...rows.map((r) => r[0].length));
+  const valueWidth = Math.max(...rows.map((r) => r[1].length));
+  process.stdout.write(`\nomniscrape benchmark (${result.mode}, median of ${result.runs_per_figure}, ${result.machine.cores} cores)\n`);
+  for (const [name, value, note] of rows) process.stdout.write(`  ${name.padEnd(width)}  ${value.padStart(valueWidth)}  ${note}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`[bench] failed: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  },
+);
