@@ -1,5 +1,7 @@
 import type { PgBoss } from 'pg-boss';
 import type { Config } from './config';
+import type { QueueCapCheck } from './jobs/key-limits';
+import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { Logger } from './logger';
 import type { Scraper } from './scraper/scraper';
 import type { Store } from './store/database';
@@ -11,4 +13,6 @@ export interface ServiceContext {
   store: Store;
   boss: PgBoss;
   scraper: Scraper;
+  queueCaps: QueueCapCheck;
+  submissions: SubmitBatcher;
 }

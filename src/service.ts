@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config';
 import type { ServiceContext } from './context';
 import { createApp } from './http/app';
+import { QueueCapCheck } from './jobs/key-limits';
+import { SubmitBatcher } from './jobs/submit-batcher';
+import { WorkerWake } from './jobs/worker-wake';
 import { createBoss, ensureQueues } from './jobs/queue';
 import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
 import { createLogger, type Logger } from './logger';
@@ -44,7 +47,16 @@ export async function startService(
   // pg-boss reports background failures (Postgres down) as events; they must never crash the process.
   boss.on('error', (err) => logger.warn({ err: err?.message ?? String(err) }, 'pg-boss background error'));
   const scraper = new Scraper({ allowPrivateTargets: config.allowPrivateTargets, maxBodyBytes: config.maxTargetBodyBytes });
-  const context: ServiceContext = { config, logger, store, boss, scraper };
+  const workerWake = new WorkerWake(store.db, logger);
+  const context: ServiceContext = {
+    config,
+    logger,
+    store,
+    boss,
+    scraper,
+    queueCaps: new QueueCapCheck(),
+    submissions: new SubmitBatcher(store.db, boss, () => workerWake.announce()),
+  };
 
   let server: Server | undefined;
   let worker: ScrapeWorker | undefined;

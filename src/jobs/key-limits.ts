@@ -26,8 +26,34 @@ export async function checkMonthlyQuota(db: Db, key: ApiKeyIdentity, limits: Key
   if ((await successfulScrapesThisMonth(db, key.id)) >= limits.monthlyQuota) throw monthlyQuotaExceeded(limits.monthlyQuota);
 }
 
-export async function checkQueueCap(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
-  if ((await countQueuedUpTo(db, key.id, limits.maxQueued)) >= limits.maxQueued) throw tooManyQueuedJobs(limits.maxQueued);
+/** How old a key's queued-job count may be before a submission counts again. */
+export const QUEUED_COUNT_MAX_AGE_MS = 1_000;
+
+/**
+ * The queued-job cap, checked without counting a key's queue on every submission: a count is
+ * reused for up to a second, plus the submissions this process accepted since, and taken afresh
+ * whenever that estimate reaches the cap. So the cap holds exactly for one API process and within
+ * a second's worth of submissions across several; counting a deep queue on every 202 would cost
+ * more than the cap protects.
+ */
+export class QueueCapCheck {
+  readonly #estimates = new Map<string, { count: number; at: number }>();
+
+  async check(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
+    const now = Date.now();
+    const estimate = this.#estimates.get(key.id);
+    if (estimate && now - estimate.at < QUEUED_COUNT_MAX_AGE_MS && estimate.count < limits.maxQueued) {
+      estimate.count++;
+      return;
+    }
+    const count = await countQueuedUpTo(db, key.id, limits.maxQueued);
+    if (count >= limits.maxQueued) {
+      this.#estimates.delete(key.id);
+      throw tooManyQueuedJobs(limits.maxQueued);
+    }
+    if (this.#estimates.size > 10_000) this.#estimates.clear(); // bounded memory with many keys
+    this.#estimates.set(key.id, { count: count + 1, at: now });
+  }
 }
 
 /** The pg-boss group of a key's jobs: its id, and its own limit as the tier name when it has one. */

@@ -57,7 +57,9 @@ export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> 
     retryDelay: 1,
     deleteAfterSeconds: 3600,
     deadLetter: LOST_SCRAPE_QUEUE,
-    notify: true,
+    // No pg-boss NOTIFY on send: it would run inside the submit transaction and serialise commits.
+    // Submissions wake workers with one coalesced notice after commit instead (WorkerWake).
+    notify: false,
   };
   if (await boss.getQueue(SCRAPE_QUEUE)) {
     await boss.updateQueue(SCRAPE_QUEUE, scrapeQueue);

@@ -4,7 +4,7 @@ import type { ServiceContext } from '../context';
 import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
 import { insertJobResult } from '../store/job-results';
-import { concurrencyLimitOfJobKey, countProcessing, customConcurrencyLimits, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
+import { commitWithoutFlush, concurrencyLimitOfJobKey, countProcessing, customConcurrencyLimits, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
 import { transitionScrapeJob, type ScrapeJobRow } from '../store/scrape-jobs';
 import { statusForFailureCode, successBody } from './outcome';
 import { listenForNotifications } from '../store/notification-listener';
@@ -47,6 +47,7 @@ async function startAttempt(
   defaultConcurrency: number,
 ): Promise<{ outcome: 'started'; row: ScrapeJobRow } | { outcome: 'ended' } | { outcome: 'keyBusy' }> {
   return db.transaction().execute(async (trx) => {
+    await commitWithoutFlush(trx);
     const key = await concurrencyLimitOfJobKey(trx, jobId);
     if (!key) return { outcome: 'ended' as const };
     await lockKeyForLimits(trx, key.apiKeyId);
@@ -80,10 +81,10 @@ async function finishWithPage(ctx: ServiceContext, job: ScrapeJobRow, body: Retu
       },
       job.attempts,
     );
-    if (done) {
-      await insertJobResult(trx, job.id, body, expiresAt);
-      await recordSuccessfulScrape(trx, job.api_key_id);
-    }
+    if (done) await insertJobResult(trx, job.id, body, expiresAt);
+    return done;
+  }).then(async (done) => {
+    if (done) await recordSuccessfulScrape(ctx.store.db, job.api_key_id).catch((err) => ctx.logger.warn({ err: err.message }, 'could not count a successful scrape'));
   });
 }
 

@@ -1,32 +1,29 @@
 import { randomUUID } from 'node:crypto';
-import { fromKysely } from 'pg-boss';
 import type { ServiceContext } from '../context';
 import type { ScrapeRequest } from '../scraper/scrape-request';
-import { insertQueuedScrapeJob } from '../store/scrape-jobs';
 import type { ApiKeyIdentity } from '../store/api-keys';
-import { checkMonthlyQuota, checkQueueCap, groupOf, limitsOf } from './key-limits';
-import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
+import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
 
 /**
- * Accepts an async scrape after the key's quota and queue cap checks: the history row and the
- * pg-boss job are written in one transaction, so a 202 means both exist (and survive a crash) or
- * neither does. Both share one id; the pg-boss job is in the key's group (its concurrency limit).
+ * Accepts an async scrape after the key's quota and queue cap checks. The history row and the
+ * pg-boss job are written in one transaction (shared with concurrent submissions, see
+ * SubmitBatcher) before this resolves, so a 202 means both exist and survive a crash. Both share
+ * one id; the pg-boss job is in the key's group (its concurrency limit).
  */
 export async function submitScrapeJob(
-  ctx: Pick<ServiceContext, 'store' | 'boss' | 'config'>,
+  ctx: Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'submissions'>,
   key: ApiKeyIdentity,
   request: ScrapeRequest,
 ): Promise<{ jobId: string; createdAt: Date }> {
   const limits = limitsOf(key, ctx.config);
   await checkMonthlyQuota(ctx.store.db, key, limits);
-  await checkQueueCap(ctx.store.db, key, limits);
-  const apiKeyId = key.id;
+  await ctx.queueCaps.check(ctx.store.db, key, limits);
   const jobId = randomUUID();
   const createdAt = new Date();
-  await ctx.store.db.transaction().execute(async (trx) => {
-    await insertQueuedScrapeJob(trx, {
+  await ctx.submissions.submit({
+    row: {
       id: jobId,
-      api_key_id: apiKeyId,
+      api_key_id: key.id,
       kind: 'async',
       url: request.url,
       host: new URL(request.url).hostname,
@@ -35,9 +32,9 @@ export async function submitScrapeJob(
       timeout_seconds: request.timeout,
       status: 'queued',
       created_at: createdAt,
-    });
-    const data: ScrapeJobData = { jobId, request };
-    await ctx.boss.send(SCRAPE_QUEUE, data, { id: jobId, group: groupOf(key, limits), db: fromKysely(trx) });
+    },
+    data: { jobId, request },
+    group: groupOf(key, limits),
   });
   return { jobId, createdAt };
 }

@@ -19,6 +19,17 @@ export async function lockKeyForLimits(db: Db, apiKeyId: string): Promise<void> 
   await sql`select pg_advisory_xact_lock(hashtextextended(${apiKeyId}::text, 7341))`.execute(db);
 }
 
+/**
+ * Makes the current transaction commit without waiting for its WAL flush. Only for transactions
+ * that promise nothing to a client: taking a concurrency slot (a sync scrape's `processing` row, a
+ * worker's queued → processing). Lost in a crash, they are redone: pg-boss hands the job out
+ * again, and no answer was given for the sync scrape. The 202 of a submission and the final
+ * outcome of a job are never written this way.
+ */
+export async function commitWithoutFlush(db: Db): Promise<void> {
+  await sql`set local synchronous_commit = off`.execute(db);
+}
+
 /** Scrapes of the key being processed now, sync and async together (optionally not counting one job). */
 export async function countProcessing(db: Db, apiKeyId: string, exceptJobId?: string): Promise<number> {
   const row = await db
@@ -52,13 +63,21 @@ export async function successfulScrapesThisMonth(db: Db, apiKeyId: string): Prom
   return row?.successful_scrapes ?? 0;
 }
 
-/** Counts one successful scrape against the key's month; call it in the transaction that completes it. */
+/**
+ * Counts one successful scrape against the key's month. It runs after the scrape's outcome is
+ * committed, in a short transaction of its own without a WAL flush: the counter row is hot (one per
+ * key), so it must not be held across a durable commit. A crash can lose the last few counts, which
+ * only lets a key go a few scrapes over its quota.
+ */
 export async function recordSuccessfulScrape(db: Db, apiKeyId: string): Promise<void> {
-  await db
-    .insertInto('omniscrape.key_usage')
-    .values({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: 1 })
-    .onConflict((oc) => oc.columns(['api_key_id', 'month']).doUpdateSet({ successful_scrapes: sql`key_usage.successful_scrapes + 1` }))
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    await commitWithoutFlush(trx);
+    await trx
+      .insertInto('omniscrape.key_usage')
+      .values({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: 1 })
+      .onConflict((oc) => oc.columns(['api_key_id', 'month']).doUpdateSet({ successful_scrapes: sql`key_usage.successful_scrapes + 1` }))
+      .execute();
+  });
 }
 
 /** The distinct per-key concurrency limits: the pg-boss group tiers workers fetch with. */

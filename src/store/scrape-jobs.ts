@@ -6,9 +6,6 @@ export type NewScrapeJob = Insertable<ScrapeJobsTable>;
 /** Columns a transition may set besides status: values, or SQL expressions over the row. */
 export type ScrapeJobPatch = Omit<UpdateObject<Database, 'omniscrape.scrape_jobs'>, 'id' | 'status' | 'updated_at'>;
 
-/** Channel on which every status change is announced, payload `{"job_id":…,"status":…}`. */
-export const JOB_STATUS_CHANNEL = 'omniscrape_job_status';
-
 /** Channel on which a new queued job is announced, so idle workers claim it at once. */
 export const JOBS_QUEUED_CHANNEL = 'omniscrape_jobs_queued';
 
@@ -16,21 +13,27 @@ export async function insertScrapeJob(db: Db, job: NewScrapeJob): Promise<void> 
   await db.insertInto('omniscrape.scrape_jobs').values(job).execute();
 }
 
-/** Inserts a queued job's history row and announces it; the notice goes out when the transaction commits. */
-export async function insertQueuedScrapeJob(db: Db, job: NewScrapeJob): Promise<void> {
-  await db
-    .with('inserted', (qb) => qb.insertInto('omniscrape.scrape_jobs').values({ ...job, status: 'queued' }).returning('id'))
-    .selectFrom('inserted')
-    .select(sql<string>`pg_notify(${JOBS_QUEUED_CHANNEL}, '')`.as('notified'))
-    .execute();
+export async function insertScrapeJobs(db: Db, jobs: NewScrapeJob[]): Promise<void> {
+  if (jobs.length > 0) await db.insertInto('omniscrape.scrape_jobs').values(jobs).execute();
+}
+
+/**
+ * Tells idle workers that jobs were queued. Sent outside any writing transaction (a NOTIFY inside
+ * one would serialise commits cluster-wide), after the submissions it announces have committed.
+ */
+export async function announceQueuedJobs(db: Db): Promise<void> {
+  await sql`select pg_notify(${JOBS_QUEUED_CHANNEL}, '')`.execute(db);
 }
 
 /**
  * The only statement that changes a job's status. It moves the job only from one of `from`, so
- * two workers (or a worker and the reaper) can never both finish it, and it announces the change
- * with pg_notify in the same statement: the notice is sent exactly when the change commits.
- * With `attempt`, only that attempt of the job may move it: a worker whose job was taken over
- * (the attempt count moved on) cannot finish or hand back the newer attempt's job.
+ * two workers (or a worker and the reaper) can never both finish it. With `attempt`, only that
+ * attempt of the job may move it: a worker whose job was taken over (the attempt count moved on)
+ * cannot finish or hand back the newer attempt's job.
+ *
+ * It does not NOTIFY: a NOTIFY in a writing transaction takes Postgres's global notify lock through
+ * that transaction's commit, which serialises every such commit in the cluster (measured: the
+ * submit rate fell to ~400/s). Status notices for long-poll and SSE belong here, sent after commit.
  * Returns the updated row, or undefined when the job was not in an allowed state.
  */
 export async function transitionScrapeJob(
@@ -41,25 +44,14 @@ export async function transitionScrapeJob(
   patch: ScrapeJobPatch = {},
   attempt?: number,
 ): Promise<ScrapeJobRow | undefined> {
-  const result = await db
-    .with('changed', (qb) =>
-      qb
-        .updateTable('omniscrape.scrape_jobs')
-        .set({ ...patch, status: to, updated_at: sql<Date>`now()` })
-        .where('id', '=', id)
-        .where('status', 'in', from)
-        .$if(attempt !== undefined, (qb) => qb.where('attempts', '=', attempt!))
-        .returningAll(),
-    )
-    .selectFrom('changed')
-    .selectAll()
-    .select(
-      sql<string>`pg_notify(${JOB_STATUS_CHANNEL}, json_build_object('job_id', changed.id, 'status', changed.status)::text)`.as('notified'),
-    )
+  return db
+    .updateTable('omniscrape.scrape_jobs')
+    .set({ ...patch, status: to, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('status', 'in', from)
+    .$if(attempt !== undefined, (qb) => qb.where('attempts', '=', attempt!))
+    .returningAll()
     .executeTakeFirst();
-  if (!result) return undefined;
-  const { notified: _notified, ...row } = result;
-  return row as ScrapeJobRow;
 }
 
 export interface JobWithResult extends ScrapeJobRow {

@@ -1,0 +1,35 @@
+import type { Logger } from '../logger';
+import type { Db } from '../store/database';
+import { announceQueuedJobs } from '../store/scrape-jobs';
+
+/**
+ * Wakes idle workers after submissions: one NOTIFY at a time, and while one is in flight, later
+ * submissions share the next one. A burst of thousands of submissions costs a handful of notices,
+ * and each is sent after the submissions it covers have committed.
+ */
+export class WorkerWake {
+  #sending = false;
+  #again = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+  ) {}
+
+  announce(): void {
+    if (this.#sending) {
+      this.#again = true;
+      return;
+    }
+    this.#sending = true;
+    announceQueuedJobs(this.db)
+      .catch((err) => this.logger.debug({ err: err.message }, 'could not wake workers; they poll anyway'))
+      .finally(() => {
+        this.#sending = false;
+        if (this.#again) {
+          this.#again = false;
+          this.announce();
+        }
+      });
+  }
+}
