@@ -15,4 +15,24 @@ export interface ServiceContext {
   scraper: Scraper;
   queueCaps: QueueCapCheck;
   submissions: SubmitBatcher;
+  inFlight: InFlightWork;
+}
+
+/** Work started by requests that must finish before the process closes its pools. */
+export class InFlightWork {
+  readonly #pending = new Set<Promise<unknown>>();
+
+  track<T>(work: Promise<T>): Promise<T> {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#pending.add(settled);
+    void settled.then(() => this.#pending.delete(settled));
+    return work;
+  }
+
+  async drain(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
 }

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config';
-import type { ServiceContext } from './context';
+import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
 import { QueueCapCheck } from './jobs/key-limits';
 import { SubmitBatcher } from './jobs/submit-batcher';
@@ -56,6 +56,7 @@ export async function startService(
     scraper,
     queueCaps: new QueueCapCheck(),
     submissions: new SubmitBatcher(store.db, boss, () => workerWake.announce()),
+    inFlight: new InFlightWork(),
   };
 
   let server: Server | undefined;
@@ -94,6 +95,8 @@ export async function startService(
         server.closeIdleConnections();
         const cut = setTimeout(() => server!.closeAllConnections(), config.shutdownGraceSeconds * 1000);
         await closed;
+        // Sockets can close before their handlers finish (a client that hung up): wait for those too.
+        await context.inFlight.drain();
         clearTimeout(cut);
       }
       await maintenance?.stop();

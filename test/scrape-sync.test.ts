@@ -108,6 +108,27 @@ describe('POST /v1/scrape', () => {
     expect(typeof res.body.error).toBe('string');
   });
 
+  test('a sync scrape whose client hangs up is abandoned and recorded failed CLIENT_DISCONNECTED, not left processing', async () => {
+    const url = `${env.target.origin}/slow?ms=5000&hangup=1`;
+    const hangUp = new AbortController();
+    const request = fetch(`${env.service.baseUrl}/v1/scrape`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'test-key-alpha-0001' },
+      body: JSON.stringify({ url }),
+      signal: hangUp.signal,
+    }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    hangUp.abort();
+    await request;
+    let rows: any[] = [];
+    for (let i = 0; i < 40; i++) {
+      rows = await env.service.query(`select status, error_code from omniscrape.scrape_jobs where kind = 'sync' and url = $1`, [url]);
+      if (rows[0]?.status !== 'processing') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(rows).toEqual([{ status: 'failed', error_code: 'CLIENT_DISCONNECTED' }]);
+  });
+
   test('sync scrapes are recorded in the job history with their outcome and charge', async () => {
     const rows = await env.service.query(
       `select status, target_status_code, error_code, charged::float8 as charged from omniscrape.scrape_jobs where kind = 'sync' and url = $1`,

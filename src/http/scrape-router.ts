@@ -15,7 +15,9 @@ export function scrapeRouter(ctx: ServiceContext): Router {
     res.on('close', () => {
       if (!res.writableFinished) clientGone.abort();
     });
-    const body = await runSyncScrape(ctx, apiKeyOf(req), request, clientGone.signal);
+    // Tracked so a stopping server waits for it: the client's socket may be gone, but the outcome
+    // still has to be recorded before the pool closes.
+    const body = await ctx.inFlight.track(runSyncScrape(ctx, apiKeyOf(req), request, clientGone.signal));
     if (!clientGone.signal.aborted) res.status(body.success ? 200 : 502).json(body);
   });
 
