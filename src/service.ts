@@ -89,6 +89,8 @@ export async function startService(
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      // Stop claiming at once; in-flight jobs get the grace period while the API drains.
+      const workerStopped = worker?.stop().catch((err) => logger.error({ err }, 'stopping the workers failed'));
       if (server) {
         // Stop accepting; requests in progress (sync scrapes) get the grace period, then are cut.
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
@@ -100,7 +102,7 @@ export async function startService(
         clearTimeout(cut);
       }
       await maintenance?.stop();
-      await worker?.stop();
+      await workerStopped;
       await boss.stop({ graceful: true, timeout: config.shutdownGraceSeconds * 1000 });
       await scraper.close();
       await store.close();

@@ -46,6 +46,8 @@ describe('request validation', () => {
     [{ url: 'http://127.0.0.1/', body: 'x' }, 'body'],
     [{ url: 'http://127.0.0.1/', surprise: true }, 'surprise'],
     [{ url: 'http://127.0.0.1/', js_rendering: true }, 'js_rendering'],
+    [{ url: 'http://127.0.0.1/a\u0000b' }, 'url'],
+    [{ url: 'http://127.0.0.1/', method: 'POST', body: 'a\u0000b' }, 'body'],
   ])('%j answers 400 INVALID_REQUEST naming %s, on both scrape routes', async (body, field) => {
     for (const path of ['/v1/scrape', '/v1/scrape/async']) {
       const res = await env.service.call('POST', path, body);

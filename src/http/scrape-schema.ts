@@ -21,6 +21,7 @@ const httpUrl = z
   .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
   .min(1, 'is required')
   .max(MAX_URL_LENGTH, `must be at most ${MAX_URL_LENGTH} characters`)
+  .refine((value) => !value.includes('\0'), 'must not contain NUL characters')
   .refine((value) => {
     try {
       const url = new URL(value);
@@ -51,6 +52,7 @@ const scrapeBody = z
     body: z
       .string({ error: 'must be a string' })
       .refine((b) => Buffer.byteLength(b) <= MAX_REQUEST_BODY_FIELD_BYTES, 'must be at most 1 MiB')
+      .refine((b) => !b.includes('\0'), 'must not contain NUL characters (Postgres text and jsonb cannot store them)')
       .optional(),
     timeout: z
       .number({ error: 'must be a number of seconds' })

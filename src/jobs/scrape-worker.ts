@@ -4,7 +4,7 @@ import type { ServiceContext } from '../context';
 import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
 import { insertJobResult } from '../store/job-results';
-import { commitWithoutFlush, concurrencyLimitOfJobKey, countProcessing, customConcurrencyLimits, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
+import { concurrencyLimitOfJobKey, countProcessing, customConcurrencyLimits, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
 import { transitionScrapeJob, type ScrapeJobRow } from '../store/scrape-jobs';
 import { statusForFailureCode, successBody } from './outcome';
 import { listenForNotifications } from '../store/notification-listener';
@@ -47,7 +47,6 @@ async function startAttempt(
   defaultConcurrency: number,
 ): Promise<{ outcome: 'started'; row: ScrapeJobRow } | { outcome: 'ended' } | { outcome: 'keyBusy' }> {
   return db.transaction().execute(async (trx) => {
-    await commitWithoutFlush(trx);
     const key = await concurrencyLimitOfJobKey(trx, jobId);
     if (!key) return { outcome: 'ended' as const };
     await lockKeyForLimits(trx, key.apiKeyId);

@@ -3,7 +3,7 @@ import type { ServiceContext } from '../context';
 import { concurrencyLimitReached, ScrapeFailure } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
-import { commitWithoutFlush, countProcessing, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
+import { countProcessing, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
 import { insertScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
 import { checkMonthlyQuota, limitsOf } from './key-limits';
 import { failureBody, statusForFailureCode, successBody, type ScrapeFailureBody, type ScrapeSuccessBody } from './outcome';
@@ -24,7 +24,6 @@ export async function runSyncScrape(
   await checkMonthlyQuota(db, key, limits);
   const jobId = randomUUID();
   await db.transaction().execute(async (trx) => {
-    await commitWithoutFlush(trx);
     await lockKeyForLimits(trx, key.id);
     if ((await countProcessing(trx, key.id)) >= limits.concurrency) throw concurrencyLimitReached(limits.concurrency);
     await insertScrapeJob(trx, {
@@ -65,6 +64,7 @@ export async function runSyncScrape(
       finished_at: new Date(),
     });
   });
-  if (body.success) await recordSuccessfulScrape(db, key.id);
+  // The outcome is committed: a failure to count it must not turn a delivered scrape into an error.
+  if (body.success) await recordSuccessfulScrape(db, key.id).catch(() => undefined);
   return body;
 }

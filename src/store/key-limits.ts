@@ -20,11 +20,9 @@ export async function lockKeyForLimits(db: Db, apiKeyId: string): Promise<void> 
 }
 
 /**
- * Makes the current transaction commit without waiting for its WAL flush. Only for transactions
- * that promise nothing to a client: taking a concurrency slot (a sync scrape's `processing` row, a
- * worker's queued → processing). Lost in a crash, they are redone: pg-boss hands the job out
- * again, and no answer was given for the sync scrape. The 202 of a submission and the final
- * outcome of a job are never written this way.
+ * Makes the current transaction commit without waiting for its WAL flush. Only for the usage
+ * counter, whose loss in a crash costs nothing but a few uncounted scrapes. Job state is never
+ * written this way: a claim lost in a crash while pg-boss's own claim survived would strand the job.
  */
 export async function commitWithoutFlush(db: Db): Promise<void> {
   await sql`set local synchronous_commit = off`.execute(db);
