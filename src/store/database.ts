@@ -7,7 +7,6 @@ import { migrations } from '../../migrations';
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
 export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'timed_out';
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'timed_out'];
 
 export interface ApiKeysTable {
   id: Generated<string>;

@@ -72,7 +72,3 @@ export async function findJobForKey(db: Db, id: string, apiKeyId: string): Promi
     .executeTakeFirst();
   return row as JobWithResult | undefined;
 }
-
-export async function findJob(db: Db, id: string): Promise<ScrapeJobRow | undefined> {
-  return db.selectFrom('omniscrape.scrape_jobs').selectAll().where('id', '=', id).executeTakeFirst();
-}
