@@ -49,9 +49,9 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** `omniscrape serve` in a child process, on the given Postgres. */
-export async function startGateway(databaseUrl: string, env: Record<string, string>): Promise<Child> {
+export async function startGateway(databaseUrl: string, env: Record<string, string>, nodeFlags: string[] = []): Promise<Child> {
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, 'serve'], {
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', OMNISCRAPE_LOG_LEVEL: 'warn', OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

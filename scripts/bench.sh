@@ -1,6 +1,6 @@
 #!/usr/bin/env sh
 # The benchmark: builds the project and the harness, makes sure Debian's redis-server is there
-# for the BullMQ baseline, then runs bench/run.ts (pass --quick for a smoke run).
+# for the BullMQ baseline, then runs bench/run.ts (pass --quick for a smoke run), or with --profile bench/profile.ts.
 set -eu
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "[bench] installing Debian's redis-server for the BullMQ baseline" >&2
@@ -14,4 +14,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 npx tsc -p tsconfig.bench.json
+if [ "${1:-}" = "--profile" ]; then
+  shift
+  exec node dist/bench/profile.js "$@"
+fi
 exec node dist/bench/run.js "$@"

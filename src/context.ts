@@ -1,5 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { Config } from './config';
+import type { ApiKeyCache } from './http/auth';
 import type { QueueCapCheck } from './jobs/key-limits';
 import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { Logger } from './logger';
@@ -16,6 +17,8 @@ export interface ServiceContext {
   queueCaps: QueueCapCheck;
   submissions: SubmitBatcher;
   inFlight: InFlightWork;
+  /** Valid API keys seen lately (API role). */
+  apiKeys: ApiKeyCache;
 }
 
 /** Work started by requests that must finish before the process closes its pools. */

@@ -11,7 +11,9 @@ import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
 import { createLogger, type Logger } from './logger';
 import { startMaintenanceSchedule, type MaintenanceSchedule } from './maintenance/result-purge';
 import { Scraper } from './scraper/scraper';
-import { upsertApiKey } from './store/api-keys';
+import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
+import { listenForNotifications, type NotificationListener } from './store/notification-listener';
+import { ApiKeyCache } from './http/auth';
 import { migrateToLatest, openStore } from './store/database';
 
 export interface ServiceRoles {
@@ -57,11 +59,13 @@ export async function startService(
     queueCaps: new QueueCapCheck(),
     submissions: new SubmitBatcher(store.db, boss, () => workerWake.announce()),
     inFlight: new InFlightWork(),
+    apiKeys: new ApiKeyCache(store.db),
   };
 
   let server: Server | undefined;
   let worker: ScrapeWorker | undefined;
   let maintenance: MaintenanceSchedule | undefined;
+  let keyChanges: NotificationListener | undefined;
   try {
     const applied = await migrateToLatest(store.db);
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -75,6 +79,7 @@ export async function startService(
       maintenance = await startMaintenanceSchedule({ boss, db: store.db, logger }, { cron: config.purgeCron, batchSize: config.purgeBatchSize });
     }
     if (roles.api) {
+      keyChanges = listenForNotifications(databaseUrl, KEYS_CHANGED_CHANNEL, () => context.apiKeys.clear(), logger);
       const app = createApp(context);
       server = await new Promise<Server>((resolve, reject) => {
         const s = app.listen(config.port, config.host, () => resolve(s));
@@ -82,7 +87,7 @@ export async function startService(
       });
     }
   } catch (err) {
-    await Promise.allSettled([boss.stop({ graceful: false }), scraper.close(), store.close()]);
+    await Promise.allSettled([keyChanges?.stop(), boss.stop({ graceful: false }), scraper.close(), store.close()]);
     throw err;
   }
 
@@ -101,6 +106,7 @@ export async function startService(
         await context.inFlight.drain();
         clearTimeout(cut);
       }
+      await keyChanges?.stop();
       await maintenance?.stop();
       await workerStopped;
       await boss.stop({ graceful: true, timeout: config.shutdownGraceSeconds * 1000 });

@@ -33,7 +33,7 @@ export function createApp(ctx: ServiceContext): Express {
   });
 
   const v1 = express.Router();
-  v1.use(requireApiKey(ctx.store.db));
+  v1.use(requireApiKey(ctx.apiKeys));
   v1.use(express.json({ limit: REQUEST_BODY_LIMIT, strict: true, type: () => true }));
   v1.use(scrapeRouter(ctx));
   v1.use(jobsRouter(ctx));

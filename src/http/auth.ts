@@ -3,6 +3,41 @@ import { unauthorized } from '../errors';
 import { findActiveKeyByHash, hashApiKey, type ApiKeyIdentity } from '../store/api-keys';
 import type { Db } from '../store/database';
 
+/** How long a looked-up key is trusted without asking Postgres again. */
+export const KEY_CACHE_TTL_MS = 5_000;
+const KEY_CACHE_MAX_ENTRIES = 10_000;
+
+/**
+ * Valid keys seen lately, so a request costs no key lookup in Postgres. Only valid keys are
+ * remembered (a new key works at once; guessing fills nothing). Revoking a key or changing its
+ * limits NOTIFYs every API process, which forgets all keys then (see KEYS_CHANGED_CHANNEL); the TTL
+ * bounds how long a change can go unseen should that notice be lost with a dropped connection.
+ */
+export class ApiKeyCache {
+  readonly #entries = new Map<string, { identity: ApiKeyIdentity; at: number }>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs = KEY_CACHE_TTL_MS,
+  ) {}
+
+  async find(keyHash: string): Promise<ApiKeyIdentity | undefined> {
+    const hit = this.#entries.get(keyHash);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.identity;
+    const identity = await findActiveKeyByHash(this.db, keyHash);
+    if (!identity) this.#entries.delete(keyHash);
+    else {
+      if (this.#entries.size >= KEY_CACHE_MAX_ENTRIES) this.#entries.clear();
+      this.#entries.set(keyHash, { identity, at: Date.now() });
+    }
+    return identity;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
+
 declare module 'express-serve-static-core' {
   interface Request {
     apiKey?: ApiKeyIdentity;
@@ -12,12 +47,12 @@ declare module 'express-serve-static-core' {
 const MAX_KEY_LENGTH = 256;
 
 /** Requires a valid, unrevoked `X-API-Key`; the key is looked up by its hash, never stored plain. */
-export function requireApiKey(db: Db): RequestHandler {
+export function requireApiKey(keys: ApiKeyCache): RequestHandler {
   return async (req, _res, next) => {
     const key = req.get('x-api-key');
     if (!key) throw unauthorized('Missing X-API-Key header.');
     if (key.length > MAX_KEY_LENGTH) throw unauthorized('Invalid API key.');
-    const identity = await findActiveKeyByHash(db, hashApiKey(key));
+    const identity = await keys.find(hashApiKey(key));
     if (!identity) throw unauthorized('Invalid API key.');
     req.apiKey = identity;
     next();

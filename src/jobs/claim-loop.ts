@@ -1,7 +1,7 @@
-import type { FetchOptions, Job, PgBoss } from 'pg-boss';
+import type { JobAttempt, PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
 
-export interface ClaimLoopOptions<T> {
+export interface ClaimLoopOptions<C> {
   queue: string;
   /** Jobs this process holds at once. */
   concurrency: number;
@@ -9,30 +9,38 @@ export interface ClaimLoopOptions<T> {
   idlePollMs: number;
   /** The queue's heartbeatSeconds: claims are refreshed at half of it. */
   heartbeatSeconds: number;
-  /** Extra pg-boss fetch options, read before each fetch (group concurrency limits). */
-  fetchOptions?: () => Promise<Omit<FetchOptions, 'batchSize'>>;
   /**
-   * Runs one job. `claim` aborts when the job is no longer this worker's (another worker took
-   * it over); `shutdown` aborts when the loop is stopping and the grace period is over.
+   * Claims up to `max` jobs: pg-boss `fetch` (FOR UPDATE SKIP LOCKED) and whatever starting a job
+   * means, in one transaction. Returns the jobs this process now holds.
    */
-  handle(job: Job<T>, signals: { claim: AbortSignal; shutdown: AbortSignal }): Promise<void>;
+  claim(max: number): Promise<C[]>;
+  /** The pg-boss attempt a claimed job is (heartbeats and failures are fenced to it). */
+  attemptOf(claimed: C): JobAttempt;
+  /**
+   * Runs one claimed job and settles it with pg-boss (completes it) itself; a throw fails the
+   * attempt, and pg-boss retries it. `claim` aborts when the job is no longer this worker's
+   * (another worker took it over); `shutdown` aborts when the loop is stopping and the grace
+   * period is over.
+   */
+  handle(claimed: C, signals: { claim: AbortSignal; shutdown: AbortSignal }): Promise<void>;
 }
 
-interface Held<T> {
-  job: Job<T>;
+interface Held<C> {
+  claimed: C;
+  attempt: JobAttempt;
   claim: AbortController;
   done: Promise<void>;
 }
 
 /**
- * Claims jobs through pg-boss (`fetch`, i.e. FOR UPDATE SKIP LOCKED) and keeps up to
- * `concurrency` of them running, each settled on its own as it finishes. It fetches again at once
+ * Claims jobs (through `claim`, in batches) and keeps up to `concurrency` of them running, each
+ * settled on its own as it finishes. It fetches again at once
  * while fetches come back full, and otherwise sleeps until `wake()` (a NOTIFY of new work), a free
  * slot, or the idle poll — so a backlog drains at full speed and an idle worker costs one query per
  * poll. Heartbeats (pg-boss `touch`) keep the claims alive; a claim that lapsed is aborted.
  */
-export class ClaimLoop<T> {
-  readonly #held = new Map<string, Held<T>>();
+export class ClaimLoop<C> {
+  readonly #held = new Map<string, Held<C>>();
   readonly #shutdown = new AbortController();
   #stopping = false;
   #wakeUp: (() => void) | undefined;
@@ -43,7 +51,7 @@ export class ClaimLoop<T> {
   constructor(
     private readonly boss: PgBoss,
     private readonly logger: Logger,
-    private readonly options: ClaimLoopOptions<T>,
+    private readonly options: ClaimLoopOptions<C>,
   ) {}
 
   get inFlight(): number {
@@ -85,10 +93,9 @@ export class ClaimLoop<T> {
       if (free > 0) {
         this.#woken = false; // this fetch sees whatever the wake-up announced
         try {
-          const extra = (await this.options.fetchOptions?.()) ?? {};
-          const jobs = await this.boss.fetch<T>(this.options.queue, { ...extra, batchSize: free });
-          for (const job of jobs) this.#hold(job);
-          full = jobs.length === free;
+          const claimed = await this.options.claim(free);
+          for (const c of claimed) this.#hold(c);
+          full = claimed.length === free;
         } catch (err) {
           this.logger.warn({ err: (err as Error).message, queue: this.options.queue }, 'claiming jobs failed; retrying');
         }
@@ -119,27 +126,26 @@ export class ClaimLoop<T> {
     });
   }
 
-  #hold(job: Job<T>): void {
+  #hold(claimed: C): void {
+    const attempt = this.options.attemptOf(claimed);
     // Keyed by attempt: after a lapsed claim the same job can come back to this process.
-    const key = `${job.id}:${job.retryCount}`;
+    const key = `${attempt.id}:${attempt.retryCount}`;
     const claim = new AbortController();
-    const attempt = { id: job.id, retryCount: job.retryCount };
     const done = this.options
-      .handle(job, { claim: claim.signal, shutdown: this.#shutdown.signal })
-      .then(
-        () => this.boss.complete(this.options.queue, attempt),
-        (err: Error) => this.boss.fail(this.options.queue, attempt, { message: err.message }),
-      )
+      .handle(claimed, { claim: claim.signal, shutdown: this.#shutdown.signal })
       .then(
         () => undefined,
+        (err: Error) => this.boss.fail(this.options.queue, attempt, { message: err.message }).then(() => undefined),
+      )
+      .catch(
         // Settling failed (Postgres away): the claim lapses and pg-boss hands the job out again.
-        (err: Error) => this.logger.warn({ err: err.message, jobId: job.id }, 'could not settle a job with pg-boss'),
+        (err: Error) => this.logger.warn({ err: err.message, jobId: attempt.id }, 'could not settle a job with pg-boss'),
       )
       .finally(() => {
         this.#held.delete(key);
         this.wake();
       });
-    this.#held.set(key, { job, claim, done });
+    this.#held.set(key, { claimed, attempt, claim, done });
   }
 
   async #touch(): Promise<void> {
@@ -148,13 +154,13 @@ export class ClaimLoop<T> {
     try {
       const result = (await this.boss.touch(
         this.options.queue,
-        held.map((h) => ({ id: h.job.id, retryCount: h.job.retryCount })),
+        held.map((h) => h.attempt),
       )) as { settled?: string[] };
       if (!result.settled) return;
       const alive = new Set(result.settled);
       for (const h of held) {
         // Not refreshed: no longer active under this attempt (taken over, or settled meanwhile).
-        if (!alive.has(h.job.id)) h.claim.abort(new Error('claim lost'));
+        if (!alive.has(h.attempt.id)) h.claim.abort(new Error('claim lost'));
       }
     } catch (err) {
       // A heartbeat that could not run says nothing about the claims: abort nothing.

@@ -1,22 +1,31 @@
 import { sql } from 'kysely';
-import type { Job } from 'pg-boss';
+import { fromKysely, type FetchOptions, type Job, type JobAttempt } from 'pg-boss';
 import type { ServiceContext } from '../context';
 import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
-import { insertJobResult } from '../store/job-results';
-import { concurrencyLimitOfJobKey, countProcessing, customConcurrencyLimits, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
-import { transitionScrapeJob, type ScrapeJobRow } from '../store/scrape-jobs';
-import { statusForFailureCode, successBody } from './outcome';
+import { insertJobResults } from '../store/job-results';
+import { concurrencyOfKeys, customConcurrencyLimits, lockKeysForLimits, recordSuccessfulScrapes } from '../store/key-limits';
 import { listenForNotifications } from '../store/notification-listener';
-import { JOBS_QUEUED_CHANNEL } from '../store/scrape-jobs';
+import {
+  finishScrapeJobs,
+  findJobKeys,
+  JOBS_QUEUED_CHANNEL,
+  transitionScrapeJob,
+  transitionScrapeJobs,
+  type JobFinish,
+  type ScrapeJobRow,
+} from '../store/scrape-jobs';
 import { ClaimLoop } from './claim-loop';
+import { GroupCommit } from './group-commit';
+import { statusForFailureCode, successBody } from './outcome';
 import { LOST_SCRAPE_QUEUE, SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 
 /** An idle worker looks for work this often even without a NOTIFY (retries are not announced). */
 const IDLE_POLL_MS = 1_000;
 
 /**
- * The status rules of an async job, all applied through transitionScrapeJob:
+ * The status rules of an async job, all applied by the status-change statements of
+ * store/scrape-jobs.ts (transitionScrapeJob, transitionScrapeJobs, finishScrapeJobs):
  *   queued → processing                  a worker claimed it (again, after a lost worker)
  *   processing → queued                  a stopping worker handed it back unfinished
  *   processing → completed               the target answered (any HTTP status); result stored
@@ -35,56 +44,137 @@ export class HandedBack extends Error {
 
 /** How long a job waits before it is tried again when its key's sync scrapes fill the key's limit. */
 const KEY_BUSY_RETRY_SECONDS = 1;
+/** Most jobs settled by one transaction. */
+const MAX_SETTLE_BATCH = 200;
+
+/** A job this worker holds: the pg-boss attempt and the history row it started. */
+export interface ClaimedScrape {
+  job: Job<ScrapeJobData>;
+  row: ScrapeJobRow;
+}
 
 /**
- * Claims the job for this attempt, within its key's concurrency limit: `started` with the row, or
- * `ended` when it already ended (its result is written once), or `keyBusy` when the key's other
- * scrapes (sync ones, which pg-boss's group limit does not see) fill its limit right now.
+ * Claims up to `max` scrape jobs in one transaction: pg-boss `fetch` (one group per key, each
+ * limited to the key's concurrency) and the start of each job's attempt in its history row, within
+ * its key's concurrency limit, which also counts the key's sync scrapes (pg-boss's group limit sees
+ * only the queue). A job whose key is full right now waits: a copy is queued for a second later and
+ * this attempt completes. A job that already ended (its outcome was written before a lost worker's
+ * claim lapsed) just completes. One transaction per batch keeps each key's limit lock held for one
+ * commit per batch rather than one per job.
  */
-async function startAttempt(
-  db: Db,
-  jobId: string,
-  defaultConcurrency: number,
-): Promise<{ outcome: 'started'; row: ScrapeJobRow } | { outcome: 'ended' } | { outcome: 'keyBusy' }> {
-  return db.transaction().execute(async (trx) => {
-    const key = await concurrencyLimitOfJobKey(trx, jobId);
-    if (!key) return { outcome: 'ended' as const };
-    await lockKeyForLimits(trx, key.apiKeyId);
-    if ((await countProcessing(trx, key.apiKeyId, jobId)) >= (key.limit ?? defaultConcurrency)) {
-      await transitionScrapeJob(trx, jobId, ['processing'], 'queued'); // a taken-over job waits as queued
-      return { outcome: 'keyBusy' as const };
+async function claimScrapeJobs(ctx: ServiceContext, max: number, fetchOptions: Omit<FetchOptions, 'batchSize'>): Promise<ClaimedScrape[]> {
+  const { boss } = ctx;
+  return ctx.store.db.transaction().execute(async (trx) => {
+    const db = fromKysely(trx);
+    const jobs = await boss.fetch<ScrapeJobData>(SCRAPE_QUEUE, { ...fetchOptions, batchSize: max, db });
+    if (jobs.length === 0) return [];
+    const jobIds = jobs.map((j) => j.data.jobId);
+    const keyOf = await apiKeysOfJobs(trx, jobs);
+    await lockKeysForLimits(trx, [...new Set(keyOf.values())]);
+    const keys = await concurrencyOfKeys(trx, [...new Set(keyOf.values())], jobIds);
+    const admitted: Job<ScrapeJobData>[] = [];
+    const busy: Job<ScrapeJobData>[] = [];
+    for (const job of jobs) {
+      const key = keys.get(keyOf.get(job.data.jobId) ?? '');
+      if (key && key.processing >= (key.limit ?? ctx.config.defaultConcurrency)) busy.push(job);
+      else {
+        if (key) key.processing++;
+        admitted.push(job);
+      }
     }
-    const row = await transitionScrapeJob(trx, jobId, ['queued', 'processing'], 'processing', {
+    const rows = await transitionScrapeJobs(trx, admitted.map((j) => j.data.jobId), ['queued', 'processing'], 'processing', {
       started_at: sql<Date>`coalesce(started_at, now())`,
       attempts: sql<number>`attempts + 1`,
     });
-    return row ? { outcome: 'started' as const, row } : { outcome: 'ended' as const };
+    const rowOf = new Map(rows.map((r) => [r.id, r]));
+    const ended = admitted.filter((j) => !rowOf.has(j.data.jobId));
+    if (busy.length > 0) {
+      // A taken-over job waits as queued; each waits its turn as a copy in the same group.
+      await transitionScrapeJobs(trx, busy.map((j) => j.data.jobId), ['processing'], 'queued');
+      await boss.insert(
+        SCRAPE_QUEUE,
+        busy.map((j) => ({
+          data: j.data,
+          startAfter: KEY_BUSY_RETRY_SECONDS,
+          ...(j.groupId ? { group: { id: j.groupId, ...(j.groupTier ? { tier: j.groupTier } : {}) } } : {}),
+        })),
+        { db },
+      );
+    }
+    const settled = [...ended, ...busy];
+    if (settled.length > 0) await boss.complete(SCRAPE_QUEUE, settled.map(attemptOf), null, { db });
+    return admitted.flatMap((job) => {
+      const row = rowOf.get(job.data.jobId);
+      return row ? [{ job, row }] : [];
+    });
   });
 }
 
-async function finishWithPage(ctx: ServiceContext, job: ScrapeJobRow, body: ReturnType<typeof successBody>): Promise<void> {
-  const expiresAt = new Date(Date.now() + ctx.config.resultTtlSeconds * 1000);
-  await ctx.store.db.transaction().execute(async (trx) => {
-    const done = await transitionScrapeJob(
-      trx,
-      job.id,
-      ['processing'],
-      'completed',
-      {
-        finished_at: new Date(),
-        target_status_code: body.data.status_code,
-        charged: body.billing.charged,
-        result_bytes: Buffer.byteLength(body.data.content),
-        elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
-        result_expires_at: expiresAt,
-      },
-      job.attempts,
-    );
-    if (done) await insertJobResult(trx, job.id, body, expiresAt);
-    return done;
-  }).then(async (done) => {
-    if (done) await recordSuccessfulScrape(ctx.store.db, job.api_key_id).catch((err) => ctx.logger.warn({ err: err.message }, 'could not count a successful scrape'));
-  });
+/** The key of each fetched job: its pg-boss group, or its history row for a job without one. */
+async function apiKeysOfJobs(db: Db, jobs: Job<ScrapeJobData>[]): Promise<Map<string, string>> {
+  const keyOf = new Map<string, string>();
+  for (const job of jobs) if (job.groupId) keyOf.set(job.data.jobId, job.groupId);
+  const unknown = jobs.filter((j) => !j.groupId).map((j) => j.data.jobId);
+  for (const row of await findJobKeys(db, unknown)) keyOf.set(row.id, row.api_key_id);
+  return keyOf;
+}
+
+const attemptOf = (job: Job<unknown>): JobAttempt => ({ id: job.id, retryCount: job.retryCount });
+
+/** One claimed job's end: its history outcome (and result), and its pg-boss attempt to complete. */
+interface Settlement {
+  attempt: JobAttempt;
+  apiKeyId: string;
+  finish: JobFinish;
+  /** The result of a completed job, as JSON text. */
+  result?: string;
+}
+
+/**
+ * Settles finished jobs by group commit (see GroupCommit): the history outcomes, the results and
+ * the pg-boss completions of a whole batch in one transaction, so a job's outcome and its
+ * completion in the queue commit together. Successful scrapes are counted against their keys'
+ * quotas right after, in one statement per batch.
+ */
+function scrapeSettler(ctx: ServiceContext): GroupCommit<Settlement, boolean> {
+  const { db } = ctx.store;
+  return new GroupCommit<Settlement, boolean>(async (batch) => {
+    const finished = new Set<string>();
+    await db.transaction().execute(async (trx) => {
+      for (const id of await finishScrapeJobs(trx, batch.map((s) => s.finish))) finished.add(id);
+      await insertJobResults(
+        trx,
+        batch.flatMap((s) => (s.result !== undefined && finished.has(s.finish.id) ? [{ jobId: s.finish.id, json: s.result, expiresAt: s.finish.result_expires_at! }] : [])),
+      );
+      await ctx.boss.complete(SCRAPE_QUEUE, batch.map((s) => s.attempt), null, { db: fromKysely(trx) });
+    });
+    const successes = new Map<string, number>();
+    for (const s of batch) {
+      if (s.finish.status === 'completed' && finished.has(s.finish.id)) successes.set(s.apiKeyId, (successes.get(s.apiKeyId) ?? 0) + 1);
+    }
+    await recordSuccessfulScrapes(db, successes).catch((err) => ctx.logger.warn({ err: err.message }, 'could not count successful scrapes'));
+    return batch.map((s) => finished.has(s.finish.id));
+  }, MAX_SETTLE_BATCH);
+}
+
+type Settler = ReturnType<typeof scrapeSettler>;
+
+function pageFinish(ctx: ServiceContext, row: ScrapeJobRow, body: ReturnType<typeof successBody>): Pick<Settlement, 'finish' | 'result'> {
+  return {
+    finish: {
+      id: row.id,
+      attempt: row.attempts,
+      status: 'completed',
+      target_status_code: body.data.status_code,
+      error_code: null,
+      error_message: null,
+      charged: body.billing.charged,
+      result_bytes: Buffer.byteLength(body.data.content),
+      elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
+      result_expires_at: new Date(Date.now() + ctx.config.resultTtlSeconds * 1000),
+    },
+    result: JSON.stringify(body),
+  };
 }
 
 interface FailureOutcome {
@@ -93,22 +183,21 @@ interface FailureOutcome {
   elapsedMs: number | null;
 }
 
-/** Ends a job failed or timed_out; `attempt` fences it to the attempt that reached this outcome. */
-async function finishWithFailure(db: Db, jobId: string, outcome: FailureOutcome, from: ScrapeJobRow['status'][], attempt?: number): Promise<void> {
-  await transitionScrapeJob(
-    db,
-    jobId,
-    from,
-    statusForFailureCode(outcome.code),
-    {
-      finished_at: new Date(),
+function failureFinish(row: ScrapeJobRow, outcome: FailureOutcome): Pick<Settlement, 'finish'> {
+  return {
+    finish: {
+      id: row.id,
+      attempt: row.attempts,
+      status: statusForFailureCode(outcome.code),
+      target_status_code: null,
       error_code: outcome.code,
       error_message: outcome.message,
       charged: 0,
+      result_bytes: null,
       elapsed_ms: outcome.elapsedMs === null ? null : Math.round(outcome.elapsedMs),
+      result_expires_at: null,
     },
-    attempt,
-  );
+  };
 }
 
 /** A stopping worker's unfinished job goes back to `queued`; the interrupted attempt is not counted. */
@@ -117,35 +206,26 @@ async function handBack(db: Db, job: ScrapeJobRow): Promise<void> {
 }
 
 /**
- * Handles one claimed scrape job. Throws for infrastructure errors and hand-backs, which pg-boss
- * retries; every scrape outcome, good or bad, is recorded and returns normally.
+ * Runs one claimed scrape job and settles it. Throws for infrastructure errors and hand-backs,
+ * which pg-boss retries; every scrape outcome, good or bad, is recorded and returns normally.
  */
-export async function processScrapeJob(
+async function processScrapeJob(
   ctx: ServiceContext,
-  job: Job<ScrapeJobData>,
+  settler: Settler,
+  { job, row }: ClaimedScrape,
   { claim, shutdown }: { claim: AbortSignal; shutdown: AbortSignal },
 ): Promise<void> {
-  const jobId = job.data.jobId;
-  const attempt = await startAttempt(ctx.store.db, jobId, ctx.config.defaultConcurrency);
-  if (attempt.outcome === 'ended') return;
-  if (attempt.outcome === 'keyBusy') {
-    // Wait its turn: the same job again shortly, in the same group (this pg-boss job completes).
-    await ctx.boss.send(SCRAPE_QUEUE, job.data, {
-      startAfter: KEY_BUSY_RETRY_SECONDS,
-      ...(job.groupId ? { group: { id: job.groupId, ...(job.groupTier ? { tier: job.groupTier } : {}) } } : {}),
-    });
-    return;
-  }
-  const row = attempt.row;
+  const settle = (outcome: Pick<Settlement, 'finish' | 'result'>) => settler.add({ attempt: attemptOf(job), apiKeyId: row.api_key_id, ...outcome });
   if (row.attempts > MAX_ATTEMPTS) {
     const message = `The job could not finish: the workers processing it were lost ${MAX_ATTEMPTS} times.`;
-    await finishWithFailure(ctx.store.db, jobId, { code: 'JOB_TIMEOUT', message, elapsedMs: null }, ['processing'], row.attempts);
+    await settle(failureFinish(row, { code: 'JOB_TIMEOUT', message, elapsedMs: null }));
     return;
   }
   const began = performance.now();
+  let outcome: Pick<Settlement, 'finish' | 'result'>;
   try {
     const page = await ctx.scraper.scrape(job.data.request, AbortSignal.any([claim, shutdown]));
-    await finishWithPage(ctx, row, successBody(page, performance.now() - began, ctx.config.pricePerScrape));
+    outcome = pageFinish(ctx, row, successBody(page, performance.now() - began, ctx.config.pricePerScrape));
   } catch (err) {
     // The claim was taken away (another worker owns the job now): leave the outcome to it.
     if (claim.aborted) return;
@@ -153,12 +233,12 @@ export async function processScrapeJob(
       // Back to `queued` before pg-boss sees the throw and requeues it, so no other worker can
       // claim the job while its history still says this one holds it.
       await handBack(ctx.store.db, row);
-      throw new HandedBack(jobId);
+      throw new HandedBack(row.id);
     }
     if (!(err instanceof ScrapeFailure)) throw err;
-    const elapsedMs = performance.now() - began;
-    await finishWithFailure(ctx.store.db, jobId, { code: err.code, message: err.message, elapsedMs }, ['processing'], row.attempts);
+    outcome = failureFinish(row, { code: err.code, message: err.message, elapsedMs: performance.now() - began });
   }
+  await settle(outcome);
 }
 
 /**
@@ -167,7 +247,13 @@ export async function processScrapeJob(
  */
 export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
   const message = 'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.';
-  await finishWithFailure(ctx.store.db, job.data.jobId, { code: 'JOB_TIMEOUT', message, elapsedMs: null }, ['queued', 'processing']);
+  await transitionScrapeJob(ctx.store.db, job.data.jobId, ['queued', 'processing'], 'timed_out', {
+    finished_at: new Date(),
+    error_code: 'JOB_TIMEOUT',
+    error_message: message,
+    charged: 0,
+    elapsed_ms: null,
+  });
 }
 
 export interface ScrapeWorker {
@@ -183,18 +269,20 @@ export interface ScrapeWorker {
 export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string): Promise<ScrapeWorker> {
   const { boss, config, logger } = ctx;
   const groupLimits = keyGroupLimits(ctx);
-  const loop = new ClaimLoop<ScrapeJobData>(boss, logger, {
+  const settler = scrapeSettler(ctx);
+  const loop = new ClaimLoop<ClaimedScrape>(boss, logger, {
     queue: SCRAPE_QUEUE,
     concurrency: config.workerConcurrency,
     idlePollMs: IDLE_POLL_MS,
     heartbeatSeconds: config.heartbeatSeconds,
-    fetchOptions: () => groupLimits.current(),
-    handle: async (job, signals) => {
+    claim: async (max) => claimScrapeJobs(ctx, max, await groupLimits.current()),
+    attemptOf: (claimed) => attemptOf(claimed.job),
+    handle: async (claimed, signals) => {
       try {
-        await processScrapeJob(ctx, job, signals);
+        await processScrapeJob(ctx, settler, claimed, signals);
       } catch (err) {
-        if (err instanceof HandedBack) logger.info({ jobId: job.data.jobId }, 'handed back an unfinished job');
-        else logger.error({ err, jobId: job.data.jobId }, 'scrape job handler failed; pg-boss will retry it');
+        if (err instanceof HandedBack) logger.info({ jobId: claimed.row.id }, 'handed back an unfinished job');
+        else logger.error({ err, jobId: claimed.row.id }, 'scrape job handler failed; pg-boss will retry it');
         throw err;
       }
     },

@@ -1,6 +1,7 @@
 import { fromKysely, type PgBoss } from 'pg-boss';
 import type { Db } from '../store/database';
 import { insertScrapeJobs, type NewScrapeJob } from '../store/scrape-jobs';
+import { GroupCommit } from './group-commit';
 import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 
 export interface QueuedSubmission {
@@ -9,60 +10,33 @@ export interface QueuedSubmission {
   group: { id: string; tier?: string };
 }
 
-interface Waiting extends QueuedSubmission {
-  resolve(): void;
-  reject(err: unknown): void;
-}
-
 /** Most submissions written by one transaction. */
 export const MAX_SUBMIT_BATCH = 500;
 
 /**
- * Writes submissions in shared transactions: while one transaction commits, the submissions that
- * arrive wait and then go together in the next one (history rows in one INSERT, pg-boss jobs in
- * one `insert`). Each caller still gets its answer only after its own rows are committed, so a 202
- * keeps its meaning; a lone submission is written at once, with no added delay. Under load, one
- * commit (and one WAL flush) serves many requests instead of one each.
+ * Writes submissions by group commit (see GroupCommit): the history rows in one INSERT and the
+ * pg-boss jobs in one `insert`, in one transaction. Each caller still gets its answer only after
+ * its own rows are committed, so a 202 keeps its meaning; under load one commit serves many requests.
  */
 export class SubmitBatcher {
-  #waiting: Waiting[] = [];
-  #writing = false;
+  readonly #commits: GroupCommit<QueuedSubmission>;
 
-  constructor(
-    private readonly db: Db,
-    private readonly boss: PgBoss,
-    private readonly onCommitted: () => void,
-  ) {}
-
-  submit(submission: QueuedSubmission): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#waiting.push({ ...submission, resolve, reject });
-      if (!this.#writing) void this.#writeAll();
-    });
+  constructor(db: Db, boss: PgBoss, onCommitted: () => void) {
+    this.#commits = new GroupCommit(async (batch) => {
+      await db.transaction().execute(async (trx) => {
+        await insertScrapeJobs(trx, batch.map((s) => s.row));
+        await boss.insert(
+          SCRAPE_QUEUE,
+          batch.map((s) => ({ id: s.data.jobId, data: s.data, group: s.group })),
+          { db: fromKysely(trx) },
+        );
+      });
+      onCommitted();
+      return [];
+    }, MAX_SUBMIT_BATCH);
   }
 
-  async #writeAll(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#waiting.length > 0) {
-        const batch = this.#waiting.splice(0, MAX_SUBMIT_BATCH);
-        try {
-          await this.db.transaction().execute(async (trx) => {
-            await insertScrapeJobs(trx, batch.map((s) => s.row));
-            await this.boss.insert(
-              SCRAPE_QUEUE,
-              batch.map((s) => ({ id: s.data.jobId, data: s.data, group: s.group })),
-              { db: fromKysely(trx) },
-            );
-          });
-          for (const s of batch) s.resolve();
-          this.onCommitted();
-        } catch (err) {
-          for (const s of batch) s.reject(err);
-        }
-      }
-    } finally {
-      this.#writing = false;
-    }
+  submit(submission: QueuedSubmission): Promise<void> {
+    return this.#commits.add(submission);
   }
 }

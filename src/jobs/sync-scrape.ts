@@ -3,7 +3,7 @@ import type { ServiceContext } from '../context';
 import { concurrencyLimitReached, ScrapeFailure } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
-import { countProcessing, lockKeyForLimits, recordSuccessfulScrape } from '../store/key-limits';
+import { countProcessing, lockKeyForLimits, recordSuccessfulScrapes } from '../store/key-limits';
 import { insertScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
 import { checkMonthlyQuota, limitsOf } from './key-limits';
 import { failureBody, statusForFailureCode, successBody, type ScrapeFailureBody, type ScrapeSuccessBody } from './outcome';
@@ -65,6 +65,6 @@ export async function runSyncScrape(
     });
   });
   // The outcome is committed: a failure to count it must not turn a delivered scrape into an error.
-  if (body.success) await recordSuccessfulScrape(db, key.id).catch(() => undefined);
+  if (body.success) await recordSuccessfulScrapes(db, new Map([[key.id, 1]])).catch(() => undefined);
   return body;
 }

@@ -1,5 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Db } from './database';
+
+/** Notified when a key is revoked or its limits change: API processes forget the keys they cached. */
+export const KEYS_CHANGED_CHANNEL = 'omniscrape_keys_changed';
+
+/** Runs a change to keys and announces it with its commit (rare writes: a NOTIFY here costs nothing). */
+async function changeKeys(db: Db, change: (trx: Db) => Promise<boolean>): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const changed = await change(trx);
+    if (changed) await sql`select pg_notify(${KEYS_CHANGED_CHANNEL}, '')`.execute(trx);
+    return changed;
+  });
+}
 
 /**
  * API keys are random 192-bit secrets, so a plain SHA-256 is the right hash: no salt or slow hash
@@ -67,8 +80,10 @@ export async function updateApiKeyLimits(db: Db, name: string, limits: KeyLimitS
     ...(limits.monthlyQuota !== undefined && { monthly_quota: limits.monthlyQuota }),
   };
   if (Object.keys(set).length === 0) return true;
-  const result = await db.updateTable('omniscrape.api_keys').set(set).where('name', '=', name).executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return changeKeys(db, async (trx) => {
+    const result = await trx.updateTable('omniscrape.api_keys').set(set).where('name', '=', name).executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  });
 }
 
 /**
@@ -92,13 +107,15 @@ export async function upsertApiKey(db: Db, name: string, key: string): Promise<b
 }
 
 export async function revokeApiKey(db: Db, name: string): Promise<boolean> {
-  const result = await db
-    .updateTable('omniscrape.api_keys')
-    .set({ revoked_at: new Date() })
-    .where('name', '=', name)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return changeKeys(db, async (trx) => {
+    const result = await trx
+      .updateTable('omniscrape.api_keys')
+      .set({ revoked_at: new Date() })
+      .where('name', '=', name)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  });
 }
 
 export async function listApiKeys(db: Db) {

@@ -1,10 +1,19 @@
 import { sql } from 'kysely';
 import type { Db } from './database';
 
-export async function insertJobResult(db: Db, jobId: string, result: unknown, expiresAt: Date): Promise<void> {
+export interface NewJobResult {
+  jobId: string;
+  /** The result as JSON text (serialised once, by the caller). */
+  json: string;
+  expiresAt: Date;
+}
+
+/** Stores the results of finished jobs (a job's result is written once: later writes are ignored). */
+export async function insertJobResults(db: Db, results: readonly NewJobResult[]): Promise<void> {
+  if (results.length === 0) return;
   await db
     .insertInto('omniscrape.job_results')
-    .values({ job_id: jobId, result: JSON.stringify(result), expires_at: expiresAt })
+    .values(results.map((r) => ({ job_id: r.jobId, result: r.json, expires_at: r.expiresAt })))
     .onConflict((oc) => oc.column('job_id').doNothing())
     .execute();
 }

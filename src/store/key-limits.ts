@@ -20,6 +20,19 @@ export async function lockKeyForLimits(db: Db, apiKeyId: string): Promise<void> 
 }
 
 /**
+ * lockKeyForLimits for several keys at once (a worker's batch of claims), always in the same order
+ * so two processes locking overlapping sets cannot deadlock.
+ */
+export async function lockKeysForLimits(db: Db, apiKeyIds: readonly string[]): Promise<void> {
+  const keys = [...new Set(apiKeyIds)].sort();
+  if (keys.length === 1) return lockKeyForLimits(db, keys[0]!);
+  if (keys.length === 0) return;
+  await sql`
+    select pg_advisory_xact_lock(hashtextextended(k::text, 7341))
+      from (select k from unnest(${keys}::text[]) k order by k) ordered`.execute(db);
+}
+
+/**
  * Makes the current transaction commit without waiting for its WAL flush. Only for the usage
  * counter, whose loss in a crash costs nothing but a few uncounted scrapes. Job state is never
  * written this way: a claim lost in a crash while pg-boss's own claim survived would strand the job.
@@ -38,6 +51,28 @@ export async function countProcessing(db: Db, apiKeyId: string, exceptJobId?: st
     .$if(exceptJobId !== undefined, (qb) => qb.where('id', '<>', exceptJobId!))
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/** A key's concurrency limit (null: the service default) and its scrapes being processed now. */
+export interface KeyConcurrency {
+  limit: number | null;
+  processing: number;
+}
+
+/**
+ * KeyConcurrency of several keys at once (a worker's batch of claims), not counting the jobs
+ * `exceptJobIds` (the batch itself, some of which may still say `processing` from a lost worker).
+ */
+export async function concurrencyOfKeys(db: Db, apiKeyIds: readonly string[], exceptJobIds: readonly string[]): Promise<Map<string, KeyConcurrency>> {
+  const keys = [...new Set(apiKeyIds)];
+  if (keys.length === 0) return new Map();
+  const { rows } = await sql<{ id: string; concurrency_limit: number | null; processing: string }>`
+    select k.id, k.concurrency_limit,
+           (select count(*) from omniscrape.scrape_jobs j
+             where j.api_key_id = k.id and j.status = 'processing' and j.id <> all(${[...exceptJobIds]}::uuid[])) as processing
+      from omniscrape.api_keys k
+     where k.id = any(${keys}::uuid[])`.execute(db);
+  return new Map(rows.map((r) => [r.id, { limit: r.concurrency_limit, processing: Number(r.processing) }]));
 }
 
 /** The key's queued jobs, counted only up to `cap` so the check stays cheap however long the queue. */
@@ -62,18 +97,23 @@ export async function successfulScrapesThisMonth(db: Db, apiKeyId: string): Prom
 }
 
 /**
- * Counts one successful scrape against the key's month. It runs after the scrape's outcome is
- * committed, in a short transaction of its own without a WAL flush: the counter row is hot (one per
- * key), so it must not be held across a durable commit. A crash can lose the last few counts, which
- * only lets a key go a few scrapes over its quota.
+ * Counts successful scrapes against their keys' month (key id → how many). It runs after the
+ * scrapes' outcomes are committed, in a short transaction of its own without a WAL flush: the
+ * counter row is hot (one per key), so it must not be held across a durable commit. A crash can
+ * lose the last few counts, which only lets a key go a few scrapes over its quota.
  */
-export async function recordSuccessfulScrape(db: Db, apiKeyId: string): Promise<void> {
+export async function recordSuccessfulScrapes(db: Db, counts: ReadonlyMap<string, number>): Promise<void> {
+  if (counts.size === 0) return;
+  // Sorted, so two batches updating the same keys take their row locks in the same order.
+  const rows = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
   await db.transaction().execute(async (trx) => {
     await commitWithoutFlush(trx);
     await trx
       .insertInto('omniscrape.key_usage')
-      .values({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: 1 })
-      .onConflict((oc) => oc.columns(['api_key_id', 'month']).doUpdateSet({ successful_scrapes: sql`key_usage.successful_scrapes + 1` }))
+      .values(rows.map(([apiKeyId, n]) => ({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: n })))
+      .onConflict((oc) =>
+        oc.columns(['api_key_id', 'month']).doUpdateSet({ successful_scrapes: sql`key_usage.successful_scrapes + excluded.successful_scrapes` }),
+      )
       .execute();
   });
 }
@@ -87,14 +127,4 @@ export async function customConcurrencyLimits(db: Db): Promise<number[]> {
     .where('concurrency_limit', 'is not', null)
     .execute();
   return rows.map((r) => r.concurrency_limit!);
-}
-
-export async function concurrencyLimitOfJobKey(db: Db, jobId: string): Promise<{ apiKeyId: string; limit: number | null } | undefined> {
-  const row = await db
-    .selectFrom('omniscrape.scrape_jobs as j')
-    .innerJoin('omniscrape.api_keys as k', 'k.id', 'j.api_key_id')
-    .select(['j.api_key_id', 'k.concurrency_limit'])
-    .where('j.id', '=', jobId)
-    .executeTakeFirst();
-  return row && { apiKeyId: row.api_key_id, limit: row.concurrency_limit };
 }

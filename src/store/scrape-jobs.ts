@@ -54,6 +54,70 @@ export async function transitionScrapeJob(
     .executeTakeFirst();
 }
 
+/**
+ * The same status change for many jobs in one statement (a worker's batch of claims). Each job
+ * moves only from one of `from`; returns the rows that moved.
+ */
+export async function transitionScrapeJobs(
+  db: Db,
+  ids: readonly string[],
+  from: readonly JobStatus[],
+  to: JobStatus,
+  patch: ScrapeJobPatch = {},
+): Promise<ScrapeJobRow[]> {
+  if (ids.length === 0) return [];
+  return db
+    .updateTable('omniscrape.scrape_jobs')
+    .set({ ...patch, status: to, updated_at: sql<Date>`now()` })
+    .where('id', '=', sql<string>`any(${[...ids]}::uuid[])`)
+    .where('status', 'in', from)
+    .returningAll()
+    .execute();
+}
+
+/** How one attempt of an async job ended, as the history records it. */
+export interface JobFinish {
+  id: string;
+  /** The attempt that reached this outcome: only it may finish the job. */
+  attempt: number;
+  status: Extract<JobStatus, 'completed' | 'failed' | 'timed_out'>;
+  target_status_code: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  charged: number | string;
+  result_bytes: number | null;
+  elapsed_ms: number | null;
+  result_expires_at: Date | null;
+}
+
+/**
+ * Ends many `processing` jobs in one statement, each with its own outcome and fenced to its own
+ * attempt (a worker whose job was taken over cannot finish the newer attempt). Returns the ids
+ * that were finished by this call.
+ */
+export async function finishScrapeJobs(db: Db, finishes: readonly JobFinish[]): Promise<string[]> {
+  if (finishes.length === 0) return [];
+  const { rows } = await sql<{ id: string }>`
+    update omniscrape.scrape_jobs as j
+       set status = f.status, target_status_code = f.target_status_code, error_code = f.error_code,
+           error_message = f.error_message, charged = f.charged, result_bytes = f.result_bytes,
+           elapsed_ms = f.elapsed_ms, result_expires_at = f.result_expires_at,
+           finished_at = now(), updated_at = now()
+      from jsonb_to_recordset(${JSON.stringify(finishes)}::jsonb) as f(
+             id uuid, attempt integer, status text, target_status_code integer, error_code text,
+             error_message text, charged numeric, result_bytes integer, elapsed_ms integer,
+             result_expires_at timestamptz)
+     where j.id = f.id and j.status = 'processing' and j.attempts = f.attempt
+    returning j.id`.execute(db);
+  return rows.map((r) => r.id);
+}
+
+/** The key of each job (for jobs queued without a pg-boss group). */
+export async function findJobKeys(db: Db, ids: readonly string[]): Promise<{ id: string; api_key_id: string }[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('omniscrape.scrape_jobs').select(['id', 'api_key_id']).where('id', '=', sql<string>`any(${[...ids]}::uuid[])`).execute();
+}
+
 export interface JobWithResult extends ScrapeJobRow {
   result: unknown | null;
 }

@@ -1,0 +1,175 @@
+/**
+ * `npm run bench:profile -- [e2e|submit|sync] [jobs]` — where the time goes in one benchmark
+ * scenario: CPU seconds spent by the gateway, by Postgres (all its processes) and by the load
+ * generator, the gateway's hottest functions from a V8 CPU profile (`--cpu-prof`), and what the
+ * gateway's Postgres sessions were doing (pg_stat_activity sampled every 10 ms: statement and wait
+ * event). The profile file is kept under bench/results/profiles/ (git-ignored) for Chrome DevTools.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
+import { freePort } from '../test/helpers/free-port';
+import { apiClient, endToEnd, requestsPerSecond } from './clients';
+import { startGateway } from './processes';
+import { startBenchTarget } from './target-server';
+
+const scenario = process.argv[2] ?? 'e2e';
+const jobs = Number(process.argv[3] ?? 5_000);
+const BENCH_KEY = 'bench-key-0000000001';
+const log = (line: string) => process.stderr.write(`[profile] ${line}\n`);
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** CPU seconds (user + system) of a process, and of its finished children that it waited for. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // fields[11..14] = utime stime cutime cstime (stat fields 14-17)
+    return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The postmaster and every process it started (backends, walwriter, checkpointer, ...). */
+function postgresPids(postmaster: number): number[] {
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)]).toString().trim().split(/\s+/).filter(Boolean).map(Number);
+  return [postmaster, ...children];
+}
+
+function postgresCpu(postmaster: number, seen: Map<number, number>): void {
+  for (const pid of postgresPids(postmaster)) seen.set(pid, Math.max(seen.get(pid) ?? 0, cpuSeconds(pid)));
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+/** Self time by function, and time by package (node_modules/<pkg>, node: internals, our own code). */
+function summariseProfile(file: string): void {
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[] };
+  const total = profile.samples.length;
+  const byFunction = new Map<string, number>();
+  const byPackage = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    if (!hits) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url.replace(/^file:\/\//, '').replace(/.*node_modules\//, '');
+    const fn = `${functionName || '(anonymous)'} ${where ? `${path.basename(where)}:${lineNumber + 1}` : ''}`;
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + hits);
+    const pkg = url.includes('node_modules/')
+      ? url.split('node_modules/').pop()!.split('/').slice(0, url.split('node_modules/').pop()!.startsWith('@') ? 2 : 1).join('/')
+      : url.startsWith('node:')
+        ? 'node internals'
+        : url
+          ? `omniscrape ${path.relative(path.resolve(__dirname, '../..'), url.replace(/^file:\/\//, '')).split('/').slice(0, 3).join('/')}`
+          : `(${functionName})`;
+    byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + hits);
+  }
+  const top = (m: Map<string, number>, n: number) =>
+    [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `  ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`).join('\n');
+  process.stdout.write(`\ngateway CPU by package (share of samples):\n${top(byPackage, 20)}\n`);
+  process.stdout.write(`\ngateway hottest functions (self time):\n${top(byFunction, 30)}\n`);
+}
+
+/** Samples what the gateway's Postgres sessions are doing, every 10 ms, while `during` runs. */
+async function sampleActivity<T>(databaseUrl: string, during: Promise<T>): Promise<[T, Map<string, number>]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const seen = new Map<string, number>();
+  let running = true;
+  const sampler = (async () => {
+    while (running) {
+      const { rows } = await client.query(
+        `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) as query
+           from pg_stat_activity where state = 'active' and pid <> pg_backend_pid() and backend_type = 'client backend'`,
+      );
+      for (const r of rows) seen.set(`${r.wait.padEnd(28)} ${r.query}`, (seen.get(`${r.wait.padEnd(28)} ${r.query}`) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  try {
+    return [await during, seen];
+  } finally {
+    running = false;
+    await sampler;
+    await client.end();
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-profile-'));
+  fs.chmodSync(dir, 0o755);
+  const profiles = path.resolve(__dirname, '../../bench/results/profiles');
+  fs.mkdirSync(profiles, { recursive: true });
+  const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), persistent: false, settings: { max_connections: '300' } });
+  const target = await startBenchTarget();
+  const page = `${target.origin}/2kb`;
+  const gateway = await startGateway(
+    postgres.url,
+    {
+      OMNISCRAPE_API_KEYS: `bench:${BENCH_KEY}`,
+      OMNISCRAPE_WORKER_CONCURRENCY: '50',
+      OMNISCRAPE_DEFAULT_CONCURRENCY: '100000',
+      OMNISCRAPE_DEFAULT_MAX_QUEUED: '1000000',
+    },
+    ['--cpu-prof', '--cpu-prof-dir', profiles],
+  );
+  const client = apiClient(gateway.baseUrl, BENCH_KEY);
+  try {
+    const postmaster = Number(fs.readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    await endToEnd(client, page, 200); // warm-up
+    const pgBefore = new Map<number, number>();
+    postgresCpu(postmaster, pgBefore);
+    const gwBefore = cpuSeconds(gateway.process.pid!);
+    const selfBefore = process.cpuUsage();
+    const pgAfter = new Map<number, number>();
+    const tick = setInterval(() => postgresCpu(postmaster, pgAfter), 200);
+    const started = performance.now();
+    log(`${scenario}, ${jobs} jobs`);
+    const work =
+      scenario === 'submit'
+        ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape/async`, { url: page }, BENCH_KEY, 10).then((r) => `${Math.round(r)} submits/s`)
+        : scenario === 'sync'
+          ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape`, { url: page }, BENCH_KEY, 10).then((r) => `${Math.round(r)} sync scrapes/s`)
+          : endToEnd(client, page, jobs).then((r) => `${Math.round(r.jobsPerSecond)} jobs/s end to end, ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job`);
+    const [figure, activity] = await sampleActivity(postgres.url, work);
+    const wall = (performance.now() - started) / 1000;
+    clearInterval(tick);
+    postgresCpu(postmaster, pgAfter);
+    const pgCpu = [...pgAfter.entries()].reduce((sum, [pid, s]) => sum + s - (pgBefore.get(pid) ?? 0), 0);
+    const gwCpu = cpuSeconds(gateway.process.pid!) - gwBefore;
+    const self = process.cpuUsage(selfBefore);
+    const benchCpu = (self.user + self.system) / 1e6;
+    process.stdout.write(`\n${figure} (${wall.toFixed(1)} s wall, ${os.cpus().length} cores)\n`);
+    process.stdout.write(`CPU seconds: gateway ${gwCpu.toFixed(1)}, postgres ${pgCpu.toFixed(1)}, load generator + target ${benchCpu.toFixed(1)}, idle ${(wall * os.cpus().length - gwCpu - pgCpu - benchCpu).toFixed(1)}\n`);
+    const samples = [...activity.values()].reduce((a, b) => a + b, 0);
+    process.stdout.write(`\npostgres sessions, sampled every 10 ms (${samples} active samples):\n`);
+    for (const [what, n] of [...activity.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15)) process.stdout.write(`  ${String(n).padStart(6)}  ${what}\n`);
+  } finally {
+    await client.close();
+    await gateway.stop();
+    await target.close();
+    await postgres.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const newest = fs.readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profiles, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  if (newest) {
+    summariseProfile(newest);
+    log(`profile: ${path.relative(process.cwd(), newest)}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`[profile] failed: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  },
+);
