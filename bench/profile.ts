@@ -3,7 +3,7 @@
  * scenario: CPU seconds spent by the gateway, by Postgres (all its processes) and by the load
  * generator, the gateway's hottest functions from a V8 CPU profile (`--cpu-prof`), and what the
  * gateway's Postgres sessions were doing (pg_stat_activity sampled every 10 ms: statement and wait
- * event). The profile file is kept under bench/results/profiles/ (git-ignored) for Chrome DevTools.
+ * event), and the statements by total time (pg_stat_statements, planning included). The profile file is kept under bench/results/profiles/ (git-ignored) for Chrome DevTools.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -103,12 +103,27 @@ async function sampleActivity<T>(databaseUrl: string, during: Promise<T>): Promi
   }
 }
 
+async function statements(databaseUrl: string, text: string): Promise<any[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-profile-'));
   fs.chmodSync(dir, 0o755);
   const profiles = path.resolve(__dirname, '../../bench/results/profiles');
   fs.mkdirSync(profiles, { recursive: true });
-  const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), persistent: false, settings: { max_connections: '300' } });
+  // PROFILE_EXPLAIN_MS=n: plans of statements slower than n ms go to bench/results/profiles/postgres.log
+  const explainMs = process.env.PROFILE_EXPLAIN_MS;
+  const autoExplain: Record<string, string> = explainMs ? { 'auto_explain.log_min_duration': `${explainMs}ms`, 'auto_explain.log_analyze': 'on', 'auto_explain.log_buffers': 'on' } : {};
+  const pgLog = fs.createWriteStream(path.join(profiles, 'postgres.log'));
+  const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), persistent: false, settings: { max_connections: '300', shared_preload_libraries: 'pg_stat_statements,auto_explain', 'pg_stat_statements.track_planning': 'on', ...autoExplain }, onLog: (line) => pgLog.write(`${line}\n`) });
+  await statements(postgres.url, 'create extension if not exists pg_stat_statements');
   const target = await startBenchTarget();
   const page = `${target.origin}/2kb`;
   const gateway = await startGateway(
@@ -131,6 +146,7 @@ async function main(): Promise<void> {
     const selfBefore = process.cpuUsage();
     const pgAfter = new Map<number, number>();
     const tick = setInterval(() => postgresCpu(postmaster, pgAfter), 200);
+    await statements(postgres.url, 'select pg_stat_statements_reset()');
     const started = performance.now();
     log(`${scenario}, ${jobs} jobs`);
     const work =
@@ -152,6 +168,15 @@ async function main(): Promise<void> {
     const samples = [...activity.values()].reduce((a, b) => a + b, 0);
     process.stdout.write(`\npostgres sessions, sampled every 10 ms (${samples} active samples):\n`);
     for (const [what, n] of [...activity.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15)) process.stdout.write(`  ${String(n).padStart(6)}  ${what}\n`);
+    const top = await statements(
+      postgres.url,
+      `select calls, round(total_exec_time)::int as exec_ms, round(total_plan_time)::int as plan_ms, round((total_exec_time / greatest(calls, 1))::numeric, 3) as mean_ms,
+              rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 80) as query
+         from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+        order by total_exec_time + total_plan_time desc limit 15`,
+    );
+    process.stdout.write(`\nstatements by time (pg_stat_statements): calls, exec ms, plan ms, mean exec ms, rows\n`);
+    for (const r of top) process.stdout.write(`  ${String(r.calls).padStart(7)} ${String(r.exec_ms).padStart(6)} ${String(r.plan_ms).padStart(6)} ${String(r.mean_ms).padStart(8)} ${String(r.rows).padStart(8)}  ${r.query}\n`);
   } finally {
     await client.close();
     await gateway.stop();

@@ -25,6 +25,9 @@ export interface ClaimLoopOptions<C> {
   handle(claimed: C, signals: { claim: AbortSignal; shutdown: AbortSignal }): Promise<void>;
 }
 
+/** The longest a worker with work waiting delays a claim to gather free slots into one batch. */
+const CLAIM_GATHER_MS = 10;
+
 interface Held<C> {
   claimed: C;
   attempt: JobAttempt;
@@ -87,7 +90,9 @@ export class ClaimLoop<C> {
   }
 
   async #run(): Promise<void> {
+    let backlog = false; // the last claim came back full: more work is waiting
     while (!this.#stopping) {
+      if (backlog) await this.#gatherSlots();
       const free = this.options.concurrency - this.#held.size;
       let full = false;
       if (free > 0) {
@@ -100,10 +105,28 @@ export class ClaimLoop<C> {
           this.logger.warn({ err: (err as Error).message, queue: this.options.queue }, 'claiming jobs failed; retrying');
         }
       }
+      backlog = full;
       // A full fetch means more may be waiting: go again as soon as a slot is free.
       if (full && this.#held.size < this.options.concurrency) continue;
       if (this.#stopping) break;
       await this.#sleep(full || free <= 0 ? undefined : this.options.idlePollMs);
+    }
+  }
+
+  /**
+   * With work waiting, claims come in batches: rather than one claim per slot as each frees up,
+   * wait until a fifth of the slots are free, or CLAIM_GATHER_MS at most. Each claim is a
+   * transaction with a durable commit, so fewer, larger claims leave more of the machine to the
+   * scrapes themselves. An idle worker never waits here: a new job is claimed at once.
+   */
+  async #gatherSlots(): Promise<void> {
+    const want = Math.max(1, Math.ceil(this.options.concurrency / 5));
+    const until = performance.now() + CLAIM_GATHER_MS;
+    while (!this.#stopping && this.options.concurrency - this.#held.size < want) {
+      const left = until - performance.now();
+      if (left <= 0) return;
+      this.#woken = false; // a claim follows anyway
+      await this.#sleep(left);
     }
   }
 

@@ -32,28 +32,44 @@ export const QUEUED_COUNT_MAX_AGE_MS = 1_000;
 /**
  * The queued-job cap, checked without counting a key's queue on every submission: a count is
  * reused for up to a second, plus the submissions this process accepted since, and taken afresh
- * whenever that estimate reaches the cap. So the cap holds exactly for one API process and within
- * a second's worth of submissions across several; counting a deep queue on every 202 would cost
- * more than the cap protects.
+ * whenever that estimate reaches the cap. Concurrent submissions share one count (measured: without
+ * that, every request arriving as the estimate aged counted the queue itself, and those counts took
+ * more Postgres time than all the inserts). So the cap holds exactly for one API process and within
+ * a second's worth of submissions across several.
  */
 export class QueueCapCheck {
-  readonly #estimates = new Map<string, { count: number; at: number }>();
+  readonly #estimates = new Map<string, QueuedEstimate>();
+  readonly #counting = new Map<string, Promise<QueuedEstimate>>();
 
   async check(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
-    const now = Date.now();
-    const estimate = this.#estimates.get(key.id);
-    if (estimate && now - estimate.at < QUEUED_COUNT_MAX_AGE_MS && estimate.count < limits.maxQueued) {
-      estimate.count++;
-      return;
+    let estimate = this.#estimates.get(key.id);
+    if (!estimate || Date.now() - estimate.at >= QUEUED_COUNT_MAX_AGE_MS || estimate.count >= limits.maxQueued) {
+      estimate = await this.#recount(db, key.id, limits.maxQueued);
     }
-    const count = await countQueuedUpTo(db, key.id, limits.maxQueued);
-    if (count >= limits.maxQueued) {
-      this.#estimates.delete(key.id);
-      throw tooManyQueuedJobs(limits.maxQueued);
-    }
-    if (this.#estimates.size > 10_000) this.#estimates.clear(); // bounded memory with many keys
-    this.#estimates.set(key.id, { count: count + 1, at: now });
+    if (estimate.count >= limits.maxQueued) throw tooManyQueuedJobs(limits.maxQueued);
+    estimate.count++;
   }
+
+  #recount(db: Db, keyId: string, cap: number): Promise<QueuedEstimate> {
+    let counting = this.#counting.get(keyId);
+    if (!counting) {
+      counting = countQueuedUpTo(db, keyId, cap)
+        .then((count) => {
+          if (this.#estimates.size > 10_000) this.#estimates.clear(); // bounded memory with many keys
+          const estimate = { count, at: Date.now() };
+          this.#estimates.set(keyId, estimate);
+          return estimate;
+        })
+        .finally(() => this.#counting.delete(keyId));
+      this.#counting.set(keyId, counting);
+    }
+    return counting;
+  }
+}
+
+interface QueuedEstimate {
+  count: number;
+  at: number;
 }
 
 /** The pg-boss group of a key's jobs: its id, and its own limit as the tier name when it has one. */

@@ -5,6 +5,7 @@ import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
 import { insertJobResults } from '../store/job-results';
 import { concurrencyOfKeys, customConcurrencyLimits, lockKeysForLimits, recordSuccessfulScrapes } from '../store/key-limits';
+import { preferQueueOrderIndex } from '../store/database';
 import { listenForNotifications } from '../store/notification-listener';
 import {
   finishScrapeJobs,
@@ -66,6 +67,7 @@ async function claimScrapeJobs(ctx: ServiceContext, max: number, fetchOptions: O
   const { boss } = ctx;
   return ctx.store.db.transaction().execute(async (trx) => {
     const db = fromKysely(trx);
+    await preferQueueOrderIndex(trx);
     const jobs = await boss.fetch<ScrapeJobData>(SCRAPE_QUEUE, { ...fetchOptions, batchSize: max, db });
     if (jobs.length === 0) return [];
     const jobIds = jobs.map((j) => j.data.jobId);
