@@ -20,9 +20,14 @@ function watch(child: ChildProcess, ready: RegExp, what: string): Promise<string
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (d: Buffer) => {
-      output += d;
+      output = (output + d).slice(-64 * 1024);
       const match = ready.exec(output);
-      if (match) resolve(match[1] ?? '');
+      if (!match) return;
+      // Ready: stop collecting (the streams keep flowing, so the child never blocks on a full pipe).
+      child.stdout!.off('data', onData);
+      child.stderr!.off('data', onData);
+      child.stdout!.resume();
+      resolve(match[1] ?? '');
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -48,10 +53,13 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** `omniscrape serve` in a child process, on the given Postgres. */
-export async function startGateway(databaseUrl: string, env: Record<string, string>, nodeFlags: string[] = []): Promise<Child> {
+/**
+ * The gateway in a child process, on the given Postgres: `omniscrape serve` (API and workers), or
+ * `omniscrape api` alone.
+ */
+export async function startGateway(databaseUrl: string, env: Record<string, string>, nodeFlags: string[] = [], role: 'serve' | 'api' = 'serve'): Promise<Child> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeFlags, CLI, 'serve'], {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, role], {
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', OMNISCRAPE_LOG_LEVEL: 'warn', OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -61,6 +69,17 @@ export async function startGateway(databaseUrl: string, env: Record<string, stri
   const started = await Promise.race([ready, pollReady(`http://127.0.0.1:${port}/readyz`)]);
   void started;
   return { process: child, baseUrl: `http://127.0.0.1:${port}`, peakRssMb: () => peakRss(child.pid), stop: () => stopChild(child) };
+}
+
+/** `omniscrape worker` in a child process: the scrape workers alone, with no HTTP port. */
+export async function startWorker(databaseUrl: string, env: Record<string, string>, nodeFlags: string[] = []): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, 'worker'], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true', ...env, OMNISCRAPE_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr!.pipe(process.stderr);
+  await watch(child, /"msg":"omniscrape started"()/, 'omniscrape worker');
+  return { process: child, baseUrl: '', peakRssMb: () => peakRss(child.pid), stop: () => stopChild(child) };
 }
 
 async function pollReady(url: string): Promise<string> {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- [e2e|submit|sync] [jobs]` — where the time goes in one benchmark
+ * `npm run bench:profile -- [e2e|submit|sync|rss] [jobs]` — where the time goes in one benchmark
  * scenario: CPU seconds spent by the gateway, by Postgres (all its processes) and by the load
  * generator, the gateway's hottest functions from a V8 CPU profile (`--cpu-prof`), and what the
  * gateway's Postgres sessions were doing (pg_stat_activity sampled every 10 ms: statement and wait
@@ -13,7 +13,7 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
 import { apiClient, endToEnd, requestsPerSecond } from './clients';
-import { startGateway } from './processes';
+import { startGateway, startWorker } from './processes';
 import { startBenchTarget } from './target-server';
 
 const scenario = process.argv[2] ?? 'e2e';
@@ -126,16 +126,17 @@ async function main(): Promise<void> {
   await statements(postgres.url, 'create extension if not exists pg_stat_statements');
   const target = await startBenchTarget();
   const page = `${target.origin}/2kb`;
-  const gateway = await startGateway(
-    postgres.url,
-    {
-      OMNISCRAPE_API_KEYS: `bench:${BENCH_KEY}`,
-      OMNISCRAPE_WORKER_CONCURRENCY: '50',
-      OMNISCRAPE_DEFAULT_CONCURRENCY: '100000',
-      OMNISCRAPE_DEFAULT_MAX_QUEUED: '1000000',
-    },
-    ['--cpu-prof', '--cpu-prof-dir', profiles],
-  );
+  const gatewayEnv = {
+    OMNISCRAPE_API_KEYS: `bench:${BENCH_KEY}`,
+    OMNISCRAPE_WORKER_CONCURRENCY: scenario === 'rss' ? '500' : '50',
+    OMNISCRAPE_DEFAULT_CONCURRENCY: '100000',
+    OMNISCRAPE_DEFAULT_MAX_QUEUED: '1000000',
+    ...(process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB ? { OMNISCRAPE_WORKER_BODY_BUDGET_MB: process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB } : {}),
+  };
+  const nodeFlags = [...(process.env.PROFILE_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(process.env.PROFILE_NO_CPU_PROF ? [] : ['--cpu-prof', '--cpu-prof-dir', profiles])];
+  const gateway = await startGateway(postgres.url, gatewayEnv, nodeFlags, scenario === 'rss' ? 'api' : 'serve');
+  // rss: the API in its own process, so the worker's memory is measured alone.
+  const worker = scenario === 'rss' ? await startWorker(postgres.url, { ...gatewayEnv }, nodeFlags) : undefined;
   const client = apiClient(gateway.baseUrl, BENCH_KEY);
   try {
     const postmaster = Number(fs.readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -154,7 +155,9 @@ async function main(): Promise<void> {
         ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape/async`, { url: page }, BENCH_KEY, 10).then((r) => `${Math.round(r)} submits/s`)
         : scenario === 'sync'
           ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape`, { url: page }, BENCH_KEY, 10).then((r) => `${Math.round(r)} sync scrapes/s`)
-          : endToEnd(client, page, jobs).then((r) => `${Math.round(r.jobsPerSecond)} jobs/s end to end, ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job`);
+          : scenario === 'rss'
+            ? endToEnd(client, `${target.origin}/1mb?delay=2000`, 500).then((r) => `${Math.round(r.jobsPerSecond)} jobs/s with 500 pages of ~1 MB, worker peak RSS ${Math.round(worker!.peakRssMb())} MB`)
+            : endToEnd(client, page, jobs).then((r) => `${Math.round(r.jobsPerSecond)} jobs/s end to end, ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job`);
     const [figure, activity] = await sampleActivity(postgres.url, work);
     const wall = (performance.now() - started) / 1000;
     clearInterval(tick);
@@ -180,6 +183,7 @@ async function main(): Promise<void> {
   } finally {
     await client.close();
     await gateway.stop();
+    await worker?.stop();
     await target.close();
     await postgres.stop();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ export const RESULT_TTL_SECONDS_DEFAULT = 24 * 60 * 60;
 export const PRICE_PER_SCRAPE_DEFAULT = 0.0035;
 export const MAX_TARGET_BODY_BYTES_DEFAULT = 10 * 1024 * 1024;
 export const WORKER_CONCURRENCY_DEFAULT = 20;
+export const WORKER_BODY_BUDGET_MB_DEFAULT = 8;
 export const HEARTBEAT_SECONDS_DEFAULT = 10;
 export const PURGE_BATCH_SIZE_DEFAULT = 1000;
 export const PURGE_CRON_DEFAULT = '*/5 * * * *';
@@ -47,6 +48,7 @@ const envSchema = z.object({
   OMNISCRAPE_PRICE_PER_SCRAPE: z.coerce.number().min(0).default(PRICE_PER_SCRAPE_DEFAULT),
   OMNISCRAPE_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(MAX_TARGET_BODY_BYTES_DEFAULT),
   OMNISCRAPE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(WORKER_CONCURRENCY_DEFAULT),
+  OMNISCRAPE_WORKER_BODY_BUDGET_MB: z.coerce.number().min(0.1).max(65536).default(WORKER_BODY_BUDGET_MB_DEFAULT),
   OMNISCRAPE_HEARTBEAT_SECONDS: z.coerce.number().int().min(10).max(600).default(HEARTBEAT_SECONDS_DEFAULT),
   OMNISCRAPE_PURGE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(PURGE_BATCH_SIZE_DEFAULT),
   OMNISCRAPE_PURGE_CRON: z.string().min(9).default(PURGE_CRON_DEFAULT),
@@ -69,6 +71,8 @@ export interface Config {
   pricePerScrape: number;
   maxTargetBodyBytes: number;
   workerConcurrency: number;
+  /** Bytes of page bodies one worker process holds at once (MemoryBudget). */
+  workerBodyBudgetBytes: number;
   heartbeatSeconds: number;
   purgeBatchSize: number;
   purgeCron: string;
@@ -103,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pricePerScrape: e.OMNISCRAPE_PRICE_PER_SCRAPE,
     maxTargetBodyBytes: e.OMNISCRAPE_MAX_BODY_BYTES,
     workerConcurrency: e.OMNISCRAPE_WORKER_CONCURRENCY,
+    workerBodyBudgetBytes: Math.round(e.OMNISCRAPE_WORKER_BODY_BUDGET_MB * 1024 * 1024),
     heartbeatSeconds: e.OMNISCRAPE_HEARTBEAT_SECONDS,
     purgeBatchSize: e.OMNISCRAPE_PURGE_BATCH_SIZE,
     purgeCron: e.OMNISCRAPE_PURGE_CRON,

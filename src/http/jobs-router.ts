@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { ServiceContext } from '../context';
 import { jobNotFound } from '../errors';
-import { presentJob } from '../jobs/job-view';
+import { jobBody } from '../jobs/job-view';
 import { findJobForKey } from '../store/scrape-jobs';
 import { apiKeyOf } from './auth';
 
@@ -14,9 +14,9 @@ export function jobsRouter(ctx: Pick<ServiceContext, 'store'>): Router {
     const id = req.params.job_id;
     // A malformed id cannot name any job: same answer as an unknown one, and no query.
     if (!UUID.test(id)) throw jobNotFound();
-    const job = await findJobForKey(ctx.store.db, id.toLowerCase(), apiKeyOf(req).id);
+    const job = await findJobForKey(ctx.store, id.toLowerCase(), apiKeyOf(req).id);
     if (!job) throw jobNotFound();
-    res.json({ success: true, data: presentJob(job) });
+    res.type('application/json').send(jobBody(job));
   });
 
   return router;

@@ -1,4 +1,4 @@
-import type { JobWithResult } from '../store/scrape-jobs';
+import type { JobForOwner } from '../store/scrape-jobs';
 
 /** `data` of GET /v1/jobs/{id}: the public view of one job. */
 export interface JobView {
@@ -7,7 +7,6 @@ export interface JobView {
   url: string;
   created_at: string;
   updated_at: string;
-  result?: unknown;
   error?: string;
   code?: string;
   result_expired_at?: string;
@@ -15,7 +14,17 @@ export interface JobView {
 
 const iso = (value: Date | string | null) => (value instanceof Date ? value : new Date(value ?? 0)).toISOString();
 
-export function presentJob(job: JobWithResult): JobView {
+/**
+ * The body of GET /v1/jobs/{id} as JSON text. A completed job's result is spliced in as the JSON text
+ * Postgres stored, so a large result is neither parsed nor serialised again on each poll.
+ */
+export function jobBody(job: JobForOwner): string {
+  const data = JSON.stringify(presentJob(job));
+  const withResult = job.status === 'completed' && job.result_json !== null ? `${data.slice(0, -1)},"result":${job.result_json}}` : data;
+  return `{"success":true,"data":${withResult}}`;
+}
+
+export function presentJob(job: JobForOwner): JobView {
   const view: JobView = {
     job_id: job.id,
     status: job.status,
@@ -24,9 +33,7 @@ export function presentJob(job: JobWithResult): JobView {
     updated_at: iso(job.updated_at),
   };
   if (job.status === 'completed') {
-    if (job.result !== null && job.result !== undefined) {
-      view.result = job.result;
-    } else {
+    if (job.result_json === null) {
       // The history row outlives its result: say so plainly rather than answer an empty result.
       view.code = 'RESULT_EXPIRED';
       view.error = 'The result of this job has expired and was purged; the job history is kept.';

@@ -16,6 +16,7 @@ import {
   type JobFinish,
   type ScrapeJobRow,
 } from '../store/scrape-jobs';
+import { MemoryBudget } from '../scraper/memory-budget';
 import { ClaimLoop } from './claim-loop';
 import { GroupCommit } from './group-commit';
 import { statusForFailureCode, successBody } from './outcome';
@@ -214,6 +215,7 @@ async function handBack(db: Db, job: ScrapeJobRow): Promise<void> {
 async function processScrapeJob(
   ctx: ServiceContext,
   settler: Settler,
+  budget: MemoryBudget,
   { job, row }: ClaimedScrape,
   { claim, shutdown }: { claim: AbortSignal; shutdown: AbortSignal },
 ): Promise<void> {
@@ -224,23 +226,29 @@ async function processScrapeJob(
     return;
   }
   const began = performance.now();
-  let outcome: Pick<Settlement, 'finish' | 'result'>;
+  // The page's memory is held from its first byte read until its result is stored.
+  const hold = budget.hold();
   try {
-    const page = await ctx.scraper.scrape(job.data.request, AbortSignal.any([claim, shutdown]));
-    outcome = pageFinish(ctx, row, successBody(page, performance.now() - began, ctx.config.pricePerScrape));
-  } catch (err) {
-    // The claim was taken away (another worker owns the job now): leave the outcome to it.
-    if (claim.aborted) return;
-    if (shutdown.aborted) {
-      // Back to `queued` before pg-boss sees the throw and requeues it, so no other worker can
-      // claim the job while its history still says this one holds it.
-      await handBack(ctx.store.db, row);
-      throw new HandedBack(row.id);
+    let outcome: Pick<Settlement, 'finish' | 'result'>;
+    try {
+      const page = await ctx.scraper.scrape(job.data.request, AbortSignal.any([claim, shutdown]), hold);
+      outcome = pageFinish(ctx, row, successBody(page, performance.now() - began, ctx.config.pricePerScrape));
+    } catch (err) {
+      // The claim was taken away (another worker owns the job now): leave the outcome to it.
+      if (claim.aborted) return;
+      if (shutdown.aborted) {
+        // Back to `queued` before pg-boss sees the throw and requeues it, so no other worker can
+        // claim the job while its history still says this one holds it.
+        await handBack(ctx.store.db, row);
+        throw new HandedBack(row.id);
+      }
+      if (!(err instanceof ScrapeFailure)) throw err;
+      outcome = failureFinish(row, { code: err.code, message: err.message, elapsedMs: performance.now() - began });
     }
-    if (!(err instanceof ScrapeFailure)) throw err;
-    outcome = failureFinish(row, { code: err.code, message: err.message, elapsedMs: performance.now() - began });
+    await settle(outcome);
+  } finally {
+    hold.release();
   }
-  await settle(outcome);
 }
 
 /**
@@ -272,6 +280,7 @@ export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string
   const { boss, config, logger } = ctx;
   const groupLimits = keyGroupLimits(ctx);
   const settler = scrapeSettler(ctx);
+  const budget = new MemoryBudget(config.workerBodyBudgetBytes);
   const loop = new ClaimLoop<ClaimedScrape>(boss, logger, {
     queue: SCRAPE_QUEUE,
     concurrency: config.workerConcurrency,
@@ -281,7 +290,7 @@ export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string
     attemptOf: (claimed) => attemptOf(claimed.job),
     handle: async (claimed, signals) => {
       try {
-        await processScrapeJob(ctx, settler, claimed, signals);
+        await processScrapeJob(ctx, settler, budget, claimed, signals);
       } catch (err) {
         if (err instanceof HandedBack) logger.info({ jobId: claimed.row.id }, 'handed back an unfinished job');
         else logger.error({ err, jobId: claimed.row.id }, 'scrape job handler failed; pg-boss will retry it');

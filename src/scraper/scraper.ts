@@ -4,11 +4,20 @@ import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import { ScrapeFailure } from '../errors';
 import { BLOCKED_ERROR_CODE, blockedTarget, checkHostBeforeConnect, guardedLookup, isBlockedAddress } from './address-guard';
 import { renderContent } from './formats';
+import type { BudgetHold } from './memory-budget';
 import type { ScrapedPage, ScrapeRequest } from './scrape-request';
 
 export const MAX_REDIRECTS = 10;
 const CONNECT_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
+/** What a body of unannounced length reserves from the memory budget before it is read (it grows as read). */
+const UNKNOWN_LENGTH_RESERVE = 64 * 1024;
+/**
+ * Bytes a response may buffer in the process before its body is read (socket and body stream
+ * each; undici's default is 64 KiB). Bodies waiting for the memory budget keep this much each, so
+ * it is kept small: measured with 500 pages of 1 MB in flight, it is most of the worker's memory.
+ */
+const READ_AHEAD_BYTES = 16 * 1024;
 
 // Hop-by-hop headers and ones the client library must own (RFC 9110 §7.6.1); never forwarded.
 const NOT_FORWARDED = new Set([
@@ -42,6 +51,7 @@ export class Scraper {
     const isBlocked = (this.#isBlocked = options.isBlockedAddress ?? isBlockedAddress);
     const baseConnect = buildConnector({
       timeout: CONNECT_TIMEOUT_MS,
+      highWaterMark: READ_AHEAD_BYTES,
       ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup(isBlocked) }),
     } as buildConnector.BuildOptions);
     const connect: buildConnector.connector = (opts, callback) =>
@@ -63,18 +73,22 @@ export class Scraper {
     await this.#agent.close();
   }
 
-  /** Scrapes one page. Resolves with the page (any target status) or rejects with a ScrapeFailure. */
-  async scrape(req: ScrapeRequest, signal?: AbortSignal): Promise<ScrapedPage> {
+  /**
+   * Scrapes one page. Resolves with the page (any target status) or rejects with a ScrapeFailure.
+   * With `hold`, the body is read only once its size fits the memory budget (waiting counts
+   * against the scrape's timeout); the caller releases the hold when it no longer keeps the page.
+   */
+  async scrape(req: ScrapeRequest, signal?: AbortSignal, hold?: BudgetHold): Promise<ScrapedPage> {
     const deadline = AbortSignal.timeout(req.timeout * 1000);
     const abort = signal ? AbortSignal.any([deadline, signal]) : deadline;
     try {
-      return await this.#follow(req, abort);
+      return await this.#follow(req, abort, hold);
     } catch (err) {
       throw toScrapeFailure(err, deadline.aborted, req.timeout);
     }
   }
 
-  async #follow(req: ScrapeRequest, signal: AbortSignal): Promise<ScrapedPage> {
+  async #follow(req: ScrapeRequest, signal: AbortSignal, hold: BudgetHold | undefined): Promise<ScrapedPage> {
     const firstOrigin = new URL(req.url).origin;
     let url = new URL(req.url);
     let method: string = req.method;
@@ -87,6 +101,7 @@ export class Scraper {
         body,
         signal,
         dispatcher: this.#agent,
+        highWaterMark: READ_AHEAD_BYTES,
         headersTimeout: req.timeout * 1000,
         bodyTimeout: req.timeout * 1000,
       });
@@ -109,7 +124,7 @@ export class Scraper {
         }
         continue;
       }
-      const bytes = method === 'HEAD' ? Buffer.alloc(0) : await this.#readBody(response, signal);
+      const bytes = method === 'HEAD' ? Buffer.alloc(0) : await this.#readBody(response, signal, hold);
       const headers = flattenHeaders(response.headers);
       const text = decodeBody(bytes, headers['content-type']);
       return {
@@ -144,12 +159,20 @@ export class Scraper {
   }
 
   /** Reads the body, decompressing it, and fails as soon as the decoded size passes the cap. */
-  async #readBody(response: Dispatcher.ResponseData, signal: AbortSignal): Promise<Buffer> {
+  async #readBody(response: Dispatcher.ResponseData, signal: AbortSignal, hold: BudgetHold | undefined): Promise<Buffer> {
     const cap = this.options.maxBodyBytes;
     const declared = Number(response.headers['content-length']);
     if (Number.isFinite(declared) && declared > cap) {
       discard(response.body);
       throw tooLarge(cap);
+    }
+    if (hold) {
+      try {
+        await hold.reserve(Number.isFinite(declared) ? declared : UNKNOWN_LENGTH_RESERVE, signal);
+      } catch (err) {
+        discard(response.body);
+        throw err;
+      }
     }
     const encoding = String(response.headers['content-encoding'] ?? '').trim().toLowerCase();
     const decoder = createDecoder(encoding);
@@ -161,6 +184,7 @@ export class Scraper {
       for await (const chunk of source) {
         size += (chunk as Buffer).length;
         if (size > cap) throw tooLarge(cap);
+        hold?.growTo(size);
         chunks.push(chunk as Buffer);
         if (signal.aborted) throw signal.reason;
       }

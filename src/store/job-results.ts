@@ -8,14 +8,27 @@ export interface NewJobResult {
   expiresAt: Date;
 }
 
+/**
+ * Most bytes of results sent in one INSERT. Small results go many to a statement; large ones one
+ * each, so no message to Postgres (and no buffer the driver grows to build it) is larger than a few
+ * results.
+ */
+const MAX_INSERT_BYTES = 1024 * 1024;
+
 /** Stores the results of finished jobs (a job's result is written once: later writes are ignored). */
 export async function insertJobResults(db: Db, results: readonly NewJobResult[]): Promise<void> {
-  if (results.length === 0) return;
-  await db
-    .insertInto('omniscrape.job_results')
-    .values(results.map((r) => ({ job_id: r.jobId, result: r.json, expires_at: r.expiresAt })))
-    .onConflict((oc) => oc.column('job_id').doNothing())
-    .execute();
+  let start = 0;
+  while (start < results.length) {
+    let end = start + 1;
+    let bytes = results[start]!.json.length;
+    while (end < results.length && bytes + results[end]!.json.length <= MAX_INSERT_BYTES) bytes += results[end++]!.json.length;
+    await db
+      .insertInto('omniscrape.job_results')
+      .values(results.slice(start, end).map((r) => ({ job_id: r.jobId, result: r.json, expires_at: r.expiresAt })))
+      .onConflict((oc) => oc.column('job_id').doNothing())
+      .execute();
+    start = end;
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { sql, type Insertable, type Selectable, type UpdateObject } from 'kysely';
-import type { Database, Db, JobStatus, ScrapeJobsTable } from './database';
+import type { Database, Db, JobStatus, ScrapeJobsTable, Store } from './database';
 
 export type ScrapeJobRow = Selectable<ScrapeJobsTable>;
 export type NewScrapeJob = Insertable<ScrapeJobsTable>;
@@ -118,21 +118,36 @@ export async function findJobKeys(db: Db, ids: readonly string[]): Promise<{ id:
   return db.selectFrom('omniscrape.scrape_jobs').select(['id', 'api_key_id']).where('id', '=', sql<string>`any(${[...ids]}::uuid[])`).execute();
 }
 
-export interface JobWithResult extends ScrapeJobRow {
-  result: unknown | null;
+/** What a job's owner sees of it: the history row's public part and the stored result, if any. */
+export interface JobForOwner {
+  id: string;
+  status: JobStatus;
+  url: string;
+  created_at: Date;
+  updated_at: Date;
+  error_code: string | null;
+  error_message: string | null;
+  result_expires_at: Date | null;
+  /** The stored result as JSON text (passed through to the client unparsed); null once purged. */
+  result_json: string | null;
 }
 
+/**
+ * The poll query, the API's most frequent statement: two primary-key lookups. It runs as a named
+ * prepared statement, so each connection plans it once (measured: planning took three times as long
+ * as executing it), and hands the result back as text.
+ */
+const FIND_JOB_FOR_KEY = {
+  name: 'omniscrape_find_job_for_key',
+  text: `select j.id, j.status, j.url, j.created_at, j.updated_at, j.error_code, j.error_message, j.result_expires_at,
+                r.result::text as result_json
+           from omniscrape.scrape_jobs j
+           left join omniscrape.job_results r on r.job_id = j.id and r.expires_at > now()
+          where j.id = $1 and j.api_key_id = $2`,
+};
+
 /** A job as its owner sees it; undefined for unknown ids and for other keys' jobs alike. */
-export async function findJobForKey(db: Db, id: string, apiKeyId: string): Promise<JobWithResult | undefined> {
-  const row = await db
-    .selectFrom('omniscrape.scrape_jobs as j')
-    .leftJoin('omniscrape.job_results as r', (join) =>
-      join.onRef('r.job_id', '=', 'j.id').on('r.expires_at', '>', sql<Date>`now()`),
-    )
-    .selectAll('j')
-    .select('r.result')
-    .where('j.id', '=', id)
-    .where('j.api_key_id', '=', apiKeyId)
-    .executeTakeFirst();
-  return row as JobWithResult | undefined;
+export async function findJobForKey(store: Pick<Store, 'pool'>, id: string, apiKeyId: string): Promise<JobForOwner | undefined> {
+  const { rows } = await store.pool.query<JobForOwner>({ ...FIND_JOB_FOR_KEY, values: [id, apiKeyId] });
+  return rows[0];
 }

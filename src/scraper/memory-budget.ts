@@ -1,0 +1,108 @@
+/**
+ * A byte budget for page bodies held by one process. A scrape reserves its body's size before
+ * reading it and holds the reservation until its outcome is stored; while the budget is spent,
+ * further bodies wait unread (their sockets are not read, so TCP keeps the bytes at the target's
+ * side). The fetches themselves stay in flight: only how many bodies sit in memory at once is
+ * bounded, and so the process's memory, whatever the number of jobs in progress.
+ *
+ * Waiting happens only before a scrape holds anything, and a holder never waits again (a body
+ * longer than announced grows its reservation past the budget instead), so holders always finish
+ * and the budget cannot deadlock. A body larger than the whole budget is let in alone.
+ */
+interface Waiter {
+  bytes: number;
+  grant: () => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+export class MemoryBudget {
+  #used = 0;
+  readonly #waiting: Waiter[] = [];
+
+  constructor(readonly limitBytes: number) {}
+
+  get usedBytes(): number {
+    return this.#used;
+  }
+
+  /** A handle for one scrape's reservation (reserve once, grow, release all at the end). */
+  hold(): BudgetHold {
+    return new BudgetHold(this);
+  }
+
+  /** @internal */
+  acquire(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (this.#waiting.length === 0 && this.#fits(bytes)) {
+      this.#used += bytes;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      signal?.throwIfAborted();
+      const waiter: Waiter = { bytes, grant: resolve, signal };
+      if (signal) {
+        waiter.onAbort = () => {
+          const i = this.#waiting.indexOf(waiter);
+          if (i >= 0) this.#waiting.splice(i, 1);
+          reject(signal.reason);
+          this.#grantWaiting(); // the head may have been the one blocking smaller requests
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.#waiting.push(waiter);
+    });
+  }
+
+  /** @internal Never waits: a holder's body turned out longer than it reserved. */
+  grow(bytes: number): void {
+    this.#used += bytes;
+  }
+
+  /** @internal */
+  release(bytes: number): void {
+    this.#used -= bytes;
+    this.#grantWaiting();
+  }
+
+  #fits(bytes: number): boolean {
+    return this.#used === 0 || this.#used + bytes <= this.limitBytes;
+  }
+
+  /** First come, first served: a large body at the head is not overtaken by smaller ones forever. */
+  #grantWaiting(): void {
+    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0]!.bytes)) {
+      const next = this.#waiting.shift()!;
+      if (next.onAbort) next.signal?.removeEventListener('abort', next.onAbort);
+      this.#used += next.bytes;
+      next.grant();
+    }
+  }
+}
+
+export class BudgetHold {
+  #held = 0;
+
+  constructor(private readonly budget: MemoryBudget) {}
+
+  /** Waits until `bytes` fit the budget (or `signal` aborts). Call once, before holding anything. */
+  async reserve(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (this.#held > 0) return this.growTo(this.#held + bytes);
+    await this.budget.acquire(bytes, signal);
+    this.#held = bytes;
+  }
+
+  /** Raises the reservation to `bytes` without waiting (a body longer than it announced). */
+  growTo(bytes: number): void {
+    if (bytes <= this.#held) return;
+    this.budget.grow(bytes - this.#held);
+    this.#held = bytes;
+  }
+
+  /** Gives everything back; safe to call more than once. */
+  release(): void {
+    if (this.#held === 0) return;
+    const bytes = this.#held;
+    this.#held = 0;
+    this.budget.release(bytes);
+  }
+}

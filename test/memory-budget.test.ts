@@ -1,0 +1,66 @@
+import { MemoryBudget } from '../src/scraper/memory-budget';
+
+const MB = 1024 * 1024;
+const settled = async (p: Promise<unknown>) => {
+  let done = false;
+  void p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((r) => setImmediate(r));
+  return done;
+};
+
+describe('memory budget for page bodies', () => {
+  test('a body waits while the budget is spent and is let in once enough is released', async () => {
+    const budget = new MemoryBudget(4 * MB);
+    const first = budget.hold();
+    await first.reserve(3 * MB);
+    const second = budget.hold();
+    const waiting = second.reserve(2 * MB);
+    expect(await settled(waiting)).toBe(false);
+    first.release();
+    await waiting;
+    expect(budget.usedBytes).toBe(2 * MB);
+  });
+
+  test('a body longer than it announced grows its reservation without waiting, past the budget', async () => {
+    const budget = new MemoryBudget(1 * MB);
+    const hold = budget.hold();
+    await hold.reserve(512 * 1024);
+    hold.growTo(3 * MB);
+    expect(budget.usedBytes).toBe(3 * MB);
+    hold.release();
+    hold.release(); // twice is harmless
+    expect(budget.usedBytes).toBe(0);
+  });
+
+  test('a body larger than the whole budget is let in alone, never starved', async () => {
+    const budget = new MemoryBudget(1 * MB);
+    const small = budget.hold();
+    await small.reserve(100);
+    const big = budget.hold().reserve(5 * MB);
+    expect(await settled(big)).toBe(false);
+    // Later small bodies queue behind the big one (first come, first served).
+    const later = budget.hold().reserve(100);
+    expect(await settled(later)).toBe(false);
+    small.release();
+    await big;
+    expect(await settled(later)).toBe(false);
+  });
+
+  test('a scrape whose deadline passes while waiting leaves the queue, and the next in line goes', async () => {
+    const budget = new MemoryBudget(1 * MB);
+    const holder = budget.hold();
+    await holder.reserve(1 * MB);
+    const deadline = new AbortController();
+    const blocked = budget.hold().reserve(1 * MB, deadline.signal);
+    const next = budget.hold().reserve(10);
+    deadline.abort(new Error('timed out'));
+    await expect(blocked).rejects.toThrow('timed out');
+    expect(await settled(next)).toBe(false); // still full
+    holder.release();
+    await next;
+    expect(budget.usedBytes).toBe(10);
+  });
+});
