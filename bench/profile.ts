@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- [e2e|submit|sync|rss] [jobs]` — where the time goes in one benchmark
+ * `npm run bench:profile -- [e2e|submit|sync|idle|rss] [jobs]` — where the time goes in one benchmark
  * scenario: CPU seconds spent by the gateway, by Postgres (all its processes) and by the load
  * generator, the gateway's hottest functions from a V8 CPU profile (`--cpu-prof`), and what the
  * gateway's Postgres sessions were doing (pg_stat_activity sampled every 10 ms: statement and wait
@@ -12,7 +12,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
-import { apiClient, endToEnd, requestsPerSecond } from './clients';
+import { apiClient, endToEnd, idleLatency, percentile, requestsPerSecond } from './clients';
 import { startGateway, startWorker } from './processes';
 import { startBenchTarget } from './target-server';
 
@@ -103,6 +103,19 @@ async function sampleActivity<T>(databaseUrl: string, during: Promise<T>): Promi
   }
 }
 
+/** Idle latency (one job at a time), and where it goes, from the history row's timestamps. */
+async function idleStages(client: ReturnType<typeof apiClient>, page: string, databaseUrl: string): Promise<string> {
+  const latencies = await idleLatency(client, page, 200);
+  const [stages] = await statements(
+    databaseUrl,
+    `select round(percentile_cont(0.5) within group (order by extract(epoch from started_at - created_at) * 1000)::numeric, 2) as submit_to_claim,
+            round(percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000)::numeric, 2) as claim_to_settle
+       from (select * from omniscrape.scrape_jobs where kind = 'async' order by created_at desc limit 200) recent`,
+  );
+  const p = (q: number) => percentile(latencies, q).toFixed(1);
+  return `idle latency p50/p95/p99 ${p(50)}/${p(95)}/${p(99)} ms; medians: 202 sent -> claim tx began ${stages.submit_to_claim} ms, claim tx began -> settle tx began ${stages.claim_to_settle} ms`;
+}
+
 async function statements(databaseUrl: string, text: string): Promise<any[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -155,7 +168,9 @@ async function main(): Promise<void> {
         ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape/async`, { url: page }, BENCH_KEY, 10).then((r) => `${Math.round(r)} submits/s`)
         : scenario === 'sync'
           ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape`, { url: page }, BENCH_KEY, 10).then((r) => `${Math.round(r)} sync scrapes/s`)
-          : scenario === 'rss'
+          : scenario === 'idle'
+            ? idleStages(client, page, postgres.url)
+            : scenario === 'rss'
             ? endToEnd(client, `${target.origin}/1mb?delay=2000`, 500).then((r) => `${Math.round(r.jobsPerSecond)} jobs/s with 500 pages of ~1 MB, worker peak RSS ${Math.round(worker!.peakRssMb())} MB`)
             : endToEnd(client, page, jobs).then((r) => `${Math.round(r.jobsPerSecond)} jobs/s end to end, ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job`);
     const [figure, activity] = await sampleActivity(postgres.url, work);

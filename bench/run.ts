@@ -10,7 +10,7 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
 import { apiClient, endToEnd, idleLatency, median, percentile, requestsPerSecond } from './clients';
-import { startBullmqGateway, startGateway, startRedis } from './processes';
+import { startBullmqGateway, startGateway, startRedis, startWorker } from './processes';
 import { loadHistory, pgbossNoopJobsPerSecond, waitForIdle } from './scenarios';
 import { startBenchTarget } from './target-server';
 
@@ -120,14 +120,22 @@ async function main(): Promise<void> {
     await client.close();
     await gateway.stop();
 
-    // 8. Worker memory with many ~1 MB pages in flight.
-    gateway = await startGateway(postgres.url, { ...gatewayEnv, OMNISCRAPE_WORKER_CONCURRENCY: String(RSS_FETCHES) });
-    client = apiClient(gateway.baseUrl, BENCH_KEY);
-    log(`worker memory with ${RSS_FETCHES} fetches of ~1 MB in flight`);
-    await endToEnd(client, `${target.origin}/1mb?delay=2000`, RSS_FETCHES);
-    figures.worker_rss_mb = round(gateway.peakRssMb());
-    await client.close();
-    await gateway.stop();
+    // 8. Worker memory with many ~1 MB pages in flight: the API and the worker as separate
+    // processes (omniscrape api / omniscrape worker), default memory settings, the worker measured.
+    const rss = await runs(`worker memory with ${RSS_FETCHES} fetches of ~1 MB in flight`, async () => {
+      const api = await startGateway(postgres.url, gatewayEnv, [], 'api');
+      const worker = await startWorker(postgres.url, { ...gatewayEnv, OMNISCRAPE_WORKER_CONCURRENCY: String(RSS_FETCHES) });
+      const rssClient = apiClient(api.baseUrl, BENCH_KEY);
+      try {
+        await endToEnd(rssClient, `${target.origin}/1mb?delay=2000`, RSS_FETCHES);
+        return worker.peakRssMb();
+      } finally {
+        await rssClient.close();
+        await api.stop();
+        await worker.stop();
+      }
+    });
+    figures.worker_rss_mb = round(median(rss));
   } finally {
     await target.close();
     await postgres.stop();
