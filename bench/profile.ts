@@ -134,6 +134,8 @@ async function main(): Promise<void> {
   // PROFILE_EXPLAIN_MS=n: plans of statements slower than n ms go to bench/results/profiles/postgres.log
   const explainMs = process.env.PROFILE_EXPLAIN_MS;
   const autoExplain: Record<string, string> = explainMs ? { 'auto_explain.log_min_duration': `${explainMs}ms`, 'auto_explain.log_analyze': 'on', 'auto_explain.log_buffers': 'on' } : {};
+  // PROFILE_LOG_STATEMENTS=1: every statement with its duration, to the same log
+  if (process.env.PROFILE_LOG_STATEMENTS) Object.assign(autoExplain, { log_min_duration_statement: '0', log_line_prefix: '%m [%p] ' });
   const pgLog = fs.createWriteStream(path.join(profiles, 'postgres.log'));
   const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), persistent: false, settings: { max_connections: '300', shared_preload_libraries: 'pg_stat_statements,auto_explain', 'pg_stat_statements.track_planning': 'on', ...autoExplain }, onLog: (line) => pgLog.write(`${line}\n`) });
   await statements(postgres.url, 'create extension if not exists pg_stat_statements');

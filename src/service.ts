@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config';
@@ -49,7 +50,10 @@ export async function startService(
   // pg-boss reports background failures (Postgres down) as events; they must never crash the process.
   boss.on('error', (err) => logger.warn({ err: err?.message ?? String(err) }, 'pg-boss background error'));
   const scraper = new Scraper({ allowPrivateTargets: config.allowPrivateTargets, maxBodyBytes: config.maxTargetBodyBytes });
-  const workerWake = new WorkerWake(store.db, logger);
+  // Names this process in its job notices (its own worker is woken directly instead).
+  const processId = randomUUID();
+  const workerWake = new WorkerWake(store.db, logger, processId);
+  let worker: ScrapeWorker | undefined;
   const context: ServiceContext = {
     config,
     logger,
@@ -57,13 +61,16 @@ export async function startService(
     boss,
     scraper,
     queueCaps: new QueueCapCheck(),
-    submissions: new SubmitBatcher(store.db, boss, () => workerWake.announce()),
+    // Other processes' workers hear of new jobs by NOTIFY; this process's own, if any, directly.
+    submissions: new SubmitBatcher(store.db, boss, () => {
+      worker?.wake();
+      workerWake.announce();
+    }),
     inFlight: new InFlightWork(),
     apiKeys: new ApiKeyCache(store.db),
   };
 
   let server: Server | undefined;
-  let worker: ScrapeWorker | undefined;
   let maintenance: MaintenanceSchedule | undefined;
   let keyChanges: NotificationListener | undefined;
   try {
@@ -75,7 +82,7 @@ export async function startService(
     await boss.start();
     await ensureQueues(boss, config);
     if (roles.worker) {
-      worker = await startScrapeWorker(context, databaseUrl);
+      worker = await startScrapeWorker(context, databaseUrl, processId);
       maintenance = await startMaintenanceSchedule({ boss, db: store.db, logger }, { cron: config.purgeCron, batchSize: config.purgeBatchSize });
     }
     if (roles.api) {

@@ -37,10 +37,10 @@ interface Held<C> {
 
 /**
  * Claims jobs (through `claim`, in batches) and keeps up to `concurrency` of them running, each
- * settled on its own as it finishes. It fetches again at once
- * while fetches come back full, and otherwise sleeps until `wake()` (a NOTIFY of new work), a free
- * slot, or the idle poll — so a backlog drains at full speed and an idle worker costs one query per
- * poll. Heartbeats (pg-boss `touch`) keep the claims alive; a claim that lapsed is aborted.
+ * settled on its own as it finishes. It claims again as slots free up while claims come back full,
+ * and otherwise sleeps until `wake()` (new work announced) or the idle poll (which also finds
+ * retries, which are not announced) — so a backlog drains at full speed and an idle worker costs
+ * one claim per poll. Heartbeats (pg-boss `touch`) keep the claims alive; a claim that lapsed is aborted.
  */
 export class ClaimLoop<C> {
   readonly #held = new Map<string, Held<C>>();
@@ -48,6 +48,10 @@ export class ClaimLoop<C> {
   #stopping = false;
   #wakeUp: (() => void) | undefined;
   #woken = false;
+  /** wake() calls so far: tells whether one came in while a claim was running. */
+  #announced = 0;
+  /** Work may be waiting that no claim has seen yet (at start: look once). */
+  #pending = true;
   #loop: Promise<void> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
 
@@ -68,6 +72,19 @@ export class ClaimLoop<C> {
 
   /** There may be new work: look now instead of at the next idle poll. */
   wake(): void {
+    this.#announced++;
+    this.#pending = true;
+    this.#woken = true;
+    this.#wakeUp?.();
+  }
+
+  /**
+   * A held job finished. Its slot is worth a claim at once only while work may be waiting; once a
+   * claim found the queue drained, the next job announces itself (wake), and a freed slot costs
+   * nothing (an empty claim is a transaction, and at idle it would delay the next real one).
+   */
+  #slotFreed(): void {
+    if (!this.#pending) return;
     this.#woken = true;
     this.#wakeUp?.();
   }
@@ -97,10 +114,15 @@ export class ClaimLoop<C> {
       let full = false;
       if (free > 0) {
         this.#woken = false; // this fetch sees whatever the wake-up announced
+        const announcedBefore = this.#announced;
         try {
           const claimed = await this.options.claim(free);
           for (const c of claimed) this.#hold(c);
           full = claimed.length === free;
+          // A full claim means more may be waiting (whatever woke it); a short one that the queue
+          // is drained, unless new work was announced meanwhile (this fetch may not have seen it).
+          if (full) this.#pending = true;
+          else if (this.#announced === announcedBefore) this.#pending = false;
         } catch (err) {
           this.logger.warn({ err: (err as Error).message, queue: this.options.queue }, 'claiming jobs failed; retrying');
         }
@@ -109,7 +131,7 @@ export class ClaimLoop<C> {
       // A full fetch means more may be waiting: go again as soon as a slot is free.
       if (full && this.#held.size < this.options.concurrency) continue;
       if (this.#stopping) break;
-      await this.#sleep(full || free <= 0 ? undefined : this.options.idlePollMs);
+      await this.#sleep(this.options.idlePollMs);
     }
   }
 
@@ -130,14 +152,14 @@ export class ClaimLoop<C> {
     }
   }
 
-  /** Sleeps until woken, or until `ms` pass (undefined: until woken, i.e. a slot frees up). */
-  #sleep(ms: number | undefined): Promise<void> {
+  /** Sleeps until woken, or until `ms` pass. */
+  #sleep(ms: number): Promise<void> {
     if (this.#woken) {
       this.#woken = false;
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      const timer = setTimeout(done, ms);
       const self = this;
       function done() {
         clearTimeout(timer);
@@ -166,7 +188,7 @@ export class ClaimLoop<C> {
       )
       .finally(() => {
         this.#held.delete(key);
-        this.wake();
+        this.#slotFreed();
       });
     this.#held.set(key, { claimed, attempt, claim, done });
   }

@@ -5,7 +5,7 @@ import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
 import { insertJobResults } from '../store/job-results';
 import { concurrencyOfKeys, customConcurrencyLimits, lockKeysForLimits, recordSuccessfulScrapes } from '../store/key-limits';
-import { preferQueueOrderIndex } from '../store/database';
+import { useClaimTransactionSettings } from '../store/database';
 import { listenForNotifications } from '../store/notification-listener';
 import {
   finishScrapeJobs,
@@ -68,7 +68,7 @@ async function claimScrapeJobs(ctx: ServiceContext, max: number, fetchOptions: O
   const { boss } = ctx;
   return ctx.store.db.transaction().execute(async (trx) => {
     const db = fromKysely(trx);
-    await preferQueueOrderIndex(trx);
+    await useClaimTransactionSettings(trx);
     const jobs = await boss.fetch<ScrapeJobData>(SCRAPE_QUEUE, { ...fetchOptions, batchSize: max, db });
     if (jobs.length === 0) return [];
     const jobIds = jobs.map((j) => j.data.jobId);
@@ -267,6 +267,8 @@ export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJ
 }
 
 export interface ScrapeWorker {
+  /** There may be new work (submitted by this very process): look now. */
+  wake(): void;
   stop(): Promise<void>;
 }
 
@@ -276,7 +278,7 @@ export interface ScrapeWorker {
  * lets in-flight scrapes finish for up to OMNISCRAPE_SHUTDOWN_GRACE_SECONDS, then interrupts the
  * rest and hands them back to the queue for another worker: a stop never fails a job.
  */
-export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string): Promise<ScrapeWorker> {
+export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string, processId: string): Promise<ScrapeWorker> {
   const { boss, config, logger } = ctx;
   const groupLimits = keyGroupLimits(ctx);
   const settler = scrapeSettler(ctx);
@@ -298,12 +300,21 @@ export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string
       }
     },
   });
-  const listener = listenForNotifications(databaseUrl, JOBS_QUEUED_CHANNEL, () => loop.wake(), logger);
+  // Submissions of this very process wake the loop directly (wake()); their notices are skipped.
+  const listener = listenForNotifications(
+    databaseUrl,
+    JOBS_QUEUED_CHANNEL,
+    (from) => {
+      if (from !== processId) loop.wake();
+    },
+    logger,
+  );
   loop.start();
   await boss.work<ScrapeJobData>(LOST_SCRAPE_QUEUE, { pollingIntervalSeconds: 5 }, async ([job]) => {
     if (job) await processLostScrapeJob(ctx, job);
   });
   return {
+    wake: () => loop.wake(),
     async stop() {
       await boss.offWork(LOST_SCRAPE_QUEUE, { wait: false });
       await loop.stop(config.shutdownGraceSeconds * 1000);

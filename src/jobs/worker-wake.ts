@@ -5,7 +5,8 @@ import { announceQueuedJobs } from '../store/scrape-jobs';
 /**
  * Wakes idle workers after submissions: one NOTIFY at a time, and while one is in flight, later
  * submissions share the next one. A burst of thousands of submissions costs a handful of notices,
- * and each is sent after the submissions it covers have committed.
+ * and each is sent after the submissions it covers have committed. The notice carries the sending
+ * process's id, so a worker in that same process (woken directly) can ignore its own notices.
  */
 export class WorkerWake {
   #sending = false;
@@ -14,6 +15,7 @@ export class WorkerWake {
   constructor(
     private readonly db: Db,
     private readonly logger: Logger,
+    private readonly processId: string,
   ) {}
 
   announce(): void {
@@ -22,7 +24,7 @@ export class WorkerWake {
       return;
     }
     this.#sending = true;
-    announceQueuedJobs(this.db)
+    announceQueuedJobs(this.db, this.processId)
       .catch((err) => this.logger.debug({ err: err.message }, 'could not wake workers; they poll anyway'))
       .finally(() => {
         this.#sending = false;

@@ -136,12 +136,18 @@ export async function isMigrated(db: Kysely<any>): Promise<boolean> {
 }
 
 /**
- * For the rest of the transaction, steers the planner away from sorting: pg-boss's fetch should walk
- * its queue-order index and stop after a batch. Measured (npm run bench:profile -- submit, with
- * PROFILE_EXPLAIN_MS): with statistics that lag a fast-growing queue, Postgres estimated 2 ready jobs,
- * bitmap-scanned and sorted all 7,396 of them on every fetch (9.3 ms mean per fetch, rising with the
- * backlog). Sorts the statement cannot do without (its window over the batch) still run.
+ * Settings for a worker's claim transaction (pg-boss fetch and the history rows' start, together).
+ *
+ * - enable_sort off: pg-boss's fetch should walk its queue-order index and stop after a batch.
+ *   Measured (npm run bench:profile -- submit, with PROFILE_EXPLAIN_MS): with statistics that lag a
+ *   fast-growing queue, Postgres estimated 2 ready jobs, bitmap-scanned and sorted all 7,396 of them
+ *   on every fetch (9.3 ms mean per fetch, rising with the backlog). Sorts the statement cannot do
+ *   without (its window over the batch) still run.
+ * - synchronous_commit off: the claim commits without waiting for its WAL flush. Both halves of a
+ *   claim are in this one transaction, so a crash that loses it loses both: the job is simply queued
+ *   again, as if never claimed (its scrape, if it had begun, runs again, as after any crash). And
+ *   the job's outcome is committed durably, which flushes the claim's WAL before it.
  */
-export async function preferQueueOrderIndex(db: Db): Promise<void> {
-  await sql`set local enable_sort = off`.execute(db);
+export async function useClaimTransactionSettings(db: Db): Promise<void> {
+  await sql`select set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)`.execute(db);
 }

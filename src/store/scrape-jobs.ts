@@ -21,8 +21,8 @@ export async function insertScrapeJobs(db: Db, jobs: NewScrapeJob[]): Promise<vo
  * Tells idle workers that jobs were queued. Sent outside any writing transaction (a NOTIFY inside
  * one would serialise commits cluster-wide), after the submissions it announces have committed.
  */
-export async function announceQueuedJobs(db: Db): Promise<void> {
-  await sql`select pg_notify(${JOBS_QUEUED_CHANNEL}, '')`.execute(db);
+export async function announceQueuedJobs(db: Db, fromProcess: string): Promise<void> {
+  await sql`select pg_notify(${JOBS_QUEUED_CHANNEL}, ${fromProcess})`.execute(db);
 }
 
 /**

@@ -1,0 +1,66 @@
+import type { PgBoss } from 'pg-boss';
+import { ClaimLoop } from '../src/jobs/claim-loop';
+import { createLogger } from '../src/logger';
+import { loadConfig } from '../src/config';
+
+const logger = createLogger(loadConfig({ OMNISCRAPE_LOG_LEVEL: 'silent' }));
+// The loop settles failures and heartbeats through pg-boss; these jobs never fail, and no heartbeat falls due.
+const boss = { fail: async () => ({}), touch: async () => ({}) } as unknown as PgBoss;
+
+function queueLoop(concurrency: number, idlePollMs: number) {
+  const queue: number[] = [];
+  const done: number[] = [];
+  let claims = 0;
+  const loop = new ClaimLoop<number>(boss, logger, {
+    queue: 'test',
+    concurrency,
+    idlePollMs,
+    heartbeatSeconds: 600,
+    claim: async (max) => {
+      claims++;
+      return queue.splice(0, max);
+    },
+    attemptOf: (n) => ({ id: String(n), retryCount: 0 }),
+    handle: async (n) => {
+      await new Promise((r) => setTimeout(r, 5));
+      done.push(n);
+    },
+  });
+  return { loop, queue, done, claims: () => claims };
+}
+
+async function until(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
+
+describe('claim loop', () => {
+  test('work found by the idle poll (not announced) is drained as slots free up, not one poll at a time', async () => {
+    const { loop, queue, done } = queueLoop(2, 300);
+    loop.start();
+    await new Promise((r) => setTimeout(r, 20)); // first claim finds nothing: the queue looks drained
+    queue.push(1, 2, 3, 4, 5, 6, 7, 8);
+    const pushed = Date.now();
+    await until(() => done.length === 8, 2_000);
+    // 8 jobs, 2 at a time: the next idle poll finds the first 2, and freed slots claim the rest at
+    // once. Waiting for a poll per pair would take four polls (1.2 s); before it finished, the loop
+    // stopped claiming altogether after the first pair.
+    expect(done).toHaveLength(8);
+    expect(Date.now() - pushed).toBeLessThan(900);
+    await loop.stop(1_000);
+  });
+
+  test('an announced job is claimed at once, and an idle worker with free slots makes no extra claims as jobs finish', async () => {
+    const { loop, queue, done, claims } = queueLoop(4, 60_000);
+    loop.start();
+    await until(() => claims() === 1, 1_000);
+    queue.push(1);
+    loop.wake();
+    await until(() => done.length === 1, 1_000);
+    expect(done).toEqual([1]);
+    await new Promise((r) => setTimeout(r, 50));
+    // start, the announced job; its finish found the queue drained and did not claim again
+    expect(claims()).toBe(2);
+    await loop.stop(1_000);
+  });
+});
