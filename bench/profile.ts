@@ -146,6 +146,8 @@ async function main(): Promise<void> {
     OMNISCRAPE_WORKER_CONCURRENCY: scenario === 'rss' ? '500' : '50',
     OMNISCRAPE_DEFAULT_CONCURRENCY: '100000',
     OMNISCRAPE_DEFAULT_MAX_QUEUED: '1000000',
+    // Stops between scenarios hand in-flight jobs back quickly (the slow backlog job is always in flight).
+    OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
     ...(process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB ? { OMNISCRAPE_WORKER_BODY_BUDGET_MB: process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB } : {}),
   };
   const nodeFlags = [...(process.env.PROFILE_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(process.env.PROFILE_NO_CPU_PROF ? [] : ['--cpu-prof', '--cpu-prof-dir', profiles])];

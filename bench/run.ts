@@ -52,6 +52,8 @@ async function main(): Promise<void> {
     OMNISCRAPE_WORKER_CONCURRENCY: WORKER_CONCURRENCY,
     OMNISCRAPE_DEFAULT_CONCURRENCY: '100000',
     OMNISCRAPE_DEFAULT_MAX_QUEUED: '1000000',
+    // Stops between scenarios hand in-flight jobs back quickly (the slow backlog job is always in flight).
+    OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
   };
   try {
     // 1. The queue's ceiling.

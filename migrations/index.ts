@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_job_history_and_keys';
 import * as m0002 from './0002_key_limits_and_usage';
+import * as m0003 from './0003_job_heartbeats';
 
 /**
  * Every migration, in order. Listed by hand rather than read from the folder so the same list
@@ -9,4 +10,5 @@ import * as m0002 from './0002_key_limits_and_usage';
 export const migrations: Record<string, Migration> = {
   '0001_job_history_and_keys': m0001,
   '0002_key_limits_and_usage': m0002,
+  '0003_job_heartbeats': m0003,
 };

@@ -18,7 +18,8 @@ function queueLoop(concurrency: number, idlePollMs: number) {
     heartbeatSeconds: 600,
     claim: async (max) => {
       claims++;
-      return queue.splice(0, max);
+      const claimed = queue.splice(0, max);
+      return { claimed, fetched: claimed.length };
     },
     attemptOf: (n) => ({ id: String(n), retryCount: 0 }),
     handle: async (n) => {

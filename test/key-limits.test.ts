@@ -72,6 +72,23 @@ describe('per-key concurrency', () => {
 });
 
 describe('per-key queue cap and monthly quota', () => {
+  test('a job whose worker died stops holding its key\'s slot once its heartbeat is stale', async () => {
+    const key = await keyWith({ concurrency: 1 });
+    const [{ id: keyId }] = await service.query('select id from omniscrape.api_keys where key_hash = encode(sha256($1::bytea), \'hex\')', [key]);
+    // What a SIGKILLed worker leaves behind: its job still `processing`, its heartbeat a minute old.
+    await service.query(
+      `insert into omniscrape.scrape_jobs (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, attempts, started_at, heartbeat_at)
+       values (gen_random_uuid(), $1, 'async', 'http://127.0.0.1/dead', '127.0.0.1', 'GET', 'raw', 30, 'processing', 1, now() - interval '1 minute', now() - interval '1 minute')`,
+      [keyId],
+    );
+    expect((await service.call('POST', '/v1/scrape', hold('after-crash-sync', 10), key)).status).toBe(200);
+    const submitted = await service.call('POST', '/v1/scrape/async', hold('after-crash-async', 10), key);
+    expect((await waitForJob(service, submitted.body.job_id, undefined, 10_000, key)).status).toBe('completed');
+    // A live async job (fresh heartbeat) still holds the slot.
+    await service.query(`update omniscrape.scrape_jobs set heartbeat_at = now() where api_key_id = $1 and url = 'http://127.0.0.1/dead'`, [keyId]);
+    expect((await service.call('POST', '/v1/scrape', hold('after-crash-sync', 10), key)).status).toBe(429);
+  });
+
   test('submitting beyond the key\'s queued-job cap answers 429 TOO_MANY_QUEUED_JOBS', async () => {
     const key = await keyWith({ concurrency: 1, maxQueued: 3 });
     const first = await service.call('POST', '/v1/scrape/async', hold('queued', 3000), key);

@@ -11,11 +11,14 @@ export interface ClaimLoopOptions<C> {
   heartbeatSeconds: number;
   /**
    * Claims up to `max` jobs: pg-boss `fetch` (FOR UPDATE SKIP LOCKED) and whatever starting a job
-   * means, in one transaction. Returns the jobs this process now holds.
+   * means, in one transaction. Returns the jobs this process now holds, and how many it fetched
+   * (some may have been put back rather than started).
    */
-  claim(max: number): Promise<C[]>;
+  claim(max: number): Promise<{ claimed: C[]; fetched: number }>;
   /** The pg-boss attempt a claimed job is (heartbeats and failures are fenced to it). */
   attemptOf(claimed: C): JobAttempt;
+  /** Runs with each heartbeat, for the jobs still held under their attempt. */
+  heartbeat?(alive: C[]): Promise<void>;
   /**
    * Runs one claimed job and settles it with pg-boss (completes it) itself; a throw fails the
    * attempt, and pg-boss retries it. `claim` aborts when the job is no longer this worker's
@@ -112,24 +115,27 @@ export class ClaimLoop<C> {
       if (backlog) await this.#gatherSlots();
       const free = this.options.concurrency - this.#held.size;
       let full = false;
+      let putBack = false;
       if (free > 0) {
         this.#woken = false; // this fetch sees whatever the wake-up announced
         const announcedBefore = this.#announced;
         try {
-          const claimed = await this.options.claim(free);
+          const { claimed, fetched } = await this.options.claim(free);
           for (const c of claimed) this.#hold(c);
-          full = claimed.length === free;
-          // A full claim means more may be waiting (whatever woke it); a short one that the queue
-          // is drained, unless new work was announced meanwhile (this fetch may not have seen it).
-          if (full) this.#pending = true;
+          full = fetched >= free;
+          putBack = claimed.length < fetched;
+          // A full claim, or one that put jobs back, means more may be waiting; a short one that
+          // the queue is drained, unless new work was announced meanwhile (this fetch may not have
+          // seen it).
+          if (full || putBack) this.#pending = true;
           else if (this.#announced === announcedBefore) this.#pending = false;
         } catch (err) {
           this.logger.warn({ err: (err as Error).message, queue: this.options.queue }, 'claiming jobs failed; retrying');
         }
       }
       backlog = full;
-      // A full fetch means more may be waiting: go again as soon as a slot is free.
-      if (full && this.#held.size < this.options.concurrency) continue;
+      // More may be waiting: go again at once while slots are free.
+      if ((full || putBack) && this.#held.size < this.options.concurrency) continue;
       if (this.#stopping) break;
       await this.#sleep(this.options.idlePollMs);
     }
@@ -201,12 +207,12 @@ export class ClaimLoop<C> {
         this.options.queue,
         held.map((h) => h.attempt),
       )) as { settled?: string[] };
-      if (!result.settled) return;
-      const alive = new Set(result.settled);
+      const alive = result.settled ? new Set(result.settled) : undefined;
       for (const h of held) {
         // Not refreshed: no longer active under this attempt (taken over, or settled meanwhile).
-        if (!alive.has(h.attempt.id)) h.claim.abort(new Error('claim lost'));
+        if (alive && !alive.has(h.attempt.id)) h.claim.abort(new Error('claim lost'));
       }
+      await this.options.heartbeat?.(held.filter((h) => !alive || alive.has(h.attempt.id)).map((h) => h.claimed));
     } catch (err) {
       // A heartbeat that could not run says nothing about the claims: abort nothing.
       this.logger.warn({ err: (err as Error).message }, 'heartbeat failed');

@@ -21,6 +21,15 @@ export function limitsOf(key: ApiKeyIdentity, config: Pick<Config, 'defaultConcu
   };
 }
 
+/**
+ * After how long without a heartbeat an async job stops holding its key's concurrency slot: two
+ * heartbeat periods (workers refresh it every half period), the point where pg-boss too has long
+ * given the job up for lost.
+ */
+export function slotStaleAfterSeconds(config: Pick<Config, 'heartbeatSeconds'>): number {
+  return 2 * config.heartbeatSeconds;
+}
+
 export async function checkMonthlyQuota(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
   if (limits.monthlyQuota === undefined) return;
   if ((await successfulScrapesThisMonth(db, key.id)) >= limits.monthlyQuota) throw monthlyQuotaExceeded(limits.monthlyQuota);

@@ -12,12 +12,14 @@ import {
   findJobKeys,
   JOBS_QUEUED_CHANNEL,
   transitionScrapeJob,
+  touchScrapeJobs,
   transitionScrapeJobs,
   type JobFinish,
   type ScrapeJobRow,
 } from '../store/scrape-jobs';
 import { MemoryBudget } from '../scraper/memory-budget';
 import { ClaimLoop } from './claim-loop';
+import { slotStaleAfterSeconds } from './key-limits';
 import { GroupCommit } from './group-commit';
 import { statusForFailureCode, successBody } from './outcome';
 import { LOST_SCRAPE_QUEUE, SCRAPE_QUEUE, type ScrapeJobData } from './queue';
@@ -64,17 +66,21 @@ export interface ClaimedScrape {
  * claim lapsed) just completes. One transaction per batch keeps each key's limit lock held for one
  * commit per batch rather than one per job.
  */
-async function claimScrapeJobs(ctx: ServiceContext, max: number, fetchOptions: Omit<FetchOptions, 'batchSize'>): Promise<ClaimedScrape[]> {
+async function claimScrapeJobs(
+  ctx: ServiceContext,
+  max: number,
+  fetchOptions: Omit<FetchOptions, 'batchSize'>,
+): Promise<{ claimed: ClaimedScrape[]; fetched: number; busyKeys: string[] }> {
   const { boss } = ctx;
   return ctx.store.db.transaction().execute(async (trx) => {
     const db = fromKysely(trx);
     await useClaimTransactionSettings(trx);
     const jobs = await boss.fetch<ScrapeJobData>(SCRAPE_QUEUE, { ...fetchOptions, batchSize: max, db });
-    if (jobs.length === 0) return [];
+    if (jobs.length === 0) return { claimed: [], fetched: 0, busyKeys: [] };
     const jobIds = jobs.map((j) => j.data.jobId);
     const keyOf = await apiKeysOfJobs(trx, jobs);
     await lockKeysForLimits(trx, [...new Set(keyOf.values())]);
-    const keys = await concurrencyOfKeys(trx, [...new Set(keyOf.values())], jobIds);
+    const keys = await concurrencyOfKeys(trx, [...new Set(keyOf.values())], jobIds, slotStaleAfterSeconds(ctx.config));
     const admitted: Job<ScrapeJobData>[] = [];
     const busy: Job<ScrapeJobData>[] = [];
     for (const job of jobs) {
@@ -88,6 +94,7 @@ async function claimScrapeJobs(ctx: ServiceContext, max: number, fetchOptions: O
     const rows = await transitionScrapeJobs(trx, admitted.map((j) => j.data.jobId), ['queued', 'processing'], 'processing', {
       started_at: sql<Date>`coalesce(started_at, now())`,
       attempts: sql<number>`attempts + 1`,
+      heartbeat_at: sql<Date>`now()`,
     });
     const rowOf = new Map(rows.map((r) => [r.id, r]));
     const ended = admitted.filter((j) => !rowOf.has(j.data.jobId));
@@ -106,11 +113,31 @@ async function claimScrapeJobs(ctx: ServiceContext, max: number, fetchOptions: O
     }
     const settled = [...ended, ...busy];
     if (settled.length > 0) await boss.complete(SCRAPE_QUEUE, settled.map(attemptOf), null, { db });
-    return admitted.flatMap((job) => {
+    const claimed = admitted.flatMap((job) => {
       const row = rowOf.get(job.data.jobId);
       return row ? [{ job, row }] : [];
     });
+    return { claimed, fetched: jobs.length, busyKeys: [...new Set(busy.map((j) => keyOf.get(j.data.jobId)!))] };
   });
+}
+
+/**
+ * Keys found full at a claim are left out of this worker's fetches for as long as their jobs wait
+ * (pg-boss `ignoreGroups`), so the next claim goes to other keys' jobs instead of fetching the busy
+ * key's backlog again one job at a time.
+ */
+class BusyKeys {
+  readonly #until = new Map<string, number>();
+
+  add(keys: string[]): void {
+    for (const key of keys) this.#until.set(key, Date.now() + KEY_BUSY_RETRY_SECONDS * 1000);
+  }
+
+  fetchOption(): { ignoreGroups?: string[] } {
+    const now = Date.now();
+    for (const [key, until] of this.#until) if (until <= now) this.#until.delete(key);
+    return this.#until.size > 0 ? { ignoreGroups: [...this.#until.keys()] } : {};
+  }
 }
 
 /** The key of each fetched job: its pg-boss group, or its history row for a job without one. */
@@ -283,13 +310,19 @@ export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string
   const groupLimits = keyGroupLimits(ctx);
   const settler = scrapeSettler(ctx);
   const budget = new MemoryBudget(config.workerBodyBudgetBytes);
+  const busyKeys = new BusyKeys();
   const loop = new ClaimLoop<ClaimedScrape>(boss, logger, {
     queue: SCRAPE_QUEUE,
     concurrency: config.workerConcurrency,
     idlePollMs: IDLE_POLL_MS,
     heartbeatSeconds: config.heartbeatSeconds,
-    claim: async (max) => claimScrapeJobs(ctx, max, await groupLimits.current()),
+    claim: async (max) => {
+      const result = await claimScrapeJobs(ctx, max, { ...(await groupLimits.current()), ...busyKeys.fetchOption() });
+      busyKeys.add(result.busyKeys);
+      return result;
+    },
     attemptOf: (claimed) => attemptOf(claimed.job),
+    heartbeat: (alive) => touchScrapeJobs(ctx.store.db, alive.map((c) => c.row.id)),
     handle: async (claimed, signals) => {
       try {
         await processScrapeJob(ctx, settler, budget, claimed, signals);

@@ -5,7 +5,7 @@ import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
 import { countProcessing, lockKeyForLimits, recordSuccessfulScrapes } from '../store/key-limits';
 import { insertScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
-import { checkMonthlyQuota, limitsOf } from './key-limits';
+import { checkMonthlyQuota, limitsOf, slotStaleAfterSeconds } from './key-limits';
 import { failureBody, statusForFailureCode, successBody, type ScrapeFailureBody, type ScrapeSuccessBody } from './outcome';
 
 /**
@@ -25,7 +25,7 @@ export async function runSyncScrape(
   const jobId = randomUUID();
   await db.transaction().execute(async (trx) => {
     await lockKeyForLimits(trx, key.id);
-    if ((await countProcessing(trx, key.id)) >= limits.concurrency) throw concurrencyLimitReached(limits.concurrency);
+    if ((await countProcessing(trx, key.id, slotStaleAfterSeconds(ctx.config))) >= limits.concurrency) throw concurrencyLimitReached(limits.concurrency);
     await insertScrapeJob(trx, {
       id: jobId,
       api_key_id: key.id,

@@ -53,6 +53,8 @@ export interface ScrapeJobsTable {
   finished_at: Timestamp | null;
   updated_at: Generated<Date>;
   result_expires_at: Timestamp | null;
+  /** Async jobs being processed: the worker's last heartbeat (see migration 0003). */
+  heartbeat_at: Timestamp | null;
 }
 
 export interface JobResultsTable {

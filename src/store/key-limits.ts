@@ -41,16 +41,22 @@ export async function commitWithoutFlush(db: Db): Promise<void> {
   await sql`set local synchronous_commit = off`.execute(db);
 }
 
-/** Scrapes of the key being processed now, sync and async together (optionally not counting one job). */
-export async function countProcessing(db: Db, apiKeyId: string, exceptJobId?: string): Promise<number> {
-  const row = await db
-    .selectFrom('omniscrape.scrape_jobs')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('api_key_id', '=', apiKeyId)
-    .where('status', '=', 'processing')
-    .$if(exceptJobId !== undefined, (qb) => qb.where('id', '<>', exceptJobId!))
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+/**
+ * Whether a `processing` row holds one of its key's slots: a sync scrape always (its API process
+ * is running it; abandoned ones are failed by maintenance), an async job while its worker's
+ * heartbeat is fresh. A dead worker's job stops counting after `staleAfterSeconds`, rather than
+ * keeping the slot until pg-boss hands the job out again (with a busy key's backlog in front of it,
+ * that could take arbitrarily long).
+ */
+const holdsSlot = (staleAfterSeconds: number) =>
+  sql<boolean>`(j.kind = 'sync' or coalesce(j.heartbeat_at, j.updated_at) > now() - make_interval(secs => ${staleAfterSeconds}))`;
+
+/** Scrapes of the key being processed now, sync and async together. */
+export async function countProcessing(db: Db, apiKeyId: string, staleAfterSeconds: number): Promise<number> {
+  const { rows } = await sql<{ n: string }>`
+    select count(*) as n from omniscrape.scrape_jobs j
+     where j.api_key_id = ${apiKeyId} and j.status = 'processing' and ${holdsSlot(staleAfterSeconds)}`.execute(db);
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** A key's concurrency limit (null: the service default) and its scrapes being processed now. */
@@ -63,13 +69,19 @@ export interface KeyConcurrency {
  * KeyConcurrency of several keys at once (a worker's batch of claims), not counting the jobs
  * `exceptJobIds` (the batch itself, some of which may still say `processing` from a lost worker).
  */
-export async function concurrencyOfKeys(db: Db, apiKeyIds: readonly string[], exceptJobIds: readonly string[]): Promise<Map<string, KeyConcurrency>> {
+export async function concurrencyOfKeys(
+  db: Db,
+  apiKeyIds: readonly string[],
+  exceptJobIds: readonly string[],
+  staleAfterSeconds: number,
+): Promise<Map<string, KeyConcurrency>> {
   const keys = [...new Set(apiKeyIds)];
   if (keys.length === 0) return new Map();
   const { rows } = await sql<{ id: string; concurrency_limit: number | null; processing: string }>`
     select k.id, k.concurrency_limit,
            (select count(*) from omniscrape.scrape_jobs j
-             where j.api_key_id = k.id and j.status = 'processing' and j.id <> all(${[...exceptJobIds]}::uuid[])) as processing
+             where j.api_key_id = k.id and j.status = 'processing' and j.id <> all(${[...exceptJobIds]}::uuid[])
+               and ${holdsSlot(staleAfterSeconds)}) as processing
       from omniscrape.api_keys k
      where k.id = any(${keys}::uuid[])`.execute(db);
   return new Map(rows.map((r) => [r.id, { limit: r.concurrency_limit, processing: Number(r.processing) }]));

@@ -75,6 +75,17 @@ export async function transitionScrapeJobs(
     .execute();
 }
 
+/** A worker's heartbeat for the async jobs it is processing (see migration 0003). */
+export async function touchScrapeJobs(db: Db, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .updateTable('omniscrape.scrape_jobs')
+    .set({ heartbeat_at: sql<Date>`now()` })
+    .where('id', '=', sql<string>`any(${[...ids]}::uuid[])`)
+    .where('status', '=', 'processing')
+    .execute();
+}
+
 /** How one attempt of an async job ended, as the history records it. */
 export interface JobFinish {
   id: string;
