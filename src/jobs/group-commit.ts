@@ -29,11 +29,6 @@ export class GroupCommit<In, Out = void> {
     });
   }
 
-  /** Resolves when everything added so far has been written (or has failed). */
-  async flushed(): Promise<void> {
-    while (this.#writing) await this.#writing;
-  }
-
   async #drain(): Promise<void> {
     try {
       while (this.#waiting.length > 0) {
