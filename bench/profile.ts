@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- [e2e|submit|sync|idle|rss] [jobs]` — where the time goes in one benchmark
+ * `npm run bench:profile -- [e2e|loaded|submit|sync|idle|rss] [jobs]` — where the time goes in one benchmark
  * scenario: CPU seconds spent by the gateway, by Postgres (all its processes) and by the load
  * generator, the gateway's hottest functions from a V8 CPU profile (`--cpu-prof`), and what the
  * gateway's Postgres sessions were doing (pg_stat_activity sampled every 10 ms: statement and wait
@@ -15,6 +15,7 @@ import { freePort } from '../test/helpers/free-port';
 import { apiClient, endToEnd, idleLatency, percentile, requestsPerSecond } from './clients';
 import { startGateway, startWorker } from './processes';
 import { startBenchTarget } from './target-server';
+import { loadHistory } from './scenarios';
 
 const scenario = process.argv[2] ?? 'e2e';
 const jobs = Number(process.argv[3] ?? 5_000);
@@ -156,6 +157,10 @@ async function main(): Promise<void> {
   const worker = scenario === 'rss' ? await startWorker(postgres.url, { ...gatewayEnv }, nodeFlags) : undefined;
   const client = apiClient(gateway.baseUrl, BENCH_KEY);
   try {
+    if (scenario === 'loaded') {
+      log('loading 200,000 finished jobs and 100,000 queued ones of another tenant');
+      await loadHistory(postgres.url, 200_000, 100_000, `${target.origin}/2kb?delay=600000`);
+    }
     const postmaster = Number(fs.readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
     await endToEnd(client, page, 200); // warm-up
     const pgBefore = new Map<number, number>();

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
+import { priorityOf } from '../src/jobs/key-limits';
 import { SCRAPE_QUEUE } from '../src/jobs/queue';
+
+/** The backlog tenant's limits: concurrency 1. */
+const BACKLOG_LIMITS = { concurrency: 1, maxQueued: 1_000_000, monthlyQuota: undefined, customConcurrency: true };
 
 /** Raw pg-boss with a no-op handler and its best settings: the queue's ceiling on this machine. */
 export async function pgbossNoopJobsPerSecond(databaseUrl: string, jobs: number): Promise<number> {
@@ -83,7 +87,11 @@ export async function loadHistory(databaseUrl: string, finished: number, queued:
          select id, $2, 'async', $3, '127.0.0.1', 'GET', 'raw', 300, 'queued' from unnest($1::uuid[]) id`,
         [ids, keyId, slowUrl],
       );
-      await boss.insert(SCRAPE_QUEUE, ids.map((id) => ({ id, data: { jobId: id, request }, group: { id: keyId, tier: '1' } })));
+      // Queued as the API queues them: in rounds of the key's limit (priorityOf).
+      await boss.insert(
+        SCRAPE_QUEUE,
+        ids.map((id, n) => ({ id, data: { jobId: id, request }, group: { id: keyId, tier: '1' }, priority: priorityOf(i + n, BACKLOG_LIMITS) })),
+      );
     }
     await client.query('analyze');
     return keyId;

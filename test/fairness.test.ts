@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { priorityOf } from '../src/jobs/key-limits';
 import { SCRAPE_QUEUE } from '../src/jobs/queue';
 import { insertApiKey } from '../src/store/api-keys';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { KEY_B, startTestService, waitForJob, type TestService } from './helpers/service';
 
-// One key with 100,000 queued jobs must not starve another key: the other key's jobs are fetched
-// past the big backlog because the busy key sits at its concurrency limit (pg-boss group limit).
+// One key with 100,000 queued jobs must not starve another key: the busy key sits at its
+// concurrency limit (pg-boss group limit), and its backlog is queued in rounds of that limit
+// (priorityOf, as the API queues it), so the other key's jobs sort ahead of all but its first round.
 const BACKLOG = 100_000;
 const BUSY_KEY_CONCURRENCY = 5;
 
@@ -27,6 +29,7 @@ async function fillBacklog(apiKeyId: string): Promise<void> {
   const { boss, store } = service.running.context;
   const url = `${target.origin}/busy`;
   const request = { url, method: 'GET', headers: {}, timeout: 30, follow_redirects: true, format: 'raw', mode: 'auto' };
+  const limits = { concurrency: BUSY_KEY_CONCURRENCY, maxQueued: BACKLOG, monthlyQuota: undefined, customConcurrency: true };
   for (let offset = 0; offset < BACKLOG; offset += 10_000) {
     const ids = Array.from({ length: 10_000 }, () => randomUUID());
     await store.pool.query(
@@ -36,7 +39,12 @@ async function fillBacklog(apiKeyId: string): Promise<void> {
     );
     await boss.insert(
       SCRAPE_QUEUE,
-      ids.map((id) => ({ id, data: { jobId: id, request }, group: { id: apiKeyId, tier: String(BUSY_KEY_CONCURRENCY) } })),
+      ids.map((id, i) => ({
+        id,
+        data: { jobId: id, request },
+        group: { id: apiKeyId, tier: String(BUSY_KEY_CONCURRENCY) },
+        priority: priorityOf(offset + i, limits),
+      })),
     );
   }
 }

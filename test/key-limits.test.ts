@@ -1,3 +1,4 @@
+import { priorityOf } from '../src/jobs/key-limits';
 import { insertApiKey, type KeyLimitSettings } from '../src/store/api-keys';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
@@ -111,5 +112,13 @@ describe('per-key queue cap and monthly quota', () => {
       expect(refused.status).toBe(402);
       expect(refused.body).toEqual({ success: false, error: expect.stringContaining('2'), code: 'MONTHLY_QUOTA_EXCEEDED' });
     }
+  });
+});
+
+describe('queue order between keys', () => {
+  test("a key's queued jobs are served in rounds of its concurrency: its backlog sorts behind other keys' first round", () => {
+    const limits = { concurrency: 3, maxQueued: 100, monthlyQuota: undefined, customConcurrency: true };
+    // pg-boss fetches higher priorities first, oldest first within one.
+    expect([0, 1, 2, 3, 5, 6, 29].map((ahead) => priorityOf(ahead, limits))).toEqual([0, 0, 0, -1, -1, -2, -9]);
   });
 });

@@ -8,6 +8,7 @@ export interface QueuedSubmission {
   row: NewScrapeJob;
   data: ScrapeJobData;
   group: { id: string; tier?: string };
+  priority: number;
 }
 
 /** Most submissions written by one transaction. */
@@ -27,7 +28,7 @@ export class SubmitBatcher {
         await insertScrapeJobs(trx, batch.map((s) => s.row));
         await boss.insert(
           SCRAPE_QUEUE,
-          batch.map((s) => ({ id: s.data.jobId, data: s.data, group: s.group })),
+          batch.map((s) => ({ id: s.data.jobId, data: s.data, group: s.group, priority: s.priority })),
           { db: fromKysely(trx) },
         );
       });
