@@ -9,7 +9,6 @@ import { useClaimTransactionSettings } from '../store/database';
 import { listenForNotifications } from '../store/notification-listener';
 import {
   finishScrapeJobs,
-  findJobKeys,
   JOBS_QUEUED_CHANNEL,
   transitionScrapeJob,
   touchScrapeJobs,
@@ -78,9 +77,11 @@ async function claimScrapeJobs(
     const jobs = await boss.fetch<ScrapeJobData>(SCRAPE_QUEUE, { ...fetchOptions, batchSize: max, db });
     if (jobs.length === 0) return { claimed: [], fetched: 0, busyKeys: [] };
     const jobIds = jobs.map((j) => j.data.jobId);
-    const keyOf = await apiKeysOfJobs(trx, jobs);
-    await lockKeysForLimits(trx, [...new Set(keyOf.values())]);
-    const keys = await concurrencyOfKeys(trx, [...new Set(keyOf.values())], jobIds, slotStaleAfterSeconds(ctx.config));
+    // Every job is queued in its key's pg-boss group (submitScrapeJob), so the group names the key.
+    const keyOf = new Map(jobs.flatMap((j) => (j.groupId ? [[j.data.jobId, j.groupId] as const] : [])));
+    const keyIds = [...new Set(keyOf.values())];
+    await lockKeysForLimits(trx, keyIds);
+    const keys = await concurrencyOfKeys(trx, keyIds, jobIds, slotStaleAfterSeconds(ctx.config));
     const admitted: Job<ScrapeJobData>[] = [];
     const busy: Job<ScrapeJobData>[] = [];
     for (const job of jobs) {
@@ -138,15 +139,6 @@ class BusyKeys {
     for (const [key, until] of this.#until) if (until <= now) this.#until.delete(key);
     return this.#until.size > 0 ? { ignoreGroups: [...this.#until.keys()] } : {};
   }
-}
-
-/** The key of each fetched job: its pg-boss group, or its history row for a job without one. */
-async function apiKeysOfJobs(db: Db, jobs: Job<ScrapeJobData>[]): Promise<Map<string, string>> {
-  const keyOf = new Map<string, string>();
-  for (const job of jobs) if (job.groupId) keyOf.set(job.data.jobId, job.groupId);
-  const unknown = jobs.filter((j) => !j.groupId).map((j) => j.data.jobId);
-  for (const row of await findJobKeys(db, unknown)) keyOf.set(row.id, row.api_key_id);
-  return keyOf;
 }
 
 const attemptOf = (job: Job<unknown>): JobAttempt => ({ id: job.id, retryCount: job.retryCount });

@@ -123,12 +123,6 @@ export async function finishScrapeJobs(db: Db, finishes: readonly JobFinish[]): 
   return rows.map((r) => r.id);
 }
 
-/** The key of each job (for jobs queued without a pg-boss group). */
-export async function findJobKeys(db: Db, ids: readonly string[]): Promise<{ id: string; api_key_id: string }[]> {
-  if (ids.length === 0) return [];
-  return db.selectFrom('omniscrape.scrape_jobs').select(['id', 'api_key_id']).where('id', '=', sql<string>`any(${[...ids]}::uuid[])`).execute();
-}
-
 /** What a job's owner sees of it: the history row's public part and the stored result, if any. */
 export interface JobForOwner {
   id: string;
