@@ -45,6 +45,38 @@ describe('group commit', () => {
     expect(batches).toEqual([[1], [2]]);
   });
 
+  test('a batch that fails on one bad item is written again item by item: only the bad item fails', async () => {
+    const batches: number[][] = [];
+    const badItem = Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' });
+    const write = async (items: number[]) => {
+      batches.push(items);
+      if (items.includes(13)) throw badItem;
+      return items.map((n) => n * 10);
+    };
+    const commits = new GroupCommit(write, 100, (err) => err === badItem);
+    const first = commits.add(1); // written alone at once
+    const rest = [12, 13, 14].map((n) => commits.add(n));
+    expect(await first).toBe(10);
+    const settled = await Promise.allSettled(rest);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((settled[0] as PromiseFulfilledResult<number>).value).toBe(120);
+    expect((settled[1] as PromiseRejectedResult).reason).toBe(badItem);
+    expect(batches).toEqual([[1], [12, 13, 14], [12], [13], [14]]);
+  });
+
+  test('a batch that fails for another reason is not retried item by item', async () => {
+    const batches: number[][] = [];
+    const write = async (items: number[]) => {
+      batches.push(items);
+      throw new Error('connection lost');
+    };
+    const commits = new GroupCommit(write, 100, () => false);
+    const all = [1, 2, 3].map((n) => commits.add(n));
+    const settled = await Promise.allSettled(all);
+    expect(settled.every((s) => s.status === 'rejected')).toBe(true);
+    expect(batches).toEqual([[1], [2, 3]]);
+  });
+
   test('batches are capped at maxBatch', async () => {
     const { batches, pending, write, tick } = manualWrites();
     const commits = new GroupCommit(write, 2);

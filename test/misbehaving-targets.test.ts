@@ -60,6 +60,10 @@ const routes: Record<string, TargetHandler> = {
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     res.end(Buffer.from([0x6f, 0x6b, 0x20, 0xff, 0xfe, 0xc3, 0x28, 0x21]));
   },
+  '/nul': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(Buffer.from('before\0after\0'));
+  },
   '/latin1': (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain; charset=iso-8859-1' });
     res.end(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
@@ -115,6 +119,21 @@ describe('misbehaving targets end in a clear code, with the body capped', () => 
     const res = await scrape('/bad-utf8');
     expect(res.status).toBe(200);
     expect(res.body.data.content).toBe('ok \uFFFD\uFFFD\uFFFD(!');
+  });
+
+  test('NUL characters in a page come back as U+FFFD, for sync scrapes and stored async results alike', async () => {
+    const sync = await scrape('/nul');
+    expect(sync.status).toBe(200);
+    expect(sync.body.data.content).toBe('before\uFFFDafter\uFFFD');
+    // Submitted together, so the NUL pages share settle batches with ordinary ones.
+    const submitted = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => env.service.call('POST', '/v1/scrape/async', { url: `${targetWithRoutes.origin}${i % 2 ? '/nul' : '/latin1'}` })),
+    );
+    const jobs = await Promise.all(submitted.map((res) => waitForJob(env.service, res.body.job_id)));
+    jobs.forEach((job, i) => {
+      expect(job).toMatchObject({ status: 'completed' });
+      expect(job.result.data.content).toBe(i % 2 ? 'before\uFFFDafter\uFFFD' : 'café');
+    });
   });
 
   test('a declared charset is honoured, and gzip bodies are decoded', async () => {

@@ -5,9 +5,10 @@ import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
 import { insertJobResults } from '../store/job-results';
 import { concurrencyOfKeys, customConcurrencyLimits, lockKeysForLimits, recordSuccessfulScrapes } from '../store/key-limits';
-import { useClaimTransactionSettings } from '../store/database';
+import { isRetryableWithFewerRows, useClaimTransactionSettings } from '../store/database';
 import { listenForNotifications } from '../store/notification-listener';
 import {
+  finishKey,
   finishScrapeJobs,
   JOBS_QUEUED_CHANNEL,
   transitionScrapeJob,
@@ -156,27 +157,29 @@ interface Settlement {
  * Settles finished jobs by group commit (see GroupCommit): the history outcomes, the results and
  * the pg-boss completions of a whole batch in one transaction, so a job's outcome and its
  * completion in the queue commit together. Successful scrapes are counted against their keys'
- * quotas right after, in one statement per batch.
+ * quotas right after, in one statement per batch. A batch that fails on what one job holds is
+ * settled again job by job, so one bad result cannot have every other job of its batch retried.
  */
 function scrapeSettler(ctx: ServiceContext): GroupCommit<Settlement, boolean> {
   const { db } = ctx.store;
   return new GroupCommit<Settlement, boolean>(async (batch) => {
-    const finished = new Set<string>();
+    let applied = new Set<string>();
+    const finished = (s: Settlement) => applied.has(finishKey(s.finish.id, s.finish.attempt));
     await db.transaction().execute(async (trx) => {
-      for (const id of await finishScrapeJobs(trx, batch.map((s) => s.finish))) finished.add(id);
+      applied = new Set(await finishScrapeJobs(trx, batch.map((s) => s.finish)));
       await insertJobResults(
         trx,
-        batch.flatMap((s) => (s.result !== undefined && finished.has(s.finish.id) ? [{ jobId: s.finish.id, json: s.result, expiresAt: s.finish.result_expires_at! }] : [])),
+        batch.flatMap((s) => (s.result !== undefined && finished(s) ? [{ jobId: s.finish.id, json: s.result, expiresAt: s.finish.result_expires_at! }] : [])),
       );
       await ctx.boss.complete(SCRAPE_QUEUE, batch.map((s) => s.attempt), null, { db: fromKysely(trx) });
     });
     const successes = new Map<string, number>();
     for (const s of batch) {
-      if (s.finish.status === 'completed' && finished.has(s.finish.id)) successes.set(s.apiKeyId, (successes.get(s.apiKeyId) ?? 0) + 1);
+      if (s.finish.status === 'completed' && finished(s)) successes.set(s.apiKeyId, (successes.get(s.apiKeyId) ?? 0) + 1);
     }
     await recordSuccessfulScrapes(db, successes).catch((err) => ctx.logger.warn({ err: err.message }, 'could not count successful scrapes'));
-    return batch.map((s) => finished.has(s.finish.id));
-  }, MAX_SETTLE_BATCH);
+    return batch.map(finished);
+  }, MAX_SETTLE_BATCH, isRetryableWithFewerRows);
 }
 
 type Settler = ReturnType<typeof scrapeSettler>;

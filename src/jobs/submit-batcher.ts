@@ -1,5 +1,5 @@
 import { fromKysely, type PgBoss } from 'pg-boss';
-import type { Db } from '../store/database';
+import { isRetryableWithFewerRows, type Db } from '../store/database';
 import { insertScrapeJobs, type NewScrapeJob } from '../store/scrape-jobs';
 import { GroupCommit } from './group-commit';
 import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
@@ -34,7 +34,7 @@ export class SubmitBatcher {
       });
       onCommitted();
       return [];
-    }, MAX_SUBMIT_BATCH);
+    }, MAX_SUBMIT_BATCH, isRetryableWithFewerRows);
   }
 
   submit(submission: QueuedSubmission): Promise<void> {

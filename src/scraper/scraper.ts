@@ -231,16 +231,22 @@ function flattenHeaders(headers: Dispatcher.ResponseData['headers']): Record<str
   return flat;
 }
 
-/** Decodes with the declared charset (header, else <meta>), falling back to UTF-8; never throws. */
+/**
+ * Decodes with the declared charset (header, else <meta>), falling back to UTF-8; never throws.
+ * NUL characters come out as U+FFFD, as browsers show them: Postgres text and jsonb cannot store
+ * NUL, and a page with one must be stored like any other.
+ */
 function decodeBody(bytes: Buffer, contentType: string | undefined): string {
   const declared =
     /charset\s*=\s*"?([\w.:-]+)/i.exec(contentType ?? '')?.[1] ??
     /<meta[^>]+charset\s*=\s*["']?([\w.:-]+)/i.exec(bytes.subarray(0, 2048).toString('latin1'))?.[1];
+  let text: string;
   try {
-    return new TextDecoder(declared ?? 'utf-8').decode(bytes);
+    text = new TextDecoder(declared ?? 'utf-8').decode(bytes);
   } catch {
-    return new TextDecoder('utf-8').decode(bytes);
+    text = new TextDecoder('utf-8').decode(bytes);
   }
+  return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
 }
 
 const UNREACHABLE_CODES = new Set([

@@ -153,3 +153,14 @@ export async function isMigrated(db: Kysely<any>): Promise<boolean> {
 export async function useClaimTransactionSettings(db: Db): Promise<void> {
   await sql`select set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)`.execute(db);
 }
+
+/**
+ * Whether a failed statement failed because of the data it was given (SQLSTATE classes 22 data
+ * exception, 23 integrity constraint, 54 program limit) or its transaction lost a deadlock or
+ * serialization conflict (40): writing the same items again, fewer at a time, may succeed. Any other
+ * failure (Postgres away, out of connections) would fail again.
+ */
+export function isRetryableWithFewerRows(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23|54|40)[0-9A-Z]{3}$/.test(code);
+}

@@ -103,12 +103,12 @@ export interface JobFinish {
 
 /**
  * Ends many `processing` jobs in one statement, each with its own outcome and fenced to its own
- * attempt (a worker whose job was taken over cannot finish the newer attempt). Returns the ids
- * that were finished by this call.
+ * attempt (a worker whose job was taken over cannot finish the newer attempt). Returns the
+ * finishes this call applied, each named by finishKey (job and attempt).
  */
 export async function finishScrapeJobs(db: Db, finishes: readonly JobFinish[]): Promise<string[]> {
   if (finishes.length === 0) return [];
-  const { rows } = await sql<{ id: string }>`
+  const { rows } = await sql<{ id: string; attempts: number }>`
     update omniscrape.scrape_jobs as j
        set status = f.status, target_status_code = f.target_status_code, error_code = f.error_code,
            error_message = f.error_message, charged = f.charged, result_bytes = f.result_bytes,
@@ -119,9 +119,12 @@ export async function finishScrapeJobs(db: Db, finishes: readonly JobFinish[]): 
              error_message text, charged numeric, result_bytes integer, elapsed_ms integer,
              result_expires_at timestamptz)
      where j.id = f.id and j.status = 'processing' and j.attempts = f.attempt
-    returning j.id`.execute(db);
-  return rows.map((r) => r.id);
+    returning j.id, j.attempts`.execute(db);
+  return rows.map((r) => finishKey(r.id, r.attempts));
 }
+
+/** How finishScrapeJobs names a finish it applied: the job and its attempt. */
+export const finishKey = (id: string, attempt: number): string => `${id}:${attempt}`;
 
 /** What a job's owner sees of it: the history row's public part and the stored result, if any. */
 export interface JobForOwner {
