@@ -7,10 +7,12 @@ const logger = createLogger(loadConfig({ OMNISCRAPE_LOG_LEVEL: 'silent' }));
 // The loop settles failures and heartbeats through pg-boss; these jobs never fail, and no heartbeat falls due.
 const boss = { fail: async () => ({}), touch: async () => ({}) } as unknown as PgBoss;
 
-function queueLoop(concurrency: number, idlePollMs: number) {
+/** A loop over an in-memory queue whose jobs all belong to one key, running at most `keyLimit` at once. */
+function queueLoop(concurrency: number, idlePollMs: number, keyLimit = Infinity) {
   const queue: number[] = [];
   const done: number[] = [];
   let claims = 0;
+  let running = 0;
   const loop = new ClaimLoop<number>(boss, logger, {
     queue: 'test',
     concurrency,
@@ -18,13 +20,15 @@ function queueLoop(concurrency: number, idlePollMs: number) {
     heartbeatSeconds: 600,
     claim: async (max) => {
       claims++;
-      const claimed = queue.splice(0, max);
-      return { claimed, fetched: claimed.length };
+      const claimed = queue.splice(0, Math.min(max, keyLimit - running));
+      running += claimed.length;
+      return { claimed, fetched: claimed.length, capped: running >= keyLimit };
     },
     attemptOf: (n) => ({ id: String(n), retryCount: 0 }),
     handle: async (n) => {
       await new Promise((r) => setTimeout(r, 5));
       done.push(n);
+      running--;
     },
   });
   return { loop, queue, done, claims: () => claims };
@@ -63,5 +67,51 @@ describe('claim loop', () => {
     // start, the announced job; its finish found the queue drained and did not claim again
     expect(claims()).toBe(2);
     await loop.stop(1_000);
+  });
+
+  test("a claim cut short by its key's limit is not taken for a drained queue: the key's backlog follows as its jobs finish", async () => {
+    const { loop, queue, done } = queueLoop(4, 60_000, 2);
+    loop.start();
+    await new Promise((r) => setTimeout(r, 20));
+    queue.push(1, 2, 3, 4, 5, 6, 7, 8);
+    loop.wake();
+    // Each claim gets 2 of 4 free slots (the key's limit); waiting for the idle poll (60 s) after
+    // the first pair would leave 6 jobs queued.
+    await until(() => done.length === 8, 2_000);
+    expect(done).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    await loop.stop(1_000);
+  });
+
+  test('a stop that arrives while the loop gathers free slots claims nothing more', async () => {
+    let claims = 0;
+    const release = new Map<number, () => void>();
+    let stopping: Promise<void> | undefined;
+    const loop: ClaimLoop<number> = new ClaimLoop<number>(boss, logger, {
+      queue: 'test',
+      concurrency: 10,
+      idlePollMs: 60_000,
+      heartbeatSeconds: 600,
+      claim: async (max) => {
+        claims++;
+        const claimed = Array.from({ length: max }, (_, i) => claims * 100 + i);
+        // The claim came back full, so the loop now waits to gather free slots; one slot frees
+        // (not enough to claim yet), and the stop arrives during that wait.
+        setImmediate(() => {
+          release.get(100)!();
+          setImmediate(() => (stopping = loop.stop(0)));
+        });
+        return { claimed, fetched: claimed.length };
+      },
+      attemptOf: (n) => ({ id: String(n), retryCount: 0 }),
+      handle: (n, { shutdown }) =>
+        new Promise<void>((resolve) => {
+          release.set(n, resolve);
+          shutdown.addEventListener('abort', () => resolve());
+        }),
+    });
+    loop.start();
+    await until(() => stopping !== undefined, 1_000);
+    await stopping;
+    expect(claims).toBe(1);
   });
 });

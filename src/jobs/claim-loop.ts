@@ -11,10 +11,12 @@ export interface ClaimLoopOptions<C> {
   heartbeatSeconds: number;
   /**
    * Claims up to `max` jobs: pg-boss `fetch` (FOR UPDATE SKIP LOCKED) and whatever starting a job
-   * means, in one transaction. Returns the jobs this process now holds, and how many it fetched
-   * (some may have been put back rather than started).
+   * means, in one transaction. Returns the jobs this process now holds, how many it fetched (some
+   * may have been put back rather than started), and whether some key reached its concurrency limit
+   * (then a claim that came back short does not mean the queue is drained: that key's backlog is
+   * fetchable again as soon as one of its jobs finishes).
    */
-  claim(max: number): Promise<{ claimed: C[]; fetched: number }>;
+  claim(max: number): Promise<{ claimed: C[]; fetched: number; capped?: boolean }>;
   /** The pg-boss attempt a claimed job is (heartbeats and failures are fenced to it). */
   attemptOf(claimed: C): JobAttempt;
   /** Runs with each heartbeat, for the jobs still held under their attempt. */
@@ -113,6 +115,7 @@ export class ClaimLoop<C> {
     let backlog = false; // the last claim came back full: more work is waiting
     while (!this.#stopping) {
       if (backlog) await this.#gatherSlots();
+      if (this.#stopping) break;
       const free = this.options.concurrency - this.#held.size;
       let full = false;
       let putBack = false;
@@ -120,14 +123,14 @@ export class ClaimLoop<C> {
         this.#woken = false; // this fetch sees whatever the wake-up announced
         const announcedBefore = this.#announced;
         try {
-          const { claimed, fetched } = await this.options.claim(free);
+          const { claimed, fetched, capped = false } = await this.options.claim(free);
           for (const c of claimed) this.#hold(c);
           full = fetched >= free;
           putBack = claimed.length < fetched;
-          // A full claim, or one that put jobs back, means more may be waiting; a short one that
-          // the queue is drained, unless new work was announced meanwhile (this fetch may not have
-          // seen it).
-          if (full || putBack) this.#pending = true;
+          // A full claim, one that put jobs back, or one cut short by a key's limit means more may
+          // be waiting; any other short one that the queue is drained, unless new work was
+          // announced meanwhile (this fetch may not have seen it).
+          if (full || putBack || capped) this.#pending = true;
           else if (this.#announced === announcedBefore) this.#pending = false;
         } catch (err) {
           this.logger.warn({ err: (err as Error).message, queue: this.options.queue }, 'claiming jobs failed; retrying');
@@ -144,8 +147,8 @@ export class ClaimLoop<C> {
   /**
    * With work waiting, claims come in batches: rather than one claim per slot as each frees up,
    * wait until a fifth of the slots are free, or CLAIM_GATHER_MS at most. Each claim is a
-   * transaction with a durable commit, so fewer, larger claims leave more of the machine to the
-   * scrapes themselves. An idle worker never waits here: a new job is claimed at once.
+   * transaction (and a fetch that walks the queue), so fewer, larger claims leave more of the
+   * machine to the scrapes themselves. An idle worker never waits here: a new job is claimed at once.
    */
   async #gatherSlots(): Promise<void> {
     const want = Math.max(1, Math.ceil(this.options.concurrency / 5));

@@ -70,13 +70,13 @@ async function claimScrapeJobs(
   ctx: ServiceContext,
   max: number,
   fetchOptions: Omit<FetchOptions, 'batchSize'>,
-): Promise<{ claimed: ClaimedScrape[]; fetched: number; busyKeys: string[] }> {
+): Promise<{ claimed: ClaimedScrape[]; fetched: number; capped: boolean; busyKeys: string[] }> {
   const { boss } = ctx;
   return ctx.store.db.transaction().execute(async (trx) => {
     const db = fromKysely(trx);
     await useClaimTransactionSettings(trx);
     const jobs = await boss.fetch<ScrapeJobData>(SCRAPE_QUEUE, { ...fetchOptions, batchSize: max, db });
-    if (jobs.length === 0) return { claimed: [], fetched: 0, busyKeys: [] };
+    if (jobs.length === 0) return { claimed: [], fetched: 0, capped: false, busyKeys: [] };
     const jobIds = jobs.map((j) => j.data.jobId);
     // Every job is queued in its key's pg-boss group (submitScrapeJob), so the group names the key.
     const keyOf = new Map(jobs.flatMap((j) => (j.groupId ? [[j.data.jobId, j.groupId] as const] : [])));
@@ -119,7 +119,12 @@ async function claimScrapeJobs(
       const row = rowOf.get(job.data.jobId);
       return row ? [{ job, row }] : [];
     });
-    return { claimed, fetched: jobs.length, busyKeys: [...new Set(busy.map((j) => keyOf.get(j.data.jobId)!))] };
+    return {
+      claimed,
+      fetched: jobs.length,
+      capped: [...keys.values()].some((key) => key.processing >= (key.limit ?? ctx.config.defaultConcurrency)),
+      busyKeys: [...new Set(busy.map((j) => keyOf.get(j.data.jobId)!))],
+    };
   });
 }
 
