@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
-import { priorityOf } from '../src/jobs/key-limits';
+import { KeyRounds } from '../src/jobs/key-limits';
 import { SCRAPE_QUEUE } from '../src/jobs/queue';
 
 /** The backlog tenant's limits: concurrency 1. */
-const BACKLOG_LIMITS = { concurrency: 1, maxQueued: 1_000_000, monthlyQuota: undefined, customConcurrency: true };
+/** The backlog tenant's concurrency limit. */
+const BACKLOG_CONCURRENCY = 1;
 
 /** Raw pg-boss with a no-op handler and its best settings: the queue's ceiling on this machine. */
 export async function pgbossNoopJobsPerSecond(databaseUrl: string, jobs: number): Promise<number> {
@@ -64,8 +65,9 @@ export async function loadHistory(databaseUrl: string, finished: number, queued:
   boss.on('error', () => undefined);
   try {
     const { rows } = await client.query(
-      `insert into omniscrape.api_keys (name, key_hash, key_prefix, concurrency_limit) values ('backlog-tenant', md5(random()::text), 'osk_none', 1)
-       on conflict (name) do update set concurrency_limit = 1 returning id`,
+      `insert into omniscrape.api_keys (name, key_hash, key_prefix, concurrency_limit) values ('backlog-tenant', md5(random()::text), 'osk_none', $1)
+       on conflict (name) do update set concurrency_limit = $1 returning id`,
+      [BACKLOG_CONCURRENCY],
     );
     const keyId: string = rows[0].id;
     for (let i = 0; i < finished; i += 100_000) {
@@ -80,6 +82,7 @@ export async function loadHistory(databaseUrl: string, finished: number, queued:
     }
     await boss.start();
     const request = { url: slowUrl, method: 'GET', headers: {}, timeout: 300, follow_redirects: true, format: 'raw', mode: 'auto' };
+    const rounds = new KeyRounds(async () => 0); // queued as into an empty queue
     for (let i = 0; i < queued; i += 10_000) {
       const ids = Array.from({ length: Math.min(10_000, queued - i) }, () => randomUUID());
       await client.query(
@@ -87,10 +90,11 @@ export async function loadHistory(databaseUrl: string, finished: number, queued:
          select id, $2, 'async', $3, '127.0.0.1', 'GET', 'raw', 300, 'queued' from unnest($1::uuid[]) id`,
         [ids, keyId, slowUrl],
       );
-      // Queued as the API queues them: in rounds of the key's limit (priorityOf).
+      // Queued as the API queues them: in rounds of the key's limit (KeyRounds).
+      const priorities = await Promise.all(ids.map(() => rounds.priorityOf(keyId, BACKLOG_CONCURRENCY)));
       await boss.insert(
         SCRAPE_QUEUE,
-        ids.map((id, n) => ({ id, data: { jobId: id, request }, group: { id: keyId, tier: '1' }, priority: priorityOf(i + n, BACKLOG_LIMITS) })),
+        ids.map((id, n) => ({ id, data: { jobId: id, request }, group: { id: keyId, tier: String(BACKLOG_CONCURRENCY) }, priority: priorities[n] })),
       );
     }
     await client.query('analyze');

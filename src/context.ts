@@ -1,7 +1,7 @@
 import type { PgBoss } from 'pg-boss';
 import type { Config } from './config';
 import type { ApiKeyCache } from './http/auth';
-import type { QueueCapCheck } from './jobs/key-limits';
+import type { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { Logger } from './logger';
 import type { Scraper } from './scraper/scraper';
@@ -15,6 +15,8 @@ export interface ServiceContext {
   boss: PgBoss;
   scraper: Scraper;
   queueCaps: QueueCapCheck;
+  /** The queue position (pg-boss priority) of each new job. */
+  rounds: KeyRounds;
   submissions: SubmitBatcher;
   inFlight: InFlightWork;
   /** Valid API keys seen lately (API role). */

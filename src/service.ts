@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config';
 import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
-import { QueueCapCheck } from './jobs/key-limits';
+import { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import { SubmitBatcher } from './jobs/submit-batcher';
 import { WorkerWake } from './jobs/worker-wake';
-import { createBoss, ensureQueues } from './jobs/queue';
+import { createBoss, ensureQueues, PGBOSS_SCHEMA, SCRAPE_QUEUE } from './jobs/queue';
 import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
 import { createLogger, type Logger } from './logger';
 import { startMaintenanceSchedule, type MaintenanceSchedule } from './maintenance/result-purge';
@@ -16,6 +16,7 @@ import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
 import { listenForNotifications, type NotificationListener } from './store/notification-listener';
 import { ApiKeyCache } from './http/auth';
 import { migrateToLatest, openStore } from './store/database';
+import { queueHeadRound } from './store/key-limits';
 
 export interface ServiceRoles {
   /** Serve the HTTP API. */
@@ -61,6 +62,7 @@ export async function startService(
     boss,
     scraper,
     queueCaps: new QueueCapCheck(),
+    rounds: new KeyRounds(() => queueHeadRound(store.db, PGBOSS_SCHEMA, SCRAPE_QUEUE)),
     // Other processes' workers hear of new jobs by NOTIFY; this process's own, if any, directly.
     submissions: new SubmitBatcher(store.db, boss, () => {
       worker?.wake();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { priorityOf } from '../src/jobs/key-limits';
+import { KeyRounds } from '../src/jobs/key-limits';
 import { SCRAPE_QUEUE } from '../src/jobs/queue';
 import { insertApiKey } from '../src/store/api-keys';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
@@ -7,7 +7,7 @@ import { KEY_B, startTestService, waitForJob, type TestService } from './helpers
 
 // One key with 100,000 queued jobs must not starve another key: the busy key sits at its
 // concurrency limit (pg-boss group limit), and its backlog is queued in rounds of that limit
-// (priorityOf, as the API queues it), so the other key's jobs sort ahead of all but its first round.
+// (KeyRounds, as the API queues it), so the other key's jobs start in the round being served.
 const BACKLOG = 100_000;
 const BUSY_KEY_CONCURRENCY = 5;
 
@@ -29,7 +29,7 @@ async function fillBacklog(apiKeyId: string): Promise<void> {
   const { boss, store } = service.running.context;
   const url = `${target.origin}/busy`;
   const request = { url, method: 'GET', headers: {}, timeout: 30, follow_redirects: true, format: 'raw', mode: 'auto' };
-  const limits = { concurrency: BUSY_KEY_CONCURRENCY, maxQueued: BACKLOG, monthlyQuota: undefined, customConcurrency: true };
+  const rounds = new KeyRounds(async () => 0); // queued as into an empty queue
   for (let offset = 0; offset < BACKLOG; offset += 10_000) {
     const ids = Array.from({ length: 10_000 }, () => randomUUID());
     await store.pool.query(
@@ -37,13 +37,14 @@ async function fillBacklog(apiKeyId: string): Promise<void> {
        select id, $2, 'async', $3, '127.0.0.1', 'GET', 'raw', 30, 'queued' from unnest($1::uuid[]) as id`,
       [ids, apiKeyId, url],
     );
+    const priorities = await Promise.all(ids.map(() => rounds.priorityOf(apiKeyId, BUSY_KEY_CONCURRENCY)));
     await boss.insert(
       SCRAPE_QUEUE,
       ids.map((id, i) => ({
         id,
         data: { jobId: id, request },
         group: { id: apiKeyId, tier: String(BUSY_KEY_CONCURRENCY) },
-        priority: priorityOf(offset + i, limits),
+        priority: priorities[i],
       })),
     );
   }

@@ -1,4 +1,5 @@
-import { priorityOf } from '../src/jobs/key-limits';
+import { KeyRounds } from '../src/jobs/key-limits';
+import { queueHeadRound } from '../src/store/key-limits';
 import { insertApiKey, type KeyLimitSettings } from '../src/store/api-keys';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
@@ -116,9 +117,57 @@ describe('per-key queue cap and monthly quota', () => {
 });
 
 describe('queue order between keys', () => {
-  test("a key's queued jobs are served in rounds of its concurrency: its backlog sorts behind other keys' first round", () => {
-    const limits = { concurrency: 3, maxQueued: 100, monthlyQuota: undefined, customConcurrency: true };
-    // pg-boss fetches higher priorities first, oldest first within one.
-    expect([0, 1, 2, 3, 5, 6, 29].map((ahead) => priorityOf(ahead, limits))).toEqual([0, 0, 0, -1, -1, -2, -9]);
+  /** Rounds over a queue whose head the test sets; read on every submission. */
+  function roundsWithHead() {
+    const queue = { head: 0 as number | null };
+    const rounds = new KeyRounds(async () => queue.head, 0);
+    const submit = (key: string, concurrency: number, n: number) => Promise.all(Array.from({ length: n }, () => rounds.priorityOf(key, concurrency)));
+    return { queue, submit };
+  }
+
+  test("a key's jobs are queued in rounds of its concurrency (pg-boss priority minus the round)", async () => {
+    const { submit } = roundsWithHead();
+    expect(await submit('a', 3, 7)).toEqual([0, 0, 0, -1, -1, -1, -2]);
+  });
+
+  test("a newcomer starts in the round being served: ahead of another key's backlog, never ahead of the head", async () => {
+    const { queue, submit } = roundsWithHead();
+    await submit('a', 1, 100); // rounds 0..99
+    queue.head = 40; // 40 of them started
+    expect(await submit('b', 2, 4)).toEqual([-40, -40, -41, -41]);
+  });
+
+  test("first in, first out within a key: as its backlog drains, a key's later jobs never sort ahead of its earlier ones", async () => {
+    const { queue, submit } = roundsWithHead();
+    const first = await submit('a', 2, 10); // rounds 0..4
+    queue.head = 3; // two rounds of it still queued, with jobs at -3 and -4
+    const later = await submit('a', 2, 2);
+    expect(Math.max(...later)).toBeLessThanOrEqual(Math.min(...first));
+    expect(later).toEqual([-5, -5]);
+  });
+
+  test('once the queue is empty, rounds start again from 0', async () => {
+    const { queue, submit } = roundsWithHead();
+    await submit('a', 1, 5);
+    queue.head = null;
+    expect(await submit('a', 1, 2)).toEqual([0, -1]);
+  });
+
+  test('the head only moves forward (a lower one comes from a job queued with an older head)', async () => {
+    const { queue, submit } = roundsWithHead();
+    queue.head = 10;
+    expect(await submit('a', 5, 1)).toEqual([-10]);
+    queue.head = 7;
+    expect(await submit('b', 5, 1)).toEqual([-10]);
+  });
+
+  test("the queue's head round is read from pg-boss: minus the highest waiting priority, null when nothing waits", async () => {
+    const { boss, store } = service.running.context;
+    const queue = `rounds-head-${Date.now()}`;
+    await boss.createQueue(queue);
+    expect(await queueHeadRound(store.db, 'pgboss', queue)).toBeNull();
+    await boss.insert(queue, [{ data: {}, priority: -7 }, { data: {}, priority: -3 }, { data: {}, priority: -9 }]);
+    expect(await queueHeadRound(store.db, 'pgboss', queue)).toBe(3);
+    await boss.deleteQueue(queue);
   });
 });

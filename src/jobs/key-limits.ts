@@ -50,14 +50,14 @@ export class QueueCapCheck {
   readonly #estimates = new Map<string, QueuedEstimate>();
   readonly #counting = new Map<string, Promise<QueuedEstimate>>();
 
-  /** Throws when the key's queue is full; otherwise returns about how many of its jobs are queued ahead. */
-  async check(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<number> {
+  /** Throws when the key's queue is full; otherwise counts the new job as queued. */
+  async check(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
     let estimate = this.#estimates.get(key.id);
     if (!estimate || Date.now() - estimate.at >= QUEUED_COUNT_MAX_AGE_MS || estimate.count >= limits.maxQueued) {
       estimate = await this.#recount(db, key.id, limits.maxQueued);
     }
     if (estimate.count >= limits.maxQueued) throw tooManyQueuedJobs(limits.maxQueued);
-    return estimate.count++;
+    estimate.count++;
   }
 
   #recount(db: Db, keyId: string, cap: number): Promise<QueuedEstimate> {
@@ -82,17 +82,75 @@ interface QueuedEstimate {
   at: number;
 }
 
+/** How old the queue's head round may be before a submission reads it again. */
+const HEAD_MAX_AGE_MS = 1_000;
+/** pg-boss priorities are Postgres integers; rounds stop counting here (then order is by age). */
+const DEEPEST_ROUND = 1_000_000_000;
+
 /**
- * The pg-boss priority of a new job: its key's queue served in rounds. A key's first `concurrency`
- * queued jobs get priority 0, the next ones -1, and so on, so a key's deep backlog sorts behind
- * every other key's first round. Within a key the order stays first in, first out. Besides
- * fairness, this keeps pg-boss's fetch short: it walks its queue in priority order and checks each
- * job's group against its limit, so a full key's backlog at the front would be walked, job by job,
- * on every fetch (measured: 100,000 such jobs cost a fetch about 100 ms); in rounds, at most one
- * round per full key lies in front.
+ * The pg-boss priority of each new job: keys take turns, a round of their concurrency each
+ * (start-time fair queueing, in whole rounds). pg-boss fetches higher priorities first and the
+ * oldest first within one, and a job's priority is minus its round. Each key keeps a clock: the
+ * round its next job starts in, which moves on by one every `concurrency` jobs. A key with nothing
+ * ahead in its clock starts in the round the queue is serving now (its head, re-read at most once
+ * a second), so a key with a deep backlog never makes a newcomer wait behind that whole backlog,
+ * and a newcomer never jumps ahead of rounds already being served.
+ *
+ * - First in, first out within a key: a key's clock only moves forward, so its later jobs never
+ *   sort ahead of its earlier ones (per API process; several processes each keep their own clocks).
+ * - No starvation: every job waits behind a bounded number of rounds, each at most one
+ *   `concurrency` of jobs per key.
+ * - Short fetches: pg-boss's fetch walks its queue in priority order and checks each job's group
+ *   against its limit, so a full key's backlog in front would be walked job by job on every fetch
+ *   (measured: 100,000 such jobs cost a fetch about 100 ms). In rounds, a full key has at most one
+ *   round of jobs in front of any other key's job per round between them.
+ *
+ * When the queue is found empty the clocks start again from round 0.
  */
-export function priorityOf(queuedAhead: number, limits: KeyLimits): number {
-  return -Math.min(Math.floor(queuedAhead / limits.concurrency), 1_000_000_000) || 0; // never -0
+export class KeyRounds {
+  readonly #clocks = new Map<string, { round: number; used: number }>();
+  #head = 0;
+  #headReadAt = -Infinity;
+  #reading: Promise<void> | undefined;
+
+  /** `readHead` returns the round of the queue's first job (minus its priority), or null when the queue is empty. */
+  constructor(
+    private readonly readHead: () => Promise<number | null>,
+    private readonly headMaxAgeMs = HEAD_MAX_AGE_MS,
+  ) {}
+
+  async priorityOf(keyId: string, concurrency: number): Promise<number> {
+    await this.#freshHead();
+    const clock = this.#clocks.get(keyId);
+    let round = this.#head;
+    let used = 0;
+    if (clock && clock.round >= this.#head) ({ round, used } = clock);
+    used++;
+    this.#clocks.set(keyId, used >= concurrency ? { round: Math.min(round + 1, DEEPEST_ROUND), used: 0 } : { round, used });
+    return -round || 0; // never -0
+  }
+
+  /** Re-reads the head when it is older than headMaxAgeMs (submissions meanwhile share the read). */
+  async #freshHead(): Promise<void> {
+    if (performance.now() - this.#headReadAt < this.headMaxAgeMs) return;
+    this.#reading ??= this.readHead()
+      .then((head) => {
+        if (head === null) {
+          // Nothing queued: no key is ahead of any other.
+          this.#clocks.clear();
+          this.#head = 0;
+        } else {
+          // Only forward: a lower head can only come from a job queued with an older head.
+          this.#head = Math.max(this.#head, Math.min(head, DEEPEST_ROUND));
+          if (this.#clocks.size > 10_000) {
+            for (const [key, clock] of this.#clocks) if (clock.round < this.#head) this.#clocks.delete(key);
+          }
+        }
+        this.#headReadAt = performance.now();
+      })
+      .finally(() => (this.#reading = undefined));
+    await this.#reading;
+  }
 }
 
 /** The pg-boss group of a key's jobs: its id, and its own limit as the tier name when it has one. */

@@ -96,6 +96,18 @@ export async function countQueuedUpTo(db: Db, apiKeyId: string, cap: number): Pr
   return Number(rows[0]?.n ?? 0);
 }
 
+/**
+ * The round a pg-boss queue is serving now (see KeyRounds): minus the highest priority among its
+ * waiting jobs, or null when none wait. One step down pg-boss's queue-order index.
+ */
+export async function queueHeadRound(db: Db, schema: string, queue: string): Promise<number | null> {
+  const { rows } = await sql<{ priority: number | null }>`
+    select max(priority) as priority from ${sql.table(`${schema}.job`)}
+     where name = ${queue} and state < 'active' and not blocked`.execute(db);
+  const priority = rows[0]?.priority;
+  return priority === null || priority === undefined ? null : -priority || 0;
+}
+
 const thisMonth = sql<any>`date_trunc('month', now() at time zone 'utc')::date`;
 
 export async function successfulScrapesThisMonth(db: Db, apiKeyId: string): Promise<number> {
