@@ -1,3 +1,5 @@
+import { ApiKeyCache } from '../src/http/auth';
+import { hashApiKey, insertApiKey, revokeApiKey } from '../src/store/api-keys';
 import { runCli } from './helpers/cli';
 import { createTestDatabase } from './helpers/database';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
@@ -53,6 +55,19 @@ describe('omniscrape CLI', () => {
     const revoked = await runCli(['keys', 'revoke', 'charlie'], env);
     expect(revoked.code).toBe(0);
     expect((await service.call('GET', `/v1/jobs/${submitted.body.job_id}`, undefined, key)).status).toBe(401);
+  });
+
+  test('a key lookup in flight when the key cache is cleared (a revoke) does not put the key back in the cache', async () => {
+    const { db } = service.running.context.store;
+    const name = `cache-race-${Date.now()}`;
+    const secret = `${name}-secret`;
+    await insertApiKey(db, name, secret);
+    const cache = new ApiKeyCache(db, 60_000);
+    const lookup = cache.find(hashApiKey(secret));
+    cache.clear(); // the revoke's NOTIFY arrives while the lookup is in flight
+    expect(await lookup).toBeDefined(); // it read the key before the revoke
+    await revokeApiKey(db, name);
+    expect(await cache.find(hashApiKey(secret))).toBeUndefined();
   });
 
   test('cleanup purges expired results now and reports the count', async () => {

@@ -15,6 +15,8 @@ const KEY_CACHE_MAX_ENTRIES = 10_000;
  */
 export class ApiKeyCache {
   readonly #entries = new Map<string, { identity: ApiKeyIdentity; at: number }>();
+  /** Bumped by clear(): a lookup that began before a clear does not cache what it read. */
+  #generation = 0;
 
   constructor(
     private readonly db: Db,
@@ -24,9 +26,10 @@ export class ApiKeyCache {
   async find(keyHash: string): Promise<ApiKeyIdentity | undefined> {
     const hit = this.#entries.get(keyHash);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.identity;
+    const generation = this.#generation;
     const identity = await findActiveKeyByHash(this.db, keyHash);
     if (!identity) this.#entries.delete(keyHash);
-    else {
+    else if (generation === this.#generation) {
       if (this.#entries.size >= KEY_CACHE_MAX_ENTRIES) this.#entries.clear();
       this.#entries.set(keyHash, { identity, at: Date.now() });
     }
@@ -34,6 +37,7 @@ export class ApiKeyCache {
   }
 
   clear(): void {
+    this.#generation++;
     this.#entries.clear();
   }
 }
