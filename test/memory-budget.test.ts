@@ -49,6 +49,20 @@ describe('memory budget for page bodies', () => {
     expect(await settled(later)).toBe(false);
   });
 
+  test('a body that has waited as long as it may is let in past the budget; the queue behind it keeps its order', async () => {
+    const budget = new MemoryBudget(1 * MB);
+    const holder = budget.hold();
+    await holder.reserve(1 * MB);
+    const impatient = budget.hold().reserve(1 * MB, undefined, 30);
+    const patient = budget.hold().reserve(10);
+    expect(await settled(impatient)).toBe(false);
+    await impatient;
+    expect(budget.usedBytes).toBe(2 * MB);
+    expect(await settled(patient)).toBe(false); // still over budget: it waits for a release
+    holder.release();
+    expect(await settled(patient)).toBe(false); // 1 MB + 10 bytes would still pass the budget
+  });
+
   test('a scrape whose deadline passes while waiting leaves the queue, and the next in line goes', async () => {
     const budget = new MemoryBudget(1 * MB);
     const holder = budget.hold();

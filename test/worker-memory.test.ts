@@ -16,6 +16,21 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     },
+    // A page larger than the budget that takes 4 s to arrive: it holds the whole budget meanwhile.
+    '/slow-big': (_req, res) => {
+      const body = Buffer.from(pageOf(0, 600 * KB));
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': body.length });
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write(body.subarray(sent, sent + 60 * KB));
+        sent += 60 * KB;
+        if (sent >= body.length) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 400);
+      res.on('close', () => clearInterval(timer));
+    },
     // No length announced (chunked): the reservation grows as the body is read.
     '/chunked': (_req, res, url) => {
       const body = pageOf(Number(url.searchParams.get('n')), 600 * KB);
@@ -44,4 +59,14 @@ describe('worker memory budget', () => {
       expect(job.result.data.content).toBe(pageOf(n, 600 * KB));
     });
   }, 90_000);
+
+  test("a slow page holding the whole budget delays other scrapes but never makes them time out", async () => {
+    const slow = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/slow-big` });
+    await new Promise((r) => setTimeout(r, 500)); // its body is being read: the budget is spent
+    const quick = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/big?n=7`, timeout: 2 });
+    const job = await waitForJob(service, quick.body.job_id, undefined, 10_000);
+    expect(job).toMatchObject({ status: 'completed' });
+    expect(job.result.data.content).toBe(pageOf(7, 600 * KB));
+    expect((await waitForJob(service, slow.body.job_id, undefined, 20_000)).status).toBe('completed');
+  }, 30_000);
 });

@@ -7,13 +7,17 @@
  *
  * Waiting happens only before a scrape holds anything, and a holder never waits again (a body
  * longer than announced grows its reservation past the budget instead), so holders always finish
- * and the budget cannot deadlock. A body larger than the whole budget is let in alone.
+ * and the budget cannot deadlock. A body larger than the whole budget is let in alone. A waiter
+ * may set how long it waits at most: then it is let in past the budget rather than made to fail
+ * (the scraper waits at most half the time a scrape has left, so a slow large page elsewhere can
+ * delay a scrape but never time it out).
  */
 interface Waiter {
   bytes: number;
   grant: () => void;
   signal?: AbortSignal;
   onAbort?: () => void;
+  timer?: NodeJS.Timeout;
 }
 
 export class MemoryBudget {
@@ -32,7 +36,7 @@ export class MemoryBudget {
   }
 
   /** @internal */
-  acquire(bytes: number, signal?: AbortSignal): Promise<void> {
+  acquire(bytes: number, signal?: AbortSignal, waitAtMostMs = Infinity): Promise<void> {
     if (this.#waiting.length === 0 && this.#fits(bytes)) {
       this.#used += bytes;
       return Promise.resolve();
@@ -42,15 +46,29 @@ export class MemoryBudget {
       const waiter: Waiter = { bytes, grant: resolve, signal };
       if (signal) {
         waiter.onAbort = () => {
-          const i = this.#waiting.indexOf(waiter);
-          if (i >= 0) this.#waiting.splice(i, 1);
+          this.#leave(waiter);
           reject(signal.reason);
-          this.#grantWaiting(); // the head may have been the one blocking smaller requests
         };
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
+      if (Number.isFinite(waitAtMostMs)) {
+        waiter.timer = setTimeout(() => {
+          this.#used += bytes; // past the budget: waiting longer would cost the scrape its deadline
+          this.#leave(waiter);
+          resolve();
+        }, waitAtMostMs);
+      }
       this.#waiting.push(waiter);
     });
+  }
+
+  /** A waiter leaves the queue without its turn. */
+  #leave(waiter: Waiter): void {
+    const i = this.#waiting.indexOf(waiter);
+    if (i >= 0) this.#waiting.splice(i, 1);
+    clearTimeout(waiter.timer);
+    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+    this.#grantWaiting(); // the head may have been the one blocking smaller requests
   }
 
   /** @internal Never waits: a holder's body turned out longer than it reserved. */
@@ -73,6 +91,7 @@ export class MemoryBudget {
     while (this.#waiting.length > 0 && this.#fits(this.#waiting[0]!.bytes)) {
       const next = this.#waiting.shift()!;
       if (next.onAbort) next.signal?.removeEventListener('abort', next.onAbort);
+      clearTimeout(next.timer);
       this.#used += next.bytes;
       next.grant();
     }
@@ -84,10 +103,13 @@ export class BudgetHold {
 
   constructor(private readonly budget: MemoryBudget) {}
 
-  /** Waits until `bytes` fit the budget (or `signal` aborts). Call once, before holding anything. */
-  async reserve(bytes: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Waits until `bytes` fit the budget (or `signal` aborts), or `waitAtMostMs` at most (then takes
+   * them past the budget). Call once, before holding anything.
+   */
+  async reserve(bytes: number, signal?: AbortSignal, waitAtMostMs?: number): Promise<void> {
     if (this.#held > 0) return this.growTo(this.#held + bytes);
-    await this.budget.acquire(bytes, signal);
+    await this.budget.acquire(bytes, signal, waitAtMostMs);
     this.#held = bytes;
   }
 

@@ -75,20 +75,22 @@ export class Scraper {
 
   /**
    * Scrapes one page. Resolves with the page (any target status) or rejects with a ScrapeFailure.
-   * With `hold`, the body is read only once its size fits the memory budget (waiting counts
-   * against the scrape's timeout); the caller releases the hold when it no longer keeps the page.
+   * With `hold`, the body is read only once its size fits the memory budget, or once it has
+   * waited half of the time the scrape has left (then past the budget: other pages' bodies must
+   * not make this scrape time out); the caller releases the hold when it no longer keeps the page.
    */
   async scrape(req: ScrapeRequest, signal?: AbortSignal, hold?: BudgetHold): Promise<ScrapedPage> {
     const deadline = AbortSignal.timeout(req.timeout * 1000);
+    const deadlineAt = performance.now() + req.timeout * 1000;
     const abort = signal ? AbortSignal.any([deadline, signal]) : deadline;
     try {
-      return await this.#follow(req, abort, hold);
+      return await this.#follow(req, abort, hold && { hold, deadlineAt });
     } catch (err) {
       throw toScrapeFailure(err, deadline.aborted, req.timeout);
     }
   }
 
-  async #follow(req: ScrapeRequest, signal: AbortSignal, hold: BudgetHold | undefined): Promise<ScrapedPage> {
+  async #follow(req: ScrapeRequest, signal: AbortSignal, budget: BodyBudget | undefined): Promise<ScrapedPage> {
     const firstOrigin = new URL(req.url).origin;
     let url = new URL(req.url);
     let method: string = req.method;
@@ -124,7 +126,7 @@ export class Scraper {
         }
         continue;
       }
-      const bytes = method === 'HEAD' ? Buffer.alloc(0) : await this.#readBody(response, signal, hold);
+      const bytes = method === 'HEAD' ? Buffer.alloc(0) : await this.#readBody(response, signal, budget);
       const headers = flattenHeaders(response.headers);
       const text = decodeBody(bytes, headers['content-type']);
       return {
@@ -159,7 +161,8 @@ export class Scraper {
   }
 
   /** Reads the body, decompressing it, and fails as soon as the decoded size passes the cap. */
-  async #readBody(response: Dispatcher.ResponseData, signal: AbortSignal, hold: BudgetHold | undefined): Promise<Buffer> {
+  async #readBody(response: Dispatcher.ResponseData, signal: AbortSignal, budget: BodyBudget | undefined): Promise<Buffer> {
+    const hold = budget?.hold;
     const cap = this.options.maxBodyBytes;
     const declared = Number(response.headers['content-length']);
     if (Number.isFinite(declared) && declared > cap) {
@@ -168,7 +171,8 @@ export class Scraper {
     }
     if (hold) {
       try {
-        await hold.reserve(Number.isFinite(declared) ? declared : UNKNOWN_LENGTH_RESERVE, signal);
+        const waitAtMostMs = Math.max(0, (budget!.deadlineAt - performance.now()) / 2);
+        await hold.reserve(Number.isFinite(declared) ? declared : UNKNOWN_LENGTH_RESERVE, signal, waitAtMostMs);
       } catch (err) {
         discard(response.body);
         throw err;
@@ -196,6 +200,12 @@ export class Scraper {
     }
     return Buffer.concat(chunks, size);
   }
+}
+
+/** A scrape's memory budget reservation, and when the scrape's time is up. */
+interface BodyBudget {
+  hold: BudgetHold;
+  deadlineAt: number;
 }
 
 /** Drops a body we will not read; the abort error that destroying it raises is expected. */
