@@ -46,6 +46,7 @@ export async function startService(
     max: roles.api ? 20 : 10,
     onError: (err) => logger.warn({ err: err.message }, 'idle Postgres connection lost'),
     applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
+    prepareStatements: true,
   });
   const boss = createBoss(config, databaseUrl, roles.worker ? 'worker' : 'api');
   // pg-boss reports background failures (Postgres down) as events; they must never crash the process.

@@ -3,6 +3,17 @@ import type { Database, Db, JobStatus, ScrapeJobsTable, Store } from './database
 
 export type ScrapeJobRow = Selectable<ScrapeJobsTable>;
 export type NewScrapeJob = Insertable<ScrapeJobsTable>;
+
+/**
+ * Every column of a history row, named rather than `*`: the status-change statements run prepared
+ * (see openStore), and a prepared `RETURNING *` fails once a migration adds a column.
+ */
+const SCRAPE_JOB_COLUMNS = [
+  'id', 'api_key_id', 'kind', 'url', 'host', 'method', 'format', 'timeout_seconds', 'status',
+  'target_status_code', 'error_code', 'error_message', 'attempts', 'charged', 'result_bytes',
+  'elapsed_ms', 'created_at', 'started_at', 'finished_at', 'updated_at', 'result_expires_at',
+  'heartbeat_at',
+] as const satisfies readonly (keyof ScrapeJobsTable)[];
 /** Columns a transition may set besides status: values, or SQL expressions over the row. */
 export type ScrapeJobPatch = Omit<UpdateObject<Database, 'omniscrape.scrape_jobs'>, 'id' | 'status' | 'updated_at'>;
 
@@ -50,7 +61,7 @@ export async function transitionScrapeJob(
     .where('id', '=', id)
     .where('status', 'in', from)
     .$if(attempt !== undefined, (qb) => qb.where('attempts', '=', attempt!))
-    .returningAll()
+    .returning(SCRAPE_JOB_COLUMNS)
     .executeTakeFirst();
 }
 
@@ -71,7 +82,7 @@ export async function transitionScrapeJobs(
     .set({ ...patch, status: to, updated_at: sql<Date>`now()` })
     .where('id', '=', sql<string>`any(${[...ids]}::uuid[])`)
     .where('status', 'in', from)
-    .returningAll()
+    .returning(SCRAPE_JOB_COLUMNS)
     .execute();
 }
 

@@ -1,0 +1,63 @@
+import { openStore, type Store } from '../src/store/database';
+import { createTestDatabase } from './helpers/database';
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let store: Store;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = openStore(database.url, { max: 1, prepareStatements: true });
+  await store.pool.query('create table items (id int primary key, label text)');
+  await store.pool.query(`insert into items select g, 'item ' || g from generate_series(1, 100) g`);
+});
+afterAll(async () => {
+  await store?.close();
+  await database?.drop();
+});
+
+/** The statements prepared on the pool's one connection. */
+async function prepared(): Promise<string[]> {
+  const { rows } = await store.pool.query('select statement from pg_prepared_statements');
+  return rows.map((r) => r.statement);
+}
+
+describe('prepared statements', () => {
+  test('a repeated statement with parameters is prepared once per connection and answers every call', async () => {
+    const text = 'select label from items where id = $1';
+    for (const id of [1, 2, 3]) expect((await store.pool.query(text, [id])).rows).toEqual([{ label: `item ${id}` }]);
+    expect((await prepared()).filter((s) => s === text)).toHaveLength(1);
+  });
+
+  test('bulk statements (many parameters) and statements with * are not prepared', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    const bulk = `select count(*)::int as n from items where id in (${ids.map((_, i) => `$${i + 1}`).join(', ')})`;
+    expect((await store.pool.query(bulk, ids)).rows).toEqual([{ n: 40 }]);
+    const star = 'select * from items where id = $1';
+    await store.pool.query(star, [1]);
+    const count = 'select count(*)::int as n from items where id <= $1';
+    await store.pool.query(count, [10]);
+    const statements = await prepared();
+    expect(statements).not.toContain(bulk);
+    expect(statements).not.toContain(star);
+    expect(statements).toContain(count); // count(*) names no columns
+  });
+
+  test('statements keep working after a migration adds a column', async () => {
+    const named = 'select id, label from items where id = $1';
+    const star = 'select * from items where id = $1';
+    await store.pool.query(named, [5]);
+    await store.pool.query(star, [5]);
+    await store.pool.query('alter table items add column added_later int');
+    expect((await store.pool.query(named, [5])).rows).toEqual([{ id: 5, label: 'item 5' }]);
+    // Prepared, this would fail: "cached plan must not change result type".
+    expect((await store.pool.query(star, [5])).rows).toEqual([{ id: 5, label: 'item 5', added_later: null }]);
+  });
+
+  test('a prepared statement whose result a migration changed fails once, then is prepared anew', async () => {
+    const hidden = 'with picked as (select * from items where id = $1) select * from picked';
+    expect((await store.pool.query(hidden, [6])).rows).toEqual([{ id: 6, label: 'item 6', added_later: null }]);
+    await store.pool.query('alter table items add column added_even_later int');
+    await expect(store.pool.query(hidden, [6])).rejects.toThrow('cached plan must not change result type');
+    expect((await store.pool.query(hidden, [6])).rows).toEqual([{ id: 6, label: 'item 6', added_later: null, added_even_later: null }]);
+  });
+});
