@@ -114,7 +114,7 @@ async function idleStages(client: ReturnType<typeof apiClient>, page: string, da
        from (select * from omniscrape.scrape_jobs where kind = 'async' order by created_at desc limit 200) recent`,
   );
   const p = (q: number) => percentile(latencies, q).toFixed(1);
-  return `idle latency p50/p95/p99 ${p(50)}/${p(95)}/${p(99)} ms; medians: 202 sent -> claim tx began ${stages.submit_to_claim} ms, claim tx began -> settle tx began ${stages.claim_to_settle} ms`;
+  return `idle latency p50/p95/p99 ${p(50)}/${p(95)}/${p(99)} ms; medians: submission checked (created_at, before its transaction) -> claim tx began ${stages.submit_to_claim} ms, claim tx began -> settle tx began ${stages.claim_to_settle} ms`;
 }
 
 async function statements(databaseUrl: string, text: string): Promise<any[]> {
