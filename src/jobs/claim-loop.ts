@@ -33,13 +33,6 @@ export interface ClaimLoopOptions<C> {
 /** The longest a worker with work waiting delays a claim to gather free slots into one batch. */
 const CLAIM_GATHER_MS = 10;
 
-/**
- * How many jobs to claim with `free` slots: the largest power of two that fits. pg-boss writes the
- * batch size into its fetch's text, and every distinct text is a prepared statement of its own on
- * each connection; powers of two keep them to a handful whatever the concurrency.
- */
-export const claimSize = (free: number): number => 2 ** Math.floor(Math.log2(free));
-
 interface Held<C> {
   claimed: C;
   attempt: JobAttempt;
@@ -130,10 +123,9 @@ export class ClaimLoop<C> {
         this.#woken = false; // this fetch sees whatever the wake-up announced
         const announcedBefore = this.#announced;
         try {
-          const want = claimSize(free);
-          const { claimed, fetched, capped = false } = await this.options.claim(want);
+          const { claimed, fetched, capped = false } = await this.options.claim(free);
           for (const c of claimed) this.#hold(c);
-          full = fetched >= want;
+          full = fetched >= free;
           putBack = claimed.length < fetched;
           // A full claim, one that put jobs back, or one cut short by a key's limit means more may
           // be waiting; any other short one that the queue is drained, unless new work was
