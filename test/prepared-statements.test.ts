@@ -1,4 +1,4 @@
-import { openStore, type Store } from '../src/store/database';
+import { MAX_PREPARED_PER_CONNECTION, openStore, type Store } from '../src/store/database';
 import { createTestDatabase } from './helpers/database';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -59,5 +59,11 @@ describe('prepared statements', () => {
     await store.pool.query('alter table items add column added_even_later int');
     await expect(store.pool.query(hidden, [6])).rejects.toThrow('cached plan must not change result type');
     expect((await store.pool.query(hidden, [6])).rows).toEqual([{ id: 6, label: 'item 6', added_later: null, added_even_later: null }]);
+  });
+
+  test('a connection prepares a bounded number of statements; texts beyond it run unprepared and still answer', async () => {
+    const texts = Array.from({ length: MAX_PREPARED_PER_CONNECTION + 20 }, (_, n) => `select $1::int + ${n} as v`);
+    for (const [n, text] of texts.entries()) expect((await store.pool.query(text, [1])).rows).toEqual([{ v: n + 1 }]);
+    expect(await prepared()).toHaveLength(MAX_PREPARED_PER_CONNECTION);
   });
 });

@@ -119,6 +119,12 @@ export function openStore(
 
 /** Most parameters of a statement worth preparing: bulk VALUES lists vary in length, so each size would be a statement of its own. */
 const MAX_PREPARED_PARAMETERS = 32;
+/**
+ * Most statements one connection prepares; later new ones run unprepared. Some texts vary (pg-boss
+ * writes a claim's batch size into its fetch), and each prepared statement holds memory in its
+ * Postgres backend for as long as the connection lives; the hot statements come first anyway.
+ */
+export const MAX_PREPARED_PER_CONNECTION = 100;
 
 /** A statement whose result is `*` (SELECT * …, … RETURNING *): its columns change with the table's. */
 const STAR_RESULT = /^\s*select\s+("?\w+"?\.)?\*|\breturning\s+("?\w+"?\.)?\*\s*;?\s*$/i;
@@ -146,11 +152,17 @@ class PreparingClient extends pg.Client {
   static readonly #names = new Map<string, string>();
   /** Statements this connection found stale (a migration changed their result): prepared anew under a new name. */
   readonly #renamed = new Map<string, number>();
+  /** The names this connection has prepared (or is preparing). */
+  readonly #prepared = new Set<string>();
 
   override query(config: any, values?: any, callback?: any): any {
     if (typeof config === 'string' && Array.isArray(values) && worthPreparing(config, values.length)) {
       const generation = this.#renamed.get(config) ?? 0;
       const name = `${PreparingClient.#nameOf(config)}${generation ? `_${generation}` : ''}`;
+      if (!this.#prepared.has(name)) {
+        if (this.#prepared.size >= MAX_PREPARED_PER_CONNECTION) return super.query(config, values, callback);
+        this.#prepared.add(name);
+      }
       const result = super.query({ name, text: config, values }, callback);
       return callback
         ? result
