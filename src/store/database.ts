@@ -163,13 +163,19 @@ class PreparingClient extends pg.Client {
         if (this.#prepared.size >= MAX_PREPARED_PER_CONNECTION) return super.query(config, values, callback);
         this.#prepared.add(name);
       }
-      const result = super.query({ name, text: config, values }, callback);
-      return callback
-        ? result
-        : (result as Promise<unknown>).catch((err: unknown) => {
-            if (isStalePlan(err)) this.#renamed.set(config, generation + 1);
-            throw err;
-          });
+      const noteStale = (err: unknown) => {
+        if (isStalePlan(err)) this.#renamed.set(config, generation + 1);
+      };
+      if (typeof callback === 'function') {
+        return super.query({ name, text: config, values }, (err: Error | null, result: unknown) => {
+          if (err) noteStale(err);
+          callback(err, result);
+        });
+      }
+      return (super.query({ name, text: config, values }) as Promise<unknown>).catch((err: unknown) => {
+        noteStale(err);
+        throw err;
+      });
     }
     return super.query(config, values, callback);
   }
