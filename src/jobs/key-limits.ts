@@ -105,7 +105,9 @@ const DEEPEST_ROUND = 1_000_000_000;
  *   (measured: 100,000 such jobs cost a fetch about 100 ms). In rounds, a full key has at most one
  *   round of jobs in front of any other key's job per round between them.
  *
- * When the queue is found empty the clocks start again from round 0.
+ * When the queue is found empty the clocks start again from round 0 (a job accepted but not yet
+ * committed at that moment can then be overtaken by its key's next ones: at most one submit
+ * batch's worth).
  */
 export class KeyRounds {
   readonly #clocks = new Map<string, { round: number; used: number }>();
