@@ -63,6 +63,24 @@ describe('memory budget for page bodies', () => {
     expect(await settled(patient)).toBe(false); // 1 MB + 10 bytes would still pass the budget
   });
 
+  test('bodies let in past the budget never hold more than twice the budget', async () => {
+    const budget = new MemoryBudget(1 * MB);
+    const holder = budget.hold();
+    await holder.reserve(1 * MB);
+    const firstHold = budget.hold();
+    const first = firstHold.reserve(1 * MB, undefined, 10);
+    const second = budget.hold().reserve(1 * MB, undefined, 10);
+    await first;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await settled(second)).toBe(false); // 3 MB would pass twice the budget: it waits its turn
+    expect(budget.usedBytes).toBe(2 * MB);
+    holder.release();
+    expect(await settled(second)).toBe(false); // its turn is a body that fits the budget
+    firstHold.release();
+    await second;
+    expect(budget.usedBytes).toBe(1 * MB);
+  });
+
   test('a scrape whose deadline passes while waiting leaves the queue, and the next in line goes', async () => {
     const budget = new MemoryBudget(1 * MB);
     const holder = budget.hold();

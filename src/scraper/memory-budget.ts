@@ -8,9 +8,10 @@
  * Waiting happens only before a scrape holds anything, and a holder never waits again (a body
  * longer than announced grows its reservation past the budget instead), so holders always finish
  * and the budget cannot deadlock. A body larger than the whole budget is let in alone. A waiter
- * may set how long it waits at most: then it is let in past the budget rather than made to fail
- * (the scraper waits at most half the time a scrape has left, so a slow large page elsewhere can
- * delay a scrape but never time it out).
+ * may set how long it waits at most: then it is let in past the budget, up to twice the budget,
+ * rather than made to fail (the scraper waits at most half the time a scrape has left, so a slow
+ * large page elsewhere delays a scrape without timing it out, unless bodies twice the budget are
+ * already held).
  */
 interface Waiter {
   bytes: number;
@@ -53,7 +54,10 @@ export class MemoryBudget {
       }
       if (Number.isFinite(waitAtMostMs)) {
         waiter.timer = setTimeout(() => {
-          this.#used += bytes; // past the budget: waiting longer would cost the scrape its deadline
+          // Past the budget (waiting longer would cost the scrape its deadline), but never past
+          // twice the budget: beyond that the body keeps waiting its turn.
+          if (this.#used + bytes > 2 * this.limitBytes && this.#used > 0) return;
+          this.#used += bytes;
           this.#leave(waiter);
           resolve();
         }, waitAtMostMs);
