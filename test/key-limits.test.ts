@@ -71,6 +71,29 @@ describe('per-key concurrency', () => {
     expect(sync.status).toBe(429);
     expect(sync.body.code).toBe('CONCURRENCY_LIMIT');
   });
+
+  test("a job put back because sync scrapes fill its key keeps its place in the key's rounds", async () => {
+    const key = await keyWith({ concurrency: 1 });
+    const sync = service.call('POST', '/v1/scrape', hold('putback', 3000), key);
+    await new Promise((r) => setTimeout(r, 300)); // the sync scrape holds the key's one slot
+    const first = await service.call('POST', '/v1/scrape/async', hold('putback', 10), key);
+    const second = await service.call('POST', '/v1/scrape/async', hold('putback', 10), key);
+    await new Promise((r) => setTimeout(r, 1500)); // claimed, found busy, put back as copies
+    const rows = await service.query(
+      `select data->>'jobId' as job_id, id::text = data->>'jobId' as original, priority from pgboss.job
+        where name = 'scrape' and data->>'jobId' = any($1::text[])`,
+      [[first.body.job_id, second.body.job_id]],
+    );
+    const copies = rows.filter((r) => !r.original);
+    expect(copies.length).toBeGreaterThan(0);
+    for (const copy of copies) {
+      const original = rows.find((r) => r.original && r.job_id === copy.job_id);
+      expect(copy.priority).toBe(original.priority);
+    }
+    expect(new Set(rows.map((r) => r.priority)).size).toBe(2); // two rounds: the second job is one behind
+    expect((await sync).status).toBe(200);
+    for (const job of [first, second]) expect((await waitForJob(service, job.body.job_id, undefined, 15_000, key)).status).toBe('completed');
+  }, 30_000);
 });
 
 describe('per-key queue cap and monthly quota', () => {

@@ -17,6 +17,8 @@ export interface ScrapeJobData {
   /** The history row's id. Also the pg-boss job's id, except for a dead-lettered copy. */
   jobId: string;
   request: ScrapeRequest;
+  /** Its pg-boss priority (its round, see KeyRounds), kept for the copy a busy key's job is put back as. */
+  priority?: number;
 }
 
 export type BossRole = 'api' | 'worker' | 'admin';

@@ -107,6 +107,8 @@ async function claimScrapeJobs(
         SCRAPE_QUEUE,
         busy.map((j) => ({
           data: j.data,
+          // Its own round: with priority 0 it would sort ahead of every round being served.
+          priority: j.data.priority ?? 0,
           startAfter: KEY_BUSY_RETRY_SECONDS,
           ...(j.groupId ? { group: { id: j.groupId, ...(j.groupTier ? { tier: j.groupTier } : {}) } } : {}),
         })),

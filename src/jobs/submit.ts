@@ -35,7 +35,7 @@ export async function submitScrapeJob(
       status: 'queued',
       created_at: createdAt,
     },
-    data: { jobId, request },
+    data: { jobId, request, priority },
     group: groupOf(key, limits),
     priority,
   });

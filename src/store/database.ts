@@ -244,11 +244,12 @@ export async function useClaimTransactionSettings(db: Db): Promise<void> {
 
 /**
  * Whether a failed statement failed because of the data it was given (SQLSTATE classes 22 data
- * exception, 23 integrity constraint, 54 program limit) or its transaction lost a deadlock or
- * serialization conflict (40): writing the same items again, fewer at a time, may succeed. Any other
- * failure (Postgres away, out of connections) would fail again.
+ * exception, 23 integrity constraint, 54 program limit), its transaction lost a deadlock or
+ * serialization conflict (40P01, 40001), or a prepared statement turned stale (it is prepared anew):
+ * writing the same items again, fewer at a time, may succeed. Any other failure (Postgres away, out
+ * of connections, a commit whose outcome is unknown) would fail again or do harm.
  */
 export function isRetryableWithFewerRows(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^(22|23|54|40)[0-9A-Z]{3}$/.test(code);
+  return typeof code === 'string' && (/^(22|23|54)[0-9A-Z]{3}$/.test(code) || code === '40001' || code === '40P01' || isStalePlan(err));
 }
