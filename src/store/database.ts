@@ -126,18 +126,14 @@ const MAX_PREPARED_PARAMETERS = 32;
  */
 export const MAX_PREPARED_PER_CONNECTION = 100;
 
-/** A statement whose result is `*` (SELECT * …, … RETURNING *): its columns change with the table's. */
-const STAR_RESULT = /^\s*select\s+("?\w+"?\.)?\*|\breturning\s+("?\w+"?\.)?\*\s*;?\s*$/i;
-
 /**
- * Whether a statement is worth preparing on each connection: it has parameters (one-off text has
- * nothing to reuse), few enough that its text is one of a few shapes, and names its result columns
- * (a prepared `*` fails once a migration adds a column: "cached plan must not change result type";
- * PreparingClient recovers from that too, at the cost of one failed statement per connection).
+ * A statement whose result is `*` (SELECT * …, … RETURNING *): not prepared, since its columns
+ * change with the table's and a prepared one fails once a migration adds a column ("cached plan
+ * must not change result type"; PreparingClient recovers from that too, at the cost of one failed
+ * statement per connection). Worth preparing are statements with parameters (one-off text has
+ * nothing to reuse), at most MAX_PREPARED_PARAMETERS of them, and no `*` result.
  */
-export function worthPreparing(text: string, parameterCount: number): boolean {
-  return parameterCount > 0 && parameterCount <= MAX_PREPARED_PARAMETERS && !STAR_RESULT.test(text);
-}
+const STAR_RESULT = /^\s*select\s+("?\w+"?\.)?\*|\breturning\s+("?\w+"?\.)?\*\s*;?\s*$/i;
 
 const isStalePlan = (err: unknown) => (err as { code?: string } | null)?.code === '0A000' && /cached plan must not change result type/.test(String((err as Error).message));
 
@@ -149,16 +145,17 @@ const isStalePlan = (err: unknown) => (err as { code?: string } | null)?.code ==
  * PgBouncer in transaction mode this needs its prepared-statement support, 1.21 or later.)
  */
 class PreparingClient extends pg.Client {
-  static readonly #names = new Map<string, string>();
+  static readonly #names = new Map<string, string | undefined>();
   /** Statements this connection found stale (a migration changed their result): prepared anew under a new name. */
   readonly #renamed = new Map<string, number>();
   /** The names this connection has prepared (or is preparing). */
   readonly #prepared = new Set<string>();
 
   override query(config: any, values?: any, callback?: any): any {
-    if (typeof config === 'string' && Array.isArray(values) && worthPreparing(config, values.length)) {
+    const base = typeof config === 'string' && Array.isArray(values) && values.length > 0 && values.length <= MAX_PREPARED_PARAMETERS ? PreparingClient.#nameOf(config) : undefined;
+    if (base !== undefined) {
       const generation = this.#renamed.get(config) ?? 0;
-      const name = `${PreparingClient.#nameOf(config)}${generation ? `_${generation}` : ''}`;
+      const name = generation ? `${base}_${generation}` : base;
       if (!this.#prepared.has(name)) {
         if (this.#prepared.size >= MAX_PREPARED_PER_CONNECTION) return super.query(config, values, callback);
         this.#prepared.add(name);
@@ -180,13 +177,12 @@ class PreparingClient extends pg.Client {
     return super.query(config, values, callback);
   }
 
-  static #nameOf(text: string): string {
-    let name = this.#names.get(text);
-    if (!name) {
-      if (this.#names.size >= 10_000) this.#names.clear();
-      name = `omniscrape_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
-      this.#names.set(text, name);
-    }
+  /** The statement name of a text worth preparing, or undefined; worked out once per text (the pg-boss fetch is ~3 KB). */
+  static #nameOf(text: string): string | undefined {
+    if (this.#names.has(text)) return this.#names.get(text);
+    if (this.#names.size >= 10_000) this.#names.clear();
+    const name = STAR_RESULT.test(text) ? undefined : `omniscrape_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
+    this.#names.set(text, name);
     return name;
   }
 }
