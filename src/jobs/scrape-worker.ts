@@ -3,9 +3,8 @@ import { fromKysely, type FetchOptions, type Job, type JobAttempt } from 'pg-bos
 import type { ServiceContext } from '../context';
 import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
-import { insertJobResults } from '../store/job-results';
-import { concurrencyOfKeys, customConcurrencyLimits, lockKeysForLimits, recordSuccessfulScrapes } from '../store/key-limits';
-import { isRetryableWithFewerRows, useClaimTransactionSettings } from '../store/database';
+import { customConcurrencyLimits, lockAndCountKeySlots, recordSuccessfulScrapes } from '../store/key-limits';
+import { CLAIM_TRANSACTION_SETTINGS, isRetryableWithFewerRows, transactionWithSettings } from '../store/database';
 import { listenForNotifications } from '../store/notification-listener';
 import {
   finishKey,
@@ -72,17 +71,15 @@ async function claimScrapeJobs(
   fetchOptions: Omit<FetchOptions, 'batchSize'>,
 ): Promise<{ claimed: ClaimedScrape[]; fetched: number; capped: boolean; busyKeys: string[] }> {
   const { boss } = ctx;
-  return ctx.store.db.transaction().execute(async (trx) => {
+  return transactionWithSettings(ctx.store.db, CLAIM_TRANSACTION_SETTINGS, async (trx) => {
     const db = fromKysely(trx);
-    await useClaimTransactionSettings(trx);
     const jobs = await boss.fetch<ScrapeJobData>(SCRAPE_QUEUE, { ...fetchOptions, batchSize: max, db });
     if (jobs.length === 0) return { claimed: [], fetched: 0, capped: false, busyKeys: [] };
     const jobIds = jobs.map((j) => j.data.jobId);
     // Every job is queued in its key's pg-boss group (submitScrapeJob), so the group names the key.
     const keyOf = new Map(jobs.flatMap((j) => (j.groupId ? [[j.data.jobId, j.groupId] as const] : [])));
     const keyIds = [...new Set(keyOf.values())];
-    await lockKeysForLimits(trx, keyIds);
-    const keys = await concurrencyOfKeys(trx, keyIds, jobIds, slotStaleAfterSeconds(ctx.config));
+    const keys = await lockAndCountKeySlots(trx, keyIds, jobIds, slotStaleAfterSeconds(ctx.config));
     const admitted: Job<ScrapeJobData>[] = [];
     const busy: Job<ScrapeJobData>[] = [];
     for (const job of jobs) {
@@ -173,11 +170,7 @@ function scrapeSettler(ctx: ServiceContext): GroupCommit<Settlement, boolean> {
     let applied = new Set<string>();
     const finished = (s: Settlement) => applied.has(finishKey(s.finish.id, s.finish.attempt));
     await db.transaction().execute(async (trx) => {
-      applied = new Set(await finishScrapeJobs(trx, batch.map((s) => s.finish)));
-      await insertJobResults(
-        trx,
-        batch.flatMap((s) => (s.result !== undefined && finished(s) ? [{ jobId: s.finish.id, json: s.result, expiresAt: s.finish.result_expires_at! }] : [])),
-      );
+      applied = new Set(await finishScrapeJobs(trx, batch));
       await ctx.boss.complete(SCRAPE_QUEUE, batch.map((s) => s.attempt), null, { db: fromKysely(trx) });
     });
     const successes = new Map<string, number>();

@@ -3,7 +3,7 @@ import type { ServiceContext } from '../context';
 import { concurrencyLimitReached, ScrapeFailure } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
-import { countProcessing, lockKeyForLimits, recordSuccessfulScrapes } from '../store/key-limits';
+import { lockAndCountKeySlots, recordSuccessfulScrapes } from '../store/key-limits';
 import { insertScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
 import { checkMonthlyQuota, limitsOf, slotStaleAfterSeconds } from './key-limits';
 import { failureBody, statusForFailureCode, successBody, type ScrapeFailureBody, type ScrapeSuccessBody } from './outcome';
@@ -24,8 +24,8 @@ export async function runSyncScrape(
   await checkMonthlyQuota(db, key, limits);
   const jobId = randomUUID();
   await db.transaction().execute(async (trx) => {
-    await lockKeyForLimits(trx, key.id);
-    if ((await countProcessing(trx, key.id, slotStaleAfterSeconds(ctx.config))) >= limits.concurrency) throw concurrencyLimitReached(limits.concurrency);
+    const slots = await lockAndCountKeySlots(trx, [key.id], [], slotStaleAfterSeconds(ctx.config));
+    if ((slots.get(key.id)?.processing ?? 0) >= limits.concurrency) throw concurrencyLimitReached(limits.concurrency);
     await insertScrapeJob(trx, {
       id: jobId,
       api_key_id: key.id,

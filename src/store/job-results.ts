@@ -13,7 +13,7 @@ export interface NewJobResult {
  * each, so no message to Postgres (and no buffer the driver grows to build it) is larger than a few
  * results.
  */
-const MAX_INSERT_BYTES = 1024 * 1024;
+export const MAX_INSERT_BYTES = 1024 * 1024;
 
 /** Stores the results of finished jobs (a job's result is written once: later writes are ignored). */
 export async function insertJobResults(db: Db, results: readonly NewJobResult[]): Promise<void> {

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './database';
+import { transactionWithSettings, type Db } from './database';
 
 /** The limits a key is held to, with the service defaults filled in. */
 export interface KeyLimits {
@@ -11,54 +11,6 @@ export interface KeyLimits {
   customConcurrency: boolean;
 }
 
-/**
- * Serialises the limit checks of one key across all processes for the rest of the transaction.
- * Only that key's checks wait on each other; other keys are not affected.
- */
-export async function lockKeyForLimits(db: Db, apiKeyId: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtextextended(${apiKeyId}::text, 7341))`.execute(db);
-}
-
-/**
- * lockKeyForLimits for several keys at once (a worker's batch of claims), always in the same order
- * so two processes locking overlapping sets cannot deadlock.
- */
-export async function lockKeysForLimits(db: Db, apiKeyIds: readonly string[]): Promise<void> {
-  const keys = [...new Set(apiKeyIds)].sort();
-  if (keys.length === 1) return lockKeyForLimits(db, keys[0]!);
-  if (keys.length === 0) return;
-  await sql`
-    select pg_advisory_xact_lock(hashtextextended(k::text, 7341))
-      from (select k from unnest(${keys}::text[]) k order by k) ordered`.execute(db);
-}
-
-/**
- * Makes the current transaction commit without waiting for its WAL flush. Only for the usage
- * counter, whose loss in a crash costs nothing but a few uncounted scrapes. Job state is never
- * written this way: a claim lost in a crash while pg-boss's own claim survived would strand the job.
- */
-export async function commitWithoutFlush(db: Db): Promise<void> {
-  await sql`set local synchronous_commit = off`.execute(db);
-}
-
-/**
- * Whether a `processing` row holds one of its key's slots: a sync scrape always (its API process
- * is running it; abandoned ones are failed by maintenance), an async job while its worker's
- * heartbeat is fresh. A dead worker's job stops counting after `staleAfterSeconds`, rather than
- * keeping the slot until pg-boss hands the job out again (with a busy key's backlog in front of it,
- * that could take arbitrarily long).
- */
-const holdsSlot = (staleAfterSeconds: number) =>
-  sql<boolean>`(j.kind = 'sync' or coalesce(j.heartbeat_at, j.updated_at) > now() - make_interval(secs => ${staleAfterSeconds}))`;
-
-/** Scrapes of the key being processed now, sync and async together. */
-export async function countProcessing(db: Db, apiKeyId: string, staleAfterSeconds: number): Promise<number> {
-  const { rows } = await sql<{ n: string }>`
-    select count(*) as n from omniscrape.scrape_jobs j
-     where j.api_key_id = ${apiKeyId} and j.status = 'processing' and ${holdsSlot(staleAfterSeconds)}`.execute(db);
-  return Number(rows[0]?.n ?? 0);
-}
-
 /** A key's concurrency limit (null: the service default) and its scrapes being processed now. */
 export interface KeyConcurrency {
   limit: number | null;
@@ -66,10 +18,13 @@ export interface KeyConcurrency {
 }
 
 /**
- * KeyConcurrency of several keys at once (a worker's batch of claims), not counting the jobs
- * `exceptJobIds` (the batch itself, some of which may still say `processing` from a lost worker).
+ * Locks the keys' limit checks for the rest of the transaction (across all processes; other keys
+ * are not affected) and counts each key's scrapes being processed now, sync and async together,
+ * not counting the jobs `exceptJobIds` (a claim's own batch, some of which may still say
+ * `processing` from a lost worker). One round trip: the function `omniscrape.key_slots` (migration
+ * 0004) takes the locks in one order and counts after them; what holds a slot is defined there.
  */
-export async function concurrencyOfKeys(
+export async function lockAndCountKeySlots(
   db: Db,
   apiKeyIds: readonly string[],
   exceptJobIds: readonly string[],
@@ -78,12 +33,8 @@ export async function concurrencyOfKeys(
   const keys = [...new Set(apiKeyIds)];
   if (keys.length === 0) return new Map();
   const { rows } = await sql<{ id: string; concurrency_limit: number | null; processing: string }>`
-    select k.id, k.concurrency_limit,
-           (select count(*) from omniscrape.scrape_jobs j
-             where j.api_key_id = k.id and j.status = 'processing' and j.id <> all(${[...exceptJobIds]}::uuid[])
-               and ${holdsSlot(staleAfterSeconds)}) as processing
-      from omniscrape.api_keys k
-     where k.id = any(${keys}::uuid[])`.execute(db);
+    select id, concurrency_limit, processing
+      from omniscrape.key_slots(${keys}::uuid[], ${[...exceptJobIds]}::uuid[], ${staleAfterSeconds})`.execute(db);
   return new Map(rows.map((r) => [r.id, { limit: r.concurrency_limit, processing: Number(r.processing) }]));
 }
 
@@ -130,8 +81,10 @@ export async function recordSuccessfulScrapes(db: Db, counts: ReadonlyMap<string
   if (counts.size === 0) return;
   // Sorted, so two batches updating the same keys take their row locks in the same order.
   const rows = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
-  await db.transaction().execute(async (trx) => {
-    await commitWithoutFlush(trx);
+  // Committed without waiting for its WAL flush: a crash loses at most a few uncounted scrapes.
+  // Job state is never written this way (a claim lost in a crash while pg-boss's own claim
+  // survived would strand the job).
+  await transactionWithSettings(db, { synchronous_commit: 'off' }, async (trx) => {
     await trx
       .insertInto('omniscrape.key_usage')
       .values(rows.map(([apiKeyId, n]) => ({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: n })))

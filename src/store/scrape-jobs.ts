@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Selectable, type UpdateObject } from 'kysely';
 import type { Database, Db, JobStatus, ScrapeJobsTable, Store } from './database';
+import { insertJobResults, MAX_INSERT_BYTES } from './job-results';
 
 export type ScrapeJobRow = Selectable<ScrapeJobsTable>;
 export type NewScrapeJob = Insertable<ScrapeJobsTable>;
@@ -112,26 +113,69 @@ export interface JobFinish {
   result_expires_at: Date | null;
 }
 
+/** An outcome to write, and the result of a completed job as JSON text (serialised once, by the caller). */
+export interface FinishWithResult {
+  finish: JobFinish;
+  result?: string;
+}
+
 /**
  * Ends many `processing` jobs in one statement, each with its own outcome and fenced to its own
- * attempt (a worker whose job was taken over cannot finish the newer attempt). Returns the
+ * attempt (a worker whose job was taken over cannot finish the newer attempt), and stores the
+ * results of those it ended in the same statement — one round trip for a whole batch. Results
+ * ride along up to MAX_INSERT_BYTES in all (no message to Postgres larger than that); the rest
+ * follow in their own INSERTs (insertJobResults), only for the finishes that applied. Returns the
  * finishes this call applied, each named by finishKey (job and attempt).
  */
-export async function finishScrapeJobs(db: Db, finishes: readonly JobFinish[]): Promise<string[]> {
+export async function finishScrapeJobs(db: Db, finishes: readonly FinishWithResult[]): Promise<string[]> {
   if (finishes.length === 0) return [];
+  let inlineBytes = 0;
+  const later: FinishWithResult[] = [];
+  // Each outcome as JSON, with its result spliced in as JSON (not re-serialised as a string).
+  const items = finishes.map(({ finish, result }) => {
+    const outcome = JSON.stringify(finish);
+    if (result === undefined) return outcome;
+    if (inlineBytes > 0 && inlineBytes + result.length > MAX_INSERT_BYTES) {
+      later.push({ finish, result });
+      return outcome;
+    }
+    inlineBytes += result.length;
+    return `${outcome.slice(0, -1)},"result":${result}}`;
+  });
   const { rows } = await sql<{ id: string; attempts: number }>`
-    update omniscrape.scrape_jobs as j
-       set status = f.status, target_status_code = f.target_status_code, error_code = f.error_code,
-           error_message = f.error_message, charged = f.charged, result_bytes = f.result_bytes,
-           elapsed_ms = f.elapsed_ms, result_expires_at = f.result_expires_at,
-           finished_at = now(), updated_at = now()
-      from jsonb_to_recordset(${JSON.stringify(finishes)}::jsonb) as f(
-             id uuid, attempt integer, status text, target_status_code integer, error_code text,
-             error_message text, charged numeric, result_bytes integer, elapsed_ms integer,
-             result_expires_at timestamptz)
-     where j.id = f.id and j.status = 'processing' and j.attempts = f.attempt
-    returning j.id, j.attempts`.execute(db);
-  return rows.map((r) => finishKey(r.id, r.attempts));
+    with f as (
+      select * from jsonb_to_recordset(${`[${items.join(',')}]`}::jsonb) as f(
+               id uuid, attempt integer, status text, target_status_code integer, error_code text,
+               error_message text, charged numeric, result_bytes integer, elapsed_ms integer,
+               result_expires_at timestamptz, result jsonb)
+    ), done as (
+      update omniscrape.scrape_jobs as j
+         set status = f.status, target_status_code = f.target_status_code, error_code = f.error_code,
+             error_message = f.error_message, charged = f.charged, result_bytes = f.result_bytes,
+             elapsed_ms = f.elapsed_ms, result_expires_at = f.result_expires_at,
+             finished_at = now(), updated_at = now()
+        from f
+       where j.id = f.id and j.status = 'processing' and j.attempts = f.attempt
+      returning j.id, j.attempts
+    ), stored as (
+      insert into omniscrape.job_results (job_id, result, expires_at)
+      select f.id, f.result, f.result_expires_at
+        from f join done on done.id = f.id and done.attempts = f.attempt
+       where f.result is not null
+      on conflict (job_id) do nothing
+    )
+    select id, attempts from done`.execute(db);
+  const applied = rows.map((r) => finishKey(r.id, r.attempts));
+  if (later.length > 0) {
+    const appliedSet = new Set(applied);
+    await insertJobResults(
+      db,
+      later.flatMap(({ finish, result }) =>
+        appliedSet.has(finishKey(finish.id, finish.attempt)) ? [{ jobId: finish.id, json: result!, expiresAt: finish.result_expires_at! }] : [],
+      ),
+    );
+  }
+  return applied;
 }
 
 /** How finishScrapeJobs names a finish it applied: the job and its attempt. */

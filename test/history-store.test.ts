@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { migrateToLatest, openStore, transactionWithSettings, type Store } from '../src/store/database';
+import { MAX_INSERT_BYTES } from '../src/store/job-results';
+import { lockAndCountKeySlots } from '../src/store/key-limits';
+import { finishKey, finishScrapeJobs, type JobFinish } from '../src/store/scrape-jobs';
+import { createTestDatabase } from './helpers/database';
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let store: Store;
+let keyId: string;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = openStore(database.url, { max: 4, prepareStatements: true });
+  await migrateToLatest(store.db);
+  keyId = randomUUID();
+  await store.db.insertInto('omniscrape.api_keys').values({ id: keyId, name: 'k', key_hash: 'h', key_prefix: 'p' }).execute();
+});
+afterAll(async () => {
+  await store?.close();
+  await database?.drop();
+});
+
+async function processingJob(kind: 'sync' | 'async' = 'async'): Promise<string> {
+  const id = randomUUID();
+  await store.db
+    .insertInto('omniscrape.scrape_jobs')
+    .values({ id, api_key_id: keyId, kind, url: 'http://127.0.0.1/', host: '127.0.0.1', method: 'GET', format: 'html', timeout_seconds: 30, status: 'processing', attempts: 1, heartbeat_at: new Date() })
+    .execute();
+  return id;
+}
+
+const completed = (id: string, attempt = 1): JobFinish => ({
+  id,
+  attempt,
+  status: 'completed',
+  target_status_code: 200,
+  error_code: null,
+  error_message: null,
+  charged: 1,
+  result_bytes: 1,
+  elapsed_ms: 1,
+  result_expires_at: new Date(Date.now() + 60_000),
+});
+
+describe('job outcomes and results', () => {
+  test('a batch of outcomes stores each applied job\'s result with it, beyond one statement\'s share too', async () => {
+    const ids = await Promise.all([1, 2, 3].map(() => processingJob()));
+    const failedId = await processingJob();
+    const big = (n: number) => JSON.stringify({ n, content: 'x'.repeat(Math.ceil(MAX_INSERT_BYTES * 0.6)) });
+    const applied = await finishScrapeJobs(store.db, [
+      ...ids.map((id, n) => ({ finish: completed(id), result: big(n) })),
+      { finish: { ...completed(failedId), status: 'failed' as const, error_code: 'TARGET_UNREACHABLE', error_message: 'no' } },
+    ]);
+    expect(applied.sort()).toEqual([...ids, failedId].map((id) => finishKey(id, 1)).sort());
+    const stored = await store.db.selectFrom('omniscrape.job_results').select(['job_id', sql<number>`(result->>'n')::int`.as('n')]).execute();
+    expect(new Map(stored.map((r) => [r.job_id, r.n]))).toEqual(new Map(ids.map((id, n) => [id, n])));
+  });
+
+  test("an outcome for another attempt is not applied, and its result is not stored", async () => {
+    const id = await processingJob();
+    const stale = completed(id, 7);
+    expect(await finishScrapeJobs(store.db, [{ finish: stale, result: '{"n":1}' }])).toEqual([]);
+    // The same when it follows a large result in its batch (its result then goes in its own INSERT).
+    const other = await processingJob();
+    const applied = await finishScrapeJobs(store.db, [
+      { finish: completed(other), result: JSON.stringify({ content: 'y'.repeat(MAX_INSERT_BYTES) }) },
+      { finish: stale, result: '{"n":2}' },
+    ]);
+    expect(applied).toEqual([finishKey(other, 1)]);
+    const stored = await store.db.selectFrom('omniscrape.job_results').select('job_id').where('job_id', 'in', [id, other]).execute();
+    expect(stored.map((r) => r.job_id)).toEqual([other]);
+    const row = await store.db.selectFrom('omniscrape.scrape_jobs').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+    expect(row.status).toBe('processing');
+  });
+});
+
+describe('key slots', () => {
+  test("a key's count waits for the lock holder's commit and then sees its scrape", async () => {
+    const first = await store.db.transaction().execute(async (a) => {
+      const before = (await lockAndCountKeySlots(a, [keyId], [], 60)).get(keyId)!.processing;
+      let secondDone = false;
+      const second = store.db.transaction().execute(async (b) => {
+        const slots = await lockAndCountKeySlots(b, [keyId], [], 60);
+        secondDone = true;
+        return slots.get(keyId)!.processing;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(secondDone).toBe(false); // waiting on the key's lock
+      await a
+        .insertInto('omniscrape.scrape_jobs')
+        .values({ id: randomUUID(), api_key_id: keyId, kind: 'sync', url: 'http://127.0.0.1/', host: '127.0.0.1', method: 'GET', format: 'html', timeout_seconds: 30, status: 'processing', attempts: 1 })
+        .execute();
+      return { before, second };
+    });
+    expect(await first.second).toBe(first.before + 1);
+  });
+
+  test('stale async jobs, the excepted jobs and other keys do not count', async () => {
+    const otherKey = randomUUID();
+    await store.db.insertInto('omniscrape.api_keys').values({ id: otherKey, name: 'other', key_hash: 'h2', key_prefix: 'p', concurrency_limit: 3 }).execute();
+    const count = async () => (await lockAndCountKeySlots(store.db, [otherKey], [], 60)).get(otherKey);
+    expect(await count()).toEqual({ limit: 3, processing: 0 });
+    const fresh = randomUUID();
+    const stale = randomUUID();
+    for (const [id, heartbeat] of [[fresh, new Date()], [stale, new Date(Date.now() - 120_000)]] as const) {
+      await store.db
+        .insertInto('omniscrape.scrape_jobs')
+        .values({ id, api_key_id: otherKey, kind: 'async', url: 'http://127.0.0.1/', host: '127.0.0.1', method: 'GET', format: 'html', timeout_seconds: 30, status: 'processing', attempts: 1, heartbeat_at: heartbeat })
+        .execute();
+    }
+    expect(await count()).toEqual({ limit: 3, processing: 1 });
+    expect((await lockAndCountKeySlots(store.db, [otherKey], [fresh], 60)).get(otherKey)!.processing).toBe(0);
+  });
+});
+
+describe('transactions with settings', () => {
+  const setting = async (db: Store['db']) => (await sql<{ v: string }>`select current_setting('enable_sort') as v`.execute(db)).rows[0]!.v;
+
+  test('settings hold inside the transaction only, and its writes commit', async () => {
+    await sql`create table if not exists tx_items (id int primary key)`.execute(store.db);
+    const inside = await transactionWithSettings(store.db, { enable_sort: 'off' }, async (trx) => {
+      await sql`insert into tx_items values (1)`.execute(trx);
+      return setting(trx);
+    });
+    expect(inside).toBe('off');
+    for (let i = 0; i < 4; i++) expect(await setting(store.db)).toBe('on'); // every pooled connection
+    expect((await sql`select id from tx_items`.execute(store.db)).rows).toEqual([{ id: 1 }]);
+  });
+
+  test('a throw rolls everything back, and a failed statement caught inside still fails the commit', async () => {
+    await sql`create table if not exists tx_items (id int primary key)`.execute(store.db);
+    await expect(
+      transactionWithSettings(store.db, { enable_sort: 'off' }, async (trx) => {
+        await sql`insert into tx_items values (2)`.execute(trx);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    await expect(
+      transactionWithSettings(store.db, { enable_sort: 'off' }, async (trx) => {
+        await sql`insert into tx_items values (3)`.execute(trx);
+        await sql`insert into tx_items values (3)`.execute(trx).catch(() => undefined);
+      }),
+    ).rejects.toThrow(/rolled back/);
+    expect((await sql<{ id: number }>`select id from tx_items where id in (2, 3)`.execute(store.db)).rows).toEqual([]);
+  });
+
+  test('only plain setting names and values are accepted', async () => {
+    await expect(transactionWithSettings(store.db, { "enable_sort = off; drop table tx_items; --": 'x' }, async () => 1)).rejects.toThrow(/not a plain setting/);
+  });
+});
