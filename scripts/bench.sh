@@ -1,7 +1,13 @@
 #!/usr/bin/env sh
-# The benchmark: builds the project and the harness, makes sure Debian's redis-server is there
-# for the BullMQ baseline, then runs bench/run.ts (pass --quick for a smoke run), or with --profile bench/profile.ts.
+# The benchmark: builds the project and the harness, then runs bench/run.ts (pass --quick for a
+# smoke run) after making sure Debian's redis-server is there for the BullMQ baseline; or with
+# --profile bench/profile.ts, or with --history bench/history-writes.ts (neither needs Redis).
 set -eu
+npx tsc -p tsconfig.bench.json
+case "${1:-}" in
+  --profile) shift; exec node dist/bench/profile.js "$@" ;;
+  --history) shift; exec node dist/bench/history-writes.js "$@" ;;
+esac
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "[bench] installing Debian's redis-server for the BullMQ baseline" >&2
   if [ "$(id -u)" = "0" ]; then
@@ -12,10 +18,5 @@ if ! command -v redis-server >/dev/null 2>&1; then
     echo "[bench] redis-server is missing: apt-get install redis-server" >&2
     exit 1
   fi
-fi
-npx tsc -p tsconfig.bench.json
-if [ "${1:-}" = "--profile" ]; then
-  shift
-  exec node dist/bench/profile.js "$@"
 fi
 exec node dist/bench/run.js "$@"

@@ -1,0 +1,137 @@
+/**
+ * `npm run bench:history [-- jobs]` — the history table's write path alone: statement time per
+ * job to insert, start and finish jobs with the service's own store functions, in batches of the
+ * sizes the gateway's profiles show (submits of 50, claims of 24, settles of 19, each with a ~2 KB
+ * result), with a steady backlog of 2,000 queued and 1,000 processing jobs. One connection,
+ * nothing else running, so index and heap costs show without the noise of a busy machine. It
+ * compares the current schema with the indexes it had before migration 0004 (b-tree `created_at`
+ * and `(status, updated_at)` for unfinished jobs), in alternating runs; medians of 3.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { migrateToLatest, openStore, type Store } from '../src/store/database';
+import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
+import { finishScrapeJobs, insertScrapeJobs, transitionScrapeJobs } from '../src/store/scrape-jobs';
+import { freePort } from '../test/helpers/free-port';
+
+const JOBS = Number(process.argv[2] ?? 30_000);
+const RUNS = 3;
+const log = (line: string) => process.stderr.write(`[history] ${line}\n`);
+const RESULT = JSON.stringify({ success: true, data: { content: 'x'.repeat(2_000) } });
+
+type Variant = 'current' | 'before_0004';
+
+async function prepare(store: Store, variant: Variant): Promise<string> {
+  await migrateToLatest(store.db);
+  if (variant === 'before_0004') {
+    await sql`drop index omniscrape.scrape_jobs_created_brin`.execute(store.db);
+    await sql`create index scrape_jobs_created_idx on omniscrape.scrape_jobs (created_at)`.execute(store.db);
+    await sql`create index scrape_jobs_unfinished_idx on omniscrape.scrape_jobs (status, updated_at) where status in ('queued', 'processing')`.execute(store.db);
+  }
+  const keyId = randomUUID();
+  await store.db.insertInto('omniscrape.api_keys').values({ id: keyId, name: 'bench', key_hash: 'h', key_prefix: 'p' }).execute();
+  return keyId;
+}
+
+/** Microseconds of statement time per job for each step. */
+async function run(store: Store, keyId: string): Promise<{ insert: number; start: number; finish: number }> {
+  const ids = Array.from({ length: JOBS }, () => randomUUID());
+  const spent = { insert: 0, start: 0, finish: 0 };
+  const timed = async (step: keyof typeof spent, fn: () => Promise<unknown>) => {
+    const t = process.hrtime.bigint();
+    await fn();
+    spent[step] += Number(process.hrtime.bigint() - t) / 1e3;
+  };
+  let inserted = 0;
+  let started = 0;
+  let finished = 0;
+  while (finished < JOBS) {
+    if (inserted < JOBS && inserted - started < 2_000) {
+      const batch = ids.slice(inserted, inserted + 50);
+      await timed('insert', () =>
+        insertScrapeJobs(
+          store.db,
+          batch.map((id) => ({ id, api_key_id: keyId, kind: 'async', url: 'http://127.0.0.1/2kb', host: '127.0.0.1', method: 'GET', format: 'raw', timeout_seconds: 30, status: 'queued', created_at: new Date() })),
+        ),
+      );
+      inserted += batch.length;
+    } else if (started < inserted && started - finished < 1_000) {
+      const batch = ids.slice(started, Math.min(started + 24, inserted));
+      await timed('start', () =>
+        transitionScrapeJobs(store.db, batch, ['queued', 'processing'], 'processing', {
+          started_at: sql<Date>`coalesce(started_at, now())`,
+          attempts: sql<number>`attempts + 1`,
+          heartbeat_at: sql<Date>`now()`,
+        }),
+      );
+      started += batch.length;
+    } else {
+      const batch = ids.slice(finished, Math.min(finished + 19, started));
+      const expires = new Date(Date.now() + 86_400_000);
+      await timed('finish', () =>
+        finishScrapeJobs(
+          store.db,
+          batch.map((id) => ({
+            finish: { id, attempt: 1, status: 'completed', target_status_code: 200, error_code: null, error_message: null, charged: 0.001, result_bytes: 2_000, elapsed_ms: 1, result_expires_at: expires },
+            result: RESULT,
+          })),
+        ),
+      );
+      finished += batch.length;
+    }
+  }
+  return { insert: spent.insert / JOBS, start: spent.start / JOBS, finish: spent.finish / JOBS };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-history-'));
+  fs.chmodSync(dir, 0o755);
+  const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), persistent: false });
+  const results: Record<Variant, { insert: number[]; start: number[]; finish: number[] }> = {
+    current: { insert: [], start: [], finish: [] },
+    before_0004: { insert: [], start: [], finish: [] },
+  };
+  try {
+    const admin = openStore(postgres.url, { max: 1 });
+    try {
+      for (let i = 1; i <= RUNS; i++) {
+        for (const variant of ['before_0004', 'current'] as const) {
+          const name = `history_${variant}_${i}`;
+          await sql.raw(`create database ${name}`).execute(admin.db);
+          const url = new URL(postgres.url);
+          url.pathname = `/${name}`;
+          const store = openStore(url.toString(), { max: 1, prepareStatements: true });
+          try {
+            log(`${variant}, ${JOBS} jobs (run ${i}/${RUNS})`);
+            const spent = await run(store, await prepare(store, variant));
+            for (const step of ['insert', 'start', 'finish'] as const) results[variant][step].push(spent[step]);
+          } finally {
+            await store.close();
+            await sql.raw(`drop database ${name}`).execute(admin.db);
+          }
+        }
+      }
+    } finally {
+      await admin.close();
+    }
+  } finally {
+    await postgres.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(`\nhistory write path, µs of statement time per job (median of ${RUNS}, ${JOBS} jobs each)\n`);
+  process.stdout.write(`  ${'schema'.padEnd(14)}${'insert'.padStart(8)}${'start'.padStart(8)}${'finish'.padStart(8)}${'total'.padStart(8)}\n`);
+  for (const variant of ['before_0004', 'current'] as const) {
+    const [insert, start, finish] = (['insert', 'start', 'finish'] as const).map((step) => median(results[variant][step]));
+    process.stdout.write(`  ${variant.padEnd(14)}${[insert!, start!, finish!, insert! + start! + finish!].map((v) => v.toFixed(1).padStart(8)).join('')}\n`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
