@@ -146,6 +146,15 @@ describe('transactions with settings', () => {
     expect((await sql<{ id: number }>`select id from tx_items where id in (2, 3)`.execute(store.db)).rows).toEqual([]);
   });
 
+  test('a setting Postgres refuses fails the call and leaves no transaction open on the connection', async () => {
+    await expect(transactionWithSettings(store.db, { no_such_setting: 'on' }, async () => 1)).rejects.toThrow();
+    for (let i = 0; i < 4; i++) {
+      const { rows } = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where pid = pg_backend_pid() and state like '%transaction%'`.execute(store.db);
+      expect(Number(rows[0]!.n)).toBe(0);
+      expect(await setting(store.db)).toBe('on');
+    }
+  });
+
   test('only plain setting names and values are accepted', async () => {
     await expect(transactionWithSettings(store.db, { "enable_sort = off; drop table tx_items; --": 'x' }, async () => 1)).rejects.toThrow(/not a plain setting/);
   });

@@ -251,9 +251,10 @@ export async function transactionWithSettings<T>(db: Db, settings: Readonly<Reco
     return `set local ${name} = ${value}`;
   });
   return db.connection().execute(async (conn) => {
-    await sql.raw(['begin', ...sets].join('; ')).execute(conn);
     let result: T;
     try {
+      // Inside the try: a setting that fails leaves the transaction open (aborted), to be rolled back.
+      await sql.raw(['begin', ...sets].join('; ')).execute(conn);
       result = await fn(conn);
     } catch (err) {
       await sql.raw('rollback').execute(conn).catch(() => undefined);
