@@ -2,7 +2,7 @@ import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_job_history_and_keys';
 import * as m0002 from './0002_key_limits_and_usage';
 import * as m0003 from './0003_job_heartbeats';
-import * as m0004 from './0004_key_slots_function_and_lighter_history_indexes';
+import * as m0004 from './0004_key_slots_function_and_one_index_fewer';
 
 /**
  * Every migration, in order. Listed by hand rather than read from the folder so the same list
@@ -12,5 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001_job_history_and_keys': m0001,
   '0002_key_limits_and_usage': m0002,
   '0003_job_heartbeats': m0003,
-  '0004_key_slots_function_and_lighter_history_indexes': m0004,
+  '0004_key_slots_function_and_one_index_fewer': m0004,
 };

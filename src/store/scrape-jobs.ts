@@ -113,7 +113,11 @@ export interface JobFinish {
   result_expires_at: Date | null;
 }
 
-/** An outcome to write, and the result of a completed job as JSON text (serialised once, by the caller). */
+/**
+ * An outcome to write, and the result of a completed job as JSON text of an object: serialised
+ * once, by JSON.stringify in the caller, and spliced as it is into the statement's JSON document
+ * (text that is not one JSON value would corrupt that document).
+ */
 export interface FinishWithResult {
   finish: JobFinish;
   result?: string;
