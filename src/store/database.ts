@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, sql, type ColumnType, type Generated } from 'kysely';
+import { AbortedTransactionError, Kysely, PostgresDialect, sql, type ColumnType, type Generated } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
@@ -241,9 +241,10 @@ export const CLAIM_TRANSACTION_SETTINGS = {
 /**
  * Runs `fn` in a transaction whose BEGIN and `set local` settings reach Postgres as one message
  * (a multi-statement simple query), one round trip instead of two — the claim transaction is on
- * every job's path. Settings are fixed names and values from this module, never request data.
- * Commits when `fn` resolves, rolls back when it throws; a COMMIT that Postgres answers with
- * ROLLBACK (an earlier statement failed and was caught) throws, as Kysely's own transactions do.
+ * every job's path. Settings are fixed names and values written in the code (checked to be plain
+ * words), never request data. Commits when `fn` resolves, rolls back when it throws; a COMMIT that
+ * Postgres answers with ROLLBACK (an earlier statement failed and was caught) throws Kysely's
+ * AbortedTransactionError, as Kysely's own transactions do.
  */
 export async function transactionWithSettings<T>(db: Db, settings: Readonly<Record<string, string>>, fn: (trx: Db) => Promise<T>): Promise<T> {
   const sets = Object.entries(settings).map(([name, value]) => {
@@ -261,7 +262,7 @@ export async function transactionWithSettings<T>(db: Db, settings: Readonly<Reco
       throw err;
     }
     const { rows } = await sql.raw<{ command?: string }>('commit').execute(conn);
-    if (rows[0]?.command === 'ROLLBACK') throw new Error('the transaction was rolled back: a statement in it had failed');
+    if (rows[0]?.command === 'ROLLBACK') throw new AbortedTransactionError();
     return result;
   });
 }
