@@ -227,6 +227,13 @@ export async function isMigrated(db: Kysely<any>): Promise<boolean> {
  *   claim are in this one transaction, so a crash that loses it loses both: the job is simply queued
  *   again, as if never claimed (its scrape, if it had begun, runs again, as after any crash). And
  *   the job's outcome is committed durably, which flushes the claim's WAL before it.
+ * - jit off: a claim's statements are short lookups that compiling never pays for, and on
+ *   Postgres 16 and older a disabled plan node (enable_sort off) adds 1e10 to the plan's cost,
+ *   past every jit_*_above_cost threshold: on a server built with LLVM (Debian's, most managed
+ *   services') each fetch was compiled first, ~380 ms of a ~400 ms claim (end to end 63 jobs/s
+ *   instead of ~850 on Debian's Postgres 15). Set here, per transaction, rather than per
+ *   connection, so it holds through PgBouncer's transaction mode too, and leaves every other
+ *   session's JIT setting alone. test/stock-postgres-jit.test.ts checks the claim's plans.
  * - plan_cache_mode force_generic_plan: the claim's statements run prepared (see PreparingClient),
  *   and their plans do not depend on the values (a batch's ids and keys): Postgres kept planning the
  *   key count anew for every claim (0.13 ms each). Measured with `npm run bench:profile -- idle`:
@@ -235,6 +242,7 @@ export async function isMigrated(db: Kysely<any>): Promise<boolean> {
 export const CLAIM_TRANSACTION_SETTINGS = {
   enable_sort: 'off',
   synchronous_commit: 'off',
+  jit: 'off',
   plan_cache_mode: 'force_generic_plan',
 } as const;
 
