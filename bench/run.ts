@@ -9,6 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
+import { startPackagedPostgres } from '../test/helpers/packaged-postgres';
 import { apiClient, endToEnd, idleLatency, median, percentile, requestsPerSecond } from './clients';
 import { startBullmqGateway, startGateway, startRedis, startWorker } from './processes';
 import { loadHistory, pgbossNoopJobsPerSecond, waitForIdle } from './scenarios';
@@ -85,6 +86,25 @@ async function main(): Promise<void> {
     const stuck = await unfinishedSyncScrapes(postgres.url);
     if (stuck > 0) log(`WARNING: ${stuck} sync scrapes still processing after the gateway stopped`);
 
+    // 2b. End to end on Debian's packaged Postgres with its stock settings (JIT on, fsync on): what
+    // a team's own server runs. Its own cluster, so the embedded server's caches do not help it.
+    const packaged = await startPackagedPostgres();
+    figures.debian_postgres_version = packaged.version;
+    try {
+      const debianGateway = await startGateway(packaged.url, gatewayEnv);
+      const debianClient = apiClient(debianGateway.baseUrl, BENCH_KEY);
+      try {
+        await idleLatency(debianClient, page2kb, 5);
+        const debian = await runs(`gateway end to end on Debian's Postgres ${packaged.version}, ${E2E_JOBS} jobs`, () => endToEnd(debianClient, page2kb, E2E_JOBS));
+        figures.e2e_jobs_per_s_debian_pg = round(median(debian.map((r) => r.jobsPerSecond)));
+      } finally {
+        await debianClient.close();
+        await debianGateway.stop();
+      }
+    } finally {
+      await packaged.stop();
+    }
+
     // 3. The BullMQ + Redis baseline, same client, same page, same worker concurrency.
     const redis = await startRedis();
     figures.redis_version = redis.version;
@@ -157,6 +177,7 @@ async function main(): Promise<void> {
       'pg-boss': require('pg-boss/package.json').version,
       bullmq: require('bullmq/package.json').version,
       postgres: figures.postgres_version,
+      debian_postgres: figures.debian_postgres_version,
       redis: figures.redis_version,
     },
     settings: { e2e_jobs: E2E_JOBS, worker_concurrency: Number(WORKER_CONCURRENCY), load_seconds: LOAD_SECONDS, history_finished: HISTORY_FINISHED, history_queued: HISTORY_QUEUED, rss_fetches: RSS_FETCHES },
@@ -165,12 +186,14 @@ async function main(): Promise<void> {
       e2e_vs_bullmq: round(e2e / (figures.bullmq_e2e_jobs_per_s as number), 2),
       e2e_vs_pgboss_noop: round(e2e / (figures.pgboss_noop_jobs_per_s as number), 2),
       submit_vs_bullmq: round((figures.submit_per_s as number) / (figures.bullmq_submit_per_s as number), 2),
+      e2e_debian_pg_vs_embedded: round((figures.e2e_jobs_per_s_debian_pg as number) / e2e, 2),
       e2e_loaded_vs_unloaded: round((figures.e2e_jobs_per_s_loaded as number) / e2e, 2),
       poll_p99_loaded_vs_unloaded: round((figures.poll_p99_ms_loaded as number) / (figures.poll_p99_ms as number), 2),
     },
   };
   delete (result as any).redis_version;
   delete (result as any).postgres_version;
+  delete (result as any).debian_postgres_version;
   const out = path.resolve(__dirname, '../../bench/results', quick ? 'quick.json' : 'latest.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
@@ -209,6 +232,7 @@ function printTable(result: any): void {
     ['idle_latency_ms', `${result.idle_latency_ms.p50} / ${result.idle_latency_ms.p95} / ${result.idle_latency_ms.p99}`, 'p50 / p95 / p99; target p50 ≤ 5, p99 ≤ 25'],
     ['idle_latency_cold_ms', `${result.idle_latency_cold_ms.p50} / ${result.idle_latency_cold_ms.p95} / ${result.idle_latency_cold_ms.p99}`, 'the first jobs after a start'],
     ['sync_per_s', String(result.sync_per_s), 'POST /v1/scrape, ~2 KB page'],
+    ['e2e_jobs_per_s_debian_pg', String(result.e2e_jobs_per_s_debian_pg), `Debian's Postgres ${result.versions.debian_postgres}, stock settings; target ≥ 0.8 × e2e (ratio ${result.ratios.e2e_debian_pg_vs_embedded})`],
     ['e2e_jobs_per_s_loaded', String(result.e2e_jobs_per_s_loaded), `with big history + backlog; target ≥ 0.8 × e2e (ratio ${result.ratios.e2e_loaded_vs_unloaded})`],
     ['poll_p99_ms', String(result.poll_p99_ms), 'GET /v1/jobs/{id} p99 during e2e'],
     ['poll_p99_ms_loaded', String(result.poll_p99_ms_loaded), `target ≤ 2 × unloaded (ratio ${result.ratios.poll_p99_loaded_vs_unloaded})`],

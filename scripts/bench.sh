@@ -19,4 +19,6 @@ if ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The stock-Postgres scenario (e2e_jobs_per_s_debian_pg) runs on Debian's packaged Postgres.
+sh "$(dirname "$0")/packaged-postgres.sh"
 exec node dist/bench/run.js "$@"
