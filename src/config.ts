@@ -11,6 +11,7 @@ export const MAX_TARGET_BODY_BYTES_DEFAULT = 10 * 1024 * 1024;
 export const WORKER_CONCURRENCY_DEFAULT = 20;
 export const WORKER_BODY_BUDGET_MB_DEFAULT = 8;
 export const HEARTBEAT_SECONDS_DEFAULT = 10;
+export const SYNC_LEASE_SECONDS_DEFAULT = 6;
 export const PURGE_BATCH_SIZE_DEFAULT = 1000;
 export const PURGE_CRON_DEFAULT = '*/5 * * * *';
 export const SHUTDOWN_GRACE_SECONDS_DEFAULT = 30;
@@ -50,6 +51,7 @@ const envSchema = z.object({
   OMNISCRAPE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(WORKER_CONCURRENCY_DEFAULT),
   OMNISCRAPE_WORKER_BODY_BUDGET_MB: z.coerce.number().min(0.1).max(65536).default(WORKER_BODY_BUDGET_MB_DEFAULT),
   OMNISCRAPE_HEARTBEAT_SECONDS: z.coerce.number().int().min(10).max(600).default(HEARTBEAT_SECONDS_DEFAULT),
+  OMNISCRAPE_SYNC_LEASE_SECONDS: z.coerce.number().min(3).max(600).default(SYNC_LEASE_SECONDS_DEFAULT),
   OMNISCRAPE_PURGE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(PURGE_BATCH_SIZE_DEFAULT),
   OMNISCRAPE_PURGE_CRON: z.string().min(9).default(PURGE_CRON_DEFAULT),
   OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(SHUTDOWN_GRACE_SECONDS_DEFAULT),
@@ -74,6 +76,8 @@ export interface Config {
   /** Bytes of page bodies one worker process holds at once (MemoryBudget). */
   workerBodyBudgetBytes: number;
   heartbeatSeconds: number;
+  /** A sync scrape's slot lease: renewed every third of it while the scrape runs (SyncScrapeLeases). */
+  syncLeaseSeconds: number;
   purgeBatchSize: number;
   purgeCron: string;
   shutdownGraceSeconds: number;
@@ -109,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: e.OMNISCRAPE_WORKER_CONCURRENCY,
     workerBodyBudgetBytes: Math.round(e.OMNISCRAPE_WORKER_BODY_BUDGET_MB * 1024 * 1024),
     heartbeatSeconds: e.OMNISCRAPE_HEARTBEAT_SECONDS,
+    syncLeaseSeconds: e.OMNISCRAPE_SYNC_LEASE_SECONDS,
     purgeBatchSize: e.OMNISCRAPE_PURGE_BATCH_SIZE,
     purgeCron: e.OMNISCRAPE_PURGE_CRON,
     shutdownGraceSeconds: e.OMNISCRAPE_SHUTDOWN_GRACE_SECONDS,

@@ -3,6 +3,7 @@ import type { Config } from './config';
 import type { ApiKeyCache } from './http/auth';
 import type { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import type { SubmitBatcher } from './jobs/submit-batcher';
+import type { SyncScrapeLeases } from './jobs/sync-leases';
 import type { Logger } from './logger';
 import type { Scraper } from './scraper/scraper';
 import type { Store } from './store/database';
@@ -19,6 +20,8 @@ export interface ServiceContext {
   rounds: KeyRounds;
   submissions: SubmitBatcher;
   inFlight: InFlightWork;
+  /** The slot leases of the sync scrapes this process runs (API role). */
+  syncLeases: SyncScrapeLeases;
   /** Valid API keys seen lately (API role). */
   apiKeys: ApiKeyCache;
 }

@@ -6,6 +6,7 @@ import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
 import { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import { SubmitBatcher } from './jobs/submit-batcher';
+import { SyncScrapeLeases } from './jobs/sync-leases';
 import { WorkerWake } from './jobs/worker-wake';
 import { createBoss, ensureQueues, PGBOSS_SCHEMA, SCRAPE_QUEUE } from './jobs/queue';
 import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
@@ -70,6 +71,7 @@ export async function startService(
       workerWake.announce();
     }),
     inFlight: new InFlightWork(),
+    syncLeases: new SyncScrapeLeases(store.db, logger, config.syncLeaseSeconds),
     apiKeys: new ApiKeyCache(store.db),
   };
 
@@ -86,9 +88,10 @@ export async function startService(
     await ensureQueues(boss, config);
     if (roles.worker) {
       worker = await startScrapeWorker(context, databaseUrl, processId);
-      maintenance = await startMaintenanceSchedule({ boss, db: store.db, logger }, { cron: config.purgeCron, batchSize: config.purgeBatchSize });
+      maintenance = await startMaintenanceSchedule({ boss, db: store.db, logger }, { cron: config.purgeCron, batchSize: config.purgeBatchSize, syncLeaseSeconds: config.syncLeaseSeconds });
     }
     if (roles.api) {
+      context.syncLeases.start();
       keyChanges = listenForNotifications(databaseUrl, KEYS_CHANGED_CHANNEL, () => context.apiKeys.clear(), logger);
       const app = createApp(context);
       server = await new Promise<Server>((resolve, reject) => {
@@ -97,7 +100,7 @@ export async function startService(
       });
     }
   } catch (err) {
-    await Promise.allSettled([keyChanges?.stop(), boss.stop({ graceful: false }), scraper.close(), store.close()]);
+    await Promise.allSettled([keyChanges?.stop(), context.syncLeases.stop(), boss.stop({ graceful: false }), scraper.close(), store.close()]);
     throw err;
   }
 
@@ -116,6 +119,7 @@ export async function startService(
         await context.inFlight.drain();
         clearTimeout(cut);
       }
+      await context.syncLeases.stop();
       await keyChanges?.stop();
       await maintenance?.stop();
       await workerStopped;

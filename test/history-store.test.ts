@@ -9,6 +9,8 @@ import { createTestDatabase } from './helpers/database';
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let store: Store;
 let keyId: string;
+/** An async job's heartbeat counts for a minute, a sync scrape's lease for 10 s. */
+const LEASES = { asyncSeconds: 60, syncSeconds: 10 };
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -79,10 +81,10 @@ describe('job outcomes and results', () => {
 describe('key slots', () => {
   test("a key's count waits for the lock holder's commit and then sees its scrape", async () => {
     const first = await store.db.transaction().execute(async (a) => {
-      const before = (await lockAndCountKeySlots(a, [keyId], [], 60)).get(keyId)!.processing;
+      const before = (await lockAndCountKeySlots(a, [keyId], [], LEASES)).get(keyId)!.processing;
       let secondDone = false;
       const second = store.db.transaction().execute(async (b) => {
-        const slots = await lockAndCountKeySlots(b, [keyId], [], 60);
+        const slots = await lockAndCountKeySlots(b, [keyId], [], LEASES);
         secondDone = true;
         return slots.get(keyId)!.processing;
       });
@@ -97,21 +99,27 @@ describe('key slots', () => {
     expect(await first.second).toBe(first.before + 1);
   });
 
-  test('stale async jobs, the excepted jobs and other keys do not count', async () => {
+  test('scrapes whose heartbeat (async) or lease (sync) lapsed, the excepted jobs and other keys do not count', async () => {
     const otherKey = randomUUID();
     await store.db.insertInto('omniscrape.api_keys').values({ id: otherKey, name: 'other', key_hash: 'h2', key_prefix: 'p', concurrency_limit: 3 }).execute();
-    const count = async () => (await lockAndCountKeySlots(store.db, [otherKey], [], 60)).get(otherKey);
+    const count = async () => (await lockAndCountKeySlots(store.db, [otherKey], [], LEASES)).get(otherKey);
     expect(await count()).toEqual({ limit: 3, processing: 0 });
     const fresh = randomUUID();
-    const stale = randomUUID();
-    for (const [id, heartbeat] of [[fresh, new Date()], [stale, new Date(Date.now() - 120_000)]] as const) {
+    const rows = [
+      [fresh, 'async', new Date()],
+      [randomUUID(), 'async', new Date(Date.now() - 120_000)],
+      [randomUUID(), 'sync', new Date(Date.now() - 2_000)],
+      [randomUUID(), 'sync', new Date(Date.now() - 30_000)],
+    ] as const;
+    for (const [id, kind, heartbeat] of rows) {
       await store.db
         .insertInto('omniscrape.scrape_jobs')
-        .values({ id, api_key_id: otherKey, kind: 'async', url: 'http://127.0.0.1/', host: '127.0.0.1', method: 'GET', format: 'html', timeout_seconds: 30, status: 'processing', attempts: 1, heartbeat_at: heartbeat })
+        .values({ id, api_key_id: otherKey, kind, url: 'http://127.0.0.1/', host: '127.0.0.1', method: 'GET', format: 'html', timeout_seconds: 30, status: 'processing', attempts: 1, heartbeat_at: heartbeat })
         .execute();
     }
-    expect(await count()).toEqual({ limit: 3, processing: 1 });
-    expect((await lockAndCountKeySlots(store.db, [otherKey], [fresh], 60)).get(otherKey)!.processing).toBe(0);
+    // The fresh async job and the sync scrape leased 2 s ago; not the ones 120 s and 30 s old.
+    expect(await count()).toEqual({ limit: 3, processing: 2 });
+    expect((await lockAndCountKeySlots(store.db, [otherKey], [fresh], LEASES)).get(otherKey)!.processing).toBe(1);
   });
 });
 

@@ -2,7 +2,7 @@ import type { Config } from '../config';
 import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../errors';
 import type { ApiKeyIdentity } from '../store/api-keys';
 import type { Db } from '../store/database';
-import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits } from '../store/key-limits';
+import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits, type SlotLeases } from '../store/key-limits';
 
 /**
  * Per-key limits, in the documented shapes:
@@ -22,12 +22,13 @@ export function limitsOf(key: ApiKeyIdentity, config: Pick<Config, 'defaultConcu
 }
 
 /**
- * After how long without a heartbeat an async job stops holding its key's concurrency slot: two
- * heartbeat periods (workers refresh it every half period), the point where pg-boss too has long
- * given the job up for lost.
+ * How long a running scrape holds its key's concurrency slot without a sign of life. An async job:
+ * two heartbeat periods (workers refresh it every half period), the point where pg-boss too has
+ * long given the job up for lost. A sync scrape: its lease (OMNISCRAPE_SYNC_LEASE_SECONDS), which
+ * its API process renews while it runs, so a scrape whose process died frees its slot within that.
  */
-export function slotStaleAfterSeconds(config: Pick<Config, 'heartbeatSeconds'>): number {
-  return 2 * config.heartbeatSeconds;
+export function slotLeases(config: Pick<Config, 'heartbeatSeconds' | 'syncLeaseSeconds'>): SlotLeases {
+  return { asyncSeconds: 2 * config.heartbeatSeconds, syncSeconds: config.syncLeaseSeconds };
 }
 
 export async function checkMonthlyQuota(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {

@@ -18,7 +18,7 @@ import {
 } from '../store/scrape-jobs';
 import { MemoryBudget } from '../scraper/memory-budget';
 import { ClaimLoop } from './claim-loop';
-import { slotStaleAfterSeconds } from './key-limits';
+import { slotLeases } from './key-limits';
 import { GroupCommit } from './group-commit';
 import { statusForFailureCode, successBody } from './outcome';
 import { LOST_SCRAPE_QUEUE, SCRAPE_QUEUE, type ScrapeJobData } from './queue';
@@ -79,7 +79,7 @@ async function claimScrapeJobs(
     // Every job is queued in its key's pg-boss group (submitScrapeJob), so the group names the key.
     const keyOf = new Map(jobs.flatMap((j) => (j.groupId ? [[j.data.jobId, j.groupId] as const] : [])));
     const keyIds = [...new Set(keyOf.values())];
-    const keys = await lockAndCountKeySlots(trx, keyIds, jobIds, slotStaleAfterSeconds(ctx.config));
+    const keys = await lockAndCountKeySlots(trx, keyIds, jobIds, slotLeases(ctx.config));
     const admitted: Job<ScrapeJobData>[] = [];
     const busy: Job<ScrapeJobData>[] = [];
     for (const job of jobs) {

@@ -5,16 +5,23 @@ import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
 import { lockAndCountKeySlots, recordSuccessfulScrapes } from '../store/key-limits';
 import { insertScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
-import { checkMonthlyQuota, limitsOf, slotStaleAfterSeconds } from './key-limits';
+import { checkMonthlyQuota, limitsOf, slotLeases } from './key-limits';
 import { failureBody, statusForFailureCode, successBody, type ScrapeFailureBody, type ScrapeSuccessBody } from './outcome';
+
+type SyncScrapeContext = Pick<ServiceContext, 'store' | 'scraper' | 'config' | 'logger' | 'syncLeases'>;
 
 /**
  * Runs a scrape in the API process. It holds one of the key's concurrency slots while it runs: its
  * history row (kind `sync`) is `processing` meanwhile, so sync and async scrapes share the limit,
  * and reporting and billing see both alike. The result itself is returned, not stored.
+ *
+ * The slot cannot leak: the row's lease (SyncScrapeLeases) is renewed only while this runs, so a
+ * scrape whose process dies frees its slot within OMNISCRAPE_SYNC_LEASE_SECONDS; and a scrape that
+ * throws, or whose outcome cannot be written, ends its row `failed` (INTERNAL_ERROR) on the way out
+ * — or, if Postgres cannot take even that, lets the lease lapse.
  */
 export async function runSyncScrape(
-  ctx: Pick<ServiceContext, 'store' | 'scraper' | 'config'>,
+  ctx: SyncScrapeContext,
   key: ApiKeyIdentity,
   request: ScrapeRequest,
   clientGone?: AbortSignal,
@@ -24,7 +31,7 @@ export async function runSyncScrape(
   await checkMonthlyQuota(db, key, limits);
   const jobId = randomUUID();
   await db.transaction().execute(async (trx) => {
-    const slots = await lockAndCountKeySlots(trx, [key.id], [], slotStaleAfterSeconds(ctx.config));
+    const slots = await lockAndCountKeySlots(trx, [key.id], [], slotLeases(ctx.config));
     if ((slots.get(key.id)?.processing ?? 0) >= limits.concurrency) throw concurrencyLimitReached(limits.concurrency);
     await insertScrapeJob(trx, {
       id: jobId,
@@ -41,30 +48,68 @@ export async function runSyncScrape(
     });
   });
 
+  ctx.syncLeases.hold(jobId);
+  try {
+    const body = await scrape(ctx, request, clientGone);
+    await recordOutcome(ctx, jobId, body);
+    // The outcome is committed: a failure to count it must not turn a delivered scrape into an error.
+    if (body.success) {
+      await recordSuccessfulScrapes(db, new Map([[key.id, 1]])).catch((err: unknown) =>
+        ctx.logger.warn({ err, jobId, apiKeyId: key.id }, 'could not count a successful sync scrape against its monthly quota'),
+      );
+    }
+    return body;
+  } catch (err) {
+    await endUnrecorded(ctx, jobId, err);
+    throw err; // the API answers it (500, or 503 when Postgres is away) and logs it
+  } finally {
+    ctx.syncLeases.release(jobId);
+  }
+}
+
+/** The page, or the documented failure of a scrape that could not complete; anything else throws. */
+async function scrape(ctx: SyncScrapeContext, request: ScrapeRequest, clientGone?: AbortSignal): Promise<ScrapeSuccessBody | ScrapeFailureBody> {
   const started = performance.now();
-  let body: ScrapeSuccessBody | ScrapeFailureBody;
   try {
     const page = await ctx.scraper.scrape(request, clientGone);
-    body = successBody(page, performance.now() - started, ctx.config.pricePerScrape);
+    return successBody(page, performance.now() - started, ctx.config.pricePerScrape);
   } catch (err) {
     if (!(err instanceof ScrapeFailure)) throw err;
     // The client hung up (or the server is stopping): the scrape was abandoned, not the target's fault.
     const failure = clientGone?.aborted ? new ScrapeFailure('CLIENT_DISCONNECTED', 'The client closed the connection before the scrape finished.') : err;
-    body = failureBody(failure, performance.now() - started);
+    return failureBody(failure, performance.now() - started);
   }
+}
 
-  await db.transaction().execute(async (trx) => {
-    await transitionScrapeJob(trx, jobId, ['processing'], body.success ? 'completed' : statusForFailureCode(body.code), {
-      target_status_code: body.success ? body.data.status_code : null,
-      error_code: body.success ? null : body.code,
-      error_message: body.success ? null : body.error,
-      charged: body.billing.charged,
-      result_bytes: body.success ? Buffer.byteLength(body.data.content) : null,
-      elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
+async function recordOutcome(ctx: SyncScrapeContext, jobId: string, body: ScrapeSuccessBody | ScrapeFailureBody): Promise<void> {
+  await transitionScrapeJob(ctx.store.db, jobId, ['processing'], body.success ? 'completed' : statusForFailureCode(body.code), {
+    target_status_code: body.success ? body.data.status_code : null,
+    error_code: body.success ? null : body.code,
+    error_message: body.success ? null : body.error,
+    charged: body.billing.charged,
+    result_bytes: body.success ? Buffer.byteLength(body.data.content) : null,
+    elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
+    finished_at: new Date(),
+  });
+}
+
+/**
+ * Ends the row of a scrape whose outcome was not recorded (the client gets an error answer for
+ * it), so its slot frees now rather than when its lease lapses. If this fails too, it is logged
+ * and the lease lapses; the caller rethrows the original error.
+ */
+async function endUnrecorded(ctx: SyncScrapeContext, jobId: string, cause: unknown): Promise<void> {
+  try {
+    await transitionScrapeJob(ctx.store.db, jobId, ['processing'], 'failed', {
+      error_code: 'INTERNAL_ERROR',
+      error_message: 'The scrape stopped on an unexpected error; it has been logged.',
+      charged: 0,
       finished_at: new Date(),
     });
-  });
-  // The outcome is committed: a failure to count it must not turn a delivered scrape into an error.
-  if (body.success) await recordSuccessfulScrapes(db, new Map([[key.id, 1]])).catch(() => undefined);
-  return body;
+  } catch (err) {
+    ctx.logger.warn(
+      { err, jobId, leaseSeconds: ctx.syncLeases.leaseSeconds },
+      "could not end a sync scrape's history row after an error; its slot frees when its lease lapses",
+    );
+  }
 }

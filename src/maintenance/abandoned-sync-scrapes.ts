@@ -6,10 +6,12 @@ export const ABANDONED_AFTER_SLACK_SECONDS = 60;
 
 /**
  * A sync scrape's row is `processing` while its API process scrapes. If that process died (or lost
- * Postgres) before recording the outcome, the row would hold one of the key's concurrency slots
- * forever; once well past its timeout it is ended `failed` with code SCRAPE_ABANDONED.
+ * Postgres) before recording the outcome, the row's lease lapses (which already frees its key's
+ * concurrency slot, see SyncScrapeLeases); once the row is also well past its own timeout — so no
+ * process can still be scraping it — it is ended `failed` with code SCRAPE_ABANDONED, for the
+ * history's sake.
  */
-export async function failAbandonedSyncScrapes(db: Db): Promise<number> {
+export async function failAbandonedSyncScrapes(db: Db, leaseSeconds: number): Promise<number> {
   const result = await db
     .updateTable('omniscrape.scrape_jobs')
     .set({
@@ -22,6 +24,7 @@ export async function failAbandonedSyncScrapes(db: Db): Promise<number> {
     })
     .where('kind', '=', 'sync')
     .where('status', '=', 'processing')
+    .where(sql<boolean>`coalesce(heartbeat_at, updated_at) < now() - make_interval(secs => ${leaseSeconds})`)
     .where(sql<boolean>`started_at < now() - make_interval(secs => timeout_seconds + ${ABANDONED_AFTER_SLACK_SECONDS})`)
     .executeTakeFirst();
   return Number(result.numUpdatedRows);

@@ -37,19 +37,28 @@ export interface MaintenanceSchedule {
 /**
  * Schedules the maintenance duties through pg-boss cron (no external cron): pg-boss creates one
  * job per slot however many workers run, and one of them purges expired results and ends
- * abandoned sync scrapes.
+ * abandoned sync scrapes. Each duty runs whatever became of the other; a failed one is logged and
+ * tried again at the next slot.
  */
 export async function startMaintenanceSchedule(
   deps: { boss: PgBoss; db: Db; logger: Logger },
-  options: { cron: string; batchSize: number },
+  options: { cron: string; batchSize: number; syncLeaseSeconds: number },
 ): Promise<MaintenanceSchedule> {
   const { boss, db, logger } = deps;
   await boss.schedule(PURGE_RESULTS_QUEUE, options.cron, null, { tz: 'UTC' });
   await boss.work(PURGE_RESULTS_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
-    const deleted = await purgeExpiredResults(db, { batchSize: options.batchSize });
-    if (deleted > 0) logger.info({ deleted }, 'purged expired results');
-    const abandoned = await failAbandonedSyncScrapes(db);
-    if (abandoned > 0) logger.warn({ abandoned }, 'ended abandoned sync scrapes');
+    const duties = await Promise.allSettled([
+      purgeExpiredResults(db, { batchSize: options.batchSize }).then((deleted) => {
+        if (deleted > 0) logger.info({ deleted }, 'purged expired results');
+      }),
+      failAbandonedSyncScrapes(db, options.syncLeaseSeconds).then((abandoned) => {
+        if (abandoned > 0) logger.warn({ abandoned }, 'ended abandoned sync scrapes');
+      }),
+    ]);
+    const failed = duties.flatMap((d) => (d.status === 'rejected' ? [d.reason] : []));
+    // Rethrown after both ran, so pg-boss records the slot as failed; each failure logged here with its stack.
+    for (const err of failed) logger.error({ err }, 'a maintenance duty failed; it runs again at the next slot');
+    if (failed.length > 0) throw failed[0];
   });
   return {
     async stop() {

@@ -17,24 +17,33 @@ export interface KeyConcurrency {
   processing: number;
 }
 
+/** How long a running scrape's proof of life stays good for its key's concurrency slot. */
+export interface SlotLeases {
+  /** An async job's worker heartbeat. */
+  asyncSeconds: number;
+  /** A sync scrape's lease, renewed by its API process (SyncScrapeLeases). */
+  syncSeconds: number;
+}
+
 /**
  * Locks the keys' limit checks for the rest of the transaction (across all processes; other keys
  * are not affected) and counts each key's scrapes being processed now, sync and async together,
  * not counting the jobs `exceptJobIds` (a claim's own batch, some of which may still say
- * `processing` from a lost worker). One round trip: the function `omniscrape.key_slots` (migration
- * 0004) takes the locks in one order and counts after them; what holds a slot is defined there.
+ * `processing` from a lost worker) nor scrapes whose lease has lapsed (their process is gone).
+ * One round trip: the function `omniscrape.key_slots` (migrations 0004 and 0005) takes the locks in
+ * one order and counts after them; what holds a slot is defined there.
  */
 export async function lockAndCountKeySlots(
   db: Db,
   apiKeyIds: readonly string[],
   exceptJobIds: readonly string[],
-  staleAfterSeconds: number,
+  leases: SlotLeases,
 ): Promise<Map<string, KeyConcurrency>> {
   const keys = [...new Set(apiKeyIds)];
   if (keys.length === 0) return new Map();
   const { rows } = await sql<{ id: string; concurrency_limit: number | null; processing: string }>`
     select id, concurrency_limit, processing
-      from omniscrape.key_slots(${keys}::uuid[], ${[...exceptJobIds]}::uuid[], ${staleAfterSeconds})`.execute(db);
+      from omniscrape.key_slots(${keys}::uuid[], ${[...exceptJobIds]}::uuid[], ${leases.asyncSeconds}, ${leases.syncSeconds})`.execute(db);
   return new Map(rows.map((r) => [r.id, { limit: r.concurrency_limit, processing: Number(r.processing) }]));
 }
 

@@ -1,0 +1,73 @@
+import type { Logger } from '../logger';
+import type { Db } from '../store/database';
+import { touchScrapeJobs } from '../store/scrape-jobs';
+
+/**
+ * The leases of the sync scrapes this API process is running. A sync scrape's history row holds
+ * one of its key's concurrency slots only while its lease is fresh (`omniscrape.key_slots`), so
+ * however its scrape ends — an exception, a failed UPDATE, the process killed — the slot frees
+ * within the lease at most, not when maintenance gets to the row.
+ *
+ * Inserting the row is the first lease; every third of the lease this renews, in one statement,
+ * the scrapes whose lease is at least that old (most sync scrapes finish before their first
+ * renewal and cost nothing here). One renewal runs at a time: on a slow database a tick that finds
+ * the previous renewal still running skips it and says so, rather than piling statements up.
+ */
+export class SyncScrapeLeases {
+  /** Running scrape's job id → when its lease was last renewed (performance.now()). */
+  readonly #renewedAt = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #renewing: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+    readonly leaseSeconds: number,
+  ) {}
+
+  get #periodMs(): number {
+    return (this.leaseSeconds * 1000) / 3;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => this.#renewDue(), this.#periodMs);
+  }
+
+  /** A scrape whose row was just inserted (which leased it) now runs. */
+  hold(jobId: string): void {
+    this.#renewedAt.set(jobId, performance.now());
+  }
+
+  /** The scrape ended (recorded or not): its lease is no longer renewed. */
+  release(jobId: string): void {
+    this.#renewedAt.delete(jobId);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#renewing;
+  }
+
+  #renewDue(): void {
+    const startedAt = performance.now();
+    const due = [...this.#renewedAt].filter(([, at]) => startedAt - at >= this.#periodMs).map(([id]) => id);
+    if (due.length === 0) return;
+    if (this.#renewing) {
+      this.logger.warn({ due: due.length, leaseSeconds: this.leaseSeconds }, 'sync scrape leases: the previous renewal is still running; skipping this one');
+      return;
+    }
+    this.#renewing = touchScrapeJobs(this.db, due)
+      .then(() => {
+        for (const id of due) if (this.#renewedAt.has(id)) this.#renewedAt.set(id, startedAt);
+      })
+      .catch((err: unknown) => {
+        // Not rethrown: a timer has no caller. The next tick tries again; if Postgres stays away,
+        // the leases lapse and the slots free, which is what the lease is for.
+        this.logger.warn({ err, due: due.length }, 'could not renew sync scrape leases');
+      })
+      .finally(() => {
+        this.#renewing = undefined;
+      });
+  }
+}
