@@ -2,6 +2,7 @@ import type { PgBoss } from 'pg-boss';
 import { ClaimLoop } from '../src/jobs/claim-loop';
 import { createLogger } from '../src/logger';
 import { loadConfig } from '../src/config';
+import { capturingLogger } from './helpers/log-capture';
 
 const logger = createLogger(loadConfig({ OMNISCRAPE_LOG_LEVEL: 'silent' }));
 // The loop settles failures and heartbeats through pg-boss; these jobs never fail, and no heartbeat falls due.
@@ -113,5 +114,43 @@ describe('claim loop', () => {
     await until(() => stopping !== undefined, 1_000);
     await stopping;
     expect(claims).toBe(1);
+  });
+
+  test('a heartbeat slower than its period is never run twice at once, and the overrun is logged', async () => {
+    let touching = 0;
+    let mostAtOnce = 0;
+    let touches = 0;
+    let release: (() => void) | undefined;
+    // The first heartbeat hangs until the test lets it go; every later period finds it still running.
+    const slowBoss = {
+      fail: async () => ({}),
+      touch: async () => {
+        touches++;
+        mostAtOnce = Math.max(mostAtOnce, ++touching);
+        if (touches === 1) await new Promise<void>((resolve) => (release = resolve));
+        touching--;
+        return {};
+      },
+    } as unknown as PgBoss;
+    const { logger: captured, lines } = capturingLogger();
+    let finish: (() => void) | undefined;
+    const loop = new ClaimLoop<number>(slowBoss, captured, {
+      queue: 'test',
+      concurrency: 1,
+      idlePollMs: 60_000,
+      heartbeatSeconds: 0.02, // a heartbeat every 10 ms
+      claim: async () => ({ claimed: finish ? [] : [1], fetched: finish ? 0 : 1 }),
+      attemptOf: (n) => ({ id: String(n), retryCount: 0 }),
+      handle: () => new Promise<void>((resolve) => (finish = resolve)),
+    });
+    loop.start();
+    await until(() => lines.some((l) => l.msg === 'heartbeat overran its period; skipping this one'), 5_000);
+    expect(lines.filter((l) => l.msg === 'heartbeat overran its period; skipping this one').length).toBeGreaterThan(0);
+    expect(touches).toBe(1);
+    release!();
+    await until(() => touches > 1, 5_000); // the next period after it finished runs again
+    expect(mostAtOnce).toBe(1);
+    finish!();
+    await loop.stop(1_000);
   });
 });

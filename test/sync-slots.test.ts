@@ -1,6 +1,4 @@
 import { once } from 'node:events';
-import pino from 'pino';
-import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config';
 import { SyncScrapeLeases } from '../src/jobs/sync-leases';
 import { runSyncScrape } from '../src/jobs/sync-scrape';
@@ -11,6 +9,7 @@ import { failAbandonedSyncScrapes } from '../src/maintenance/abandoned-sync-scra
 import { lockAndCountKeySlots } from '../src/store/key-limits';
 import { spawnCli } from './helpers/cli';
 import { freePort } from './helpers/free-port';
+import { capturingLogger } from './helpers/log-capture';
 import { KEY_A, startTestService, type TestService } from './helpers/service';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 
@@ -47,8 +46,7 @@ async function until(condition: () => Promise<boolean>, timeoutMs: number, what:
 
 /** A context for runSyncScrape in this process, with a scraper of the test's choosing and a log it can read. */
 function syncContext(scraper: Pick<Scraper, 'scrape'>) {
-  const lines: any[] = [];
-  const logger = pino({ level: 'warn' }, new Writable({ write: (chunk, _enc, done) => void (lines.push(JSON.parse(String(chunk))), done()) }));
+  const { logger, lines } = capturingLogger();
   const { store } = service.running.context;
   const syncLeases = new SyncScrapeLeases(store.db, logger, LEASE_SECONDS);
   syncLeases.start();

@@ -59,6 +59,8 @@ export class ClaimLoop<C> {
   #pending = true;
   #loop: Promise<void> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** The heartbeat in flight, if any: one at a time, however slow Postgres is. */
+  #touching: Promise<void> | undefined;
 
   constructor(
     private readonly boss: PgBoss,
@@ -72,7 +74,7 @@ export class ClaimLoop<C> {
 
   start(): void {
     this.#loop = this.#run();
-    this.#heartbeat = setInterval(() => void this.#touch(), (this.options.heartbeatSeconds * 1000) / 2);
+    this.#heartbeat = setInterval(() => this.#heartbeatDue(), (this.options.heartbeatSeconds * 1000) / 2);
   }
 
   /** There may be new work: look now instead of at the next idle poll. */
@@ -109,6 +111,7 @@ export class ClaimLoop<C> {
     this.#shutdown.abort(new Error('worker stopping'));
     await all();
     clearInterval(this.#heartbeat);
+    await this.#touching;
   }
 
   async #run(): Promise<void> {
@@ -133,7 +136,8 @@ export class ClaimLoop<C> {
           if (full || putBack || capped) this.#pending = true;
           else if (this.#announced === announcedBefore) this.#pending = false;
         } catch (err) {
-          this.logger.warn({ err: (err as Error).message, queue: this.options.queue }, 'claiming jobs failed; retrying');
+          // Not rethrown: the loop is the caller, and the next pass claims again (Postgres may be back).
+          this.logger.warn({ err, queue: this.options.queue }, 'claiming jobs failed; retrying');
         }
       }
       backlog = full;
@@ -193,13 +197,27 @@ export class ClaimLoop<C> {
       )
       .catch(
         // Settling failed (Postgres away): the claim lapses and pg-boss hands the job out again.
-        (err: Error) => this.logger.warn({ err: err.message, jobId: attempt.id }, 'could not settle a job with pg-boss'),
+        (err: Error) => this.logger.warn({ err, queue: this.options.queue, jobId: attempt.id }, 'could not settle a job with pg-boss'),
       )
       .finally(() => {
         this.#held.delete(key);
         this.#slotFreed();
       });
     this.#held.set(key, { claimed, attempt, claim, done });
+  }
+
+  /**
+   * A heartbeat falls due. On a slow database the previous one may still be running: then this one
+   * is skipped (and said), not piled on top — the claims were refreshed as lately as that one got to.
+   */
+  #heartbeatDue(): void {
+    if (this.#touching) {
+      this.logger.warn({ queue: this.options.queue, periodMs: (this.options.heartbeatSeconds * 1000) / 2 }, 'heartbeat overran its period; skipping this one');
+      return;
+    }
+    this.#touching = this.#touch().finally(() => {
+      this.#touching = undefined;
+    });
   }
 
   async #touch(): Promise<void> {
@@ -217,8 +235,9 @@ export class ClaimLoop<C> {
       }
       await this.options.heartbeat?.(held.filter((h) => !alive || alive.has(h.attempt.id)).map((h) => h.claimed));
     } catch (err) {
-      // A heartbeat that could not run says nothing about the claims: abort nothing.
-      this.logger.warn({ err: (err as Error).message }, 'heartbeat failed');
+      // A heartbeat that could not run says nothing about the claims: abort nothing (not rethrown:
+      // a timer has no caller; the next heartbeat tries again).
+      this.logger.warn({ err, queue: this.options.queue }, 'heartbeat failed');
     }
   }
 }
