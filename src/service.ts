@@ -45,13 +45,13 @@ export async function startService(
 ): Promise<RunningService> {
   const store = openStore(databaseUrl, {
     max: roles.api ? 20 : 10,
-    onError: (err) => logger.warn({ err: err.message }, 'idle Postgres connection lost'),
+    onError: (err) => logger.warn({ err }, 'idle Postgres connection lost'),
     applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
     prepareStatements: true,
   });
   const boss = createBoss(config, databaseUrl, roles.worker ? 'worker' : 'api');
   // pg-boss reports background failures (Postgres down) as events; they must never crash the process.
-  boss.on('error', (err) => logger.warn({ err: err?.message ?? String(err) }, 'pg-boss background error'));
+  boss.on('error', (err) => logger.warn({ err }, 'pg-boss background error'));
   const scraper = new Scraper({ allowPrivateTargets: config.allowPrivateTargets, maxBodyBytes: config.maxTargetBodyBytes });
   // Names this process in its job notices (its own worker is woken directly instead).
   const processId = randomUUID();
@@ -100,7 +100,9 @@ export async function startService(
       });
     }
   } catch (err) {
-    await Promise.allSettled([keyChanges?.stop(), context.syncLeases.stop(), boss.stop({ graceful: false }), scraper.close(), store.close()]);
+    const cleanup = await Promise.allSettled([keyChanges?.stop(), context.syncLeases.stop(), boss.stop({ graceful: false }), scraper.close(), store.close()]);
+    // The start-up error is rethrown (the caller reports it); failures while undoing it only logged.
+    for (const r of cleanup) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'cleaning up after a failed start failed');
     throw err;
   }
 

@@ -9,7 +9,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (apiError.status >= 500 && apiError.code !== 'QUEUE_UNAVAILABLE') {
       logger.error({ err, method: req.method, path: req.path }, 'request failed');
     } else if (apiError.code === 'QUEUE_UNAVAILABLE') {
-      logger.warn({ err: String(err?.message ?? err), path: req.path }, 'Postgres unavailable');
+      logger.warn({ err, method: req.method, path: req.path }, 'Postgres unavailable');
     }
     if (res.headersSent) return;
     res.status(apiError.status).set(apiError.headers).json({ success: false, error: apiError.message, code: apiError.code });

@@ -27,7 +27,7 @@ const httpUrl = z
       const url = new URL(value);
       return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
     } catch {
-      return false;
+      return false; // an unparsable URL is the client's mistake, answered by this refinement's message
     }
   }, 'must be an absolute http:// or https:// URL');
 

@@ -177,7 +177,8 @@ function scrapeSettler(ctx: ServiceContext): GroupCommit<Settlement, boolean> {
     for (const s of batch) {
       if (s.finish.status === 'completed' && finished(s)) successes.set(s.apiKeyId, (successes.get(s.apiKeyId) ?? 0) + 1);
     }
-    await recordSuccessfulScrapes(db, successes).catch((err) => ctx.logger.warn({ err: err.message }, 'could not count successful scrapes'));
+    // Not rethrown: the outcomes are committed; a lost count only lets keys go a few scrapes over quota.
+    await recordSuccessfulScrapes(db, successes).catch((err: unknown) => ctx.logger.warn({ err, jobs: batch.length }, 'could not count successful scrapes'));
     return batch.map(finished);
   }, MAX_SETTLE_BATCH, isRetryableWithFewerRows);
 }
@@ -369,8 +370,10 @@ function keyGroupLimits(ctx: ServiceContext) {
           const limits = await customConcurrencyLimits(ctx.store.db);
           tiers = Object.fromEntries(limits.map((limit) => [String(limit), limit]));
           readAt = Date.now();
-        } catch {
-          // Postgres away: keep the last tiers; the fetch itself will report the outage.
+        } catch (err) {
+          // Not rethrown: the last tiers still hold, and the fetch itself will meet the outage.
+          ctx.logger.warn({ err }, 'could not read the key concurrency tiers; keeping the last ones');
+          readAt = Date.now(); // tried again in GROUP_TIERS_REFRESH_MS, not on every claim
         }
       }
       return { groupConcurrency: { default: ctx.config.defaultConcurrency, tiers } };

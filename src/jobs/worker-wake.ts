@@ -25,7 +25,9 @@ export class WorkerWake {
     }
     this.#sending = true;
     announceQueuedJobs(this.db, this.processId)
-      .catch((err) => this.logger.debug({ err: err.message }, 'could not wake workers; they poll anyway'))
+      // Not rethrown: the submissions are committed; idle workers find them at their next poll (1 s).
+      // At debug: during an outage every submission's 503 is already logged.
+      .catch((err: unknown) => this.logger.debug({ err }, 'could not wake workers; they poll anyway'))
       .finally(() => {
         this.#sending = false;
         if (this.#again) {

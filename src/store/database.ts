@@ -266,6 +266,7 @@ export async function transactionWithSettings<T>(db: Db, settings: Readonly<Reco
       await sql.raw(['begin', ...sets].join('; ')).execute(conn);
       result = await fn(conn);
     } catch (err) {
+      // A failed rollback means the connection is broken (the pool drops it); the error to report is `err`.
       await sql.raw('rollback').execute(conn).catch(() => undefined);
       throw err;
     }

@@ -21,6 +21,8 @@ export function listenForNotifications(
   let client: pg.Client | undefined;
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
+  /** Set after a failed connect is logged, so an outage logs once, not every second. */
+  let failing = false;
 
   const connect = async () => {
     if (stopped) return;
@@ -34,11 +36,17 @@ export function listenForNotifications(
     try {
       await next.connect();
       await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      // Stopped while connecting: closed at once; an error closing it changes nothing.
       if (stopped) return void (await next.end().catch(() => undefined));
       client = next;
+      if (failing) logger.info({ channel }, 'LISTEN connection back');
+      failing = false;
       onNotify(undefined);
     } catch (err) {
-      logger.debug({ err: (err as Error).message, channel }, 'LISTEN connection failed; retrying');
+      // Not rethrown: nothing waits on this; the 'end' that follows schedules the next try.
+      if (!failing) logger.warn({ err, channel }, 'LISTEN connection failed; retrying every second (logged once per outage)');
+      failing = true;
+      // Closing a connection that just failed can fail too; the failure above is the one that matters.
       await next.end().catch(() => undefined);
     }
   };
@@ -55,6 +63,7 @@ export function listenForNotifications(
     async stop() {
       stopped = true;
       clearTimeout(retryTimer);
+      // An error while closing (the connection already broken) leaves nothing to clean up.
       await client?.end().catch(() => undefined);
     },
   };
