@@ -4,7 +4,8 @@ import { startTestService, type TestService } from './helpers/service';
 import { submitJobs, waitUntilAllFinished } from './helpers/load';
 
 // Faults under load: 1,000 jobs flow while Postgres is restarted, or while every one of the
-// service's connections is killed. Nothing accepted with 202 may be lost.
+// service's connections is killed. Nothing accepted with 202 may be lost. On a durable Postgres
+// (fsync and synchronous_commit on), as in production.
 const JOBS = 1000;
 
 let postgres: Awaited<ReturnType<typeof startDisposableEmbeddedPostgres>>;
@@ -13,7 +14,7 @@ let target: TargetServer;
 
 beforeAll(async () => {
   target = await startTargetServer({ '/n': (_req, res) => void res.end('ok') });
-  postgres = await startDisposableEmbeddedPostgres();
+  postgres = await startDisposableEmbeddedPostgres({ durable: true });
   service = await startTestService({ databaseUrl: postgres.url, env: { OMNISCRAPE_WORKER_CONCURRENCY: '20' } });
 });
 afterAll(async () => {

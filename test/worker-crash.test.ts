@@ -1,8 +1,11 @@
 import { once } from 'node:events';
 import { spawnCli } from './helpers/cli';
+import { startDisposableEmbeddedPostgres } from './helpers/postgres-server';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
 
+// On a Postgres of its own with durable settings (fsync, synchronous_commit on), as in production.
+let postgres: Awaited<ReturnType<typeof startDisposableEmbeddedPostgres>>;
 let api: TestService;
 let rescuer: TestService | undefined;
 let target: TargetServer;
@@ -19,11 +22,13 @@ beforeAll(async () => {
       res.end('answered on a later attempt');
     },
   });
-  api = await startTestService({ roles: { api: true, worker: false } });
+  postgres = await startDisposableEmbeddedPostgres({ durable: true });
+  api = await startTestService({ databaseUrl: postgres.url, roles: { api: true, worker: false } });
 });
 afterAll(async () => {
   await rescuer?.stop();
   await api?.stop();
+  await postgres?.destroy();
   await target?.close();
 });
 
