@@ -1,5 +1,6 @@
 import { ScrapeFailure } from '../errors';
 import type { ScrapedPage } from '../scraper/scrape-request';
+import type { PageResult } from '../store/job-results';
 
 /** The answer of a successful scrape: the sync route's body and a completed job's `result`. */
 export interface ScrapeSuccessBody {
@@ -21,6 +22,12 @@ export const seconds = (ms: number) => Math.round(ms) / 1000;
 
 export function successBody(page: ScrapedPage, elapsedMs: number, charged: number): ScrapeSuccessBody {
   return { success: true, data: page, metadata: { elapsed_time: seconds(elapsedMs) }, billing: { charged } };
+}
+
+/** A success body as a completed job stores it: the page's content apart from the rest (see PageResult). */
+export function storedResult(body: ScrapeSuccessBody): PageResult {
+  const { content, ...data } = body.data;
+  return { json: JSON.stringify({ ...body, data }), content };
 }
 
 export function failureBody(failure: ScrapeFailure, elapsedMs: number): ScrapeFailureBody {

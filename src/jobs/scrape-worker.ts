@@ -17,10 +17,11 @@ import {
   type ScrapeJobRow,
 } from '../store/scrape-jobs';
 import { MemoryBudget } from '../scraper/memory-budget';
+import type { PageResult } from '../store/job-results';
 import { ClaimLoop } from './claim-loop';
 import { slotLeases } from './key-limits';
 import { GroupCommit } from './group-commit';
-import { statusForFailureCode, successBody } from './outcome';
+import { statusForFailureCode, storedResult, successBody } from './outcome';
 import { LOST_SCRAPE_QUEUE, SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 
 /** An idle worker looks for work this often even without a NOTIFY (retries are not announced). */
@@ -153,8 +154,8 @@ interface Settlement {
   attempt: JobAttempt;
   apiKeyId: string;
   finish: JobFinish;
-  /** The result of a completed job, as JSON text. */
-  result?: string;
+  /** The result of a completed job. */
+  result?: PageResult;
 }
 
 /**
@@ -199,7 +200,7 @@ function pageFinish(ctx: ServiceContext, row: ScrapeJobRow, body: ReturnType<typ
       elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
       result_expires_at: new Date(Date.now() + ctx.config.resultTtlSeconds * 1000),
     },
-    result: JSON.stringify(body),
+    result: storedResult(body),
   };
 }
 

@@ -10,8 +10,11 @@ import type { ScrapedPage, ScrapeRequest } from './scrape-request';
 export const MAX_REDIRECTS = 10;
 const CONNECT_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
-/** What a body of unannounced length reserves from the memory budget before it is read (it grows as read). */
-const UNKNOWN_LENGTH_RESERVE = 64 * 1024;
+/**
+ * What a body reserves from the memory budget before it is read when it does not announce its
+ * length, and the step by which a reservation grows as decoded bytes pass it (each step may wait).
+ */
+const BUDGET_STEP = 64 * 1024;
 /**
  * Bytes a response may buffer in the process before its body is read (socket and body stream
  * each; undici's default is 64 KiB). Bodies waiting for the memory budget keep this much each, so
@@ -75,16 +78,19 @@ export class Scraper {
 
   /**
    * Scrapes one page. Resolves with the page (any target status) or rejects with a ScrapeFailure.
-   * With `hold`, the body is read only once its size fits the memory budget, or once it has
-   * waited half of the time the scrape has left (then past the budget: other pages' bodies must
-   * not make this scrape time out); the caller releases the hold when it no longer keeps the page.
+   * With `hold`, the body's decoded bytes (and a rendered copy) are read only as they fit the memory
+   * budget (see MemoryBudget for the rules); the caller releases the hold when it no longer keeps
+   * the page.
    */
   async scrape(req: ScrapeRequest, signal?: AbortSignal, hold?: BudgetHold): Promise<ScrapedPage> {
     const deadline = AbortSignal.timeout(req.timeout * 1000);
     const deadlineAt = performance.now() + req.timeout * 1000;
     const abort = signal ? AbortSignal.any([deadline, signal]) : deadline;
     try {
-      return await this.#follow(req, abort, hold && { hold, deadlineAt });
+      // Other pages' bodies must not make this scrape time out: it waits for the budget at most
+      // half the time it has left, each time it waits.
+      const waitAtMostMs = () => Math.max(0, (deadlineAt - performance.now()) / 2);
+      return await this.#follow(req, abort, hold && { hold, waitAtMostMs });
     } catch (err) {
       throw toScrapeFailure(err, deadline.aborted, req.timeout);
     }
@@ -129,8 +135,13 @@ export class Scraper {
       const bytes = method === 'HEAD' ? Buffer.alloc(0) : await this.#readBody(response, signal, budget);
       const headers = flattenHeaders(response.headers);
       const text = decodeBody(bytes, headers['content-type']);
+      const content = renderContent(text, headers['content-type'], req.format);
+      if (budget && content !== text) {
+        // Text or markdown is a second copy of the page, held with it until the result is stored.
+        await budget.hold.reserveTo(budget.hold.heldBytes + Buffer.byteLength(content), signal, budget.waitAtMostMs());
+      }
       return {
-        content: renderContent(text, headers['content-type'], req.format),
+        content,
         status_code: response.statusCode,
         headers,
         final_url: url.toString(),
@@ -171,8 +182,7 @@ export class Scraper {
     }
     if (hold) {
       try {
-        const waitAtMostMs = Math.max(0, (budget!.deadlineAt - performance.now()) / 2);
-        await hold.reserve(Number.isFinite(declared) ? declared : UNKNOWN_LENGTH_RESERVE, signal, waitAtMostMs);
+        await hold.reserveTo(Number.isFinite(declared) ? declared : BUDGET_STEP, signal, budget!.waitAtMostMs());
       } catch (err) {
         discard(response.body);
         throw err;
@@ -188,8 +198,12 @@ export class Scraper {
       for await (const chunk of source) {
         size += (chunk as Buffer).length;
         if (size > cap) throw tooLarge(cap);
-        hold?.growTo(size);
         chunks.push(chunk as Buffer);
+        if (hold && size > hold.heldBytes) {
+          // Decoded bytes past the reservation wait for the budget like a new body: meanwhile
+          // nothing more is read, so the decoder and then the socket stop (TCP holds the rest).
+          await hold.reserveTo(Math.min(cap, Math.ceil(size / BUDGET_STEP) * BUDGET_STEP), signal, budget!.waitAtMostMs());
+        }
         if (signal.aborted) throw signal.reason;
       }
     } catch (err) {
@@ -202,10 +216,10 @@ export class Scraper {
   }
 }
 
-/** A scrape's memory budget reservation, and when the scrape's time is up. */
+/** A scrape's memory budget reservation, and how long it may wait for the budget right now. */
 interface BodyBudget {
   hold: BudgetHold;
-  deadlineAt: number;
+  waitAtMostMs: () => number;
 }
 
 /** Drops a body we will not read; the abort error that destroying it raises is expected. */

@@ -1,15 +1,32 @@
 import { sql } from 'kysely';
 import type { Db } from './database';
 
+/**
+ * A completed job's result in two parts: its JSON text without the page's content, and the content
+ * as plain text. The content goes to Postgres as a statement parameter of its own and is set into
+ * the JSON there (at `data.content`), so the worker never copies a page into JSON text: a page costs
+ * the process its text and the driver's message, rather than also its JSON escape and the
+ * statement's document built around it.
+ */
+export interface PageResult {
+  /** The result as JSON text, with no `data.content` (Postgres sets it). */
+  json: string;
+  content: string;
+}
+
 export interface NewJobResult {
   jobId: string;
-  /** The result as JSON text (serialised once, by the caller). */
-  json: string;
+  /** The result as JSON text (serialised once, by the caller), or its parts (see PageResult). */
+  result: string | PageResult;
   expiresAt: Date;
 }
 
+/** Characters a result sends to Postgres (its parts together). */
+export const resultLength = (result: string | PageResult): number =>
+  typeof result === 'string' ? result.length : result.json.length + result.content.length;
+
 /**
- * Most bytes of results sent in one INSERT. Small results go many to a statement; large ones one
+ * Most bytes of results sent in one statement. Small results go many to a statement; large ones one
  * each, so no message to Postgres (and no buffer the driver grows to build it) is larger than a few
  * results.
  */
@@ -17,14 +34,24 @@ export const MAX_INSERT_BYTES = 1024 * 1024;
 
 /** Stores the results of finished jobs (a job's result is written once: later writes are ignored). */
 export async function insertJobResults(db: Db, results: readonly NewJobResult[]): Promise<void> {
+  const whole: { jobId: string; json: string; expiresAt: Date }[] = [];
+  for (const { jobId, result, expiresAt } of results) {
+    if (typeof result === 'string') whole.push({ jobId, json: result, expiresAt });
+    // One statement per page: its content is one parameter, never joined with other pages'.
+    else {
+      await sql`insert into omniscrape.job_results (job_id, result, expires_at)
+                values (${jobId}, jsonb_set(${result.json}::jsonb, '{data,content}', to_jsonb(${result.content}::text)), ${expiresAt})
+                on conflict (job_id) do nothing`.execute(db);
+    }
+  }
   let start = 0;
-  while (start < results.length) {
+  while (start < whole.length) {
     let end = start + 1;
-    let bytes = results[start]!.json.length;
-    while (end < results.length && bytes + results[end]!.json.length <= MAX_INSERT_BYTES) bytes += results[end++]!.json.length;
+    let bytes = whole[start]!.json.length;
+    while (end < whole.length && bytes + whole[end]!.json.length <= MAX_INSERT_BYTES) bytes += whole[end++]!.json.length;
     await db
       .insertInto('omniscrape.job_results')
-      .values(results.slice(start, end).map((r) => ({ job_id: r.jobId, result: r.json, expires_at: r.expiresAt })))
+      .values(whole.slice(start, end).map((r) => ({ job_id: r.jobId, result: r.json, expires_at: r.expiresAt })))
       .onConflict((oc) => oc.column('job_id').doNothing())
       .execute();
     start = end;

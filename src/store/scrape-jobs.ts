@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Selectable, type UpdateObject } from 'kysely';
 import type { Database, Db, JobStatus, ScrapeJobsTable, Store } from './database';
-import { insertJobResults, MAX_INSERT_BYTES } from './job-results';
+import { insertJobResults, MAX_INSERT_BYTES, resultLength, type NewJobResult, type PageResult } from './job-results';
 
 export type ScrapeJobRow = Selectable<ScrapeJobsTable>;
 export type NewScrapeJob = Insertable<ScrapeJobsTable>;
@@ -114,13 +114,14 @@ export interface JobFinish {
 }
 
 /**
- * An outcome to write, and the result of a completed job as JSON text of an object: serialised
- * once, by JSON.stringify in the caller, and spliced as it is into the statement's JSON document
- * (text that is not one JSON value would corrupt that document).
+ * An outcome to write, and the result of a completed job: as JSON text of an object, serialised
+ * once by JSON.stringify in the caller and spliced as it is into the statement's JSON document
+ * (text that is not one JSON value would corrupt that document), or as a page apart from the rest
+ * of its JSON (PageResult), which Postgres puts together.
  */
 export interface FinishWithResult {
   finish: JobFinish;
-  result?: string;
+  result?: string | PageResult;
 }
 
 /**
@@ -128,30 +129,34 @@ export interface FinishWithResult {
  * attempt (a worker whose job was taken over cannot finish the newer attempt), and stores the
  * results of those it ended in the same statement — one round trip for a whole batch. Results
  * ride along up to MAX_INSERT_BYTES in all (no message to Postgres larger than that); the rest
- * follow in their own INSERTs (insertJobResults), only for the finishes that applied. Returns the
- * finishes this call applied, each named by finishKey (job and attempt).
+ * follow in their own INSERTs (insertJobResults: a page in a statement of its own, its content one
+ * parameter), only for the finishes that applied. Returns the finishes this call applied, each
+ * named by finishKey (job and attempt).
  */
 export async function finishScrapeJobs(db: Db, finishes: readonly FinishWithResult[]): Promise<string[]> {
   if (finishes.length === 0) return [];
   let inlineBytes = 0;
   const later: FinishWithResult[] = [];
-  // Each outcome as JSON, with its result spliced in as JSON (not re-serialised as a string).
+  // Each outcome as JSON, with its result spliced in as JSON (not re-serialised as a string); a
+  // page's content rides beside it and is set into the result by the statement.
   const items = finishes.map(({ finish, result }) => {
     const outcome = JSON.stringify(finish);
     if (result === undefined) return outcome;
-    if (inlineBytes > 0 && inlineBytes + result.length > MAX_INSERT_BYTES) {
+    const length = resultLength(result);
+    if (inlineBytes + length > MAX_INSERT_BYTES) {
       later.push({ finish, result });
       return outcome;
     }
-    inlineBytes += result.length;
-    return `${outcome.slice(0, -1)},"result":${result}}`;
+    inlineBytes += length;
+    if (typeof result === 'string') return `${outcome.slice(0, -1)},"result":${result}}`;
+    return `${outcome.slice(0, -1)},"result":${result.json},"content":${JSON.stringify(result.content)}}`;
   });
   const { rows } = await sql<{ id: string; attempts: number }>`
     with f as (
       select * from jsonb_to_recordset(${`[${items.join(',')}]`}::jsonb) as f(
                id uuid, attempt integer, status text, target_status_code integer, error_code text,
                error_message text, charged numeric, result_bytes integer, elapsed_ms integer,
-               result_expires_at timestamptz, result jsonb)
+               result_expires_at timestamptz, result jsonb, content text)
     ), done as (
       update omniscrape.scrape_jobs as j
          set status = f.status, target_status_code = f.target_status_code, error_code = f.error_code,
@@ -163,7 +168,9 @@ export async function finishScrapeJobs(db: Db, finishes: readonly FinishWithResu
       returning j.id, j.attempts
     ), stored as (
       insert into omniscrape.job_results (job_id, result, expires_at)
-      select f.id, f.result, f.result_expires_at
+      select f.id,
+             case when f.content is null then f.result else jsonb_set(f.result, '{data,content}', to_jsonb(f.content)) end,
+             f.result_expires_at
         from f join done on done.id = f.id and done.attempts = f.attempt
        where f.result is not null
       on conflict (job_id) do nothing
@@ -174,8 +181,8 @@ export async function finishScrapeJobs(db: Db, finishes: readonly FinishWithResu
     const appliedSet = new Set(applied);
     await insertJobResults(
       db,
-      later.flatMap(({ finish, result }) =>
-        appliedSet.has(finishKey(finish.id, finish.attempt)) ? [{ jobId: finish.id, json: result!, expiresAt: finish.result_expires_at! }] : [],
+      later.flatMap(({ finish, result }): NewJobResult[] =>
+        appliedSet.has(finishKey(finish.id, finish.attempt)) ? [{ jobId: finish.id, result: result!, expiresAt: finish.result_expires_at! }] : [],
       ),
     );
   }
