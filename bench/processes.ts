@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { peakRssBytes, stopChild } from '../test/helpers/child-processes';
 import { freePort } from '../test/helpers/free-port';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -35,22 +36,13 @@ function watch(child: ChildProcess, ready: RegExp, what: string): Promise<string
   });
 }
 
+/** Peak RSS in MiB, or 0 once the process is gone. */
 function peakRss(pid: number | undefined): number {
   try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    return peakRssBytes(pid) / 2 ** 20;
   } catch {
     return 0;
   }
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /**

@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
+import { peakRssBytes, stopChild } from './child-processes';
 import { spawnCli } from './cli';
 
 export interface WorkerProcess {
@@ -21,19 +21,7 @@ export function startWorkerProcess(databaseUrl: string, env: Record<string, stri
   child.stderr!.pipe(process.stderr);
   return {
     child,
-    peakRssBytes: () => {
-      const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-      if (kb === undefined) throw new Error(`no VmHWM in /proc/${child.pid}/status`);
-      return Number(kb) * 1024;
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    peakRssBytes: () => peakRssBytes(child.pid),
+    stop: () => stopChild(child),
   };
 }
