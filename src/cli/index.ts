@@ -9,7 +9,8 @@ import { startService, type ServiceRoles } from '../service';
 import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKeyLimits } from '../store/api-keys';
 import { assertSupportedPostgres, migrateToLatest, openStore, type Store } from '../store/database';
 import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, runningLocalPostgresUrl, startLocalPostgres } from './local-mode';
-import { explainStartupError } from './startup-errors';
+import { StartupFailure } from '../startup-failure';
+import { assertCanListen, explainStartupError } from './startup-errors';
 
 const print = (line = '') => process.stdout.write(line + '\n');
 /** Ends the command with one line on stderr (`omniscrape: …`) and exit code 1. */
@@ -78,6 +79,7 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
   const logger = createLogger(cfg);
   let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
   let printedKey: string | undefined;
+  if (roles.api) await assertCanListen(cfg.host, cfg.port);
   if (!cfg.databaseUrl) {
     if (!allowEmbedded) fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
     logger.info({ dataDir: cfg.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
@@ -92,6 +94,11 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
     }
     await connecting(databaseUrl, () => checkPostgresVersion(databaseUrl));
     service = await connecting(databaseUrl, () => startService(cfg, databaseUrl, roles, logger));
+    if (roles.api && service.port === undefined) {
+      // The port was taken after assertCanListen (see there): the service runs without its API.
+      await service.stop();
+      throw new StartupFailure(`the API could not listen on ${cfg.host}:${cfg.port} (taken a moment ago?): set PORT to a free port`, 'PORT_IN_USE');
+    }
   } catch (err) {
     // The embedded Postgres must not outlive a failed start; a failure to stop it is logged, and
     // the start-up failure (the cause) is what the user is told.

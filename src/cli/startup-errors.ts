@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { StartupFailure } from '../startup-failure';
 
 /**
@@ -38,4 +39,20 @@ export function describeServer(databaseUrl: string | undefined): string {
   } catch {
     return 'DATABASE_URL';
   }
+}
+
+/**
+ * Fails early, explained, when the API's address cannot be listened on (a port taken), before
+ * anything else starts. startService cannot say so itself: Express 5's `app.listen` hands a listen
+ * error to its callback, which startService takes for success, so the service would run without
+ * its API. Another program can still take the port in the moment between; the CLI checks the
+ * port startService reports for that.
+ */
+export async function assertCanListen(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err) => reject(explainStartupError(err, { port }) ?? err));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
