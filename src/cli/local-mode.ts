@@ -93,6 +93,7 @@ export function localApiKey(config: Config): string {
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch {
+    // No key kept yet (the first start in this data dir): make one.
     const key = generateApiKey();
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, key + '\n', { mode: 0o600 });
