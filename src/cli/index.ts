@@ -7,20 +7,47 @@ import { createLogger } from '../logger';
 import { purgeExpiredResults } from '../maintenance/result-purge';
 import { startService, type ServiceRoles } from '../service';
 import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKeyLimits } from '../store/api-keys';
-import { migrateToLatest, openStore, type Store } from '../store/database';
-import { LOCAL_KEY_NAME, localApiKey, runningLocalPostgresUrl, startLocalPostgres } from './local-mode';
+import { assertSupportedPostgres, migrateToLatest, openStore, type Store } from '../store/database';
+import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, runningLocalPostgresUrl, startLocalPostgres } from './local-mode';
+import { StartupFailure } from '../startup-failure';
+import { assertCanListen, explainStartupError } from './startup-errors';
 
 const print = (line = '') => process.stdout.write(line + '\n');
+/** Ends the command with one line on stderr (`omniscrape: …`) and exit code 1. */
 const fail = (message: string): never => {
   process.stderr.write(`omniscrape: ${message}\n`);
   process.exit(1);
 };
 
+/**
+ * The end of every command that failed: one line. A failure we recognise (StartupFailure, or an
+ * error explainStartupError knows) says its cause and way out; anything else is a bug or a case
+ * not foreseen, whose message is still one line, and whose stack OMNISCRAPE_LOG_LEVEL=debug shows.
+ */
+function failWith(err: unknown): never {
+  const explained = explainStartupError(err);
+  const debug = ['debug', 'trace'].includes(process.env.OMNISCRAPE_LOG_LEVEL ?? '');
+  if (debug) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  if (explained) return fail(explained.message);
+  const message = err instanceof Error ? err.message : String(err);
+  return fail(`${message.split('\n')[0]}${debug ? '' : ' (OMNISCRAPE_LOG_LEVEL=debug shows where)'}`);
+}
+
+/** Runs the first contact with a database; its failures come out explained, naming the server (never the password). */
+async function connecting<T>(databaseUrl: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw explainStartupError(err, { databaseUrl }) ?? err;
+  }
+}
+
 function config(): Config {
   try {
     return loadConfig();
   } catch (err) {
-    return fail(err instanceof ConfigError ? err.message : String(err));
+    // Not logged: there is no logger before the settings are read, and the message names each bad one.
+    return fail(err instanceof ConfigError ? err.message.replace(/:?\n\s+/g, (m) => (m.startsWith(':') ? ': ' : '; ')) : String(err));
   }
 }
 
@@ -34,9 +61,13 @@ function databaseUrlFor(cfg: Config): string {
 }
 
 async function withStore<T>(cfg: Config, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = openStore(databaseUrlFor(cfg), { max: 2, applicationName: 'omniscrape-cli' });
+  const url = databaseUrlFor(cfg);
+  const store = openStore(url, { max: 2, applicationName: 'omniscrape-cli' });
   try {
-    await migrateToLatest(store.db);
+    await connecting(url, async () => {
+      await assertSupportedPostgres(store.db);
+      await migrateToLatest(store.db);
+    });
     return await fn(store);
   } finally {
     await store.close();
@@ -47,23 +78,31 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
   const cfg = config();
   const logger = createLogger(cfg);
   let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
-  let databaseUrl = cfg.databaseUrl;
   let printedKey: string | undefined;
-  if (!databaseUrl) {
+  if (roles.api) await assertCanListen(cfg.host, cfg.port);
+  if (!cfg.databaseUrl) {
     if (!allowEmbedded) fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
     logger.info({ dataDir: cfg.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
     embedded = await startLocalPostgres(cfg, (line) => logger.warn(line));
-    databaseUrl = embedded.url;
-    if (cfg.apiKeys.length === 0) {
+  }
+  const databaseUrl = cfg.databaseUrl ?? embedded!.url;
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    if (embedded && cfg.apiKeys.length === 0) {
       printedKey = localApiKey(cfg);
       cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
     }
-  }
-  let service: Awaited<ReturnType<typeof startService>>;
-  try {
-    service = await startService(cfg, databaseUrl, roles, logger);
+    await connecting(databaseUrl, () => checkPostgresVersion(databaseUrl));
+    service = await connecting(databaseUrl, () => startService(cfg, databaseUrl, roles, logger));
+    if (roles.api && service.port === undefined) {
+      // The port was taken after assertCanListen (see there): the service runs without its API.
+      await service.stop();
+      throw new StartupFailure(`the API could not listen on ${cfg.host}:${cfg.port} (taken a moment ago?): set PORT to a free port`, 'PORT_IN_USE');
+    }
   } catch (err) {
-    await embedded?.stop();
+    // The embedded Postgres must not outlive a failed start; a failure to stop it is logged, and
+    // the start-up failure (the cause) is what the user is told.
+    await embedded?.stop().catch((stopErr) => logger.error({ err: stopErr }, 'stopping the embedded Postgres after a failed start failed'));
     throw err;
   }
   const roleNames = Object.entries(roles).filter(([, on]) => on).map(([name]) => name).join(' + ');
@@ -72,7 +111,8 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
     print('');
     print(`  omniscrape is running (${roleNames}) on an embedded Postgres.`);
     if (service.port) print(`  API:          http://localhost:${service.port}`);
-    print(`  DATABASE_URL: ${embedded.url}`);
+    // The password stays in its mode-600 file: terminals are logged and shared more than files are.
+    print(`  DATABASE_URL: ${urlWithoutPassword(embedded.url)}   (password in ${cfg.dataDir}/${POSTGRES_PASSWORD_FILE})`);
     if (printedKey) print(`  API key:      ${printedKey}   (name "${LOCAL_KEY_NAME}", kept in ${cfg.dataDir}/)`);
     print('');
   }
@@ -81,8 +121,9 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    // A terminal's Ctrl-C reaches an embedded Postgres too, which may then go away mid-shutdown;
-    // its connections' errors are expected now and must not crash the orderly stop.
+    // Postgres may go away mid-shutdown (a server stopped at the same time, or an embedded one
+    // signalled from outside); its connections' errors are expected now and must not crash the
+    // orderly stop. They are logged without a stack: the stack of a lost connection says nothing.
     process.on('uncaughtException', (err) => {
       if (isDatabaseUnavailable(err)) return logger.warn({ err: err.message }, 'Postgres went away during shutdown');
       logger.fatal({ err }, 'uncaught exception during shutdown');
@@ -101,6 +142,21 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function checkPostgresVersion(databaseUrl: string): Promise<void> {
+  const store = openStore(databaseUrl, { max: 1, applicationName: 'omniscrape-version-check' });
+  try {
+    await assertSupportedPostgres(store.db);
+  } finally {
+    await store.close();
+  }
+}
+
+function urlWithoutPassword(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.password = '';
+  return url.toString();
 }
 
 function positiveInt(value: string): number {
@@ -132,12 +188,20 @@ program
     const url = databaseUrlFor(cfg);
     const store = openStore(url, { max: 2, applicationName: 'omniscrape-cli' });
     const boss = createBoss(cfg, url, 'admin');
-    boss.on('error', () => undefined);
+    // pg-boss also reports through this event what its start() then throws; the throw is what
+    // ends the command (one line), so the event is only logged, for debugging.
+    const logger = createLogger(cfg);
+    boss.on('error', (err) => logger.debug({ err }, 'pg-boss error during migrate'));
     try {
-      const applied = await migrateToLatest(store.db);
+      const applied = await connecting(url, async () => {
+        await assertSupportedPostgres(store.db);
+        return migrateToLatest(store.db);
+      });
       print(applied.length ? `applied: ${applied.join(', ')}` : 'omniscrape tables: up to date');
-      await boss.start();
-      await ensureQueues(boss, cfg);
+      await connecting(url, async () => {
+        await boss.start();
+        await ensureQueues(boss, cfg);
+      });
       print('pg-boss queue tables: installed and up to date');
     } finally {
       await boss.stop({ graceful: false });
@@ -215,4 +279,4 @@ keys
     }
   });
 
-program.parseAsync(process.argv).catch((err) => fail(err instanceof Error ? err.message : String(err)));
+program.parseAsync(process.argv).catch(failWith);

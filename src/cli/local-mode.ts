@@ -1,38 +1,78 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config';
+import { StartupFailure } from '../startup-failure';
 import { generateApiKey } from '../store/api-keys';
-import { startEmbeddedPostgres, type RunningPostgres } from '../store/embedded-postgres';
+import { startEmbeddedPostgres, writePrivateFile, type RunningPostgres } from '../store/embedded-postgres';
 
 /**
  * Local mode: with no DATABASE_URL, `serve` (what `npm start` runs) starts an embedded Postgres
  * with its data in the git-ignored OMNISCRAPE_DATA_DIR, and records its URL there so other
- * commands in the checkout (`keys create`, `cleanup`, …) find it while it runs.
+ * commands in the checkout (`keys create`, `cleanup`, …) find it while it runs. Every file there
+ * that holds a secret (the URL holds the password) is mode 600.
  */
 const STATE_FILE = 'embedded-postgres.json';
 const LOCAL_KEY_FILE = 'local-api-key';
+export const POSTGRES_PASSWORD_FILE = 'postgres-password';
 export const LOCAL_KEY_NAME = 'local';
 
 export async function startLocalPostgres(config: Config, log: (line: string) => void): Promise<RunningPostgres> {
   const dataDir = path.resolve(config.dataDir);
-  fs.mkdirSync(dataDir, { recursive: true });
-  fs.chmodSync(dataDir, 0o755); // the server runs as the `postgres` user when we are root
-  const server = await startEmbeddedPostgres({
-    dataDir: path.join(dataDir, 'postgres'),
-    port: config.embeddedPostgresPort,
-    persistent: true,
-    onLog: (line) => {
-      if (/ERROR|FATAL|PANIC/.test(line)) log(line.trim());
-    },
-  });
-  fs.writeFileSync(path.join(dataDir, STATE_FILE), JSON.stringify({ url: server.url, pid: process.pid }));
+  try {
+    fs.mkdirSync(dataDir, { recursive: true });
+    // As root the server runs as the `postgres` user, who must enter this folder to reach its data
+    // in it; the secrets in it are mode 600, so entering (and listing) is all anyone else can do.
+    if (process.getuid?.() === 0) fs.chmodSync(dataDir, 0o755);
+    fs.accessSync(dataDir, fs.constants.W_OK);
+  } catch (err) {
+    throw notWritable(config, err);
+  }
+  let server: RunningPostgres;
+  try {
+    server = await startEmbeddedPostgres({
+      dataDir: path.join(dataDir, 'postgres'),
+      passwordFile: path.join(dataDir, POSTGRES_PASSWORD_FILE),
+      port: config.embeddedPostgresPort,
+      persistent: true,
+      onLog: (line) => {
+        if (/ERROR|FATAL|PANIC|postgres user|password/.test(line)) log(line.trim());
+      },
+    });
+  } catch (err) {
+    throw withWayOut(config, err);
+  }
+  try {
+    writePrivateFile(path.join(dataDir, STATE_FILE), JSON.stringify({ url: server.url, pid: process.pid }));
+  } catch (err) {
+    await server.stop();
+    throw notWritable(config, err);
+  }
   return {
     ...server,
-    async stop() {
+    async stop(options) {
       fs.rmSync(path.join(dataDir, STATE_FILE), { force: true });
-      await server.stop();
+      await server.stop(options);
     },
   };
+}
+
+function notWritable(config: Config, err: unknown): StartupFailure {
+  const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  return new StartupFailure(
+    `cannot write the data folder ${path.resolve(config.dataDir)} (${reason}): set OMNISCRAPE_DATA_DIR to a folder you can write, or DATABASE_URL to use your own Postgres`,
+    'NOT_WRITABLE',
+    { cause: err },
+  );
+}
+
+/** The runner's failures, with the setting that gets the user out of them. */
+function withWayOut(config: Config, err: unknown): unknown {
+  if (!(err instanceof StartupFailure)) return err;
+  if (err.code === 'PORT_IN_USE') {
+    return new StartupFailure(`${err.message}: set OMNISCRAPE_EMBEDDED_PG_PORT to a free port, or stop what listens on ${config.embeddedPostgresPort}`, err.code, { cause: err });
+  }
+  if (err.code === 'NOT_WRITABLE' && err.message.includes(path.resolve(config.dataDir))) return notWritable(config, err.cause ?? err);
+  return err;
 }
 
 /** The URL of the embedded Postgres a running `npm start` holds in this data dir, if any. */
@@ -42,6 +82,7 @@ export function runningLocalPostgresUrl(config: Config): string | undefined {
     process.kill(state.pid, 0);
     return typeof state.url === 'string' ? state.url : undefined;
   } catch {
+    // No state file (nothing running), unreadable (another user's), or its process is gone: none to use.
     return undefined;
   }
 }
@@ -52,6 +93,7 @@ export function localApiKey(config: Config): string {
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch {
+    // No key kept yet (the first start in this data dir): make one.
     const key = generateApiKey();
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, key + '\n', { mode: 0o600 });

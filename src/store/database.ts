@@ -3,6 +3,7 @@ import { Migrator } from 'kysely/migration';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { migrations } from '../../migrations';
+import { StartupFailure } from '../startup-failure';
 
 /** Timestamps read back as Date; written as Date or left to their defaults. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -207,6 +208,22 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${reason}`);
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * The oldest Postgres major version omniscrape runs on: pg-boss 12 requires 13 or later (its
+ * README), and the migrations need 13 too (gen_random_uuid() is built in from 13; before it came
+ * from the pgcrypto extension).
+ */
+export const OLDEST_SUPPORTED_POSTGRES = 13;
+
+/** Refuses, with a StartupFailure naming both versions, a server older than `oldest` (a major version). */
+export async function assertSupportedPostgres(db: Kysely<any>, oldest = OLDEST_SUPPORTED_POSTGRES): Promise<void> {
+  const { rows } = await sql<{ num: string; version: string }>`select current_setting('server_version_num') as num, current_setting('server_version') as version`.execute(db);
+  const num = Number(rows[0]?.num);
+  if (!(num >= oldest * 10_000)) {
+    throw new StartupFailure(`the database runs Postgres ${rows[0]?.version}, and omniscrape needs Postgres ${oldest} or later: upgrade it, or point DATABASE_URL at a newer server`, 'UNSUPPORTED_POSTGRES');
+  }
 }
 
 /** True when every known migration has been applied (what /readyz reports). */

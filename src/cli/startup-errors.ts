@@ -1,0 +1,58 @@
+import net from 'node:net';
+import { StartupFailure } from '../startup-failure';
+
+/**
+ * Turns what can go wrong while a command starts (a port taken, Postgres refusing or out of
+ * reach) into one line that names the cause and the way out. The causes are in the machine or the
+ * settings, not in the code, so a stack trace would only hide the line that matters.
+ */
+export function explainStartupError(err: unknown, context: { databaseUrl?: string; port?: number } = {}): StartupFailure | undefined {
+  if (err instanceof StartupFailure) return err;
+  const where = describeServer(context.databaseUrl);
+  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause ?? e.errors?.[0], depth++) {
+    const code: unknown = e.code;
+    if (e.syscall === 'listen' && code === 'EADDRINUSE') {
+      return new StartupFailure(`port ${e.port ?? context.port} is already in use on ${e.address ?? 'this machine'}: set PORT to a free port, or stop what listens there`, 'PORT_IN_USE', { cause: err });
+    }
+    if (e.syscall === 'listen' && (code === 'EACCES' || code === 'EADDRNOTAVAIL')) {
+      return new StartupFailure(`cannot listen on ${e.address}:${e.port} (${code}): set HOST and PORT to an address and port this user may use`, 'OTHER', { cause: err });
+    }
+    if (code === '28P01') return new StartupFailure(`Postgres at ${where} refused the password: ${e.message} (check DATABASE_URL)`, 'PASSWORD_REFUSED', { cause: err });
+    if (code === '28000') return new StartupFailure(`Postgres at ${where} refused the login: ${e.message} (check DATABASE_URL, or the server's pg_hba.conf)`, 'OTHER', { cause: err });
+    if (code === '3D000') return new StartupFailure(`Postgres at ${where}: ${e.message} (create it, or fix DATABASE_URL)`, 'OTHER', { cause: err });
+    if (code === 'ECONNREFUSED') return new StartupFailure(`cannot reach Postgres at ${where}: connection refused (is it running? check DATABASE_URL)`, 'OTHER', { cause: err });
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new StartupFailure(`cannot reach Postgres at ${where}: the host name does not resolve (check DATABASE_URL)`, 'OTHER', { cause: err });
+    if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || /timeout exceeded when trying to connect/i.test(String(e.message))) {
+      return new StartupFailure(`cannot reach Postgres at ${where}: it did not answer (check DATABASE_URL, and that nothing blocks the way)`, 'OTHER', { cause: err });
+    }
+    if (typeof code === 'string' && /^(53|57P03)/.test(code)) return new StartupFailure(`Postgres at ${where} cannot take this connection now: ${e.message}`, 'OTHER', { cause: err });
+  }
+  return undefined;
+}
+
+/** host:port/database of a DATABASE_URL, never its password. */
+export function describeServer(databaseUrl: string | undefined): string {
+  if (!databaseUrl) return 'DATABASE_URL';
+  try {
+    const url = new URL(databaseUrl);
+    return `${url.hostname}:${url.port || 5432}${url.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+/**
+ * Fails early, explained, when the API's address cannot be listened on (a port taken), before
+ * anything else starts. startService cannot say so itself: Express 5's `app.listen` hands a listen
+ * error to its callback, which startService takes for success, so the service would run without
+ * its API. Another program can still take the port in the moment between; the CLI checks the
+ * port startService reports for that.
+ */
+export async function assertCanListen(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err) => reject(explainStartupError(err, { port }) ?? err));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
