@@ -95,8 +95,8 @@ export async function startService(
       keyChanges = listenForNotifications(databaseUrl, KEYS_CHANGED_CHANNEL, () => context.apiKeys.clear(), logger);
       const app = createApp(context);
       server = await new Promise<Server>((resolve, reject) => {
-        const s = app.listen(config.port, config.host, () => resolve(s));
-        s.once('error', reject);
+        // Express 5 hands a listen error (port taken) to this callback rather than throwing it.
+        const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)));
       });
     }
   } catch (err) {

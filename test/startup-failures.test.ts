@@ -8,6 +8,7 @@ import { assertSupportedPostgres, OLDEST_SUPPORTED_POSTGRES, openStore } from '.
 import { runCli, spawnCli } from './helpers/cli';
 import { freePort } from './helpers/free-port';
 import { startDisposableEmbeddedPostgres } from './helpers/postgres-server';
+import { startTestService } from './helpers/service';
 
 /** One `omniscrape: …` line on stderr, no stack trace, a non-zero exit. */
 function expectOneLineFailure(res: { code: number | null; stderr: string }, says: RegExp): void {
@@ -140,6 +141,16 @@ describe('start-up failures end in one line', () => {
     } finally {
       await store.close();
       await server.destroy();
+    }
+  });
+
+  test('the service itself refuses to start on a taken API port (EADDRINUSE), rather than running without its API', async () => {
+    const apiPort = await freePort();
+    const holder = await occupy(apiPort);
+    try {
+      await expect(startTestService({ env: { PORT: String(apiPort) }, roles: { api: true, worker: false } })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    } finally {
+      holder.close();
     }
   });
 });

@@ -36,7 +36,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
  */
 export async function startDisposableEmbeddedPostgres(
   options: { durable?: boolean } = {},
-): Promise<RunningPostgres & { destroy(): Promise<void>; crash(): Promise<void> }> {
+): Promise<RunningPostgres & { destroy(): Promise<void> }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-pg-'));
   fs.chmodSync(dir, 0o755);
   const dataDir = path.join(dir, 'data');
@@ -48,53 +48,11 @@ export async function startDisposableEmbeddedPostgres(
   });
   return {
     ...server,
-    crash: () => killPostgres(dataDir),
     async destroy() {
       await server.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/**
- * A crash, not a shutdown: SIGKILL to the postmaster and every process it started, all at once.
- * Nothing is checkpointed and the WAL buffers in shared memory are lost, so whatever was committed
- * without waiting for its flush (synchronous_commit off) may be gone; the next start recovers from
- * the WAL on disk.
- */
-async function killPostgres(dataDir: string): Promise<void> {
-  const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const pids = [postmaster, ...childrenOf(postmaster)];
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  while (pids.some((pid) => fs.existsSync(`/proc/${pid}`) && !isZombie(pid))) await new Promise((r) => setTimeout(r, 20));
-}
-
-function childrenOf(parent: number): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        return Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === parent;
-      } catch {
-        return false; // exited meanwhile
-      }
-    })
-    .map(Number);
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 async function containerEngineAnswers(): Promise<boolean> {
