@@ -9,7 +9,6 @@ import { startService, type ServiceRoles } from '../service';
 import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKeyLimits } from '../store/api-keys';
 import { assertSupportedPostgres, migrateToLatest, openStore, type Store } from '../store/database';
 import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, runningLocalPostgresUrl, startLocalPostgres } from './local-mode';
-import { StartupFailure } from '../startup-failure';
 import { assertCanListen, explainStartupError } from './startup-errors';
 
 const print = (line = '') => process.stdout.write(line + '\n');
@@ -93,12 +92,8 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
       cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
     }
     await connecting(databaseUrl, () => checkPostgresVersion(databaseUrl));
+    // A port taken since assertCanListen makes startService reject (EADDRINUSE), explained like the rest.
     service = await connecting(databaseUrl, () => startService(cfg, databaseUrl, roles, logger));
-    if (roles.api && service.port === undefined) {
-      // The port was taken after assertCanListen (see there): the service runs without its API.
-      await service.stop();
-      throw new StartupFailure(`the API could not listen on ${cfg.host}:${cfg.port} (taken a moment ago?): set PORT to a free port`, 'PORT_IN_USE');
-    }
   } catch (err) {
     // The embedded Postgres must not outlive a failed start; a failure to stop it is logged, and
     // the start-up failure (the cause) is what the user is told.

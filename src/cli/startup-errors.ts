@@ -43,10 +43,8 @@ export function describeServer(databaseUrl: string | undefined): string {
 
 /**
  * Fails early, explained, when the API's address cannot be listened on (a port taken), before
- * anything else starts. startService cannot say so itself: Express 5's `app.listen` hands a listen
- * error to its callback, which startService takes for success, so the service would run without
- * its API. Another program can still take the port in the moment between; the CLI checks the
- * port startService reports for that.
+ * anything else starts: startService would find out too, but only after the embedded Postgres, the
+ * migrations and pg-boss had started.
  */
 export async function assertCanListen(host: string, port: number): Promise<void> {
   if (port === 0) return;
