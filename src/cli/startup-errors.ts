@@ -37,7 +37,7 @@ export function describeServer(databaseUrl: string | undefined): string {
     const url = new URL(databaseUrl);
     return `${url.hostname}:${url.port || 5432}${url.pathname}`;
   } catch {
-    return 'DATABASE_URL';
+    return 'DATABASE_URL'; // unparsable: name the setting rather than echo a value that may hold a password
   }
 }
 

@@ -268,6 +268,7 @@ function decodeBody(bytes: Buffer, contentType: string | undefined): string {
   try {
     text = new TextDecoder(declared ?? 'utf-8').decode(bytes);
   } catch {
+    // A charset label TextDecoder does not know (a page's typo, an exotic encoding): read as UTF-8.
     text = new TextDecoder('utf-8').decode(bytes);
   }
   return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;

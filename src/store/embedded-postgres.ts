@@ -169,7 +169,7 @@ function readPassword(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8').trim() || undefined;
   } catch {
-    return undefined;
+    return undefined; // no password file yet: the caller makes one
   }
 }
 
@@ -262,7 +262,7 @@ function readOrUndefined(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch {
-    return undefined;
+    return undefined; // missing (or gone meanwhile): the callers treat that as "no such file"
   }
 }
 
