@@ -1,4 +1,6 @@
 import { MemoryBudget } from '../src/scraper/memory-budget';
+import { Scraper } from '../src/scraper/scraper';
+import { startTargetServer, type TargetServer } from './helpers/target-server';
 
 const MB = 1024 * 1024;
 const settled = async (p: Promise<unknown>) => {
@@ -147,5 +149,42 @@ describe('memory budget for page bodies', () => {
     holder.release();
     await next;
     expect(budget.usedBytes).toBe(10);
+  });
+});
+
+describe('a scrape waiting for the budget', () => {
+  let target: TargetServer;
+  const scraper = new Scraper({ allowPrivateTargets: true, maxBodyBytes: 10 * MB });
+  beforeAll(async () => {
+    target = await startTargetServer({
+      // 1 MiB, chunked: no length announced, so the scrape asks for more budget every 64 KiB.
+      '/chunked-1mb': (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const chunk = Buffer.alloc(16 * 1024, 'x');
+        for (let i = 0; i < 64; i++) res.write(chunk);
+        res.end();
+      },
+    });
+  });
+  afterAll(async () => {
+    await scraper.close();
+    await target?.close();
+  });
+
+  test("a growing body behind a spent budget completes: all its waits together end at half its timeout, not each at half of what is left", async () => {
+    const budget = new MemoryBudget(1 * MB);
+    const elsewhere = budget.hold();
+    await elsewhere.reserveTo(1 * MB); // another page holds the whole budget throughout
+    const hold = budget.hold();
+    try {
+      const request = { url: `${target.origin}/chunked-1mb`, method: 'GET', headers: {}, timeout: 2, follow_redirects: true, format: 'raw', mode: 'auto' } as const;
+      // 16 steps of 64 KiB, each waiting half of what was left, would add up to the 2 s deadline.
+      const page = await scraper.scrape(request, undefined, hold);
+      expect(page.content).toHaveLength(1 * MB);
+      expect(budget.usedBytes).toBeLessThanOrEqual(2 * MB); // past the budget, within twice it
+    } finally {
+      hold.release();
+      elsewhere.release();
+    }
   });
 });

@@ -11,9 +11,9 @@
  * smaller ones. A body larger than the whole budget is let in when nothing else is held.
  *
  * Deadlines: a waiter may set how long it waits at most; then it is let in past the budget, as
- * long as everything held stays within twice the budget, rather than made to fail (the scraper
- * waits at most half the time a scrape has left, so a slow large page elsewhere delays a scrape
- * without timing it out).
+ * long as everything held stays within twice the budget, rather than made to fail (the scraper's
+ * waits for one scrape, all together, end half its timeout after it began, so a slow large page
+ * elsewhere delays a scrape without timing it out).
  *
  * No deadlock: holders waiting to grow could each wait for another's release forever. So when
  * every holder is waiting (none is reading or storing, so none would release without more

@@ -84,12 +84,13 @@ export class Scraper {
    */
   async scrape(req: ScrapeRequest, signal?: AbortSignal, hold?: BudgetHold): Promise<ScrapedPage> {
     const deadline = AbortSignal.timeout(req.timeout * 1000);
-    const deadlineAt = performance.now() + req.timeout * 1000;
     const abort = signal ? AbortSignal.any([deadline, signal]) : deadline;
     try {
-      // Other pages' bodies must not make this scrape time out: it waits for the budget at most
-      // half the time it has left, each time it waits.
-      const waitAtMostMs = () => Math.max(0, (deadlineAt - performance.now()) / 2);
+      // Other pages' bodies must not make this scrape time out: all its waits for the budget
+      // together end half its timeout after it began. (Half of what is left at each wait would add
+      // up, over a growing body's many 64 KiB steps, to the whole deadline.)
+      const stopWaitingAt = performance.now() + (req.timeout * 1000) / 2;
+      const waitAtMostMs = () => Math.max(0, stopWaitingAt - performance.now());
       return await this.#follow(req, abort, hold && { hold, waitAtMostMs });
     } catch (err) {
       throw toScrapeFailure(err, deadline.aborted, req.timeout);
