@@ -76,7 +76,7 @@ export interface Config {
   /** Bytes of page bodies one worker process holds at once (MemoryBudget). */
   workerBodyBudgetBytes: number;
   heartbeatSeconds: number;
-  /** A sync scrape's slot lease: renewed every third of it while the scrape runs (SyncScrapeLeases). */
+  /** A sync scrape's slot lease, renewed while the scrape runs (SyncScrapeLeases). */
   syncLeaseSeconds: number;
   purgeBatchSize: number;
   purgeCron: string;

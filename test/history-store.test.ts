@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { migrateToLatest, openStore, transactionWithSettings, type Store } from '../src/store/database';
 import { MAX_INSERT_BYTES } from '../src/store/job-results';
 import { lockAndCountKeySlots } from '../src/store/key-limits';
+import { storedResult, successBody } from '../src/jobs/outcome';
 import { finishKey, finishScrapeJobs, type JobFinish } from '../src/store/scrape-jobs';
 import { createTestDatabase } from './helpers/database';
 
@@ -47,6 +48,23 @@ const completed = (id: string, attempt = 1): JobFinish => ({
 });
 
 describe('job outcomes and results', () => {
+  test("a page's result is stored as the same JSON the sync call answers, whether it rides in the batch statement or goes alone", async () => {
+    // Quotes, backslashes, a control character, U+2028, a non-BMP character and a replaced NUL.
+    const awkward = 'say "hi" \\ path\\to \t tab \u2028 line 😀 \uFFFD end ';
+    const small = successBody({ content: awkward, status_code: 200, headers: { 'content-type': 'text/plain', 'x-q': 'a"b' }, final_url: 'http://127.0.0.1/a?b="c"' }, 12, 0.0035);
+    const large = successBody({ content: awkward.repeat(Math.ceil((MAX_INSERT_BYTES * 1.2) / awkward.length)), status_code: 404, headers: {}, final_url: 'http://127.0.0.1/big' }, 34, 0.0035);
+    const [smallId, largeId] = [await processingJob(), await processingJob()];
+    // The small one fits the statement's share; the large one passes it and follows in its own INSERT.
+    await finishScrapeJobs(store.db, [
+      { finish: completed(smallId), result: storedResult(small) },
+      { finish: completed(largeId), result: storedResult(large) },
+    ]);
+    const stored = await store.db.selectFrom('omniscrape.job_results').select(['job_id', sql<string>`result::text`.as('json')]).where('job_id', 'in', [smallId, largeId]).execute();
+    const byId = new Map(stored.map((r) => [r.job_id, JSON.parse(r.json)]));
+    expect(byId.get(smallId)).toEqual(JSON.parse(JSON.stringify(small)));
+    expect(byId.get(largeId)).toEqual(JSON.parse(JSON.stringify(large)));
+  });
+
   test('a batch of outcomes stores each applied job\'s result with it, beyond one statement\'s share too', async () => {
     const ids = await Promise.all([1, 2, 3].map(() => processingJob()));
     const failedId = await processingJob();
@@ -56,7 +74,11 @@ describe('job outcomes and results', () => {
       { finish: { ...completed(failedId), status: 'failed' as const, error_code: 'TARGET_UNREACHABLE', error_message: 'no' } },
     ]);
     expect(applied.sort()).toEqual([...ids, failedId].map((id) => finishKey(id, 1)).sort());
-    const stored = await store.db.selectFrom('omniscrape.job_results').select(['job_id', sql<number>`(result->>'n')::int`.as('n')]).execute();
+    const stored = await store.db
+      .selectFrom('omniscrape.job_results')
+      .select(['job_id', sql<number>`(result->>'n')::int`.as('n')])
+      .where('job_id', 'in', [...ids, failedId])
+      .execute();
     expect(new Map(stored.map((r) => [r.job_id, r.n]))).toEqual(new Map(ids.map((id, n) => [id, n])));
   });
 
@@ -120,6 +142,9 @@ describe('key slots', () => {
     // The fresh async job and the sync scrape leased 2 s ago; not the ones 120 s and 30 s old.
     expect(await count()).toEqual({ limit: 3, processing: 2 });
     expect((await lockAndCountKeySlots(store.db, [otherKey], [fresh], LEASES)).get(otherKey)!.processing).toBe(1);
+    // The previous release's 3-argument form, kept for a rolling upgrade, counts sync scrapes as it did: all of them.
+    const previous = await sql<{ processing: string }>`select processing from omniscrape.key_slots(${[otherKey]}::uuid[], '{}'::uuid[], 60)`.execute(store.db);
+    expect(Number(previous.rows[0]!.processing)).toBe(3);
   });
 });
 

@@ -138,10 +138,12 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
       api.kill('SIGKILL');
       await once(api, 'exit');
       await doomed;
-      const killedAt = Date.now();
-      // The key is locked out until the lease lapses; then its next sync scrape goes through.
-      await until(async () => (await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).status === 200, 30_000, 'a new scrape of the key is accepted');
-      console.log(`[reliability] sync slot after SIGKILL of the API process mid scrape: freed ${((Date.now() - killedAt) / 1000).toFixed(1)} s later (lease ${LEASE_SECONDS} s)`);
+      // The lease was renewed at most while the process lived: the slot frees within the lease of
+      // the kill (the slack covers this test's own polling on a busy machine, not the service).
+      const freedAfterMs = await until(async () => (await slotsInUse()) === 0, 30_000, 'the slot freed');
+      console.log(`[reliability] sync slot after SIGKILL of the API process mid scrape: freed ${(freedAfterMs / 1000).toFixed(1)} s later (lease ${LEASE_SECONDS} s)`);
+      expect(freedAfterMs).toBeLessThan((LEASE_SECONDS + 3) * 1000);
+      expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).status).toBe(200);
       const rows = await service.query(`select status from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' and status = 'processing'`, [key.id]);
       expect(rows).toEqual([{ status: 'processing' }]); // the killed one's row: ended later by maintenance
     } finally {

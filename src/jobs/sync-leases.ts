@@ -9,15 +9,20 @@ import { touchScrapeJobs } from '../store/scrape-jobs';
  * within the lease at most, not when maintenance gets to the row.
  *
  * Inserting the row is the first lease; every third of the lease this renews, in one statement,
- * the scrapes whose lease is at least that old (most sync scrapes finish before their first
- * renewal and cost nothing here). One renewal runs at a time: on a slow database a tick that finds
- * the previous renewal still running skips it and says so, rather than piling statements up.
+ * the scrapes whose lease is at least half a period old — those renewed at the last tick, and
+ * those started since more than half a period ago (most sync scrapes finish before their first
+ * renewal and cost nothing here). So a lease is renewed at most 1.5 periods (half the lease) after
+ * the last, leaving half the lease for a slow renewal or a busy event loop. One renewal runs at a
+ * time: a tick that finds the previous one still running says so and leaves a follow-up to run as
+ * soon as it ends, rather than piling statements up.
  */
 export class SyncScrapeLeases {
   /** Running scrape's job id → when its lease was last renewed (performance.now()). */
   readonly #renewedAt = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #renewing: Promise<void> | undefined;
+  /** A tick came while a renewal ran: renew again as soon as it ends. */
+  #followUp = false;
 
   constructor(
     private readonly db: Db,
@@ -46,17 +51,21 @@ export class SyncScrapeLeases {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#followUp = false;
     await this.#renewing;
   }
 
   #renewDue(): void {
-    const startedAt = performance.now();
-    const due = [...this.#renewedAt].filter(([, at]) => startedAt - at >= this.#periodMs).map(([id]) => id);
-    if (due.length === 0) return;
     if (this.#renewing) {
-      this.logger.warn({ due: due.length, leaseSeconds: this.leaseSeconds }, 'sync scrape leases: the previous renewal is still running; skipping this one');
+      if (!this.#followUp) this.logger.warn({ leaseSeconds: this.leaseSeconds }, 'sync scrape leases: the previous renewal is still running; renewing again when it ends');
+      this.#followUp = this.#timer !== undefined;
       return;
     }
+    const startedAt = performance.now();
+    // Half a period, not a whole one: timers fire a little early or late, and a lease renewed at
+    // the last tick must count as due at this one.
+    const due = [...this.#renewedAt].filter(([, at]) => startedAt - at >= this.#periodMs / 2).map(([id]) => id);
+    if (due.length === 0) return;
     this.#renewing = touchScrapeJobs(this.db, due)
       .then(() => {
         for (const id of due) if (this.#renewedAt.has(id)) this.#renewedAt.set(id, startedAt);
@@ -68,6 +77,10 @@ export class SyncScrapeLeases {
       })
       .finally(() => {
         this.#renewing = undefined;
+        if (this.#followUp) {
+          this.#followUp = false;
+          this.#renewDue();
+        }
       });
   }
 }

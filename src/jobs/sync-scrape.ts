@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
 import { concurrencyLimitReached, ScrapeFailure } from '../errors';
@@ -45,6 +46,8 @@ export async function runSyncScrape(
       status: 'processing',
       attempts: 1,
       started_at: new Date(),
+      // The lease starts now, after the key lock was waited for, not at the transaction's start.
+      heartbeat_at: sql<Date>`clock_timestamp()`,
     });
   });
 

@@ -200,10 +200,12 @@ async function initialiseDataDir(binaries: string, dataDir: string, password: st
   }
   try {
     const pwfile = path.join(staging, 'pwfile');
-    fs.writeFileSync(pwfile, password + '\n', { mode: 0o600 });
+    // `wx` and lchown: the data dir's parent may be writable by others (a shared /tmp folder), so
+    // nothing here may follow a link planted in the moment since the staging dir was made.
+    fs.writeFileSync(pwfile, password + '\n', { mode: 0o600, flag: 'wx' });
     if (user) {
-      fs.chownSync(staging, user.uid, user.gid);
-      fs.chownSync(pwfile, user.uid, user.gid);
+      fs.lchownSync(staging, user.uid, user.gid);
+      fs.lchownSync(pwfile, user.uid, user.gid);
     }
     const pgdata = path.join(staging, 'pgdata');
     const args = [`--pgdata=${pgdata}`, '--auth=scram-sha-256', `--username=${USER}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-locale', '--no-instructions'];
@@ -235,7 +237,9 @@ async function verifyLogin(url: string, passwordFile: string): Promise<void> {
     if ((err as { code?: string }).code === '28P01') {
       throw new StartupFailure(`the embedded Postgres refused the password in ${passwordFile}: delete that file and start again to set a new one`, 'PASSWORD_REFUSED', { cause: err });
     }
-    throw err;
+    // Named as the embedded server's, so it is not taken for a DATABASE_URL problem.
+    const port = new URL(url).port;
+    throw new StartupFailure(`the embedded Postgres on 127.0.0.1:${port} started but refused a login: ${(err as Error).message}`, 'OTHER', { cause: err });
   } finally {
     await client.end().catch(() => undefined); // a client that never connected has nothing to close
   }
@@ -271,10 +275,20 @@ function spawnAs(command: string, args: string[], user: ServerUser | undefined, 
     ...(user ? { uid: user.uid, gid: user.gid } : {}),
     // Relative paths, the cwd and the home directory must not matter to the server user.
     cwd: '/',
-    env: { ...process.env, LC_MESSAGES: 'C', ...(user ? { HOME: '/', USER: user.name, LOGNAME: user.name } : {}) },
+    env: { ...(user ? serverUserEnvironment(user) : process.env), LC_MESSAGES: 'C' },
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: options.detached ?? false,
   });
+}
+
+/**
+ * What the server user's processes see of our environment: only what Postgres and its locale need.
+ * Root's environment may hold secrets (cloud credentials, OMNISCRAPE_API_KEYS) that the `postgres`
+ * user, and every database superuser through /proc, must not read.
+ */
+function serverUserEnvironment(user: ServerUser): NodeJS.ProcessEnv {
+  const kept = Object.entries(process.env).filter(([name]) => name === 'PATH' || name === 'LANG' || name === 'TZ' || name.startsWith('LC_'));
+  return { ...Object.fromEntries(kept), HOME: '/', USER: user.name, LOGNAME: user.name };
 }
 
 function runToEnd(command: string, args: string[], user: ServerUser | undefined, input = ''): Promise<{ code: number | null; output: string }> {

@@ -20,6 +20,7 @@ export interface PackagedPostgres {
   stop(): Promise<void>;
 }
 
+const READY_TIMEOUT_MS = 60_000;
 const INSTALL_HINT = 'install it with `sh scripts/packaged-postgres.sh` (as root; Debian package postgresql-15)';
 
 /** The bin folder of the newest packaged Postgres, or undefined when none is installed. */
@@ -45,32 +46,49 @@ export async function startPackagedPostgres(settings: Record<string, string> = {
     fs.chownSync(passwordFile, owner.uid, owner.gid!);
   }
   const dataDir = path.join(dir, 'data');
-  execFileSync(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '--no-instructions'], {
-    ...owner,
-    stdio: 'pipe',
-  });
   const port = await freePort();
   const flags = Object.entries({ listen_addresses: '127.0.0.1', unix_socket_directories: dir, max_connections: '200', ...settings }).flatMap(
     ([name, value]) => ['-c', `${name}=${value}`],
   );
-  const server = spawn(path.join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), ...flags], { ...owner, stdio: ['ignore', 'ignore', 'pipe'] });
+  let server: ReturnType<typeof spawn> | undefined;
   let log = '';
-  await new Promise<void>((resolve, reject) => {
-    server.stderr!.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-      if (log.includes('database system is ready to accept connections')) resolve();
+  try {
+    execFileSync(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '--no-instructions'], {
+      ...owner,
+      stdio: 'pipe',
     });
-    server.once('exit', (code) => reject(new Error(`packaged Postgres exited (${code}) before it was ready:\n${log.slice(-2000)}`)));
-  });
+    const started = spawn(path.join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), ...flags], { ...owner, stdio: ['ignore', 'ignore', 'pipe'] });
+    server = started;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`packaged Postgres was not ready within ${READY_TIMEOUT_MS} ms:\n${log.slice(-2000)}`)), READY_TIMEOUT_MS);
+      started.stderr!.on('data', (chunk: Buffer) => {
+        log += chunk.toString();
+        if (log.includes('database system is ready to accept connections')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      started.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`packaged Postgres exited (${code}) before it was ready:\n${log.slice(-2000)}`));
+      });
+    });
+  } catch (err) {
+    // Nothing of a failed start is left behind: the server (if it runs) and its folder.
+    server?.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const running = server;
   const version = /PostgreSQL (\d+(\.\d+)?)/.exec(log)?.[1] ?? path.basename(path.dirname(bin));
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     version,
     log: () => log,
     async stop() {
-      if (server.exitCode === null && server.signalCode === null) {
-        const exited = new Promise((resolve) => server.once('exit', resolve));
-        server.kill('SIGINT'); // fast shutdown
+      if (running.exitCode === null && running.signalCode === null) {
+        const exited = new Promise((resolve) => running.once('exit', resolve));
+        running.kill('SIGINT'); // fast shutdown
         await exited;
       }
       fs.rmSync(dir, { recursive: true, force: true });
