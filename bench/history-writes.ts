@@ -20,7 +20,7 @@ import { freePort } from '../test/helpers/free-port';
 const JOBS = Number(process.argv[2] ?? 30_000);
 const RUNS = 3;
 const log = (line: string) => process.stderr.write(`[history] ${line}\n`);
-const RESULT = JSON.stringify({ success: true, data: { content: 'x'.repeat(2_000) } });
+const RESULT = { json: JSON.stringify({ success: true, data: {} }), content: 'x'.repeat(2_000) };
 
 type Variant = 'current' | 'before_0004';
 

@@ -68,7 +68,7 @@ describe('job outcomes and results', () => {
   test('a batch of outcomes stores each applied job\'s result with it, beyond one statement\'s share too', async () => {
     const ids = await Promise.all([1, 2, 3].map(() => processingJob()));
     const failedId = await processingJob();
-    const big = (n: number) => JSON.stringify({ n, content: 'x'.repeat(Math.ceil(MAX_INSERT_BYTES * 0.6)) });
+    const big = (n: number) => ({ json: JSON.stringify({ n, data: {} }), content: 'x'.repeat(Math.ceil(MAX_INSERT_BYTES * 0.6)) });
     const applied = await finishScrapeJobs(store.db, [
       ...ids.map((id, n) => ({ finish: completed(id), result: big(n) })),
       { finish: { ...completed(failedId), status: 'failed' as const, error_code: 'TARGET_UNREACHABLE', error_message: 'no' } },
@@ -83,14 +83,15 @@ describe('job outcomes and results', () => {
   });
 
   test("an outcome for another attempt is not applied, and its result is not stored", async () => {
+    const small = (n: number) => ({ json: JSON.stringify({ n, data: {} }), content: '' });
     const id = await processingJob();
     const stale = completed(id, 7);
-    expect(await finishScrapeJobs(store.db, [{ finish: stale, result: '{"n":1}' }])).toEqual([]);
+    expect(await finishScrapeJobs(store.db, [{ finish: stale, result: small(1) }])).toEqual([]);
     // The same when it follows a large result in its batch (its result then goes in its own INSERT).
     const other = await processingJob();
     const applied = await finishScrapeJobs(store.db, [
-      { finish: completed(other), result: JSON.stringify({ content: 'y'.repeat(MAX_INSERT_BYTES) }) },
-      { finish: stale, result: '{"n":2}' },
+      { finish: completed(other), result: { json: '{"data":{}}', content: 'y'.repeat(MAX_INSERT_BYTES) } },
+      { finish: stale, result: small(2) },
     ]);
     expect(applied).toEqual([finishKey(other, 1)]);
     const stored = await store.db.selectFrom('omniscrape.job_results').select('job_id').where('job_id', 'in', [id, other]).execute();

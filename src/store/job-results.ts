@@ -16,45 +16,30 @@ export interface PageResult {
 
 export interface NewJobResult {
   jobId: string;
-  /** The result as JSON text (serialised once, by the caller), or its parts (see PageResult). */
-  result: string | PageResult;
+  result: PageResult;
   expiresAt: Date;
 }
 
 /** Characters a result sends to Postgres (its parts together). */
-export const resultLength = (result: string | PageResult): number =>
-  typeof result === 'string' ? result.length : result.json.length + result.content.length;
+export const resultLength = (result: PageResult): number => result.json.length + result.content.length;
 
 /**
- * Most bytes of results sent in one statement. Small results go many to a statement; large ones one
- * each, so no message to Postgres (and no buffer the driver grows to build it) is larger than a few
- * results.
+ * Most bytes of results that ride in one statement with their jobs' outcomes (finishScrapeJobs), so
+ * no message to Postgres (and no buffer the driver grows to build it) is larger than that; results
+ * beyond it are stored by insertJobResults.
  */
 export const MAX_INSERT_BYTES = 1024 * 1024;
 
-/** Stores the results of finished jobs (a job's result is written once: later writes are ignored). */
+/**
+ * Stores results of finished jobs one statement each, a page's content one parameter of it, never
+ * joined with other pages' (what comes here is large: the results beyond a statement's share). A
+ * job's result is written once: later writes are ignored.
+ */
 export async function insertJobResults(db: Db, results: readonly NewJobResult[]): Promise<void> {
-  const whole: { jobId: string; json: string; expiresAt: Date }[] = [];
   for (const { jobId, result, expiresAt } of results) {
-    if (typeof result === 'string') whole.push({ jobId, json: result, expiresAt });
-    // One statement per page: its content is one parameter, never joined with other pages'.
-    else {
-      await sql`insert into omniscrape.job_results (job_id, result, expires_at)
-                values (${jobId}, jsonb_set(${result.json}::jsonb, '{data,content}', to_jsonb(${result.content}::text)), ${expiresAt})
-                on conflict (job_id) do nothing`.execute(db);
-    }
-  }
-  let start = 0;
-  while (start < whole.length) {
-    let end = start + 1;
-    let bytes = whole[start]!.json.length;
-    while (end < whole.length && bytes + whole[end]!.json.length <= MAX_INSERT_BYTES) bytes += whole[end++]!.json.length;
-    await db
-      .insertInto('omniscrape.job_results')
-      .values(whole.slice(start, end).map((r) => ({ job_id: r.jobId, result: r.json, expires_at: r.expiresAt })))
-      .onConflict((oc) => oc.column('job_id').doNothing())
-      .execute();
-    start = end;
+    await sql`insert into omniscrape.job_results (job_id, result, expires_at)
+              values (${jobId}, jsonb_set(${result.json}::jsonb, '{data,content}', to_jsonb(${result.content}::text)), ${expiresAt})
+              on conflict (job_id) do nothing`.execute(db);
   }
 }
 

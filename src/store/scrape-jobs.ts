@@ -115,14 +115,14 @@ export interface JobFinish {
 }
 
 /**
- * An outcome to write, and the result of a completed job: as JSON text of an object, serialised
- * once by JSON.stringify in the caller and spliced as it is into the statement's JSON document
- * (text that is not one JSON value would corrupt that document), or as a page apart from the rest
- * of its JSON (PageResult), which Postgres puts together.
+ * An outcome to write, and the result of a completed job: its JSON text (serialised once, by
+ * JSON.stringify in the caller, and spliced as it is into the statement's JSON document: text that
+ * is not one JSON object would corrupt that document) with the page's content apart (PageResult),
+ * which Postgres puts together.
  */
 export interface FinishWithResult {
   finish: JobFinish;
-  result?: string | PageResult;
+  result?: PageResult;
 }
 
 /**
@@ -149,7 +149,6 @@ export async function finishScrapeJobs(db: Db, finishes: readonly FinishWithResu
       return outcome;
     }
     inlineBytes += length;
-    if (typeof result === 'string') return `${outcome.slice(0, -1)},"result":${result}}`;
     return `${outcome.slice(0, -1)},"result":${result.json},"content":${JSON.stringify(result.content)}}`;
   });
   const { rows } = await sql<{ id: string; attempts: number }>`
@@ -169,9 +168,7 @@ export async function finishScrapeJobs(db: Db, finishes: readonly FinishWithResu
       returning j.id, j.attempts
     ), stored as (
       insert into omniscrape.job_results (job_id, result, expires_at)
-      select f.id,
-             case when f.content is null then f.result else jsonb_set(f.result, '{data,content}', to_jsonb(f.content)) end,
-             f.result_expires_at
+      select f.id, jsonb_set(f.result, '{data,content}', to_jsonb(f.content)), f.result_expires_at
         from f join done on done.id = f.id and done.attempts = f.attempt
        where f.result is not null
       on conflict (job_id) do nothing
