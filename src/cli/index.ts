@@ -7,7 +7,7 @@ import { createLogger } from '../logger';
 import { purgeExpiredResults } from '../maintenance/result-purge';
 import { startService, type ServiceRoles } from '../service';
 import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKeyLimits } from '../store/api-keys';
-import { assertSupportedPostgres, migrateToLatest, openStore, type Store } from '../store/database';
+import { migrateToLatest, openStore, type Store } from '../store/database';
 import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, runningLocalPostgresUrl, startLocalPostgres } from './local-mode';
 import { assertCanListen, explainStartupError } from './startup-errors';
 
@@ -63,10 +63,7 @@ async function withStore<T>(cfg: Config, fn: (store: Store) => Promise<T>): Prom
   const url = databaseUrlFor(cfg);
   const store = openStore(url, { max: 2, applicationName: 'omniscrape-cli' });
   try {
-    await connecting(url, async () => {
-      await assertSupportedPostgres(store.db);
-      await migrateToLatest(store.db);
-    });
+    await connecting(url, () => migrateToLatest(store.db));
     return await fn(store);
   } finally {
     await store.close();
@@ -91,7 +88,6 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
       printedKey = localApiKey(cfg);
       cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
     }
-    await connecting(databaseUrl, () => checkPostgresVersion(databaseUrl));
     // A port taken since assertCanListen makes startService reject (EADDRINUSE), explained like the rest.
     service = await connecting(databaseUrl, () => startService(cfg, databaseUrl, roles, logger));
   } catch (err) {
@@ -139,15 +135,6 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-async function checkPostgresVersion(databaseUrl: string): Promise<void> {
-  const store = openStore(databaseUrl, { max: 1, applicationName: 'omniscrape-version-check' });
-  try {
-    await assertSupportedPostgres(store.db);
-  } finally {
-    await store.close();
-  }
-}
-
 function urlWithoutPassword(databaseUrl: string): string {
   const url = new URL(databaseUrl);
   url.password = '';
@@ -188,10 +175,7 @@ program
     const logger = createLogger(cfg);
     boss.on('error', (err) => logger.debug({ err }, 'pg-boss error during migrate'));
     try {
-      const applied = await connecting(url, async () => {
-        await assertSupportedPostgres(store.db);
-        return migrateToLatest(store.db);
-      });
+      const applied = await connecting(url, () => migrateToLatest(store.db));
       print(applied.length ? `applied: ${applied.join(', ')}` : 'omniscrape tables: up to date');
       await connecting(url, async () => {
         await boss.start();

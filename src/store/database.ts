@@ -198,8 +198,12 @@ function migrator(db: Kysely<any>): Migrator {
   });
 }
 
-/** Applies every pending migration; throws with the failing migration's name. */
+/**
+ * Applies every pending migration; throws with the failing migration's name. Every path that
+ * starts work on a database migrates first, so the server's version is checked here, once.
+ */
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  await assertSupportedPostgres(db);
   await db.schema.createSchema(MIGRATION_TABLE_SCHEMA).ifNotExists().execute();
   const { error, results } = await migrator(db).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
@@ -247,8 +251,8 @@ export async function isMigrated(db: Kysely<any>): Promise<boolean> {
  * - jit off: a claim's statements are short lookups that compiling never pays for, and on
  *   Postgres 16 and older a disabled plan node (enable_sort off) adds 1e10 to the plan's cost,
  *   past every jit_*_above_cost threshold: on a server built with LLVM (Debian's, most managed
- *   services') each fetch was compiled first, ~380 ms of a ~400 ms claim (end to end 63 jobs/s
- *   instead of ~850 on Debian's Postgres 15). Set here, per transaction, rather than per
+ *   services') each fetch was compiled first, most of the claim's time (figures in the README,
+ *   Performance). Set here, per transaction, rather than per
  *   connection, so it holds through PgBouncer's transaction mode too, and leaves every other
  *   session's JIT setting alone. test/stock-postgres-jit.test.ts checks the claim's plans.
  * - plan_cache_mode force_generic_plan: the claim's statements run prepared (see PreparingClient),

@@ -76,14 +76,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   if (!isInitialised(dataDir)) {
     password = newPassword();
     await initialiseDataDir(binaries, dataDir, password, passwordFile, serverUser);
-  } else {
-    removeStalePidFile(dataDir);
-    if (!password) {
-      password = newPassword();
-      await setSuperuserPassword(binaries, dataDir, password, serverUser);
-      writePrivateFile(passwordFile, password + '\n');
-      log(`gave the embedded Postgres superuser a new random password, kept in ${passwordFile}`);
-    }
+  } else if (!password) {
+    removeStalePidFile(dataDir); // single-user mode, too, refuses to start over one
+    password = newPassword();
+    await setSuperuserPassword(binaries, dataDir, password, serverUser);
+    writePrivateFile(passwordFile, password + '\n');
+    log(`gave the embedded Postgres superuser a new random password, kept in ${passwordFile}`);
   }
 
   const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/postgres`;
