@@ -1,11 +1,10 @@
-import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
 import { concurrencyLimitReached, ScrapeFailure } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
 import { lockAndCountKeySlots, recordSuccessfulScrapes } from '../store/key-limits';
-import { insertScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
+import { insertSyncScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
 import { checkMonthlyQuota, limitsOf, slotLeases } from './key-limits';
 import { failureBody, statusForFailureCode, successBody, type ScrapeFailureBody, type ScrapeSuccessBody } from './outcome';
 
@@ -34,20 +33,16 @@ export async function runSyncScrape(
   await db.transaction().execute(async (trx) => {
     const slots = await lockAndCountKeySlots(trx, [key.id], [], slotLeases(ctx.config));
     if ((slots.get(key.id)?.processing ?? 0) >= limits.concurrency) throw concurrencyLimitReached(limits.concurrency);
-    await insertScrapeJob(trx, {
+    await insertSyncScrapeJob(trx, {
       id: jobId,
       api_key_id: key.id,
-      kind: 'sync',
       url: request.url,
       host: new URL(request.url).hostname,
       method: request.method,
       format: request.format,
       timeout_seconds: request.timeout,
-      status: 'processing',
       attempts: 1,
       started_at: new Date(),
-      // The lease starts now, after the key lock was waited for, not at the transaction's start.
-      heartbeat_at: sql<Date>`clock_timestamp()`,
     });
   });
 

@@ -1,4 +1,4 @@
-import { sql, type Insertable, type InsertObject, type Selectable, type UpdateObject } from 'kysely';
+import { sql, type Insertable, type Selectable, type UpdateObject } from 'kysely';
 import type { Database, Db, JobStatus, ScrapeJobsTable, Store } from './database';
 import { insertJobResults, MAX_INSERT_BYTES, resultLength, type NewJobResult, type PageResult } from './job-results';
 
@@ -21,9 +21,16 @@ export type ScrapeJobPatch = Omit<UpdateObject<Database, 'omniscrape.scrape_jobs
 /** Channel on which a new queued job is announced, so idle workers claim it at once. */
 export const JOBS_QUEUED_CHANNEL = 'omniscrape_jobs_queued';
 
-/** One history row; its columns may be values or SQL expressions (a sync scrape's lease starts at `clock_timestamp()`). */
-export async function insertScrapeJob(db: Db, job: InsertObject<Database, 'omniscrape.scrape_jobs'>): Promise<void> {
-  await db.insertInto('omniscrape.scrape_jobs').values(job).execute();
+/**
+ * A sync scrape's history row, `processing` from the start. Its slot lease (`heartbeat_at`, see
+ * SyncScrapeLeases) starts at the insert itself, after the key lock was waited for, not at the
+ * transaction's start.
+ */
+export async function insertSyncScrapeJob(db: Db, job: Omit<NewScrapeJob, 'kind' | 'status' | 'heartbeat_at'>): Promise<void> {
+  await db
+    .insertInto('omniscrape.scrape_jobs')
+    .values({ ...job, kind: 'sync', status: 'processing', heartbeat_at: sql<Date>`clock_timestamp()` })
+    .execute();
 }
 
 export async function insertScrapeJobs(db: Db, jobs: NewScrapeJob[]): Promise<void> {
