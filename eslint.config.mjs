@@ -1,0 +1,16 @@
+// Lint rules run by `npm test` (scripts/test.sh): typescript-eslint's recommended and type-checked
+// sets, which catch floating promises and misused async callbacks; formatting is Prettier's alone.
+import eslint from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', '.node/', '.data/', 'coverage/', 'bench/results/'] },
+  eslint.configs.recommended,
+  tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+  },
+  { files: ['**/*.js', '**/*.mjs'], extends: [tseslint.configs.disableTypeChecked] },
+  prettier,
+);
