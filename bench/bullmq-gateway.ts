@@ -13,7 +13,11 @@ import { parseScrapeRequest } from '../src/http/scrape-schema';
 import { successBody, failureBody } from '../src/jobs/outcome';
 import { ScrapeFailure } from '../src/errors';
 
-const connection = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379), maxRetriesPerRequest: null };
+const connection = {
+  host: '127.0.0.1',
+  port: Number(process.env.REDIS_PORT ?? 6379),
+  maxRetriesPerRequest: null,
+};
 const concurrency = Number(process.env.WORKER_CONCURRENCY ?? 50);
 const queue = new Queue<ScrapeRequest>('scrape', { connection });
 const scraper = new Scraper({ allowPrivateTargets: true, maxBodyBytes: 10 * 1024 * 1024 });
@@ -37,7 +41,10 @@ app.use(express.json({ limit: '2mb' }));
 app.post('/v1/scrape/async', async (req, res) => {
   const request = parseScrapeRequest(req.body);
   const job = await queue.add('scrape', request, { removeOnComplete: false, removeOnFail: false });
-  res.status(202).location(`/v1/jobs/${job.id}`).json({ success: true, job_id: job.id, status: 'queued', poll: `/v1/jobs/${job.id}` });
+  res
+    .status(202)
+    .location(`/v1/jobs/${job.id}`)
+    .json({ success: true, job_id: job.id, status: 'queued', poll: `/v1/jobs/${job.id}` });
 });
 app.get('/v1/jobs/:id', async (req, res) => {
   const job = await Job.fromId(queue, req.params.id);
@@ -46,8 +53,23 @@ app.get('/v1/jobs/:id', async (req, res) => {
     return;
   }
   const state = await job.getState();
-  const status = state === 'completed' ? 'completed' : state === 'failed' ? 'failed' : state === 'active' ? 'processing' : 'queued';
-  res.json({ success: true, data: { job_id: job.id, status, url: job.data.url, ...(status === 'completed' ? { result: job.returnvalue } : {}) } });
+  const status =
+    state === 'completed'
+      ? 'completed'
+      : state === 'failed'
+        ? 'failed'
+        : state === 'active'
+          ? 'processing'
+          : 'queued';
+  res.json({
+    success: true,
+    data: {
+      job_id: job.id,
+      status,
+      url: job.data.url,
+      ...(status === 'completed' ? { result: job.returnvalue } : {}),
+    },
+  });
 });
 const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   process.stdout.write(`listening ${(server.address() as { port: number }).port}\n`);

@@ -27,7 +27,12 @@ export function apiClient(baseUrl: string, apiKey: string, connections = 64): Ap
   return {
     async submit(url) {
       for (;;) {
-        const res = await pool.request({ path: '/v1/scrape/async', method: 'POST', headers, body: JSON.stringify({ url }) });
+        const res = await pool.request({
+          path: '/v1/scrape/async',
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ url }),
+        });
         const body = (await res.body.json()) as any;
         if (res.statusCode === 202) return body.job_id as string;
         if (res.statusCode === 503 || res.statusCode === 429) {
@@ -104,7 +109,12 @@ export async function endToEnd(client: ApiClient, targetUrl: string, jobs: numbe
  * competing with the job they wait for (the gateway's one thread serves both), so the benchmark
  * polls every millisecond: the figure is then the service's latency plus at most 1 ms of interval.
  */
-export async function idleLatency(client: ApiClient, targetUrl: string, samples: number, pollEveryMs = 1): Promise<number[]> {
+export async function idleLatency(
+  client: ApiClient,
+  targetUrl: string,
+  samples: number,
+  pollEveryMs = 1,
+): Promise<number[]> {
   const latencies: number[] = [];
   for (let i = 0; i < samples; i++) {
     const t = performance.now();
@@ -118,7 +128,12 @@ export async function idleLatency(client: ApiClient, targetUrl: string, samples:
 }
 
 /** Requests per second of one POST under load: autocannon, keep-alive, 50 connections. */
-export async function requestsPerSecond(url: string, body: unknown, apiKey: string, seconds: number): Promise<number> {
+export async function requestsPerSecond(
+  url: string,
+  body: unknown,
+  apiKey: string,
+  seconds: number,
+): Promise<number> {
   const result = await autocannon({
     url,
     method: 'POST',

@@ -27,10 +27,15 @@ type Variant = 'current' | 'before_0004';
 async function prepare(store: Store, variant: Variant): Promise<string> {
   await migrateToLatest(store.db);
   if (variant === 'before_0004') {
-    await sql`create index scrape_jobs_unfinished_idx on omniscrape.scrape_jobs (status, updated_at) where status in ('queued', 'processing')`.execute(store.db);
+    await sql`create index scrape_jobs_unfinished_idx on omniscrape.scrape_jobs (status, updated_at) where status in ('queued', 'processing')`.execute(
+      store.db,
+    );
   }
   const keyId = randomUUID();
-  await store.db.insertInto('omniscrape.api_keys').values({ id: keyId, name: 'bench', key_hash: 'h', key_prefix: 'p' }).execute();
+  await store.db
+    .insertInto('omniscrape.api_keys')
+    .values({ id: keyId, name: 'bench', key_hash: 'h', key_prefix: 'p' })
+    .execute();
   return keyId;
 }
 
@@ -52,7 +57,18 @@ async function run(store: Store, keyId: string): Promise<{ insert: number; start
       await timed('insert', () =>
         insertScrapeJobs(
           store.db,
-          batch.map((id) => ({ id, api_key_id: keyId, kind: 'async', url: 'http://127.0.0.1/2kb', host: '127.0.0.1', method: 'GET', format: 'raw', timeout_seconds: 30, status: 'queued', created_at: new Date() })),
+          batch.map((id) => ({
+            id,
+            api_key_id: keyId,
+            kind: 'async',
+            url: 'http://127.0.0.1/2kb',
+            host: '127.0.0.1',
+            method: 'GET',
+            format: 'raw',
+            timeout_seconds: 30,
+            status: 'queued',
+            created_at: new Date(),
+          })),
         ),
       );
       inserted += batch.length;
@@ -73,7 +89,18 @@ async function run(store: Store, keyId: string): Promise<{ insert: number; start
         finishScrapeJobs(
           store.db,
           batch.map((id) => ({
-            finish: { id, attempt: 1, status: 'completed', target_status_code: 200, error_code: null, error_message: null, charged: 0.001, result_bytes: 2_000, elapsed_ms: 1, result_expires_at: expires },
+            finish: {
+              id,
+              attempt: 1,
+              status: 'completed',
+              target_status_code: 200,
+              error_code: null,
+              error_message: null,
+              charged: 0.001,
+              result_bytes: 2_000,
+              elapsed_ms: 1,
+              result_expires_at: expires,
+            },
             result: RESULT,
           })),
         ),
@@ -89,7 +116,11 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-history-'));
   fs.chmodSync(dir, 0o755);
-  const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), persistent: false });
+  const postgres = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'pg'),
+    port: await freePort(),
+    persistent: false,
+  });
   const results: Record<Variant, { insert: number[]; start: number[]; finish: number[] }> = {
     current: { insert: [], start: [], finish: [] },
     before_0004: { insert: [], start: [], finish: [] },
@@ -107,7 +138,8 @@ async function main(): Promise<void> {
           try {
             log(`${variant}, ${JOBS} jobs (run ${i}/${RUNS})`);
             const spent = await run(store, await prepare(store, variant));
-            for (const step of ['insert', 'start', 'finish'] as const) results[variant][step].push(spent[step]);
+            for (const step of ['insert', 'start', 'finish'] as const)
+              results[variant][step].push(spent[step]);
           } finally {
             await store.close();
             await sql.raw(`drop database ${name}`).execute(admin.db);
@@ -121,11 +153,19 @@ async function main(): Promise<void> {
     await postgres.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  process.stdout.write(`\nhistory write path, µs of statement time per job (median of ${RUNS}, ${JOBS} jobs each)\n`);
-  process.stdout.write(`  ${'schema'.padEnd(14)}${'insert'.padStart(8)}${'start'.padStart(8)}${'finish'.padStart(8)}${'total'.padStart(8)}\n`);
+  process.stdout.write(
+    `\nhistory write path, µs of statement time per job (median of ${RUNS}, ${JOBS} jobs each)\n`,
+  );
+  process.stdout.write(
+    `  ${'schema'.padEnd(14)}${'insert'.padStart(8)}${'start'.padStart(8)}${'finish'.padStart(8)}${'total'.padStart(8)}\n`,
+  );
   for (const variant of ['before_0004', 'current'] as const) {
-    const [insert, start, finish] = (['insert', 'start', 'finish'] as const).map((step) => median(results[variant][step]));
-    process.stdout.write(`  ${variant.padEnd(14)}${[insert!, start!, finish!, insert! + start! + finish!].map((v) => v.toFixed(1).padStart(8)).join('')}\n`);
+    const [insert, start, finish] = (['insert', 'start', 'finish'] as const).map((step) =>
+      median(results[variant][step]),
+    );
+    process.stdout.write(
+      `  ${variant.padEnd(14)}${[insert!, start!, finish!, insert! + start! + finish!].map((v) => v.toFixed(1).padStart(8)).join('')}\n`,
+    );
   }
 }
 

@@ -32,7 +32,9 @@ function watch(child: ChildProcess, ready: RegExp, what: string): Promise<string
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before it was ready:\n${output.slice(-2000)}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${what} exited (${code}) before it was ready:\n${output.slice(-2000)}`)),
+    );
   });
 }
 
@@ -49,10 +51,23 @@ function peakRss(pid: number | undefined): number {
  * The gateway in a child process, on the given Postgres: `omniscrape serve` (API and workers), or
  * `omniscrape api` alone.
  */
-export async function startGateway(databaseUrl: string, env: Record<string, string>, nodeFlags: string[] = [], role: 'serve' | 'api' = 'serve'): Promise<Child> {
+export async function startGateway(
+  databaseUrl: string,
+  env: Record<string, string>,
+  nodeFlags: string[] = [],
+  role: 'serve' | 'api' = 'serve',
+): Promise<Child> {
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeFlags, CLI, role], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', OMNISCRAPE_LOG_LEVEL: 'warn', OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true', ...env },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      OMNISCRAPE_LOG_LEVEL: 'warn',
+      OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stderr!.pipe(process.stderr); // warnings and errors of the gateway show in the bench output
@@ -60,13 +75,28 @@ export async function startGateway(databaseUrl: string, env: Record<string, stri
   // serve logs its start at info; ask /readyz instead when the log level hides it
   const started = await Promise.race([ready, pollReady(`http://127.0.0.1:${port}/readyz`)]);
   void started;
-  return { process: child, baseUrl: `http://127.0.0.1:${port}`, peakRssMb: () => peakRss(child.pid), stop: () => stopChild(child) };
+  return {
+    process: child,
+    baseUrl: `http://127.0.0.1:${port}`,
+    peakRssMb: () => peakRss(child.pid),
+    stop: () => stopChild(child),
+  };
 }
 
 /** `omniscrape worker` in a child process: the scrape workers alone, with no HTTP port. */
-export async function startWorker(databaseUrl: string, env: Record<string, string>, nodeFlags: string[] = []): Promise<Child> {
+export async function startWorker(
+  databaseUrl: string,
+  env: Record<string, string>,
+  nodeFlags: string[] = [],
+): Promise<Child> {
   const child = spawn(process.execPath, [...nodeFlags, CLI, 'worker'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true', ...env, OMNISCRAPE_LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
+      ...env,
+      OMNISCRAPE_LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stderr!.pipe(process.stderr);
@@ -93,16 +123,25 @@ export async function startBullmqGateway(redisPort: number, env: Record<string, 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const port = await watch(child, /listening (\d+)/, 'BullMQ gateway');
-  return { process: child, baseUrl: `http://127.0.0.1:${port}`, peakRssMb: () => peakRss(child.pid), stop: () => stopChild(child) };
+  return {
+    process: child,
+    baseUrl: `http://127.0.0.1:${port}`,
+    peakRssMb: () => peakRss(child.pid),
+    stop: () => stopChild(child),
+  };
 }
 
 /** Debian's redis-server on a free loopback port, with its data in a temporary folder. */
 export async function startRedis(): Promise<{ port: number; version: string; stop(): Promise<void> }> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   await watch(child, /Ready to accept connections()/, 'redis-server');
   const version = await new Promise<string>((resolve) => {
     const v = spawn('redis-server', ['--version']);

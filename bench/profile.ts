@@ -36,7 +36,12 @@ function cpuSeconds(pid: number): number {
 
 /** The postmaster and every process it started (backends, walwriter, checkpointer, ...). */
 function postgresPids(postmaster: number): number[] {
-  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)]).toString().trim().split(/\s+/).filter(Boolean).map(Number);
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)])
+    .toString()
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   return [postmaster, ...children];
 }
 
@@ -65,16 +70,29 @@ function summariseProfile(file: string): void {
     const fn = `${functionName || '(anonymous)'} ${where ? `${path.basename(where)}:${lineNumber + 1}` : ''}`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + hits);
     const pkg = url.includes('node_modules/')
-      ? url.split('node_modules/').pop()!.split('/').slice(0, url.split('node_modules/').pop()!.startsWith('@') ? 2 : 1).join('/')
+      ? url
+          .split('node_modules/')
+          .pop()!
+          .split('/')
+          .slice(0, url.split('node_modules/').pop()!.startsWith('@') ? 2 : 1)
+          .join('/')
       : url.startsWith('node:')
         ? 'node internals'
         : url
-          ? `omniscrape ${path.relative(path.resolve(__dirname, '../..'), url.replace(/^file:\/\//, '')).split('/').slice(0, 3).join('/')}`
+          ? `omniscrape ${path
+              .relative(path.resolve(__dirname, '../..'), url.replace(/^file:\/\//, ''))
+              .split('/')
+              .slice(0, 3)
+              .join('/')}`
           : `(${functionName})`;
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + hits);
   }
   const top = (m: Map<string, number>, n: number) =>
-    [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `  ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`).join('\n');
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `  ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`)
+      .join('\n');
   process.stdout.write(`\ngateway CPU by package (share of samples):\n${top(byPackage, 20)}\n`);
   process.stdout.write(`\ngateway hottest functions (self time):\n${top(byFunction, 30)}\n`);
 }
@@ -91,7 +109,8 @@ async function sampleActivity<T>(databaseUrl: string, during: Promise<T>): Promi
         `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) as query
            from pg_stat_activity where state = 'active' and pid <> pg_backend_pid() and backend_type = 'client backend'`,
       );
-      for (const r of rows) seen.set(`${r.wait.padEnd(28)} ${r.query}`, (seen.get(`${r.wait.padEnd(28)} ${r.query}`) ?? 0) + 1);
+      for (const r of rows)
+        seen.set(`${r.wait.padEnd(28)} ${r.query}`, (seen.get(`${r.wait.padEnd(28)} ${r.query}`) ?? 0) + 1);
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
@@ -105,7 +124,11 @@ async function sampleActivity<T>(databaseUrl: string, during: Promise<T>): Promi
 }
 
 /** Idle latency (one job at a time), and where it goes, from the history row's timestamps. */
-async function idleStages(client: ReturnType<typeof apiClient>, page: string, databaseUrl: string): Promise<string> {
+async function idleStages(
+  client: ReturnType<typeof apiClient>,
+  page: string,
+  databaseUrl: string,
+): Promise<string> {
   const latencies = await idleLatency(client, page, 200);
   const [stages] = await statements(
     databaseUrl,
@@ -134,11 +157,29 @@ async function main(): Promise<void> {
   fs.mkdirSync(profiles, { recursive: true });
   // PROFILE_EXPLAIN_MS=n: plans of statements slower than n ms go to bench/results/profiles/postgres.log
   const explainMs = process.env.PROFILE_EXPLAIN_MS;
-  const autoExplain: Record<string, string> = explainMs ? { 'auto_explain.log_min_duration': `${explainMs}ms`, 'auto_explain.log_analyze': 'on', 'auto_explain.log_buffers': 'on' } : {};
+  const autoExplain: Record<string, string> = explainMs
+    ? {
+        'auto_explain.log_min_duration': `${explainMs}ms`,
+        'auto_explain.log_analyze': 'on',
+        'auto_explain.log_buffers': 'on',
+      }
+    : {};
   // PROFILE_LOG_STATEMENTS=1: every statement with its duration, to the same log
-  if (process.env.PROFILE_LOG_STATEMENTS) Object.assign(autoExplain, { log_min_duration_statement: '0', log_line_prefix: '%m [%p] ' });
+  if (process.env.PROFILE_LOG_STATEMENTS)
+    Object.assign(autoExplain, { log_min_duration_statement: '0', log_line_prefix: '%m [%p] ' });
   const pgLog = fs.createWriteStream(path.join(profiles, 'postgres.log'));
-  const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), persistent: false, settings: { max_connections: '300', shared_preload_libraries: 'pg_stat_statements,auto_explain', 'pg_stat_statements.track_planning': 'on', ...autoExplain }, onLog: (line) => pgLog.write(`${line}\n`) });
+  const postgres = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'pg'),
+    port: await freePort(),
+    persistent: false,
+    settings: {
+      max_connections: '300',
+      shared_preload_libraries: 'pg_stat_statements,auto_explain',
+      'pg_stat_statements.track_planning': 'on',
+      ...autoExplain,
+    },
+    onLog: (line) => pgLog.write(`${line}\n`),
+  });
   await statements(postgres.url, 'create extension if not exists pg_stat_statements');
   const target = await startBenchTarget();
   const page = `${target.origin}/2kb`;
@@ -149,12 +190,23 @@ async function main(): Promise<void> {
     OMNISCRAPE_DEFAULT_MAX_QUEUED: '1000000',
     // Stops between scenarios hand in-flight jobs back quickly (the slow backlog job is always in flight).
     OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
-    ...(process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB ? { OMNISCRAPE_WORKER_BODY_BUDGET_MB: process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB } : {}),
+    ...(process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB
+      ? { OMNISCRAPE_WORKER_BODY_BUDGET_MB: process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB }
+      : {}),
   };
-  const nodeFlags = [...(process.env.PROFILE_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(process.env.PROFILE_NO_CPU_PROF ? [] : ['--cpu-prof', '--cpu-prof-dir', profiles])];
-  const gateway = await startGateway(postgres.url, gatewayEnv, nodeFlags, scenario === 'rss' ? 'api' : 'serve');
+  const nodeFlags = [
+    ...(process.env.PROFILE_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ...(process.env.PROFILE_NO_CPU_PROF ? [] : ['--cpu-prof', '--cpu-prof-dir', profiles]),
+  ];
+  const gateway = await startGateway(
+    postgres.url,
+    gatewayEnv,
+    nodeFlags,
+    scenario === 'rss' ? 'api' : 'serve',
+  );
   // rss: the API in its own process, so the worker's memory is measured alone.
-  const worker = scenario === 'rss' ? await startWorker(postgres.url, { ...gatewayEnv }, nodeFlags) : undefined;
+  const worker =
+    scenario === 'rss' ? await startWorker(postgres.url, { ...gatewayEnv }, nodeFlags) : undefined;
   const client = apiClient(gateway.baseUrl, BENCH_KEY);
   try {
     if (scenario === 'loaded') {
@@ -174,14 +226,24 @@ async function main(): Promise<void> {
     log(`${scenario}, ${jobs} jobs`);
     const work =
       scenario === 'submit'
-        ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape/async`, { url: page }, BENCH_KEY, 10).then((r) => `${Math.round(r)} submits/s`)
+        ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape/async`, { url: page }, BENCH_KEY, 10).then(
+            (r) => `${Math.round(r)} submits/s`,
+          )
         : scenario === 'sync'
-          ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape`, { url: page }, BENCH_KEY, 10).then((r) => `${Math.round(r)} sync scrapes/s`)
+          ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape`, { url: page }, BENCH_KEY, 10).then(
+              (r) => `${Math.round(r)} sync scrapes/s`,
+            )
           : scenario === 'idle'
             ? idleStages(client, page, postgres.url)
             : scenario === 'rss'
-            ? endToEnd(client, `${target.origin}/1mb?delay=2000`, 500).then((r) => `${Math.round(r.jobsPerSecond)} jobs/s with 500 pages of ~1 MB, worker peak RSS ${Math.round(worker!.peakRssMb())} MB`)
-            : endToEnd(client, page, jobs).then((r) => `${Math.round(r.jobsPerSecond)} jobs/s end to end, ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job`);
+              ? endToEnd(client, `${target.origin}/1mb?delay=2000`, 500).then(
+                  (r) =>
+                    `${Math.round(r.jobsPerSecond)} jobs/s with 500 pages of ~1 MB, worker peak RSS ${Math.round(worker!.peakRssMb())} MB`,
+                )
+              : endToEnd(client, page, jobs).then(
+                  (r) =>
+                    `${Math.round(r.jobsPerSecond)} jobs/s end to end, ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job`,
+                );
     const [figure, activity] = await sampleActivity(postgres.url, work);
     const wall = (performance.now() - started) / 1000;
     clearInterval(tick);
@@ -191,10 +253,13 @@ async function main(): Promise<void> {
     const self = process.cpuUsage(selfBefore);
     const benchCpu = (self.user + self.system) / 1e6;
     process.stdout.write(`\n${figure} (${wall.toFixed(1)} s wall, ${os.cpus().length} cores)\n`);
-    process.stdout.write(`CPU seconds: gateway ${gwCpu.toFixed(1)}, postgres ${pgCpu.toFixed(1)}, load generator + target ${benchCpu.toFixed(1)}, idle ${(wall * os.cpus().length - gwCpu - pgCpu - benchCpu).toFixed(1)}\n`);
+    process.stdout.write(
+      `CPU seconds: gateway ${gwCpu.toFixed(1)}, postgres ${pgCpu.toFixed(1)}, load generator + target ${benchCpu.toFixed(1)}, idle ${(wall * os.cpus().length - gwCpu - pgCpu - benchCpu).toFixed(1)}\n`,
+    );
     const samples = [...activity.values()].reduce((a, b) => a + b, 0);
     process.stdout.write(`\npostgres sessions, sampled every 10 ms (${samples} active samples):\n`);
-    for (const [what, n] of [...activity.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15)) process.stdout.write(`  ${String(n).padStart(6)}  ${what}\n`);
+    for (const [what, n] of [...activity.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15))
+      process.stdout.write(`  ${String(n).padStart(6)}  ${what}\n`);
     const top = await statements(
       postgres.url,
       `select calls, round(total_exec_time)::int as exec_ms, round(total_plan_time)::int as plan_ms, round((total_exec_time / greatest(calls, 1))::numeric, 3) as mean_ms,
@@ -202,8 +267,13 @@ async function main(): Promise<void> {
          from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
         order by total_exec_time + total_plan_time desc limit 15`,
     );
-    process.stdout.write(`\nstatements by time (pg_stat_statements): calls, exec ms, plan ms, mean exec ms, rows\n`);
-    for (const r of top) process.stdout.write(`  ${String(r.calls).padStart(7)} ${String(r.exec_ms).padStart(6)} ${String(r.plan_ms).padStart(6)} ${String(r.mean_ms).padStart(8)} ${String(r.rows).padStart(8)}  ${r.query}\n`);
+    process.stdout.write(
+      `\nstatements by time (pg_stat_statements): calls, exec ms, plan ms, mean exec ms, rows\n`,
+    );
+    for (const r of top)
+      process.stdout.write(
+        `  ${String(r.calls).padStart(7)} ${String(r.exec_ms).padStart(6)} ${String(r.plan_ms).padStart(6)} ${String(r.mean_ms).padStart(8)} ${String(r.rows).padStart(8)}  ${r.query}\n`,
+      );
   } finally {
     await client.close();
     await gateway.stop();
@@ -212,7 +282,11 @@ async function main(): Promise<void> {
     await postgres.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const newest = fs.readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profiles, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  const newest = fs
+    .readdirSync(profiles)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(profiles, f))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
   if (newest) {
     summariseProfile(newest);
     log(`profile: ${path.relative(process.cwd(), newest)}`);

@@ -44,7 +44,12 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-bench-'));
   fs.chmodSync(dir, 0o755);
   log('starting Postgres (embedded, default durability: fsync on, synchronous_commit on)');
-  const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), persistent: false, settings: { max_connections: '300' } });
+  const postgres = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'pg'),
+    port: await freePort(),
+    persistent: false,
+    settings: { max_connections: '300' },
+  });
   figures.postgres_version = await serverVersion(postgres.url);
   const target = await startBenchTarget();
   const page2kb = `${target.origin}/2kb`;
@@ -58,7 +63,9 @@ async function main(): Promise<void> {
   };
   try {
     // 1. The queue's ceiling.
-    figures.pgboss_noop_jobs_per_s = round(median(await runs('pg-boss no-op jobs', () => pgbossNoopJobsPerSecond(postgres.url, NOOP_JOBS))));
+    figures.pgboss_noop_jobs_per_s = round(
+      median(await runs('pg-boss no-op jobs', () => pgbossNoopJobsPerSecond(postgres.url, NOOP_JOBS))),
+    );
 
     // 2, 4, 5, 6. The gateway.
     let gateway = await startGateway(postgres.url, gatewayEnv);
@@ -67,7 +74,11 @@ async function main(): Promise<void> {
     await idleLatency(client, page2kb, 5); // warm-up
     // The first jobs after a start run slower (V8 compiles the hot paths, each connection prepares
     // its statements): reported apart, and the figure is the running service's that follows.
-    const latencyFigures = (samples: number[]) => ({ p50: round(percentile(samples, 50), 1), p95: round(percentile(samples, 95), 1), p99: round(percentile(samples, 99), 1) });
+    const latencyFigures = (samples: number[]) => ({
+      p50: round(percentile(samples, 50), 1),
+      p95: round(percentile(samples, 95), 1),
+      p99: round(percentile(samples, 99), 1),
+    });
     figures.idle_latency_cold_ms = latencyFigures(await idleLatency(client, page2kb, IDLE_SAMPLES));
     figures.idle_latency_ms = latencyFigures(await idleLatency(client, page2kb, IDLE_SAMPLES));
     const e2e = await runs(`gateway end to end, ${E2E_JOBS} jobs`, () => endToEnd(client, page2kb, E2E_JOBS));
@@ -75,12 +86,23 @@ async function main(): Promise<void> {
     const pollP99 = median(e2e.map((r) => percentile(r.pollLatenciesMs, 99)));
     figures.poll_p99_ms = round(pollP99, 1);
     const submits = await runs('gateway single submits (autocannon, 50 connections)', async () => {
-      const rate = await requestsPerSecond(`${gateway.baseUrl}/v1/scrape/async`, { url: page2kb }, BENCH_KEY, LOAD_SECONDS);
+      const rate = await requestsPerSecond(
+        `${gateway.baseUrl}/v1/scrape/async`,
+        { url: page2kb },
+        BENCH_KEY,
+        LOAD_SECONDS,
+      );
       await waitForIdle(postgres.url);
       return rate;
     });
     figures.submit_per_s = round(median(submits));
-    figures.sync_per_s = round(median(await runs('gateway sync scrapes (autocannon, 50 connections)', () => requestsPerSecond(`${gateway.baseUrl}/v1/scrape`, { url: page2kb }, BENCH_KEY, LOAD_SECONDS))));
+    figures.sync_per_s = round(
+      median(
+        await runs('gateway sync scrapes (autocannon, 50 connections)', () =>
+          requestsPerSecond(`${gateway.baseUrl}/v1/scrape`, { url: page2kb }, BENCH_KEY, LOAD_SECONDS),
+        ),
+      ),
+    );
     await client.close();
     await gateway.stop();
     const stuck = await unfinishedSyncScrapes(postgres.url);
@@ -95,7 +117,10 @@ async function main(): Promise<void> {
       const debianClient = apiClient(debianGateway.baseUrl, BENCH_KEY);
       try {
         await idleLatency(debianClient, page2kb, 5);
-        const debian = await runs(`gateway end to end on Debian's Postgres ${packaged.version}, ${E2E_JOBS} jobs`, () => endToEnd(debianClient, page2kb, E2E_JOBS));
+        const debian = await runs(
+          `gateway end to end on Debian's Postgres ${packaged.version}, ${E2E_JOBS} jobs`,
+          () => endToEnd(debianClient, page2kb, E2E_JOBS),
+        );
         figures.e2e_jobs_per_s_debian_pg = round(median(debian.map((r) => r.jobsPerSecond)));
       } finally {
         await debianClient.close();
@@ -118,7 +143,14 @@ async function main(): Promise<void> {
         await idleLatency(baselineClient, page2kb, 5);
         bullmqE2e.push((await endToEnd(baselineClient, page2kb, E2E_JOBS)).jobsPerSecond);
         log(`BullMQ single submits (run ${run}/${RUNS})`);
-        bullmqSubmits.push(await requestsPerSecond(`${baseline.baseUrl}/v1/scrape/async`, { url: page2kb }, BENCH_KEY, LOAD_SECONDS));
+        bullmqSubmits.push(
+          await requestsPerSecond(
+            `${baseline.baseUrl}/v1/scrape/async`,
+            { url: page2kb },
+            BENCH_KEY,
+            LOAD_SECONDS,
+          ),
+        );
         await baselineClient.close();
         await baseline.stop();
       }
@@ -131,7 +163,12 @@ async function main(): Promise<void> {
     // 7. Cost growth: a big history and another tenant's backlog.
     await waitForIdle(postgres.url);
     log(`loading ${HISTORY_FINISHED} finished jobs and ${HISTORY_QUEUED} queued ones`);
-    const backlogKey = await loadHistory(postgres.url, HISTORY_FINISHED, HISTORY_QUEUED, `${target.origin}/2kb?delay=600000`);
+    const backlogKey = await loadHistory(
+      postgres.url,
+      HISTORY_FINISHED,
+      HISTORY_QUEUED,
+      `${target.origin}/2kb?delay=600000`,
+    );
     gateway = await startGateway(postgres.url, gatewayEnv);
     client = apiClient(gateway.baseUrl, BENCH_KEY);
     await idleLatency(client, page2kb, 5);
@@ -149,7 +186,10 @@ async function main(): Promise<void> {
     // processes (omniscrape api / omniscrape worker), default memory settings, the worker measured.
     const rss = await runs(`worker memory with ${RSS_FETCHES} fetches of ~1 MB in flight`, async () => {
       const api = await startGateway(postgres.url, gatewayEnv, [], 'api');
-      const worker = await startWorker(postgres.url, { ...gatewayEnv, OMNISCRAPE_WORKER_CONCURRENCY: String(RSS_FETCHES) });
+      const worker = await startWorker(postgres.url, {
+        ...gatewayEnv,
+        OMNISCRAPE_WORKER_CONCURRENCY: String(RSS_FETCHES),
+      });
       const rssClient = apiClient(api.baseUrl, BENCH_KEY);
       try {
         await endToEnd(rssClient, `${target.origin}/1mb?delay=2000`, RSS_FETCHES);
@@ -180,7 +220,14 @@ async function main(): Promise<void> {
       debian_postgres: figures.debian_postgres_version,
       redis: figures.redis_version,
     },
-    settings: { e2e_jobs: E2E_JOBS, worker_concurrency: Number(WORKER_CONCURRENCY), load_seconds: LOAD_SECONDS, history_finished: HISTORY_FINISHED, history_queued: HISTORY_QUEUED, rss_fetches: RSS_FETCHES },
+    settings: {
+      e2e_jobs: E2E_JOBS,
+      worker_concurrency: Number(WORKER_CONCURRENCY),
+      load_seconds: LOAD_SECONDS,
+      history_finished: HISTORY_FINISHED,
+      history_queued: HISTORY_QUEUED,
+      rss_fetches: RSS_FETCHES,
+    },
     ...figures,
     ratios: {
       e2e_vs_bullmq: round(e2e / (figures.bullmq_e2e_jobs_per_s as number), 2),
@@ -188,7 +235,10 @@ async function main(): Promise<void> {
       submit_vs_bullmq: round((figures.submit_per_s as number) / (figures.bullmq_submit_per_s as number), 2),
       e2e_debian_pg_vs_embedded: round((figures.e2e_jobs_per_s_debian_pg as number) / e2e, 2),
       e2e_loaded_vs_unloaded: round((figures.e2e_jobs_per_s_loaded as number) / e2e, 2),
-      poll_p99_loaded_vs_unloaded: round((figures.poll_p99_ms_loaded as number) / (figures.poll_p99_ms as number), 2),
+      poll_p99_loaded_vs_unloaded: round(
+        (figures.poll_p99_ms_loaded as number) / (figures.poll_p99_ms as number),
+        2,
+      ),
     },
   };
   delete (result as any).redis_version;
@@ -216,7 +266,11 @@ async function unfinishedSyncScrapes(databaseUrl: string): Promise<number> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    return (await client.query(`select count(*)::int as n from omniscrape.scrape_jobs where kind = 'sync' and status = 'processing'`)).rows[0].n;
+    return (
+      await client.query(
+        `select count(*)::int as n from omniscrape.scrape_jobs where kind = 'sync' and status = 'processing'`,
+      )
+    ).rows[0].n;
   } finally {
     await client.end();
   }
@@ -224,24 +278,63 @@ async function unfinishedSyncScrapes(databaseUrl: string): Promise<number> {
 
 function printTable(result: any): void {
   const rows: [string, string, string][] = [
-    ['pgboss_noop_jobs_per_s', String(result.pgboss_noop_jobs_per_s), 'raw pg-boss, no-op handler: the queue ceiling'],
-    ['e2e_jobs_per_s', String(result.e2e_jobs_per_s), `target ≥ bullmq_e2e (ratio ${result.ratios.e2e_vs_bullmq}) and ≥ 0.35 × noop (ratio ${result.ratios.e2e_vs_pgboss_noop})`],
+    [
+      'pgboss_noop_jobs_per_s',
+      String(result.pgboss_noop_jobs_per_s),
+      'raw pg-boss, no-op handler: the queue ceiling',
+    ],
+    [
+      'e2e_jobs_per_s',
+      String(result.e2e_jobs_per_s),
+      `target ≥ bullmq_e2e (ratio ${result.ratios.e2e_vs_bullmq}) and ≥ 0.35 × noop (ratio ${result.ratios.e2e_vs_pgboss_noop})`,
+    ],
     ['bullmq_e2e_jobs_per_s', String(result.bullmq_e2e_jobs_per_s), 'same pipeline on BullMQ + Redis'],
-    ['submit_per_s', String(result.submit_per_s), `target ≥ bullmq_submit (ratio ${result.ratios.submit_vs_bullmq})`],
+    [
+      'submit_per_s',
+      String(result.submit_per_s),
+      `target ≥ bullmq_submit (ratio ${result.ratios.submit_vs_bullmq})`,
+    ],
     ['bullmq_submit_per_s', String(result.bullmq_submit_per_s), 'same load on the BullMQ baseline'],
-    ['idle_latency_ms', `${result.idle_latency_ms.p50} / ${result.idle_latency_ms.p95} / ${result.idle_latency_ms.p99}`, 'p50 / p95 / p99; target p50 ≤ 5, p99 ≤ 25'],
-    ['idle_latency_cold_ms', `${result.idle_latency_cold_ms.p50} / ${result.idle_latency_cold_ms.p95} / ${result.idle_latency_cold_ms.p99}`, 'the first jobs after a start'],
+    [
+      'idle_latency_ms',
+      `${result.idle_latency_ms.p50} / ${result.idle_latency_ms.p95} / ${result.idle_latency_ms.p99}`,
+      'p50 / p95 / p99; target p50 ≤ 5, p99 ≤ 25',
+    ],
+    [
+      'idle_latency_cold_ms',
+      `${result.idle_latency_cold_ms.p50} / ${result.idle_latency_cold_ms.p95} / ${result.idle_latency_cold_ms.p99}`,
+      'the first jobs after a start',
+    ],
     ['sync_per_s', String(result.sync_per_s), 'POST /v1/scrape, ~2 KB page'],
-    ['e2e_jobs_per_s_debian_pg', String(result.e2e_jobs_per_s_debian_pg), `Debian's Postgres ${result.versions.debian_postgres}, stock settings; target ≥ 0.8 × e2e (ratio ${result.ratios.e2e_debian_pg_vs_embedded})`],
-    ['e2e_jobs_per_s_loaded', String(result.e2e_jobs_per_s_loaded), `with big history + backlog; target ≥ 0.8 × e2e (ratio ${result.ratios.e2e_loaded_vs_unloaded})`],
+    [
+      'e2e_jobs_per_s_debian_pg',
+      String(result.e2e_jobs_per_s_debian_pg),
+      `Debian's Postgres ${result.versions.debian_postgres}, stock settings; target ≥ 0.8 × e2e (ratio ${result.ratios.e2e_debian_pg_vs_embedded})`,
+    ],
+    [
+      'e2e_jobs_per_s_loaded',
+      String(result.e2e_jobs_per_s_loaded),
+      `with big history + backlog; target ≥ 0.8 × e2e (ratio ${result.ratios.e2e_loaded_vs_unloaded})`,
+    ],
     ['poll_p99_ms', String(result.poll_p99_ms), 'GET /v1/jobs/{id} p99 during e2e'],
-    ['poll_p99_ms_loaded', String(result.poll_p99_ms_loaded), `target ≤ 2 × unloaded (ratio ${result.ratios.poll_p99_loaded_vs_unloaded})`],
-    ['worker_rss_mb', String(result.worker_rss_mb), `peak RSS, ${result.settings.rss_fetches} fetches of ~1 MB in flight; target ≤ 300`],
+    [
+      'poll_p99_ms_loaded',
+      String(result.poll_p99_ms_loaded),
+      `target ≤ 2 × unloaded (ratio ${result.ratios.poll_p99_loaded_vs_unloaded})`,
+    ],
+    [
+      'worker_rss_mb',
+      String(result.worker_rss_mb),
+      `peak RSS, ${result.settings.rss_fetches} fetches of ~1 MB in flight; target ≤ 300`,
+    ],
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
   const valueWidth = Math.max(...rows.map((r) => r[1].length));
-  process.stdout.write(`\nomniscrape benchmark (${result.mode}, median of ${result.runs_per_figure}, ${result.machine.cores} cores)\n`);
-  for (const [name, value, note] of rows) process.stdout.write(`  ${name.padEnd(width)}  ${value.padStart(valueWidth)}  ${note}\n`);
+  process.stdout.write(
+    `\nomniscrape benchmark (${result.mode}, median of ${result.runs_per_figure}, ${result.machine.cores} cores)\n`,
+  );
+  for (const [name, value, note] of rows)
+    process.stdout.write(`  ${name.padEnd(width)}  ${value.padStart(valueWidth)}  ${note}\n`);
 }
 
 main().then(

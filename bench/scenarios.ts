@@ -10,22 +10,36 @@ const BACKLOG_CONCURRENCY = 1;
 
 /** Raw pg-boss with a no-op handler and its best settings: the queue's ceiling on this machine. */
 export async function pgbossNoopJobsPerSecond(databaseUrl: string, jobs: number): Promise<number> {
-  const boss = new PgBoss({ connectionString: databaseUrl, schema: 'bench_noop', supervise: false, schedule: false, registerInstance: false, max: 10 });
+  const boss = new PgBoss({
+    connectionString: databaseUrl,
+    schema: 'bench_noop',
+    supervise: false,
+    schedule: false,
+    registerInstance: false,
+    max: 10,
+  });
   boss.on('error', () => undefined);
   await boss.start();
   const queue = `noop-${randomUUID().slice(0, 8)}`;
   await boss.createQueue(queue);
   for (let i = 0; i < jobs; i += 5000) {
-    await boss.insert(queue, Array.from({ length: Math.min(5000, jobs - i) }, () => ({ data: {} })));
+    await boss.insert(
+      queue,
+      Array.from({ length: Math.min(5000, jobs - i) }, () => ({ data: {} })),
+    );
   }
   let done = 0;
   let finish!: () => void;
   const allDone = new Promise<void>((resolve) => (finish = resolve));
   const started = performance.now();
-  await boss.work(queue, { batchSize: 250, localConcurrency: 2, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 }, async (batch) => {
-    done += batch.length;
-    if (done >= jobs) finish();
-  });
+  await boss.work(
+    queue,
+    { batchSize: 250, localConcurrency: 2, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
+    async (batch) => {
+      done += batch.length;
+      if (done >= jobs) finish();
+    },
+  );
   await allDone;
   const elapsed = (performance.now() - started) / 1000;
   await boss.stop({ graceful: false });
@@ -33,7 +47,11 @@ export async function pgbossNoopJobsPerSecond(databaseUrl: string, jobs: number)
 }
 
 /** Waits until the gateway has no async job queued or processing (between scenarios). */
-export async function waitForIdle(databaseUrl: string, exceptKeyId?: string, timeoutMs = 300_000): Promise<void> {
+export async function waitForIdle(
+  databaseUrl: string,
+  exceptKeyId?: string,
+  timeoutMs = 300_000,
+): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   const deadline = Date.now() + timeoutMs;
@@ -45,7 +63,8 @@ export async function waitForIdle(databaseUrl: string, exceptKeyId?: string, tim
         [exceptKeyId ?? null],
       );
       if (rows[0].n === 0) return;
-      if (Date.now() > deadline) throw new Error(`${rows[0].n} async jobs still unfinished after ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`${rows[0].n} async jobs still unfinished after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 250));
     }
   } finally {
@@ -58,10 +77,22 @@ export async function waitForIdle(databaseUrl: string, exceptKeyId?: string, tim
  * `queued` jobs of another tenant waiting in the queue (its key at concurrency 1 on a slow page,
  * so they stay queued while the benchmark runs).
  */
-export async function loadHistory(databaseUrl: string, finished: number, queued: number, slowUrl: string): Promise<string> {
+export async function loadHistory(
+  databaseUrl: string,
+  finished: number,
+  queued: number,
+  slowUrl: string,
+): Promise<string> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  const boss = new PgBoss({ connectionString: databaseUrl, schema: 'pgboss', supervise: false, schedule: false, registerInstance: false, migrate: false });
+  const boss = new PgBoss({
+    connectionString: databaseUrl,
+    schema: 'pgboss',
+    supervise: false,
+    schedule: false,
+    registerInstance: false,
+    migrate: false,
+  });
   boss.on('error', () => undefined);
   try {
     const { rows } = await client.query(
@@ -81,7 +112,15 @@ export async function loadHistory(databaseUrl: string, finished: number, queued:
       );
     }
     await boss.start();
-    const request = { url: slowUrl, method: 'GET', headers: {}, timeout: 300, follow_redirects: true, format: 'raw', mode: 'auto' };
+    const request = {
+      url: slowUrl,
+      method: 'GET',
+      headers: {},
+      timeout: 300,
+      follow_redirects: true,
+      format: 'raw',
+      mode: 'auto',
+    };
     const rounds = new KeyRounds(async () => 0); // queued as into an empty queue
     for (let i = 0; i < queued; i += 10_000) {
       const ids = Array.from({ length: Math.min(10_000, queued - i) }, () => randomUUID());
@@ -94,7 +133,12 @@ export async function loadHistory(databaseUrl: string, finished: number, queued:
       const priorities = await Promise.all(ids.map(() => rounds.priorityOf(keyId, BACKLOG_CONCURRENCY)));
       await boss.insert(
         SCRAPE_QUEUE,
-        ids.map((id, n) => ({ id, data: { jobId: id, request }, group: { id: keyId, tier: String(BACKLOG_CONCURRENCY) }, priority: priorities[n] })),
+        ids.map((id, n) => ({
+          id,
+          data: { jobId: id, request },
+          group: { id: keyId, tier: String(BACKLOG_CONCURRENCY) },
+          priority: priorities[n],
+        })),
       );
     }
     await client.query('analyze');

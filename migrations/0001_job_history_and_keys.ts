@@ -50,7 +50,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
 
   // "Jobs of key K in a time range" — the API's and the analysts' main question.
-  await s.createIndex('scrape_jobs_key_created_idx').on('scrape_jobs').columns(['api_key_id', 'created_at']).execute();
+  await s
+    .createIndex('scrape_jobs_key_created_idx')
+    .on('scrape_jobs')
+    .columns(['api_key_id', 'created_at'])
+    .execute();
   await s.createIndex('scrape_jobs_created_idx').on('scrape_jobs').column('created_at').execute();
   // Unfinished jobs are few; a partial index keeps "what is still running" cheap at any history size.
   await s
@@ -62,7 +66,9 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await s
     .createTable('job_results')
-    .addColumn('job_id', 'uuid', (c) => c.primaryKey().references('omniscrape.scrape_jobs.id').onDelete('cascade'))
+    .addColumn('job_id', 'uuid', (c) =>
+      c.primaryKey().references('omniscrape.scrape_jobs.id').onDelete('cascade'),
+    )
     .addColumn('result', 'jsonb', (c) => c.notNull())
     .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
     .execute();

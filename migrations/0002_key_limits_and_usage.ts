@@ -44,5 +44,10 @@ export async function down(db: Kysely<any>): Promise<void> {
   await s.dropIndex('scrape_jobs_key_queued_idx').ifExists().execute();
   await s.dropIndex('scrape_jobs_key_processing_idx').ifExists().execute();
   await s.dropTable('key_usage').ifExists().execute();
-  await s.alterTable('api_keys').dropColumn('monthly_quota').dropColumn('max_queued').dropColumn('concurrency_limit').execute();
+  await s
+    .alterTable('api_keys')
+    .dropColumn('monthly_quota')
+    .dropColumn('max_queued')
+    .dropColumn('concurrency_limit')
+    .execute();
 }

@@ -7,7 +7,11 @@ import type { Kysely } from 'kysely';
  * one of its key's slots until pg-boss hands it out again.
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.withSchema('omniscrape').alterTable('scrape_jobs').addColumn('heartbeat_at', 'timestamptz').execute();
+  await db.schema
+    .withSchema('omniscrape')
+    .alterTable('scrape_jobs')
+    .addColumn('heartbeat_at', 'timestamptz')
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

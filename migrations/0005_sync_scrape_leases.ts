@@ -42,7 +42,9 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`drop function if exists omniscrape.key_slots(uuid[], uuid[], double precision, double precision)`.execute(db);
+  await sql`drop function if exists omniscrape.key_slots(uuid[], uuid[], double precision, double precision)`.execute(
+    db,
+  );
   await sql`
     create or replace function omniscrape.key_slots(keys uuid[], except_jobs uuid[], stale_after_seconds double precision)
     returns table (id uuid, concurrency_limit integer, processing bigint)

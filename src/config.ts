@@ -22,22 +22,26 @@ const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
-const apiKeysFromEnv = z
-  .string()
-  .transform((value, ctx) => {
-    const keys: { name: string; key: string }[] = [];
-    for (const entry of value.split(',').map((part) => part.trim()).filter(Boolean)) {
-      const separator = entry.indexOf(':');
-      const name = entry.slice(0, separator).trim();
-      const key = entry.slice(separator + 1).trim();
-      if (separator <= 0 || !name || key.length < 8) {
-        ctx.addIssue({ code: 'custom', message: `entry "${name || entry.slice(0, 20)}" must be name:key with a key of 8+ characters` });
-        return z.NEVER;
-      }
-      keys.push({ name, key });
+const apiKeysFromEnv = z.string().transform((value, ctx) => {
+  const keys: { name: string; key: string }[] = [];
+  for (const entry of value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    const separator = entry.indexOf(':');
+    const name = entry.slice(0, separator).trim();
+    const key = entry.slice(separator + 1).trim();
+    if (separator <= 0 || !name || key.length < 8) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry "${name || entry.slice(0, 20)}" must be name:key with a key of 8+ characters`,
+      });
+      return z.NEVER;
     }
-    return keys;
-  });
+    keys.push({ name, key });
+  }
+  return keys;
+});
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -49,17 +53,32 @@ const envSchema = z.object({
   OMNISCRAPE_PRICE_PER_SCRAPE: z.coerce.number().min(0).default(PRICE_PER_SCRAPE_DEFAULT),
   OMNISCRAPE_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(MAX_TARGET_BODY_BYTES_DEFAULT),
   OMNISCRAPE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(WORKER_CONCURRENCY_DEFAULT),
-  OMNISCRAPE_WORKER_BODY_BUDGET_MB: z.coerce.number().min(0.1).max(65536).default(WORKER_BODY_BUDGET_MB_DEFAULT),
+  OMNISCRAPE_WORKER_BODY_BUDGET_MB: z.coerce
+    .number()
+    .min(0.1)
+    .max(65536)
+    .default(WORKER_BODY_BUDGET_MB_DEFAULT),
   OMNISCRAPE_HEARTBEAT_SECONDS: z.coerce.number().int().min(10).max(600).default(HEARTBEAT_SECONDS_DEFAULT),
   OMNISCRAPE_SYNC_LEASE_SECONDS: z.coerce.number().min(3).max(600).default(SYNC_LEASE_SECONDS_DEFAULT),
   OMNISCRAPE_PURGE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(PURGE_BATCH_SIZE_DEFAULT),
   OMNISCRAPE_PURGE_CRON: z.string().min(9).default(PURGE_CRON_DEFAULT),
-  OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(SHUTDOWN_GRACE_SECONDS_DEFAULT),
-  OMNISCRAPE_DEFAULT_CONCURRENCY: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_CONCURRENCY_DEFAULT),
+  OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: z.coerce
+    .number()
+    .min(0)
+    .max(3600)
+    .default(SHUTDOWN_GRACE_SECONDS_DEFAULT),
+  OMNISCRAPE_DEFAULT_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(DEFAULT_CONCURRENCY_DEFAULT),
   OMNISCRAPE_DEFAULT_MAX_QUEUED: z.coerce.number().int().min(1).default(DEFAULT_MAX_QUEUED_DEFAULT),
   OMNISCRAPE_DATA_DIR: z.string().min(1).default('.data'),
   OMNISCRAPE_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
-  OMNISCRAPE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  OMNISCRAPE_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info'),
 });
 
 export interface Config {
@@ -94,7 +113,9 @@ export class ConfigError extends Error {}
 
 /** Reads the settings from an environment; throws a ConfigError that names every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);

@@ -52,7 +52,10 @@ export async function startService(
   const boss = createBoss(config, databaseUrl, roles.worker ? 'worker' : 'api');
   // pg-boss reports background failures (Postgres down) as events; they must never crash the process.
   boss.on('error', (err) => logger.warn({ err }, 'pg-boss background error'));
-  const scraper = new Scraper({ allowPrivateTargets: config.allowPrivateTargets, maxBodyBytes: config.maxTargetBodyBytes });
+  const scraper = new Scraper({
+    allowPrivateTargets: config.allowPrivateTargets,
+    maxBodyBytes: config.maxTargetBodyBytes,
+  });
   // Names this process in its job notices (its own worker is woken directly instead).
   const processId = randomUUID();
   const workerWake = new WorkerWake(store.db, logger, processId);
@@ -82,17 +85,30 @@ export async function startService(
     const applied = await migrateToLatest(store.db);
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
     for (const { name, key } of config.apiKeys) {
-      if (!(await upsertApiKey(store.db, name, key))) logger.warn({ name }, 'OMNISCRAPE_API_KEYS names a revoked key; it stays revoked');
+      if (!(await upsertApiKey(store.db, name, key)))
+        logger.warn({ name }, 'OMNISCRAPE_API_KEYS names a revoked key; it stays revoked');
     }
     await boss.start();
     await ensureQueues(boss, config);
     if (roles.worker) {
       worker = await startScrapeWorker(context, databaseUrl, processId);
-      maintenance = await startMaintenanceSchedule({ boss, db: store.db, logger }, { cron: config.purgeCron, batchSize: config.purgeBatchSize, syncLeaseSeconds: config.syncLeaseSeconds });
+      maintenance = await startMaintenanceSchedule(
+        { boss, db: store.db, logger },
+        {
+          cron: config.purgeCron,
+          batchSize: config.purgeBatchSize,
+          syncLeaseSeconds: config.syncLeaseSeconds,
+        },
+      );
     }
     if (roles.api) {
       context.syncLeases.start();
-      keyChanges = listenForNotifications(databaseUrl, KEYS_CHANGED_CHANNEL, () => context.apiKeys.clear(), logger);
+      keyChanges = listenForNotifications(
+        databaseUrl,
+        KEYS_CHANGED_CHANNEL,
+        () => context.apiKeys.clear(),
+        logger,
+      );
       const app = createApp(context);
       server = await new Promise<Server>((resolve, reject) => {
         // Express 5 hands a listen error (port taken) to this callback rather than throwing it.
@@ -100,9 +116,16 @@ export async function startService(
       });
     }
   } catch (err) {
-    const cleanup = await Promise.allSettled([keyChanges?.stop(), context.syncLeases.stop(), boss.stop({ graceful: false }), scraper.close(), store.close()]);
+    const cleanup = await Promise.allSettled([
+      keyChanges?.stop(),
+      context.syncLeases.stop(),
+      boss.stop({ graceful: false }),
+      scraper.close(),
+      store.close(),
+    ]);
     // The start-up error is rethrown (the caller reports it); failures while undoing it only logged.
-    for (const r of cleanup) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'cleaning up after a failed start failed');
+    for (const r of cleanup)
+      if (r.status === 'rejected') logger.warn({ err: r.reason }, 'cleaning up after a failed start failed');
     throw err;
   }
 
@@ -110,7 +133,9 @@ export async function startService(
   const stop = () =>
     (stopping ??= (async () => {
       // Stop claiming at once; in-flight jobs get the grace period while the API drains.
-      const workerStopped = worker?.stop().catch((err) => logger.error({ err }, 'stopping the workers failed'));
+      const workerStopped = worker
+        ?.stop()
+        .catch((err) => logger.error({ err }, 'stopping the workers failed'));
       if (server) {
         // Stop accepting; requests in progress (sync scrapes) get the grace period, then are cut.
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));

@@ -10,13 +10,23 @@ describe('authentication', () => {
     ['POST', '/v1/scrape/async'],
     ['GET', '/v1/jobs/00000000-0000-4000-8000-000000000000'],
   ])('%s %s without X-API-Key answers 401 UNAUTHORIZED', async (method, path) => {
-    const res = await env.service.call(method, path, method === 'POST' ? { url: `${env.target.origin}/page` } : undefined, null);
+    const res = await env.service.call(
+      method,
+      path,
+      method === 'POST' ? { url: `${env.target.origin}/page` } : undefined,
+      null,
+    );
     expect(res.status).toBe(401);
     expect(res.body).toEqual(errorShape('UNAUTHORIZED'));
   });
 
   test('an unknown key answers 401 UNAUTHORIZED', async () => {
-    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/page` }, 'not-a-real-key');
+    const res = await env.service.call(
+      'POST',
+      '/v1/scrape',
+      { url: `${env.target.origin}/page` },
+      'not-a-real-key',
+    );
     expect(res.status).toBe(401);
     expect(res.body).toEqual(errorShape('UNAUTHORIZED'));
   });
@@ -66,7 +76,11 @@ describe('request validation', () => {
   });
 
   test('a request body over the limit answers 413 PAYLOAD_TOO_LARGE', async () => {
-    const res = await env.service.call('POST', '/v1/scrape/async', { url: `${env.target.origin}/echo`, method: 'POST', body: 'x'.repeat(3 * 1024 * 1024) });
+    const res = await env.service.call('POST', '/v1/scrape/async', {
+      url: `${env.target.origin}/echo`,
+      method: 'POST',
+      body: 'x'.repeat(3 * 1024 * 1024),
+    });
     expect(res.status).toBe(413);
     expect(res.body).toEqual(errorShape('PAYLOAD_TOO_LARGE'));
   });

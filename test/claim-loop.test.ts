@@ -145,7 +145,9 @@ describe('claim loop', () => {
     });
     loop.start();
     await until(() => lines.some((l) => l.msg === 'heartbeat overran its period; skipping this one'), 5_000);
-    expect(lines.filter((l) => l.msg === 'heartbeat overran its period; skipping this one').length).toBeGreaterThan(0);
+    expect(
+      lines.filter((l) => l.msg === 'heartbeat overran its period; skipping this one').length,
+    ).toBeGreaterThan(0);
     expect(touches).toBe(1);
     release!();
     await until(() => touches > 1, 5_000); // the next period after it finished runs again

@@ -77,7 +77,9 @@ describe('omniscrape CLI', () => {
     const res = await runCli(['cleanup', '--batch-size', '1'], env);
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/purged [1-9]\d* expired results/);
-    expect((await service.call('GET', `/v1/jobs/${submitted.body.job_id}`)).body.data.code).toBe('RESULT_EXPIRED');
+    expect((await service.call('GET', `/v1/jobs/${submitted.body.job_id}`)).body.data.code).toBe(
+      'RESULT_EXPIRED',
+    );
   });
 
   test('a bad setting stops a command with a message naming the variable', async () => {
@@ -87,7 +89,10 @@ describe('omniscrape CLI', () => {
   });
 
   test('roles other than serve refuse to start without DATABASE_URL', async () => {
-    const res = await runCli(['worker'], { DATABASE_URL: '', OMNISCRAPE_DATA_DIR: '/nonexistent-omniscrape' });
+    const res = await runCli(['worker'], {
+      DATABASE_URL: '',
+      OMNISCRAPE_DATA_DIR: '/nonexistent-omniscrape',
+    });
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('DATABASE_URL');
   });

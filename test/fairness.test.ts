@@ -28,7 +28,15 @@ afterAll(async () => {
 async function fillBacklog(apiKeyId: string): Promise<void> {
   const { boss, store } = service.running.context;
   const url = `${target.origin}/busy`;
-  const request = { url, method: 'GET', headers: {}, timeout: 30, follow_redirects: true, format: 'raw', mode: 'auto' };
+  const request = {
+    url,
+    method: 'GET',
+    headers: {},
+    timeout: 30,
+    follow_redirects: true,
+    format: 'raw',
+    mode: 'auto',
+  };
   const rounds = new KeyRounds(async () => 0); // queued as into an empty queue
   for (let offset = 0; offset < BACKLOG; offset += 10_000) {
     const ids = Array.from({ length: 10_000 }, () => randomUUID());
@@ -52,7 +60,9 @@ async function fillBacklog(apiKeyId: string): Promise<void> {
 
 describe('fairness between keys', () => {
   test(`a key with ${BACKLOG.toLocaleString('en')} queued jobs does not starve another key's jobs`, async () => {
-    const busy = await insertApiKey(service.running.context.store.db, 'busy-key', 'busy-key-secret-000', { concurrency: BUSY_KEY_CONCURRENCY });
+    const busy = await insertApiKey(service.running.context.store.db, 'busy-key', 'busy-key-secret-000', {
+      concurrency: BUSY_KEY_CONCURRENCY,
+    });
     await fillBacklog(busy!.id);
     // Let the busy key's jobs occupy its slots first.
     await new Promise((r) => setTimeout(r, 3000));
@@ -62,12 +72,19 @@ describe('fairness between keys', () => {
       Array.from({ length: 10 }, async () => {
         const submittedAt = Date.now();
         const res = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/plain` }, KEY_B);
-        expect((await waitForJob(service, res.body.job_id, undefined, 60_000, KEY_B)).status).toBe('completed');
+        expect((await waitForJob(service, res.body.job_id, undefined, 60_000, KEY_B)).status).toBe(
+          'completed',
+        );
         waits.push(Date.now() - submittedAt);
       }),
     );
-    const [backlog] = await service.query(`select count(*)::int as queued from omniscrape.scrape_jobs where api_key_id = $1 and status = 'queued'`, [busy!.id]);
-    console.log(`[fairness] other key's jobs: wait p50 ${waits.sort((a, b) => a - b)[4]} ms, max ${waits[9]} ms, with ${backlog.queued} of the busy key's jobs still queued`);
+    const [backlog] = await service.query(
+      `select count(*)::int as queued from omniscrape.scrape_jobs where api_key_id = $1 and status = 'queued'`,
+      [busy!.id],
+    );
+    console.log(
+      `[fairness] other key's jobs: wait p50 ${waits.sort((a, b) => a - b)[4]} ms, max ${waits[9]} ms, with ${backlog.queued} of the busy key's jobs still queued`,
+    );
     expect(backlog.queued).toBeGreaterThan(BACKLOG - 100);
     expect(Math.max(...waits)).toBeLessThan(20_000);
   }, 180_000);

@@ -15,7 +15,10 @@ let target: TargetServer;
 beforeAll(async () => {
   target = await startTargetServer({ '/n': (_req, res) => void res.end('ok') });
   postgres = await startDisposableEmbeddedPostgres({ durable: true });
-  service = await startTestService({ databaseUrl: postgres.url, env: { OMNISCRAPE_WORKER_CONCURRENCY: '20' } });
+  service = await startTestService({
+    databaseUrl: postgres.url,
+    env: { OMNISCRAPE_WORKER_CONCURRENCY: '20' },
+  });
 });
 afterAll(async () => {
   await service?.stop().catch(() => undefined);
@@ -23,7 +26,12 @@ afterAll(async () => {
   await target?.close();
 });
 
-function report(name: string, faults: number, tally: Awaited<ReturnType<typeof submitJobs>>, finished: Record<string, number>) {
+function report(
+  name: string,
+  faults: number,
+  tally: Awaited<ReturnType<typeof submitJobs>>,
+  finished: Record<string, number>,
+) {
   const done = Object.values(finished).reduce((a, b) => a + b, 0);
   // Figures for the README's Reliability section.
   console.log(
@@ -58,7 +66,11 @@ describe(`${JOBS} jobs flowing through faults`, () => {
 
   test('all connections terminated twice mid-flow: every accepted job finishes', async () => {
     const terminate = () =>
-      service.query('select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()').catch(() => undefined);
+      service
+        .query(
+          'select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+        )
+        .catch(() => undefined);
     const tally = await submitJobs(service, JOBS, (i) => `${target.origin}/n?terminate=${i}`, {
       onAccepted: async (count) => {
         if (count === 250 || count === 600) await terminate();

@@ -18,7 +18,10 @@ beforeAll(async () => {
   store = openStore(database.url, { max: 4, prepareStatements: true });
   await migrateToLatest(store.db);
   keyId = randomUUID();
-  await store.db.insertInto('omniscrape.api_keys').values({ id: keyId, name: 'k', key_hash: 'h', key_prefix: 'p' }).execute();
+  await store.db
+    .insertInto('omniscrape.api_keys')
+    .values({ id: keyId, name: 'k', key_hash: 'h', key_prefix: 'p' })
+    .execute();
 });
 afterAll(async () => {
   await store?.close();
@@ -29,7 +32,19 @@ async function processingJob(kind: 'sync' | 'async' = 'async'): Promise<string> 
   const id = randomUUID();
   await store.db
     .insertInto('omniscrape.scrape_jobs')
-    .values({ id, api_key_id: keyId, kind, url: 'http://127.0.0.1/', host: '127.0.0.1', method: 'GET', format: 'html', timeout_seconds: 30, status: 'processing', attempts: 1, heartbeat_at: new Date() })
+    .values({
+      id,
+      api_key_id: keyId,
+      kind,
+      url: 'http://127.0.0.1/',
+      host: '127.0.0.1',
+      method: 'GET',
+      format: 'html',
+      timeout_seconds: 30,
+      status: 'processing',
+      attempts: 1,
+      heartbeat_at: new Date(),
+    })
     .execute();
   return id;
 }
@@ -51,27 +66,59 @@ describe('job outcomes and results', () => {
   test("a page's result is stored as the same JSON the sync call answers, whether it rides in the batch statement or goes alone", async () => {
     // Quotes, backslashes, a control character, U+2028, a non-BMP character and a replaced NUL.
     const awkward = 'say "hi" \\ path\\to \t tab \u2028 line 😀 \uFFFD end ';
-    const small = successBody({ content: awkward, status_code: 200, headers: { 'content-type': 'text/plain', 'x-q': 'a"b' }, final_url: 'http://127.0.0.1/a?b="c"' }, 12, 0.0035);
-    const large = successBody({ content: awkward.repeat(Math.ceil((MAX_INSERT_BYTES * 1.2) / awkward.length)), status_code: 404, headers: {}, final_url: 'http://127.0.0.1/big' }, 34, 0.0035);
+    const small = successBody(
+      {
+        content: awkward,
+        status_code: 200,
+        headers: { 'content-type': 'text/plain', 'x-q': 'a"b' },
+        final_url: 'http://127.0.0.1/a?b="c"',
+      },
+      12,
+      0.0035,
+    );
+    const large = successBody(
+      {
+        content: awkward.repeat(Math.ceil((MAX_INSERT_BYTES * 1.2) / awkward.length)),
+        status_code: 404,
+        headers: {},
+        final_url: 'http://127.0.0.1/big',
+      },
+      34,
+      0.0035,
+    );
     const [smallId, largeId] = [await processingJob(), await processingJob()];
     // The small one fits the statement's share; the large one passes it and follows in its own INSERT.
     await finishScrapeJobs(store.db, [
       { finish: completed(smallId), result: storedResult(small) },
       { finish: completed(largeId), result: storedResult(large) },
     ]);
-    const stored = await store.db.selectFrom('omniscrape.job_results').select(['job_id', sql<string>`result::text`.as('json')]).where('job_id', 'in', [smallId, largeId]).execute();
+    const stored = await store.db
+      .selectFrom('omniscrape.job_results')
+      .select(['job_id', sql<string>`result::text`.as('json')])
+      .where('job_id', 'in', [smallId, largeId])
+      .execute();
     const byId = new Map(stored.map((r) => [r.job_id, JSON.parse(r.json)]));
     expect(byId.get(smallId)).toEqual(JSON.parse(JSON.stringify(small)));
     expect(byId.get(largeId)).toEqual(JSON.parse(JSON.stringify(large)));
   });
 
-  test('a batch of outcomes stores each applied job\'s result with it, beyond one statement\'s share too', async () => {
+  test("a batch of outcomes stores each applied job's result with it, beyond one statement's share too", async () => {
     const ids = await Promise.all([1, 2, 3].map(() => processingJob()));
     const failedId = await processingJob();
-    const big = (n: number) => ({ json: JSON.stringify({ n, data: {} }), content: 'x'.repeat(Math.ceil(MAX_INSERT_BYTES * 0.6)) });
+    const big = (n: number) => ({
+      json: JSON.stringify({ n, data: {} }),
+      content: 'x'.repeat(Math.ceil(MAX_INSERT_BYTES * 0.6)),
+    });
     const applied = await finishScrapeJobs(store.db, [
       ...ids.map((id, n) => ({ finish: completed(id), result: big(n) })),
-      { finish: { ...completed(failedId), status: 'failed' as const, error_code: 'TARGET_UNREACHABLE', error_message: 'no' } },
+      {
+        finish: {
+          ...completed(failedId),
+          status: 'failed' as const,
+          error_code: 'TARGET_UNREACHABLE',
+          error_message: 'no',
+        },
+      },
     ]);
     expect(applied.sort()).toEqual([...ids, failedId].map((id) => finishKey(id, 1)).sort());
     const stored = await store.db
@@ -82,7 +129,7 @@ describe('job outcomes and results', () => {
     expect(new Map(stored.map((r) => [r.job_id, r.n]))).toEqual(new Map(ids.map((id, n) => [id, n])));
   });
 
-  test("an outcome for another attempt is not applied, and its result is not stored", async () => {
+  test('an outcome for another attempt is not applied, and its result is not stored', async () => {
     const small = (n: number) => ({ json: JSON.stringify({ n, data: {} }), content: '' });
     const id = await processingJob();
     const stale = completed(id, 7);
@@ -94,9 +141,17 @@ describe('job outcomes and results', () => {
       { finish: stale, result: small(2) },
     ]);
     expect(applied).toEqual([finishKey(other, 1)]);
-    const stored = await store.db.selectFrom('omniscrape.job_results').select('job_id').where('job_id', 'in', [id, other]).execute();
+    const stored = await store.db
+      .selectFrom('omniscrape.job_results')
+      .select('job_id')
+      .where('job_id', 'in', [id, other])
+      .execute();
     expect(stored.map((r) => r.job_id)).toEqual([other]);
-    const row = await store.db.selectFrom('omniscrape.scrape_jobs').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+    const row = await store.db
+      .selectFrom('omniscrape.scrape_jobs')
+      .select('status')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(row.status).toBe('processing');
   });
 });
@@ -115,7 +170,18 @@ describe('key slots', () => {
       expect(secondDone).toBe(false); // waiting on the key's lock
       await a
         .insertInto('omniscrape.scrape_jobs')
-        .values({ id: randomUUID(), api_key_id: keyId, kind: 'sync', url: 'http://127.0.0.1/', host: '127.0.0.1', method: 'GET', format: 'html', timeout_seconds: 30, status: 'processing', attempts: 1 })
+        .values({
+          id: randomUUID(),
+          api_key_id: keyId,
+          kind: 'sync',
+          url: 'http://127.0.0.1/',
+          host: '127.0.0.1',
+          method: 'GET',
+          format: 'html',
+          timeout_seconds: 30,
+          status: 'processing',
+          attempts: 1,
+        })
         .execute();
       return { before, second };
     });
@@ -124,7 +190,10 @@ describe('key slots', () => {
 
   test('scrapes whose heartbeat (async) or lease (sync) lapsed, the excepted jobs and other keys do not count', async () => {
     const otherKey = randomUUID();
-    await store.db.insertInto('omniscrape.api_keys').values({ id: otherKey, name: 'other', key_hash: 'h2', key_prefix: 'p', concurrency_limit: 3 }).execute();
+    await store.db
+      .insertInto('omniscrape.api_keys')
+      .values({ id: otherKey, name: 'other', key_hash: 'h2', key_prefix: 'p', concurrency_limit: 3 })
+      .execute();
     const count = async () => (await lockAndCountKeySlots(store.db, [otherKey], [], LEASES)).get(otherKey);
     expect(await count()).toEqual({ limit: 3, processing: 0 });
     const fresh = randomUUID();
@@ -137,20 +206,39 @@ describe('key slots', () => {
     for (const [id, kind, heartbeat] of rows) {
       await store.db
         .insertInto('omniscrape.scrape_jobs')
-        .values({ id, api_key_id: otherKey, kind, url: 'http://127.0.0.1/', host: '127.0.0.1', method: 'GET', format: 'html', timeout_seconds: 30, status: 'processing', attempts: 1, heartbeat_at: heartbeat })
+        .values({
+          id,
+          api_key_id: otherKey,
+          kind,
+          url: 'http://127.0.0.1/',
+          host: '127.0.0.1',
+          method: 'GET',
+          format: 'html',
+          timeout_seconds: 30,
+          status: 'processing',
+          attempts: 1,
+          heartbeat_at: heartbeat,
+        })
         .execute();
     }
     // The fresh async job and the sync scrape leased 2 s ago; not the ones 120 s and 30 s old.
     expect(await count()).toEqual({ limit: 3, processing: 2 });
-    expect((await lockAndCountKeySlots(store.db, [otherKey], [fresh], LEASES)).get(otherKey)!.processing).toBe(1);
+    expect(
+      (await lockAndCountKeySlots(store.db, [otherKey], [fresh], LEASES)).get(otherKey)!.processing,
+    ).toBe(1);
     // The previous release's 3-argument form, kept for a rolling upgrade, counts sync scrapes as it did: all of them.
-    const previous = await sql<{ processing: string }>`select processing from omniscrape.key_slots(${[otherKey]}::uuid[], '{}'::uuid[], 60)`.execute(store.db);
+    const previous = await sql<{
+      processing: string;
+    }>`select processing from omniscrape.key_slots(${[otherKey]}::uuid[], '{}'::uuid[], 60)`.execute(
+      store.db,
+    );
     expect(Number(previous.rows[0]!.processing)).toBe(3);
   });
 });
 
 describe('transactions with settings', () => {
-  const setting = async (db: Store['db']) => (await sql<{ v: string }>`select current_setting('enable_sort') as v`.execute(db)).rows[0]!.v;
+  const setting = async (db: Store['db']) =>
+    (await sql<{ v: string }>`select current_setting('enable_sort') as v`.execute(db)).rows[0]!.v;
 
   test('settings hold inside the transaction only, and its writes commit', async () => {
     await sql`create table if not exists tx_items (id int primary key)`.execute(store.db);
@@ -177,19 +265,29 @@ describe('transactions with settings', () => {
         await sql`insert into tx_items values (3)`.execute(trx).catch(() => undefined);
       }),
     ).rejects.toThrow(/rolled back/);
-    expect((await sql<{ id: number }>`select id from tx_items where id in (2, 3)`.execute(store.db)).rows).toEqual([]);
+    expect(
+      (await sql<{ id: number }>`select id from tx_items where id in (2, 3)`.execute(store.db)).rows,
+    ).toEqual([]);
   });
 
   test('a setting Postgres refuses fails the call and leaves no transaction open on the connection', async () => {
-    await expect(transactionWithSettings(store.db, { no_such_setting: 'on' }, async () => 1)).rejects.toThrow();
+    await expect(
+      transactionWithSettings(store.db, { no_such_setting: 'on' }, async () => 1),
+    ).rejects.toThrow();
     for (let i = 0; i < 4; i++) {
-      const { rows } = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where pid = pg_backend_pid() and state like '%transaction%'`.execute(store.db);
+      const { rows } = await sql<{
+        n: string;
+      }>`select count(*) as n from pg_stat_activity where pid = pg_backend_pid() and state like '%transaction%'`.execute(
+        store.db,
+      );
       expect(Number(rows[0]!.n)).toBe(0);
       expect(await setting(store.db)).toBe('on');
     }
   });
 
   test('only plain setting names and values are accepted', async () => {
-    await expect(transactionWithSettings(store.db, { "enable_sort = off; drop table tx_items; --": 'x' }, async () => 1)).rejects.toThrow(/not a plain setting/);
+    await expect(
+      transactionWithSettings(store.db, { 'enable_sort = off; drop table tx_items; --': 'x' }, async () => 1),
+    ).rejects.toThrow(/not a plain setting/);
   });
 });

@@ -30,9 +30,28 @@ function expectContractAnswer(res: { status: number; body: any }) {
   }
 }
 
-const knownField = fc.constantFrom('url', 'method', 'headers', 'body', 'timeout', 'follow_redirects', 'format', 'mode', 'js_rendering');
-const anyValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null));
-const scrapeLikeBody = fc.dictionary(fc.oneof(knownField, fc.string({ maxLength: 12 })), anyValue, { maxKeys: 8 });
+const knownField = fc.constantFrom(
+  'url',
+  'method',
+  'headers',
+  'body',
+  'timeout',
+  'follow_redirects',
+  'format',
+  'mode',
+  'js_rendering',
+);
+const anyValue = fc.oneof(
+  fc.jsonValue({ maxDepth: 2 }),
+  fc.string(),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+);
+const scrapeLikeBody = fc.dictionary(fc.oneof(knownField, fc.string({ maxLength: 12 })), anyValue, {
+  maxKeys: 8,
+});
 
 describe('hostile input', () => {
   test('arbitrary JSON bodies to POST /v1/scrape/async never cause a 5xx', async () => {
@@ -54,7 +73,14 @@ describe('hostile input', () => {
   });
 
   test('sync scrapes with arbitrary options against the local target never cause a 5xx', async () => {
-    const url = fc.constantFrom(`${target.origin}/page`, `${target.origin}/status?code=500`, `${target.origin}/loop`, 'not a url', 'ftp://x', '');
+    const url = fc.constantFrom(
+      `${target.origin}/page`,
+      `${target.origin}/status?code=500`,
+      `${target.origin}/loop`,
+      'not a url',
+      'ftp://x',
+      '',
+    );
     await fc.assert(
       fc.asyncProperty(url, scrapeLikeBody, async (u, rest) => {
         const { url: _ignored, ...options } = rest;
@@ -69,12 +95,16 @@ describe('hostile input', () => {
   test('arbitrary paths and job ids never cause a 5xx', async () => {
     const segment = fc.string({ maxLength: 40 }).map(encodeURIComponent);
     await fc.assert(
-      fc.asyncProperty(fc.array(segment, { minLength: 1, maxLength: 4 }), fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'), async (segments, method) => {
-        for (const prefix of ['/v1/jobs/', '/v1/', '/']) {
-          const res = await service.call(method, prefix + segments.join('/'));
-          expectContractAnswer(res);
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(segment, { minLength: 1, maxLength: 4 }),
+        fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'),
+        async (segments, method) => {
+          for (const prefix of ['/v1/jobs/', '/v1/', '/']) {
+            const res = await service.call(method, prefix + segments.join('/'));
+            expectContractAnswer(res);
+          }
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -86,7 +116,11 @@ describe('hostile input', () => {
       fc.asyncProperty(value, fc.dictionary(token, value, { maxKeys: 10 }), async (key, headers) => {
         const res = await fetch(`${service.baseUrl}/v1/scrape/async`, {
           method: 'POST',
-          headers: { ...headers, 'x-api-key': Math.random() < 0.5 ? KEY_A : key, 'content-type': 'application/json' },
+          headers: {
+            ...headers,
+            'x-api-key': Math.random() < 0.5 ? KEY_A : key,
+            'content-type': 'application/json',
+          },
           body: JSON.stringify({ url: `${target.origin}/page` }),
         });
         const body = await res.json();

@@ -16,10 +16,13 @@ beforeAll(async () => {
       const key = String(req.headers['x-test-key'] ?? '');
       inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
       maxInFlight.set(key, Math.max(maxInFlight.get(key) ?? 0, inFlight.get(key)!));
-      setTimeout(() => {
-        inFlight.set(key, inFlight.get(key)! - 1);
-        res.end('held');
-      }, Number(url.searchParams.get('ms') ?? 500));
+      setTimeout(
+        () => {
+          inFlight.set(key, inFlight.get(key)! - 1);
+          res.end('held');
+        },
+        Number(url.searchParams.get('ms') ?? 500),
+      );
     },
   });
   service = await startTestService({ env: { OMNISCRAPE_WORKER_CONCURRENCY: '20' } });
@@ -37,16 +40,26 @@ async function keyWith(limits: KeyLimitSettings): Promise<string> {
   return secret;
 }
 
-const hold = (tag: string, ms = 500) => ({ url: `${target.origin}/hold?ms=${ms}`, headers: { 'X-Test-Key': tag } });
+const hold = (tag: string, ms = 500) => ({
+  url: `${target.origin}/hold?ms=${ms}`,
+  headers: { 'X-Test-Key': tag },
+});
 
 describe('per-key concurrency', () => {
-  test('a sync scrape beyond the key\'s concurrency answers 429 CONCURRENCY_LIMIT with Retry-After', async () => {
+  test("a sync scrape beyond the key's concurrency answers 429 CONCURRENCY_LIMIT with Retry-After", async () => {
     const key = await keyWith({ concurrency: 2 });
-    const running = [service.call('POST', '/v1/scrape', hold('sync', 1500), key), service.call('POST', '/v1/scrape', hold('sync', 1500), key)];
+    const running = [
+      service.call('POST', '/v1/scrape', hold('sync', 1500), key),
+      service.call('POST', '/v1/scrape', hold('sync', 1500), key),
+    ];
     await new Promise((r) => setTimeout(r, 300));
     const refused = await service.call('POST', '/v1/scrape', hold('sync'), key);
     expect(refused.status).toBe(429);
-    expect(refused.body).toEqual({ success: false, error: expect.stringContaining('2'), code: 'CONCURRENCY_LIMIT' });
+    expect(refused.body).toEqual({
+      success: false,
+      error: expect.stringContaining('2'),
+      code: 'CONCURRENCY_LIMIT',
+    });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     for (const res of await Promise.all(running)) expect(res.status).toBe(200);
     // Slots are given back: the key can scrape again.
@@ -56,8 +69,10 @@ describe('per-key concurrency', () => {
   test('async jobs beyond the limit wait their turn: never more than the limit in flight, all complete', async () => {
     const key = await keyWith({ concurrency: 2 });
     const ids: string[] = [];
-    for (let i = 0; i < 6; i++) ids.push((await service.call('POST', '/v1/scrape/async', hold('async-2', 400), key)).body.job_id);
-    for (const id of ids) expect((await waitForJob(service, id, undefined, 30_000, key)).status).toBe('completed');
+    for (let i = 0; i < 6; i++)
+      ids.push((await service.call('POST', '/v1/scrape/async', hold('async-2', 400), key)).body.job_id);
+    for (const id of ids)
+      expect((await waitForJob(service, id, undefined, 30_000, key)).status).toBe('completed');
     expect(maxInFlight.get('async-2')).toBe(2);
   });
 
@@ -92,14 +107,18 @@ describe('per-key concurrency', () => {
     }
     expect(new Set(rows.map((r) => r.priority)).size).toBe(2); // two rounds: the second job is one behind
     expect((await sync).status).toBe(200);
-    for (const job of [first, second]) expect((await waitForJob(service, job.body.job_id, undefined, 15_000, key)).status).toBe('completed');
+    for (const job of [first, second])
+      expect((await waitForJob(service, job.body.job_id, undefined, 15_000, key)).status).toBe('completed');
   }, 30_000);
 });
 
 describe('per-key queue cap and monthly quota', () => {
-  test('a job whose worker died stops holding its key\'s slot once its heartbeat is stale', async () => {
+  test("a job whose worker died stops holding its key's slot once its heartbeat is stale", async () => {
     const key = await keyWith({ concurrency: 1 });
-    const [{ id: keyId }] = await service.query('select id from omniscrape.api_keys where key_hash = encode(sha256($1::bytea), \'hex\')', [key]);
+    const [{ id: keyId }] = await service.query(
+      "select id from omniscrape.api_keys where key_hash = encode(sha256($1::bytea), 'hex')",
+      [key],
+    );
     // What a SIGKILLed worker leaves behind: its job still `processing`, its heartbeat a minute old.
     await service.query(
       `insert into omniscrape.scrape_jobs (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, attempts, started_at, heartbeat_at)
@@ -108,17 +127,23 @@ describe('per-key queue cap and monthly quota', () => {
     );
     expect((await service.call('POST', '/v1/scrape', hold('after-crash-sync', 10), key)).status).toBe(200);
     const submitted = await service.call('POST', '/v1/scrape/async', hold('after-crash-async', 10), key);
-    expect((await waitForJob(service, submitted.body.job_id, undefined, 10_000, key)).status).toBe('completed');
+    expect((await waitForJob(service, submitted.body.job_id, undefined, 10_000, key)).status).toBe(
+      'completed',
+    );
     // A live async job (fresh heartbeat) still holds the slot.
-    await service.query(`update omniscrape.scrape_jobs set heartbeat_at = now() where api_key_id = $1 and url = 'http://127.0.0.1/dead'`, [keyId]);
+    await service.query(
+      `update omniscrape.scrape_jobs set heartbeat_at = now() where api_key_id = $1 and url = 'http://127.0.0.1/dead'`,
+      [keyId],
+    );
     expect((await service.call('POST', '/v1/scrape', hold('after-crash-sync', 10), key)).status).toBe(429);
   });
 
-  test('submitting beyond the key\'s queued-job cap answers 429 TOO_MANY_QUEUED_JOBS', async () => {
+  test("submitting beyond the key's queued-job cap answers 429 TOO_MANY_QUEUED_JOBS", async () => {
     const key = await keyWith({ concurrency: 1, maxQueued: 3 });
     const first = await service.call('POST', '/v1/scrape/async', hold('queued', 3000), key);
     await waitForJob(service, first.body.job_id, (d) => d.status === 'processing', 10_000, key);
-    for (let i = 0; i < 3; i++) expect((await service.call('POST', '/v1/scrape/async', hold('queued', 10), key)).status).toBe(202);
+    for (let i = 0; i < 3; i++)
+      expect((await service.call('POST', '/v1/scrape/async', hold('queued', 10), key)).status).toBe(202);
     const refused = await service.call('POST', '/v1/scrape/async', hold('queued', 10), key);
     expect(refused.status).toBe(429);
     expect(refused.body).toEqual({ success: false, error: expect.any(String), code: 'TOO_MANY_QUEUED_JOBS' });
@@ -127,14 +152,22 @@ describe('per-key queue cap and monthly quota', () => {
 
   test('after its monthly quota of successful scrapes a key gets 402 MONTHLY_QUOTA_EXCEEDED; failures do not count', async () => {
     const key = await keyWith({ monthlyQuota: 2 });
-    expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` }, key)).status).toBe(200);
-    expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/loop` }, key)).status).toBe(502); // failed: not counted
+    expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` }, key)).status).toBe(
+      200,
+    );
+    expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/loop` }, key)).status).toBe(
+      502,
+    ); // failed: not counted
     const job = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/plain` }, key);
     expect((await waitForJob(service, job.body.job_id, undefined, 10_000, key)).status).toBe('completed');
     for (const path of ['/v1/scrape', '/v1/scrape/async']) {
       const refused = await service.call('POST', path, { url: `${target.origin}/plain` }, key);
       expect(refused.status).toBe(402);
-      expect(refused.body).toEqual({ success: false, error: expect.stringContaining('2'), code: 'MONTHLY_QUOTA_EXCEEDED' });
+      expect(refused.body).toEqual({
+        success: false,
+        error: expect.stringContaining('2'),
+        code: 'MONTHLY_QUOTA_EXCEEDED',
+      });
     }
   });
 });
@@ -144,7 +177,8 @@ describe('queue order between keys', () => {
   function roundsWithHead() {
     const queue = { head: 0 as number | null };
     const rounds = new KeyRounds(async () => queue.head, 0);
-    const submit = (key: string, concurrency: number, n: number) => Promise.all(Array.from({ length: n }, () => rounds.priorityOf(key, concurrency)));
+    const submit = (key: string, concurrency: number, n: number) =>
+      Promise.all(Array.from({ length: n }, () => rounds.priorityOf(key, concurrency)));
     return { queue, submit };
   }
 
@@ -189,7 +223,11 @@ describe('queue order between keys', () => {
     const queue = `rounds-head-${Date.now()}`;
     await boss.createQueue(queue);
     expect(await queueHeadRound(store.db, 'pgboss', queue)).toBeNull();
-    await boss.insert(queue, [{ data: {}, priority: -7 }, { data: {}, priority: -3 }, { data: {}, priority: -9 }]);
+    await boss.insert(queue, [
+      { data: {}, priority: -7 },
+      { data: {}, priority: -3 },
+      { data: {}, priority: -9 },
+    ]);
     expect(await queueHeadRound(store.db, 'pgboss', queue)).toBe(3);
     await boss.deleteQueue(queue);
   });

@@ -23,7 +23,13 @@ beforeAll(async () => {
   });
   api = await startTestService({ roles: { api: true, worker: false } });
   for (let i = 0; i < WORKERS; i++) {
-    workers.push(spawnCli(['worker'], { DATABASE_URL: api.databaseUrl, OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true', OMNISCRAPE_WORKER_CONCURRENCY: '10' }));
+    workers.push(
+      spawnCli(['worker'], {
+        DATABASE_URL: api.databaseUrl,
+        OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
+        OMNISCRAPE_WORKER_CONCURRENCY: '10',
+      }),
+    );
   }
 });
 afterAll(async () => {
@@ -45,9 +51,15 @@ describe(`${WORKERS} worker processes on one Postgres`, () => {
     const fetchedMoreThanOnce = [...hitsPerJob].filter(([, hits]) => hits !== 1);
     expect(fetchedMoreThanOnce).toEqual([]);
 
-    const [results] = await api.query('select count(*)::int as rows, count(distinct job_id)::int as jobs from omniscrape.job_results where job_id = any($1::uuid[])', [tally.accepted]);
+    const [results] = await api.query(
+      'select count(*)::int as rows, count(distinct job_id)::int as jobs from omniscrape.job_results where job_id = any($1::uuid[])',
+      [tally.accepted],
+    );
     expect(results).toEqual({ rows: JOBS, jobs: JOBS });
-    const [attempts] = await api.query('select max(attempts)::int as max from omniscrape.scrape_jobs where id = any($1::uuid[])', [tally.accepted]);
+    const [attempts] = await api.query(
+      'select max(attempts)::int as max from omniscrape.scrape_jobs where id = any($1::uuid[])',
+      [tally.accepted],
+    );
     expect(attempts.max).toBe(1);
   });
 });

@@ -171,13 +171,21 @@ describe('a scrape waiting for the budget', () => {
     await target?.close();
   });
 
-  test("a growing body behind a spent budget completes: all its waits together end at half its timeout, not each at half of what is left", async () => {
+  test('a growing body behind a spent budget completes: all its waits together end at half its timeout, not each at half of what is left', async () => {
     const budget = new MemoryBudget(1 * MB);
     const elsewhere = budget.hold();
     await elsewhere.reserveTo(1 * MB); // another page holds the whole budget throughout
     const hold = budget.hold();
     try {
-      const request = { url: `${target.origin}/chunked-1mb`, method: 'GET', headers: {}, timeout: 2, follow_redirects: true, format: 'raw', mode: 'auto' } as const;
+      const request = {
+        url: `${target.origin}/chunked-1mb`,
+        method: 'GET',
+        headers: {},
+        timeout: 2,
+        follow_redirects: true,
+        format: 'raw',
+        mode: 'auto',
+      } as const;
       // 16 steps of 64 KiB, each waiting half of what was left, would add up to the 2 s deadline.
       const page = await scraper.scrape(request, undefined, hold);
       expect(page.content).toHaveLength(1 * MB);

@@ -10,9 +10,11 @@ const brotliBomb = zlib.brotliCompressSync(zeros);
 const chunk = Buffer.alloc(64 * 1024, 'a');
 
 /** Writes raw bytes straight to the socket: responses no well-behaved server would send. */
-const raw = (bytes: string): TargetHandler => (req) => {
-  req.socket.end(bytes);
-};
+const raw =
+  (bytes: string): TargetHandler =>
+  (req) => {
+    req.socket.end(bytes);
+  };
 
 const routes: Record<string, TargetHandler> = {
   '/endless': (_req, res) => {
@@ -53,7 +55,9 @@ const routes: Record<string, TargetHandler> = {
     res.end(zlib.gzipSync('compressed hello'));
   },
   '/huge-headers': raw(`HTTP/1.1 200 OK\r\nX-Huge: ${'h'.repeat(100 * 1024)}\r\nContent-Length: 2\r\n\r\nok`),
-  '/broken-chunked': raw('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nnot a chunk\r\n0\r\n\r\n'),
+  '/broken-chunked': raw(
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nnot a chunk\r\n0\r\n\r\n',
+  ),
   '/not-http': raw('SSH-2.0-OpenSSH_9.0\r\n'),
   '/cut-short': raw('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly a few bytes'),
   '/bad-utf8': (_req, res) => {
@@ -127,7 +131,11 @@ describe('misbehaving targets end in a clear code, with the body capped', () => 
     expect(sync.body.data.content).toBe('before\uFFFDafter\uFFFD');
     // Submitted together, so the NUL pages share settle batches with ordinary ones.
     const submitted = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => env.service.call('POST', '/v1/scrape/async', { url: `${targetWithRoutes.origin}${i % 2 ? '/nul' : '/latin1'}` })),
+      Array.from({ length: 20 }, (_, i) =>
+        env.service.call('POST', '/v1/scrape/async', {
+          url: `${targetWithRoutes.origin}${i % 2 ? '/nul' : '/latin1'}`,
+        }),
+      ),
     );
     const jobs = await Promise.all(submitted.map((res) => waitForJob(env.service, res.body.job_id)));
     jobs.forEach((job, i) => {
@@ -142,9 +150,20 @@ describe('misbehaving targets end in a clear code, with the body capped', () => 
   });
 
   test('as async jobs: a bomb ends failed TARGET_TOO_LARGE, a drip ends timed_out TARGET_TIMEOUT', async () => {
-    const bomb = await env.service.call('POST', '/v1/scrape/async', { url: `${targetWithRoutes.origin}/gzip-bomb` });
-    const drip = await env.service.call('POST', '/v1/scrape/async', { url: `${targetWithRoutes.origin}/drip`, timeout: 1 });
-    expect(await waitForJob(env.service, bomb.body.job_id)).toMatchObject({ status: 'failed', code: 'TARGET_TOO_LARGE' });
-    expect(await waitForJob(env.service, drip.body.job_id)).toMatchObject({ status: 'timed_out', code: 'TARGET_TIMEOUT' });
+    const bomb = await env.service.call('POST', '/v1/scrape/async', {
+      url: `${targetWithRoutes.origin}/gzip-bomb`,
+    });
+    const drip = await env.service.call('POST', '/v1/scrape/async', {
+      url: `${targetWithRoutes.origin}/drip`,
+      timeout: 1,
+    });
+    expect(await waitForJob(env.service, bomb.body.job_id)).toMatchObject({
+      status: 'failed',
+      code: 'TARGET_TOO_LARGE',
+    });
+    expect(await waitForJob(env.service, drip.body.job_id)).toMatchObject({
+      status: 'timed_out',
+      code: 'TARGET_TIMEOUT',
+    });
   });
 });

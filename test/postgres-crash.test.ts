@@ -17,10 +17,15 @@ let target: TargetServer;
 beforeAll(async () => {
   target = await startTargetServer({ '/n': (_req, res) => void setTimeout(() => res.end('ok'), 5) });
   postgres = await startDisposableEmbeddedPostgres({ durable: true });
-  service = await startTestService({ databaseUrl: postgres.url, env: { OMNISCRAPE_WORKER_CONCURRENCY: '20' } });
+  service = await startTestService({
+    databaseUrl: postgres.url,
+    env: { OMNISCRAPE_WORKER_CONCURRENCY: '20' },
+  });
   // Every completion the history commits, kept by the same transaction that commits it: a job
   // that completed twice (its row moved to completed, then again after some rollback) shows twice.
-  await service.query(`create table completions (job_id uuid not null, at timestamptz not null default clock_timestamp())`);
+  await service.query(
+    `create table completions (job_id uuid not null, at timestamptz not null default clock_timestamp())`,
+  );
   await service.query(`
     create function record_completion() returns trigger language plpgsql as $$
     begin insert into completions (job_id) values (new.id); return new; end $$`);
@@ -52,10 +57,20 @@ describe('Postgres crash (SIGKILL, WAL buffers lost) with durable settings', () 
     expect(tally.unexpected).toEqual({});
     expect(tally.accepted).toHaveLength(JOBS);
     const finished = await waitUntilAllFinished(service, tally.accepted, 120_000);
-    const twice = await service.query(`select job_id, count(*)::int as n from completions group by job_id having count(*) > 1`);
-    const [results] = await service.query(`select count(*)::int as n from omniscrape.job_results where job_id = any($1::uuid[])`, [tally.accepted]);
-    const [rerun] = await service.query(`select count(*)::int as n from omniscrape.scrape_jobs where id = any($1::uuid[]) and attempts > 1`, [tally.accepted]);
-    const [setting] = await service.query(`select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit`);
+    const twice = await service.query(
+      `select job_id, count(*)::int as n from completions group by job_id having count(*) > 1`,
+    );
+    const [results] = await service.query(
+      `select count(*)::int as n from omniscrape.job_results where job_id = any($1::uuid[])`,
+      [tally.accepted],
+    );
+    const [rerun] = await service.query(
+      `select count(*)::int as n from omniscrape.scrape_jobs where id = any($1::uuid[]) and attempts > 1`,
+      [tally.accepted],
+    );
+    const [setting] = await service.query(
+      `select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit`,
+    );
     console.log(
       `[reliability] Postgres crash (SIGKILL of every process, fsync ${setting.fsync}, synchronous_commit ${setting.synchronous_commit}): ` +
         `jobs accepted ${tally.accepted.length}, 503 answers ${tally.unavailable}, jobs finished ${JSON.stringify(finished)}, ` +

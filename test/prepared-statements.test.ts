@@ -24,7 +24,8 @@ async function prepared(): Promise<string[]> {
 describe('prepared statements', () => {
   test('a repeated statement with parameters is prepared once per connection and answers every call', async () => {
     const text = 'select label from items where id = $1';
-    for (const id of [1, 2, 3]) expect((await store.pool.query(text, [id])).rows).toEqual([{ label: `item ${id}` }]);
+    for (const id of [1, 2, 3])
+      expect((await store.pool.query(text, [id])).rows).toEqual([{ label: `item ${id}` }]);
     expect((await prepared()).filter((s) => s === text)).toHaveLength(1);
   });
 
@@ -61,15 +62,21 @@ describe('prepared statements', () => {
       expect((await client.query(hidden, [6])).rows).toEqual([{ id: 6, label: 'item 6', added_later: null }]);
       await client.query('alter table items add column added_even_later int');
       await expect(client.query(hidden, [6])).rejects.toThrow('cached plan must not change result type');
-      expect((await client.query(hidden, [6])).rows).toEqual([{ id: 6, label: 'item 6', added_later: null, added_even_later: null }]);
+      expect((await client.query(hidden, [6])).rows).toEqual([
+        { id: 6, label: 'item 6', added_later: null, added_even_later: null },
+      ]);
     } finally {
       client.release();
     }
   });
 
   test('a connection prepares a bounded number of statements; texts beyond it run unprepared and still answer', async () => {
-    const texts = Array.from({ length: MAX_PREPARED_PER_CONNECTION + 20 }, (_, n) => `select $1::int + ${n} as v`);
-    for (const [n, text] of texts.entries()) expect((await store.pool.query(text, [1])).rows).toEqual([{ v: n + 1 }]);
+    const texts = Array.from(
+      { length: MAX_PREPARED_PER_CONNECTION + 20 },
+      (_, n) => `select $1::int + ${n} as v`,
+    );
+    for (const [n, text] of texts.entries())
+      expect((await store.pool.query(text, [1])).rows).toEqual([{ v: n + 1 }]);
     expect(await prepared()).toHaveLength(MAX_PREPARED_PER_CONNECTION);
   });
 });

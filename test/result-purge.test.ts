@@ -24,14 +24,23 @@ describe('result retention', () => {
 
     await sleep(1200);
     const batches: number[] = [];
-    const purged = await purgeExpiredResults(env.service.running.context.store.db, { batchSize: 2, pauseMs: 1, onBatch: (n) => batches.push(n) });
+    const purged = await purgeExpiredResults(env.service.running.context.store.db, {
+      batchSize: 2,
+      pauseMs: 1,
+      onBatch: (n) => batches.push(n),
+    });
     expect(purged).toBeGreaterThanOrEqual(5);
     expect(batches.length).toBeGreaterThanOrEqual(3); // 2 + 2 + 1 (or more, with earlier tests' results)
 
     const expired = await env.service.call('GET', `/v1/jobs/${ids[0]}`);
     expect(expired.status).toBe(200);
     expect(expired.body.success).toBe(true);
-    expect(expired.body.data).toMatchObject({ job_id: ids[0], status: 'completed', code: 'RESULT_EXPIRED', error: expect.any(String) });
+    expect(expired.body.data).toMatchObject({
+      job_id: ids[0],
+      status: 'completed',
+      code: 'RESULT_EXPIRED',
+      error: expect.any(String),
+    });
     expect(expired.body.data.result).toBeUndefined();
 
     const rows = await env.service.query(
@@ -61,7 +70,10 @@ describe('result retention', () => {
     const deadline = Date.now() + 15_000;
     let remaining = 1;
     while (remaining > 0 && Date.now() < deadline) {
-      [{ n: remaining }] = await env.service.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [id]);
+      [{ n: remaining }] = await env.service.query(
+        'select count(*)::int as n from omniscrape.job_results where job_id = $1',
+        [id],
+      );
       await sleep(100);
     }
     expect(remaining).toBe(0);

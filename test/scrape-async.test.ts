@@ -41,16 +41,33 @@ describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
     expect(job.error).toBeUndefined();
     const { metadata: jobMeta, ...jobResult } = job.result;
     const { metadata: syncMeta, ...syncResult } = sync.body;
-    expect(jobResult).toEqual({ ...syncResult, data: { ...syncResult.data, headers: { ...syncResult.data.headers, date: expect.any(String) } } });
+    expect(jobResult).toEqual({
+      ...syncResult,
+      data: { ...syncResult.data, headers: { ...syncResult.data.headers, date: expect.any(String) } },
+    });
     expect(typeof jobMeta.elapsed_time).toBe('number');
     expect(Object.keys(jobMeta)).toEqual(Object.keys(syncMeta));
 
-    expect(await historyRow(job.job_id)).toMatchObject({ status: 'completed', attempts: 1, charged: 0.0035, target_status_code: 200, started: true, finished: true });
+    expect(await historyRow(job.job_id)).toMatchObject({
+      status: 'completed',
+      attempts: 1,
+      charged: 0.0035,
+      target_status_code: 200,
+      started: true,
+      finished: true,
+    });
   });
 
   test('a job is observed in processing while its target is slow, then completes', async () => {
-    const submitted = await env.service.call('POST', '/v1/scrape/async', { url: `${env.target.origin}/slow?ms=1500` });
-    const processing = await waitForJob(env.service, submitted.body.job_id, (d) => d.status === 'processing', 10_000);
+    const submitted = await env.service.call('POST', '/v1/scrape/async', {
+      url: `${env.target.origin}/slow?ms=1500`,
+    });
+    const processing = await waitForJob(
+      env.service,
+      submitted.body.job_id,
+      (d) => d.status === 'processing',
+      10_000,
+    );
     expect(processing.result).toBeUndefined();
     const done = await waitForJob(env.service, submitted.body.job_id);
     expect(done.status).toBe('completed');
@@ -58,11 +75,22 @@ describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
   });
 
   test('a job slower than its timeout ends timed_out with code TARGET_TIMEOUT and nothing charged', async () => {
-    const submitted = await env.service.call('POST', '/v1/scrape/async', { url: `${env.target.origin}/slow?ms=10000`, timeout: 1 });
+    const submitted = await env.service.call('POST', '/v1/scrape/async', {
+      url: `${env.target.origin}/slow?ms=10000`,
+      timeout: 1,
+    });
     const job = await waitForJob(env.service, submitted.body.job_id);
-    expect(job).toMatchObject({ status: 'timed_out', code: 'TARGET_TIMEOUT', error: expect.stringContaining('1 s') });
+    expect(job).toMatchObject({
+      status: 'timed_out',
+      code: 'TARGET_TIMEOUT',
+      error: expect.stringContaining('1 s'),
+    });
     expect(job.result).toBeUndefined();
-    expect(await historyRow(job.job_id)).toMatchObject({ status: 'timed_out', charged: 0, error_code: 'TARGET_TIMEOUT' });
+    expect(await historyRow(job.job_id)).toMatchObject({
+      status: 'timed_out',
+      charged: 0,
+      error_code: 'TARGET_TIMEOUT',
+    });
   });
 
   test('a refused connection ends failed with code TARGET_UNREACHABLE and charged 0', async () => {
@@ -72,14 +100,25 @@ describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
     const job = await waitForJob(env.service, submitted.body.job_id);
     expect(job).toMatchObject({ status: 'failed', code: 'TARGET_UNREACHABLE' });
     expect(typeof job.error).toBe('string');
-    expect(await historyRow(job.job_id)).toMatchObject({ status: 'failed', charged: 0, error_code: 'TARGET_UNREACHABLE' });
+    expect(await historyRow(job.job_id)).toMatchObject({
+      status: 'failed',
+      charged: 0,
+      error_code: 'TARGET_UNREACHABLE',
+    });
   });
 
   test('a job is visible only to the key that created it: another key gets 404 as for an unknown id', async () => {
-    const submitted = await env.service.call('POST', '/v1/scrape/async', { url: `${env.target.origin}/page` });
+    const submitted = await env.service.call('POST', '/v1/scrape/async', {
+      url: `${env.target.origin}/page`,
+    });
     await waitForJob(env.service, submitted.body.job_id);
     const asOtherKey = await env.service.call('GET', `/v1/jobs/${submitted.body.job_id}`, undefined, KEY_B);
-    const unknown = await env.service.call('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000', undefined, KEY_B);
+    const unknown = await env.service.call(
+      'GET',
+      '/v1/jobs/00000000-0000-4000-8000-000000000000',
+      undefined,
+      KEY_B,
+    );
     expect(asOtherKey.status).toBe(404);
     expect(asOtherKey.body).toEqual(unknown.body);
     expect(asOtherKey.body).toEqual({ success: false, error: expect.any(String), code: 'JOB_NOT_FOUND' });
@@ -91,7 +130,18 @@ describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
     const jobId = submitted.body.job_id;
     await waitForJob(env.service, jobId, (d) => d.status === 'processing', 10_000);
     // What pg-boss does after the last retry: a copy of the payload, under a new id, in the dead-letter queue.
-    await env.service.running.context.boss.send(LOST_SCRAPE_QUEUE, { jobId, request: { ...request, method: 'GET', headers: {}, timeout: 30, follow_redirects: true, format: 'raw', mode: 'auto' } });
+    await env.service.running.context.boss.send(LOST_SCRAPE_QUEUE, {
+      jobId,
+      request: {
+        ...request,
+        method: 'GET',
+        headers: {},
+        timeout: 30,
+        follow_redirects: true,
+        format: 'raw',
+        mode: 'auto',
+      },
+    });
     const job = await waitForJob(env.service, jobId);
     expect(job).toMatchObject({ status: 'timed_out', code: 'JOB_TIMEOUT' });
     await new Promise((r) => setTimeout(r, 4500)); // the slow scrape has finished by now

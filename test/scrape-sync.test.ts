@@ -18,7 +18,10 @@ describe('POST /v1/scrape', () => {
   });
 
   test('format text answers the visible text without markup, scripts or styles', async () => {
-    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/page`, format: 'text' });
+    const res = await env.service.call('POST', '/v1/scrape', {
+      url: `${env.target.origin}/page`,
+      format: 'text',
+    });
     expect(res.status).toBe(200);
     expect(res.body.data.content).toContain('HELLO OMNISCRAPE');
     expect(res.body.data.content).toContain('A paragraph with a link.');
@@ -26,7 +29,10 @@ describe('POST /v1/scrape', () => {
   });
 
   test('format markdown answers markdown', async () => {
-    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/page`, format: 'markdown' });
+    const res = await env.service.call('POST', '/v1/scrape', {
+      url: `${env.target.origin}/page`,
+      format: 'markdown',
+    });
     expect(res.status).toBe(200);
     expect(res.body.data.content).toContain('# Hello omniscrape');
     expect(res.body.data.content).toContain('[a link](/x)');
@@ -36,7 +42,9 @@ describe('POST /v1/scrape', () => {
 
   test('a target answering 404 or 500 is still a successful scrape that reports the status', async () => {
     for (const code of [404, 500]) {
-      const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/status?code=${code}` });
+      const res = await env.service.call('POST', '/v1/scrape', {
+        url: `${env.target.origin}/status?code=${code}`,
+      });
       expect(res.status).toBe(200);
       expect(res.body.success).toBe(true);
       expect(res.body.data.status_code).toBe(code);
@@ -47,7 +55,15 @@ describe('POST /v1/scrape', () => {
     const res = await env.service.call('POST', '/v1/scrape', {
       url: `${env.target.origin}/echo`,
       method: 'post',
-      headers: { 'X-Custom': 'one', 'X-Hop': 'two', Host: 'evil.example', Connection: 'x-hop', 'Keep-Alive': 'timeout=99', Upgrade: 'h2c', TE: 'trailers' },
+      headers: {
+        'X-Custom': 'one',
+        'X-Hop': 'two',
+        Host: 'evil.example',
+        Connection: 'x-hop',
+        'Keep-Alive': 'timeout=99',
+        Upgrade: 'h2c',
+        TE: 'trailers',
+      },
       body: 'hello=1',
     });
     expect(res.status).toBe(200);
@@ -56,31 +72,53 @@ describe('POST /v1/scrape', () => {
     expect(echoed.body).toBe('hello=1');
     expect(echoed.headers['x-custom']).toBe('one');
     expect(echoed.headers.host).toBe(new URL(env.target.origin).host);
-    for (const hopByHop of ['x-hop', 'keep-alive', 'upgrade', 'te']) expect(echoed.headers[hopByHop]).toBeUndefined();
+    for (const hopByHop of ['x-hop', 'keep-alive', 'upgrade', 'te'])
+      expect(echoed.headers[hopByHop]).toBeUndefined();
   });
 
   test('credentials follow a same-origin redirect but never a redirect to another origin', async () => {
     const other = await startTargetServer();
     try {
       const headers = { Authorization: 'Bearer secret', Cookie: 'session=1', 'X-Plain': 'kept' };
-      const crossOrigin = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/redirect?to=${other.origin}/echo`, headers });
+      const crossOrigin = await env.service.call('POST', '/v1/scrape', {
+        url: `${env.target.origin}/redirect?to=${other.origin}/echo`,
+        headers,
+      });
       const crossEcho = JSON.parse(crossOrigin.body.data.content).headers;
       expect(crossEcho).toMatchObject({ 'x-plain': 'kept' });
       expect(crossEcho.authorization).toBeUndefined();
       expect(crossEcho.cookie).toBeUndefined();
 
-      const sameOrigin = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/redirect?to=/echo`, headers });
-      expect(JSON.parse(sameOrigin.body.data.content).headers).toMatchObject({ authorization: 'Bearer secret', cookie: 'session=1' });
+      const sameOrigin = await env.service.call('POST', '/v1/scrape', {
+        url: `${env.target.origin}/redirect?to=/echo`,
+        headers,
+      });
+      expect(JSON.parse(sameOrigin.body.data.content).headers).toMatchObject({
+        authorization: 'Bearer secret',
+        cookie: 'session=1',
+      });
     } finally {
       await other.close();
     }
   });
 
   test('redirects are followed and final_url names the last hop; follow_redirects false answers the 3xx', async () => {
-    const followed = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/redirect?to=/plain` });
-    expect(followed.body.data).toMatchObject({ status_code: 200, content: 'just text', final_url: `${env.target.origin}/plain` });
-    const notFollowed = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/redirect?to=/plain`, follow_redirects: false });
-    expect(notFollowed.body.data).toMatchObject({ status_code: 302, final_url: `${env.target.origin}/redirect?to=/plain` });
+    const followed = await env.service.call('POST', '/v1/scrape', {
+      url: `${env.target.origin}/redirect?to=/plain`,
+    });
+    expect(followed.body.data).toMatchObject({
+      status_code: 200,
+      content: 'just text',
+      final_url: `${env.target.origin}/plain`,
+    });
+    const notFollowed = await env.service.call('POST', '/v1/scrape', {
+      url: `${env.target.origin}/redirect?to=/plain`,
+      follow_redirects: false,
+    });
+    expect(notFollowed.body.data).toMatchObject({
+      status_code: 302,
+      final_url: `${env.target.origin}/redirect?to=/plain`,
+    });
     expect(notFollowed.body.data.headers.location).toBe('/plain');
   });
 
@@ -91,7 +129,10 @@ describe('POST /v1/scrape', () => {
   });
 
   test('a target slower than timeout answers 502 TARGET_TIMEOUT with the elapsed time and no charge', async () => {
-    const res = await env.service.call('POST', '/v1/scrape', { url: `${env.target.origin}/slow?ms=5000`, timeout: 0.5 });
+    const res = await env.service.call('POST', '/v1/scrape', {
+      url: `${env.target.origin}/slow?ms=5000`,
+      timeout: 0.5,
+    });
     expect(res.status).toBe(502);
     expect(res.body).toMatchObject({ success: false, code: 'TARGET_TIMEOUT', billing: { charged: 0 } });
     expect(res.body.metadata.elapsed_time).toBeGreaterThanOrEqual(0.4);
@@ -122,7 +163,10 @@ describe('POST /v1/scrape', () => {
     await request;
     let rows: any[] = [];
     for (let i = 0; i < 40; i++) {
-      rows = await env.service.query(`select status, error_code from omniscrape.scrape_jobs where kind = 'sync' and url = $1`, [url]);
+      rows = await env.service.query(
+        `select status, error_code from omniscrape.scrape_jobs where kind = 'sync' and url = $1`,
+        [url],
+      );
       if (rows[0]?.status !== 'processing') break;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -134,6 +178,8 @@ describe('POST /v1/scrape', () => {
       `select status, target_status_code, error_code, charged::float8 as charged from omniscrape.scrape_jobs where kind = 'sync' and url = $1`,
       [`${env.target.origin}/loop`],
     );
-    expect(rows).toEqual([{ status: 'failed', target_status_code: null, error_code: 'TOO_MANY_REDIRECTS', charged: 0 }]);
+    expect(rows).toEqual([
+      { status: 'failed', target_status_code: null, error_code: 'TOO_MANY_REDIRECTS', charged: 0 },
+    ]);
   });
 });

@@ -53,7 +53,13 @@ describe('start-up failures end in one line', () => {
     const holder = await occupy(apiPort);
     try {
       const dataDir = path.join(folder, 'api-port-taken');
-      const res = await runCli(['serve'], { DATABASE_URL: '', OMNISCRAPE_DATA_DIR: dataDir, PORT: String(apiPort), HOST: '127.0.0.1', OMNISCRAPE_EMBEDDED_PG_PORT: String(await freePort()) });
+      const res = await runCli(['serve'], {
+        DATABASE_URL: '',
+        OMNISCRAPE_DATA_DIR: dataDir,
+        PORT: String(apiPort),
+        HOST: '127.0.0.1',
+        OMNISCRAPE_EMBEDDED_PG_PORT: String(await freePort()),
+      });
       expectOneLineFailure(res, new RegExp(`port ${apiPort} is already in use.*PORT`));
       expect(fs.existsSync(path.join(dataDir, 'postgres'))).toBe(false);
     } finally {
@@ -64,7 +70,12 @@ describe('start-up failures end in one line', () => {
   test('serve with the embedded Postgres port taken exits with one line, leaves no Postgres running, and the next start works with a password only its owner can read', async () => {
     const dataDir = path.join(folder, 'pg-port-taken');
     const pgPort = await freePort();
-    const env = { DATABASE_URL: '', OMNISCRAPE_DATA_DIR: dataDir, HOST: '127.0.0.1', OMNISCRAPE_EMBEDDED_PG_PORT: String(pgPort) };
+    const env = {
+      DATABASE_URL: '',
+      OMNISCRAPE_DATA_DIR: dataDir,
+      HOST: '127.0.0.1',
+      OMNISCRAPE_EMBEDDED_PG_PORT: String(pgPort),
+    };
     const holder = await occupy(pgPort);
     try {
       const res = await runCli(['serve'], { ...env, PORT: String(await freePort()) });
@@ -103,7 +114,12 @@ describe('start-up failures end in one line', () => {
   test('a data folder that cannot be written stops serve with one line naming it', async () => {
     const file = path.join(folder, 'a-file');
     fs.writeFileSync(file, '');
-    const res = await runCli(['serve'], { DATABASE_URL: '', OMNISCRAPE_DATA_DIR: path.join(file, 'data'), PORT: String(await freePort()), OMNISCRAPE_EMBEDDED_PG_PORT: String(await freePort()) });
+    const res = await runCli(['serve'], {
+      DATABASE_URL: '',
+      OMNISCRAPE_DATA_DIR: path.join(file, 'data'),
+      PORT: String(await freePort()),
+      OMNISCRAPE_EMBEDDED_PG_PORT: String(await freePort()),
+    });
     expectOneLineFailure(res, /cannot write the data folder .*a-file\/data.*OMNISCRAPE_DATA_DIR/);
   });
 
@@ -114,7 +130,10 @@ describe('start-up failures end in one line', () => {
       url.password = 'not-the-password';
       for (const args of [['serve'], ['migrate'], ['keys', 'list']]) {
         const res = await runCli(args, { DATABASE_URL: url.toString(), PORT: String(await freePort()) });
-        expectOneLineFailure(res, new RegExp(`Postgres at 127.0.0.1:${server.port}/postgres refused the password`));
+        expectOneLineFailure(
+          res,
+          new RegExp(`Postgres at 127.0.0.1:${server.port}/postgres refused the password`),
+        );
         expect(res.stderr).not.toContain('not-the-password');
       }
     } finally {
@@ -124,8 +143,14 @@ describe('start-up failures end in one line', () => {
 
   test('a DATABASE_URL where no Postgres listens stops serve with one line', async () => {
     const port = await freePort();
-    const res = await runCli(['serve'], { DATABASE_URL: `postgres://someone:secret@127.0.0.1:${port}/db`, PORT: String(await freePort()) });
-    expectOneLineFailure(res, new RegExp(`cannot reach Postgres at 127.0.0.1:${port}/db: connection refused`));
+    const res = await runCli(['serve'], {
+      DATABASE_URL: `postgres://someone:secret@127.0.0.1:${port}/db`,
+      PORT: String(await freePort()),
+    });
+    expectOneLineFailure(
+      res,
+      new RegExp(`cannot reach Postgres at 127.0.0.1:${port}/db: connection refused`),
+    );
     expect(res.stderr).not.toContain('secret');
   });
 
@@ -148,7 +173,9 @@ describe('start-up failures end in one line', () => {
     const apiPort = await freePort();
     const holder = await occupy(apiPort);
     try {
-      await expect(startTestService({ env: { PORT: String(apiPort) }, roles: { api: true, worker: false } })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      await expect(
+        startTestService({ env: { PORT: String(apiPort) }, roles: { api: true, worker: false } }),
+      ).rejects.toMatchObject({ code: 'EADDRINUSE' });
     } finally {
       holder.close();
     }

@@ -52,8 +52,15 @@ describe('on a stock Postgres with JIT', () => {
 
   test('no statement of the job flow (submit, claim, settle, poll, sync scrape) is JIT-compiled', async () => {
     const from = postgres.log().length;
-    service = await startTestService({ databaseUrl: postgres.url, env: { OMNISCRAPE_WORKER_CONCURRENCY: '10' } });
-    const submitted = await Promise.all(Array.from({ length: 60 }, (_, i) => service!.call('POST', '/v1/scrape/async', { url: `${target.origin}/plain?i=${i}` })));
+    service = await startTestService({
+      databaseUrl: postgres.url,
+      env: { OMNISCRAPE_WORKER_CONCURRENCY: '10' },
+    });
+    const submitted = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        service!.call('POST', '/v1/scrape/async', { url: `${target.origin}/plain?i=${i}` }),
+      ),
+    );
     expect(submitted.every((r) => r.status === 202)).toBe(true);
     for (const r of submitted) expect((await waitForJob(service, r.body.job_id)).status).toBe('completed');
     expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).status).toBe(200);

@@ -6,7 +6,9 @@ class SummaryReporter {
     const skipped = results.numPendingTests + results.numTodoTests;
     const broken = results.numRuntimeErrorTestSuites;
     const files = broken > 0 ? `, ${broken} test file${broken === 1 ? '' : 's'} failed to run` : '';
-    process.stdout.write(`\ntests: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skipped} skipped${files}\n`);
+    process.stdout.write(
+      `\ntests: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skipped} skipped${files}\n`,
+    );
   }
 }
 module.exports = SummaryReporter;

@@ -22,9 +22,14 @@ let key: ApiKeyIdentity;
 
 beforeAll(async () => {
   target = await startTargetServer();
-  service = await startTestService({ env: { OMNISCRAPE_SYNC_LEASE_SECONDS: String(LEASE_SECONDS) }, roles: { api: true, worker: false } });
+  service = await startTestService({
+    env: { OMNISCRAPE_SYNC_LEASE_SECONDS: String(LEASE_SECONDS) },
+    roles: { api: true, worker: false },
+  });
   await service.query(`update omniscrape.api_keys set concurrency_limit = 1 where name = 'alpha'`);
-  const [row] = await service.query(`select id, name, concurrency_limit, max_queued, monthly_quota from omniscrape.api_keys where name = 'alpha'`);
+  const [row] = await service.query(
+    `select id, name, concurrency_limit, max_queued, monthly_quota from omniscrape.api_keys where name = 'alpha'`,
+  );
   key = row;
 });
 afterAll(async () => {
@@ -33,7 +38,12 @@ afterAll(async () => {
 });
 
 const slotsInUse = async () =>
-  (await lockAndCountKeySlots(service.running.context.store.db, [key.id], [], { asyncSeconds: 20, syncSeconds: LEASE_SECONDS })).get(key.id)!.processing;
+  (
+    await lockAndCountKeySlots(service.running.context.store.db, [key.id], [], {
+      asyncSeconds: 20,
+      syncSeconds: LEASE_SECONDS,
+    })
+  ).get(key.id)!.processing;
 
 async function until(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
   const started = Date.now();
@@ -50,19 +60,39 @@ function syncContext(scraper: Pick<Scraper, 'scrape'>) {
   const { store } = service.running.context;
   const syncLeases = new SyncScrapeLeases(store.db, logger, LEASE_SECONDS);
   syncLeases.start();
-  const config = loadConfig({ OMNISCRAPE_SYNC_LEASE_SECONDS: String(LEASE_SECONDS), OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true' });
+  const config = loadConfig({
+    OMNISCRAPE_SYNC_LEASE_SECONDS: String(LEASE_SECONDS),
+    OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
+  });
   return { ctx: { store, config, logger, syncLeases, scraper: scraper as Scraper }, lines };
 }
 
-const request = (url: string): ScrapeRequest => ({ url, method: 'GET', headers: {}, format: 'raw', timeout: 30, follow_redirects: true, mode: 'auto' });
+const request = (url: string): ScrapeRequest => ({
+  url,
+  method: 'GET',
+  headers: {},
+  format: 'raw',
+  timeout: 30,
+  follow_redirects: true,
+  mode: 'auto',
+});
 
 describe("a sync scrape's concurrency slot frees however the scrape ends", () => {
   test('a scrape that throws something other than a scrape failure ends its row failed (INTERNAL_ERROR) and frees the slot at once', async () => {
-    const { ctx } = syncContext({ scrape: async () => { throw new TypeError('a bug in the scraper'); } });
+    const { ctx } = syncContext({
+      scrape: async () => {
+        throw new TypeError('a bug in the scraper');
+      },
+    });
     try {
-      await expect(runSyncScrape(ctx, key, request(`${target.origin}/plain`))).rejects.toThrow('a bug in the scraper');
+      await expect(runSyncScrape(ctx, key, request(`${target.origin}/plain`))).rejects.toThrow(
+        'a bug in the scraper',
+      );
       expect(await slotsInUse()).toBe(0);
-      const rows = await service.query(`select status, error_code from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' order by created_at desc limit 1`, [key.id]);
+      const rows = await service.query(
+        `select status, error_code from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' order by created_at desc limit 1`,
+        [key.id],
+      );
       expect(rows).toEqual([{ status: 'failed', error_code: 'INTERNAL_ERROR' }]);
     } finally {
       await ctx.syncLeases.stop();
@@ -77,28 +107,48 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
     await service.query(`
       create trigger refuse_sync_end before update of status on omniscrape.scrape_jobs
       for each row when (new.kind = 'sync' and new.status <> 'processing') execute function refuse_sync_end()`);
-    const { ctx, lines } = syncContext({ scrape: async (req) => ({ content: 'x', status_code: 200, headers: {}, final_url: req.url }) });
+    const { ctx, lines } = syncContext({
+      scrape: async (req) => ({ content: 'x', status_code: 200, headers: {}, final_url: req.url }),
+    });
     try {
-      await expect(runSyncScrape(ctx, key, request(`${target.origin}/plain`))).rejects.toThrow('refused by the test');
-      expect(lines.map((l) => l.msg)).toContain("could not end a sync scrape's history row after an error; its slot frees when its lease lapses");
+      await expect(runSyncScrape(ctx, key, request(`${target.origin}/plain`))).rejects.toThrow(
+        'refused by the test',
+      );
+      expect(lines.map((l) => l.msg)).toContain(
+        "could not end a sync scrape's history row after an error; its slot frees when its lease lapses",
+      );
       expect(lines.find((l) => l.err)?.err.stack).toMatch(/refused by the test/);
       const waited = await until(async () => (await slotsInUse()) === 0, 20_000, 'the slot freed');
-      console.log(`[reliability] sync slot after a failed outcome UPDATE: freed ${(waited / 1000).toFixed(1)} s later (lease ${LEASE_SECONDS} s)`);
-      const [row] = await service.query(`select status from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' order by created_at desc limit 1`, [key.id]);
+      console.log(
+        `[reliability] sync slot after a failed outcome UPDATE: freed ${(waited / 1000).toFixed(1)} s later (lease ${LEASE_SECONDS} s)`,
+      );
+      const [row] = await service.query(
+        `select status from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' order by created_at desc limit 1`,
+        [key.id],
+      );
       expect(row.status).toBe('processing'); // the history row is ended later, by maintenance
     } finally {
-      await service.query(`drop trigger refuse_sync_end on omniscrape.scrape_jobs; drop function refuse_sync_end()`);
-      await service.query(`update omniscrape.scrape_jobs set status = 'failed' where api_key_id = $1 and status = 'processing'`, [key.id]);
+      await service.query(
+        `drop trigger refuse_sync_end on omniscrape.scrape_jobs; drop function refuse_sync_end()`,
+      );
+      await service.query(
+        `update omniscrape.scrape_jobs set status = 'failed' where api_key_id = $1 and status = 'processing'`,
+        [key.id],
+      );
       await ctx.syncLeases.stop();
     }
   });
 
   test('a long scrape keeps its slot past its lease: the lease is renewed while it runs', async () => {
-    const slow = service.call('POST', '/v1/scrape', { url: `${target.origin}/slow?ms=${(LEASE_SECONDS * 2 + 1) * 1000}` });
+    const slow = service.call('POST', '/v1/scrape', {
+      url: `${target.origin}/slow?ms=${(LEASE_SECONDS * 2 + 1) * 1000}`,
+    });
     await until(async () => (await slotsInUse()) === 1, 10_000, 'the scrape started');
     // Well past one lease: a second scrape of the key is still refused, the first still holds its slot.
     await new Promise((r) => setTimeout(r, (LEASE_SECONDS + 2) * 1000));
-    expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).body.code).toBe('CONCURRENCY_LIMIT');
+    expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).body.code).toBe(
+      'CONCURRENCY_LIMIT',
+    );
     expect((await slow).status).toBe(200);
     expect(await slotsInUse()).toBe(0);
   }, 30_000);
@@ -128,7 +178,11 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
       OMNISCRAPE_SYNC_LEASE_SECONDS: String(LEASE_SECONDS),
     });
     try {
-      await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true, 30_000, 'the API process is ready');
+      await until(
+        async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true,
+        30_000,
+        'the API process is ready',
+      );
       const doomed = fetch(`http://127.0.0.1:${port}/v1/scrape`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': KEY_A },
@@ -141,17 +195,22 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
       // The lease was renewed at most while the process lived: the slot frees within the lease of
       // the kill (the slack covers this test's own polling on a busy machine, not the service).
       const freedAfterMs = await until(async () => (await slotsInUse()) === 0, 30_000, 'the slot freed');
-      console.log(`[reliability] sync slot after SIGKILL of the API process mid scrape: freed ${(freedAfterMs / 1000).toFixed(1)} s later (lease ${LEASE_SECONDS} s)`);
+      console.log(
+        `[reliability] sync slot after SIGKILL of the API process mid scrape: freed ${(freedAfterMs / 1000).toFixed(1)} s later (lease ${LEASE_SECONDS} s)`,
+      );
       expect(freedAfterMs).toBeLessThan((LEASE_SECONDS + 3) * 1000);
       expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).status).toBe(200);
-      const rows = await service.query(`select status from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' and status = 'processing'`, [key.id]);
+      const rows = await service.query(
+        `select status from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' and status = 'processing'`,
+        [key.id],
+      );
       expect(rows).toEqual([{ status: 'processing' }]); // the killed one's row: ended later by maintenance
     } finally {
       if (api.exitCode === null && api.signalCode === null) api.kill('SIGKILL');
     }
   }, 60_000);
 
-  test("maintenance ends a sync row only once its lease lapsed and its timeout is long past (SCRAPE_ABANDONED)", async () => {
+  test('maintenance ends a sync row only once its lease lapsed and its timeout is long past (SCRAPE_ABANDONED)', async () => {
     const insert = (lease: string) =>
       service.query(
         `insert into omniscrape.scrape_jobs (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, attempts, started_at, heartbeat_at)
@@ -162,7 +221,8 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
     const [lapsed] = await insert('1 minute');
     const [renewed] = await insert('1 second'); // its process still renews it: still scraping, however old
     await failAbandonedSyncScrapes(service.running.context.store.db, LEASE_SECONDS);
-    const status = async (id: string) => (await service.query('select status, error_code from omniscrape.scrape_jobs where id = $1', [id]))[0];
+    const status = async (id: string) =>
+      (await service.query('select status, error_code from omniscrape.scrape_jobs where id = $1', [id]))[0];
     expect(await status(lapsed.id)).toEqual({ status: 'failed', error_code: 'SCRAPE_ABANDONED' });
     expect(await status(renewed.id)).toEqual({ status: 'processing', error_code: null });
     await service.query(`update omniscrape.scrape_jobs set status = 'failed' where id = $1`, [renewed.id]);

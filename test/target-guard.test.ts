@@ -6,20 +6,44 @@ import { startTestService, type TestService } from './helpers/service';
 
 describe('which target addresses are refused by default', () => {
   test.each([
-    '127.0.0.1', '127.8.9.10', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1',
-    '169.254.169.254', '0.0.0.0', '224.0.0.1', '255.255.255.255', '240.0.0.1',
-    '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:169.254.169.254',
+    '127.0.0.1',
+    '127.8.9.10',
+    '10.0.0.1',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '100.64.0.1',
+    '169.254.169.254',
+    '0.0.0.0',
+    '224.0.0.1',
+    '255.255.255.255',
+    '240.0.0.1',
+    '::1',
+    '::',
+    'fe80::1',
+    'fc00::1',
+    'fd12:3456::1',
+    'ff02::1',
+    '::ffff:127.0.0.1',
+    '::ffff:10.0.0.1',
+    '::ffff:169.254.169.254',
   ])('%s is blocked', (address) => {
     expect(isBlockedAddress(address)).toBe(true);
   });
 
-  test.each(['93.184.216.34', '8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('%s is allowed', (address) => {
-    expect(isBlockedAddress(address)).toBe(false);
-  });
+  test.each(['93.184.216.34', '8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])(
+    '%s is allowed',
+    (address) => {
+      expect(isBlockedAddress(address)).toBe(false);
+    },
+  );
 
-  test.each(['localhost', 'LOCALHOST.', 'api.localhost', '127.0.0.1', '[::1]', '[::ffff:7f00:1]'])('host %s is refused before connecting', (host) => {
-    expect(() => checkHostBeforeConnect(host)).toThrow(expect.objectContaining({ code: 'TARGET_BLOCKED' }));
-  });
+  test.each(['localhost', 'LOCALHOST.', 'api.localhost', '127.0.0.1', '[::1]', '[::ffff:7f00:1]'])(
+    'host %s is refused before connecting',
+    (host) => {
+      expect(() => checkHostBeforeConnect(host)).toThrow(expect.objectContaining({ code: 'TARGET_BLOCKED' }));
+    },
+  );
 });
 
 describe('the default gateway refuses private targets', () => {
@@ -57,12 +81,24 @@ describe('the address guard on names, redirect hops and connections', () => {
   let publicTarget: TargetServer;
   let privateTarget: TargetServer;
   let scraper: Scraper;
-  const request = (url: string) => ({ url, method: 'GET' as const, headers: {}, timeout: 5, follow_redirects: true, format: 'raw' as const, mode: 'auto' as const });
+  const request = (url: string) => ({
+    url,
+    method: 'GET' as const,
+    headers: {},
+    timeout: 5,
+    follow_redirects: true,
+    format: 'raw' as const,
+    mode: 'auto' as const,
+  });
 
   beforeAll(async () => {
     privateTarget = await startTargetServer({}, '127.0.0.2');
     publicTarget = await startTargetServer();
-    scraper = new Scraper({ allowPrivateTargets: false, maxBodyBytes: 1024 * 1024, isBlockedAddress: policy });
+    scraper = new Scraper({
+      allowPrivateTargets: false,
+      maxBodyBytes: 1024 * 1024,
+      isBlockedAddress: policy,
+    });
     // A resolver that knows two names: one public, one private (as a rebinding attacker would serve).
     const realLookup = dns.lookup;
     jest.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: any, callback: any) => {
@@ -80,12 +116,16 @@ describe('the address guard on names, redirect hops and connections', () => {
   });
 
   test('a name that resolves to a public address is scraped', async () => {
-    const page = await scraper.scrape(request(`http://public.test:${new URL(publicTarget.origin).port}/plain`));
+    const page = await scraper.scrape(
+      request(`http://public.test:${new URL(publicTarget.origin).port}/plain`),
+    );
     expect(page.content).toBe('just text');
   });
 
   test('a name that resolves only to a private address is refused without connecting', async () => {
-    await expect(scraper.scrape(request(`http://private.test:${new URL(privateTarget.origin).port}/page`))).rejects.toMatchObject({ code: 'TARGET_BLOCKED' });
+    await expect(
+      scraper.scrape(request(`http://private.test:${new URL(privateTarget.origin).port}/page`)),
+    ).rejects.toMatchObject({ code: 'TARGET_BLOCKED' });
     expect(privateTarget.hits.size).toBe(0);
   });
 

@@ -40,7 +40,10 @@ describe('a worker killed mid-job', () => {
       OMNISCRAPE_WORKER_CONCURRENCY: '2',
     });
     try {
-      const submitted = await api.call('POST', '/v1/scrape/async', { url: `${target.origin}/hang-once`, timeout: 120 });
+      const submitted = await api.call('POST', '/v1/scrape/async', {
+        url: `${target.origin}/hang-once`,
+        timeout: 120,
+      });
       await waitForJob(api, submitted.body.job_id, (d) => d.status === 'processing', 20_000);
       const deadline = Date.now() + 10_000;
       while (hangingHits === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -56,10 +59,14 @@ describe('a worker killed mid-job', () => {
       expect(job.status).toBe('completed');
       expect(job.result.data.content).toBe('answered on a later attempt');
 
-      expect(await api.query('select status, attempts from omniscrape.scrape_jobs where id = $1', [job.job_id])).toEqual([
-        { status: 'completed', attempts: 2 },
-      ]);
-      expect(await api.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [job.job_id])).toEqual([{ n: 1 }]);
+      expect(
+        await api.query('select status, attempts from omniscrape.scrape_jobs where id = $1', [job.job_id]),
+      ).toEqual([{ status: 'completed', attempts: 2 }]);
+      expect(
+        await api.query('select count(*)::int as n from omniscrape.job_results where job_id = $1', [
+          job.job_id,
+        ]),
+      ).toEqual([{ n: 1 }]);
     } finally {
       if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
     }

@@ -6,7 +6,8 @@ import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process
 const KB = 1024;
 const MB = 1024 * KB;
 /** A page whose every byte says which page it is, so a mixed-up or truncated result shows. */
-const pageOf = (n: number, bytes: number) => `<p>${String(n).padStart(4, '0')}</p>`.repeat(Math.floor(bytes / 11));
+const pageOf = (n: number, bytes: number) =>
+  `<p>${String(n).padStart(4, '0')}</p>`.repeat(Math.floor(bytes / 11));
 
 let target: TargetServer;
 let service: TestService;
@@ -28,7 +29,9 @@ function rssBoundAbove(budgetBytes: number, maxBodyBytes: number, inFlight: numb
   const COPIES_PER_BYTE_HELD = 4;
   const PER_SCRAPE_BYTES = 256 * KB;
   const GARBAGE_BYTES = 64 * MB + 3 * 16 * MB;
-  return COPIES_PER_BYTE_HELD * (2 * budgetBytes + maxBodyBytes) + inFlight * PER_SCRAPE_BYTES + GARBAGE_BYTES;
+  return (
+    COPIES_PER_BYTE_HELD * (2 * budgetBytes + maxBodyBytes) + inFlight * PER_SCRAPE_BYTES + GARBAGE_BYTES
+  );
 }
 
 beforeAll(async () => {
@@ -36,7 +39,10 @@ beforeAll(async () => {
     // Announced length.
     '/big': (_req, res, url) => {
       const body = pageOf(Number(url.searchParams.get('n')), Number(url.searchParams.get('kb') ?? 600) * KB);
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
       res.end(body);
     },
     // A page larger than the budget that takes 4 s to arrive: it holds the whole budget meanwhile.
@@ -63,7 +69,9 @@ beforeAll(async () => {
     },
   });
   // A budget smaller than one page: bodies are read one at a time, each let in alone.
-  service = await startTestService({ env: { OMNISCRAPE_WORKER_BODY_BUDGET_MB: '0.5', OMNISCRAPE_WORKER_CONCURRENCY: '20' } });
+  service = await startTestService({
+    env: { OMNISCRAPE_WORKER_BODY_BUDGET_MB: '0.5', OMNISCRAPE_WORKER_CONCURRENCY: '20' },
+  });
 });
 
 afterAll(async () => {
@@ -76,18 +84,23 @@ describe('worker memory budget', () => {
     const urls = Array.from({ length: 30 }, (_, n) => `${target.origin}/${n % 2 ? 'chunked' : 'big'}?n=${n}`);
     const submitted = await Promise.all(urls.map((url) => service.call('POST', '/v1/scrape/async', { url })));
     expect(submitted.every((r) => r.status === 202)).toBe(true);
-    const jobs = await Promise.all(submitted.map((r) => waitForJob(service, r.body.job_id, undefined, 60_000)));
+    const jobs = await Promise.all(
+      submitted.map((r) => waitForJob(service, r.body.job_id, undefined, 60_000)),
+    );
     jobs.forEach((job, n) => {
       expect(job.status).toBe('completed');
       expect(job.result.data.content).toBe(pageOf(n, 600 * KB));
     });
   }, 90_000);
 
-  test("a slow page holding the whole budget delays other scrapes but never makes them time out", async () => {
+  test('a slow page holding the whole budget delays other scrapes but never makes them time out', async () => {
     const slow = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/slow-big` });
     await new Promise((r) => setTimeout(r, 500)); // its body is being read: the budget is spent
     // A small page: within twice the budget, so it is let in past the budget rather than time out.
-    const quick = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/big?n=7&kb=100`, timeout: 2 });
+    const quick = await service.call('POST', '/v1/scrape/async', {
+      url: `${target.origin}/big?n=7&kb=100`,
+      timeout: 2,
+    });
     const job = await waitForJob(service, quick.body.job_id, undefined, 10_000);
     expect(job).toMatchObject({ status: 'completed' });
     expect(job.result.data.content).toBe(pageOf(7, 100 * KB));
@@ -113,7 +126,8 @@ describe('worker memory with chunked and compressed pages', () => {
     let body = compressed.get(key);
     if (!body) {
       const page = Buffer.from(pageOf(n, PAGE_BYTES));
-      if (kind === 'br') body = zlib.brotliCompressSync(page, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } });
+      if (kind === 'br')
+        body = zlib.brotliCompressSync(page, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } });
       else if (kind === 'identity') body = page;
       else body = zlib.gzipSync(page);
       compressed.set(key, body);
@@ -162,13 +176,23 @@ describe('worker memory with chunked and compressed pages', () => {
       OMNISCRAPE_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
     });
     // Warm up (code loaded, pools open, a few small results stored): the baseline of the bound.
-    const warmUp = await Promise.all(Array.from({ length: 8 }, () => api.call('POST', '/v1/scrape/async', { url: `${heldTarget.origin}/page` })));
-    for (const r of warmUp) expect((await waitForJob(api, r.body.job_id, undefined, 60_000)).status).toBe('completed');
+    const warmUp = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        api.call('POST', '/v1/scrape/async', { url: `${heldTarget.origin}/page` }),
+      ),
+    );
+    for (const r of warmUp)
+      expect((await waitForJob(api, r.body.job_id, undefined, 60_000)).status).toBe('completed');
     const baseline = worker.peakRssBytes();
 
     const pages = Array.from({ length: IN_FLIGHT }, (_, n) => ({ n, kind: KINDS[n % KINDS.length]! }));
     const submitted = await Promise.all(
-      pages.map(({ n, kind }) => api.call('POST', '/v1/scrape/async', { url: `${heldTarget.origin}/held?kind=${kind}&n=${n}`, timeout: 120 })),
+      pages.map(({ n, kind }) =>
+        api.call('POST', '/v1/scrape/async', {
+          url: `${heldTarget.origin}/held?kind=${kind}&n=${n}`,
+          timeout: 120,
+        }),
+      ),
     );
     for (const [i, r] of submitted.entries()) {
       expect(r.status).toBe(202);

@@ -65,7 +65,10 @@ describe('SIGTERM to a worker', () => {
     const { child, output } = startWorker(1);
     let rescuer: TestService | undefined;
     try {
-      const submitted = await api.call('POST', '/v1/scrape/async', { url: `${target.origin}/hang-first`, timeout: 120 });
+      const submitted = await api.call('POST', '/v1/scrape/async', {
+        url: `${target.origin}/hang-first`,
+        timeout: 120,
+      });
       const jobId = submitted.body.job_id;
       await untilProcessing(jobId);
       const stopAsked = Date.now();
@@ -82,7 +85,9 @@ describe('SIGTERM to a worker', () => {
       const job = await waitForJob(api, jobId);
       expect(job.status).toBe('completed');
       expect(job.result.data.content).toBe('answered after hand-back');
-      expect(await api.query('select attempts from omniscrape.scrape_jobs where id = $1', [jobId])).toEqual([{ attempts: 1 }]);
+      expect(await api.query('select attempts from omniscrape.scrape_jobs where id = $1', [jobId])).toEqual([
+        { attempts: 1 },
+      ]);
     } finally {
       child.kill('SIGKILL');
       await rescuer?.stop();

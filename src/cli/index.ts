@@ -6,9 +6,21 @@ import { createBoss, ensureQueues } from '../jobs/queue';
 import { createLogger } from '../logger';
 import { purgeExpiredResults } from '../maintenance/result-purge';
 import { startService, type ServiceRoles } from '../service';
-import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKeyLimits } from '../store/api-keys';
+import {
+  generateApiKey,
+  insertApiKey,
+  listApiKeys,
+  revokeApiKey,
+  updateApiKeyLimits,
+} from '../store/api-keys';
 import { migrateToLatest, openStore, type Store } from '../store/database';
-import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, runningLocalPostgresUrl, startLocalPostgres } from './local-mode';
+import {
+  LOCAL_KEY_NAME,
+  localApiKey,
+  POSTGRES_PASSWORD_FILE,
+  runningLocalPostgresUrl,
+  startLocalPostgres,
+} from './local-mode';
 import { assertCanListen, explainStartupError } from './startup-errors';
 
 const print = (line = '') => process.stdout.write(line + '\n');
@@ -46,7 +58,11 @@ function config(): Config {
     return loadConfig();
   } catch (err) {
     // Not logged: there is no logger before the settings are read, and the message names each bad one.
-    return fail(err instanceof ConfigError ? err.message.replace(/:?\n\s+/g, (m) => (m.startsWith(':') ? ': ' : '; ')) : String(err));
+    return fail(
+      err instanceof ConfigError
+        ? err.message.replace(/:?\n\s+/g, (m) => (m.startsWith(':') ? ': ' : '; '))
+        : String(err),
+    );
   }
 }
 
@@ -77,7 +93,8 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
   let printedKey: string | undefined;
   if (roles.api) await assertCanListen(cfg.host, cfg.port);
   if (!cfg.databaseUrl) {
-    if (!allowEmbedded) fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
+    if (!allowEmbedded)
+      fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
     logger.info({ dataDir: cfg.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
     embedded = await startLocalPostgres(cfg, (line) => logger.warn(line));
   }
@@ -93,18 +110,28 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
   } catch (err) {
     // The embedded Postgres must not outlive a failed start; a failure to stop it is logged, and
     // the start-up failure (the cause) is what the user is told.
-    await embedded?.stop().catch((stopErr) => logger.error({ err: stopErr }, 'stopping the embedded Postgres after a failed start failed'));
+    await embedded
+      ?.stop()
+      .catch((stopErr) =>
+        logger.error({ err: stopErr }, 'stopping the embedded Postgres after a failed start failed'),
+      );
     throw err;
   }
-  const roleNames = Object.entries(roles).filter(([, on]) => on).map(([name]) => name).join(' + ');
+  const roleNames = Object.entries(roles)
+    .filter(([, on]) => on)
+    .map(([name]) => name)
+    .join(' + ');
   logger.info({ roles: roleNames, port: service.port }, 'omniscrape started');
   if (embedded) {
     print('');
     print(`  omniscrape is running (${roleNames}) on an embedded Postgres.`);
     if (service.port) print(`  API:          http://localhost:${service.port}`);
     // The password stays in its mode-600 file: terminals are logged and shared more than files are.
-    print(`  DATABASE_URL: ${urlWithoutPassword(embedded.url)}   (password in ${cfg.dataDir}/${POSTGRES_PASSWORD_FILE})`);
-    if (printedKey) print(`  API key:      ${printedKey}   (name "${LOCAL_KEY_NAME}", kept in ${cfg.dataDir}/)`);
+    print(
+      `  DATABASE_URL: ${urlWithoutPassword(embedded.url)}   (password in ${cfg.dataDir}/${POSTGRES_PASSWORD_FILE})`,
+    );
+    if (printedKey)
+      print(`  API key:      ${printedKey}   (name "${LOCAL_KEY_NAME}", kept in ${cfg.dataDir}/)`);
     print('');
   }
 
@@ -116,11 +143,15 @@ async function run(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
     // signalled from outside); its connections' errors are expected now and must not crash the
     // orderly stop. They are logged without a stack: the stack of a lost connection says nothing.
     process.on('uncaughtException', (err) => {
-      if (isDatabaseUnavailable(err)) return logger.warn({ err: err.message }, 'Postgres went away during shutdown');
+      if (isDatabaseUnavailable(err))
+        return logger.warn({ err: err.message }, 'Postgres went away during shutdown');
       logger.fatal({ err }, 'uncaught exception during shutdown');
       process.exit(1);
     });
-    logger.info({ signal, graceSeconds: cfg.shutdownGraceSeconds }, 'stopping: no new jobs are claimed, in-flight scrapes may finish');
+    logger.info(
+      { signal, graceSeconds: cfg.shutdownGraceSeconds },
+      'stopping: no new jobs are claimed, in-flight scrapes may finish',
+    );
     try {
       await service.stop();
       await embedded?.stop();
@@ -149,14 +180,21 @@ function positiveInt(value: string): number {
 
 const program = new Command()
   .name('omniscrape')
-  .description('Self-hosted web-scraping gateway whose async jobs run on Postgres alone.\nSettings come from the environment (see README).')
+  .description(
+    'Self-hosted web-scraping gateway whose async jobs run on Postgres alone.\nSettings come from the environment (see README).',
+  )
   .showHelpAfterError();
 
 program
   .command('serve')
-  .description('API + workers + scheduler in one process (what `npm start` runs); embedded Postgres without DATABASE_URL')
+  .description(
+    'API + workers + scheduler in one process (what `npm start` runs); embedded Postgres without DATABASE_URL',
+  )
   .action(() => run({ api: true, worker: true }, true));
-program.command('api').description('the HTTP API only (needs DATABASE_URL)').action(() => run({ api: true, worker: false }, false));
+program
+  .command('api')
+  .description('the HTTP API only (needs DATABASE_URL)')
+  .action(() => run({ api: true, worker: false }, false));
 program
   .command('worker')
   .description('scrape workers and the scheduled result purge only (needs DATABASE_URL)')
@@ -213,8 +251,16 @@ function limitValue(value: string): number | null {
 
 function withLimitOptions(command: Command): Command {
   return command
-    .option('--concurrency <n>', 'scrapes processing at once, sync and async together (default: OMNISCRAPE_DEFAULT_CONCURRENCY)', limitValue)
-    .option('--max-queued <n>', 'async jobs waiting at once (default: OMNISCRAPE_DEFAULT_MAX_QUEUED)', limitValue)
+    .option(
+      '--concurrency <n>',
+      'scrapes processing at once, sync and async together (default: OMNISCRAPE_DEFAULT_CONCURRENCY)',
+      limitValue,
+    )
+    .option(
+      '--max-queued <n>',
+      'async jobs waiting at once (default: OMNISCRAPE_DEFAULT_MAX_QUEUED)',
+      limitValue,
+    )
     .option('--monthly-quota <n>', 'successful scrapes per calendar month, UTC (default: none)', limitValue);
 }
 

@@ -16,7 +16,10 @@ const LOCAL_KEY_FILE = 'local-api-key';
 export const POSTGRES_PASSWORD_FILE = 'postgres-password';
 export const LOCAL_KEY_NAME = 'local';
 
-export async function startLocalPostgres(config: Config, log: (line: string) => void): Promise<RunningPostgres> {
+export async function startLocalPostgres(
+  config: Config,
+  log: (line: string) => void,
+): Promise<RunningPostgres> {
   const dataDir = path.resolve(config.dataDir);
   try {
     fs.mkdirSync(dataDir, { recursive: true });
@@ -69,9 +72,14 @@ function notWritable(config: Config, err: unknown): StartupFailure {
 function withWayOut(config: Config, err: unknown): unknown {
   if (!(err instanceof StartupFailure)) return err;
   if (err.code === 'PORT_IN_USE') {
-    return new StartupFailure(`${err.message}: set OMNISCRAPE_EMBEDDED_PG_PORT to a free port, or stop what listens on ${config.embeddedPostgresPort}`, err.code, { cause: err });
+    return new StartupFailure(
+      `${err.message}: set OMNISCRAPE_EMBEDDED_PG_PORT to a free port, or stop what listens on ${config.embeddedPostgresPort}`,
+      err.code,
+      { cause: err },
+    );
   }
-  if (err.code === 'NOT_WRITABLE' && err.message.includes(path.resolve(config.dataDir))) return notWritable(config, err.cause ?? err);
+  if (err.code === 'NOT_WRITABLE' && err.message.includes(path.resolve(config.dataDir)))
+    return notWritable(config, err.cause ?? err);
   return err;
 }
 

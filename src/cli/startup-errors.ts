@@ -6,26 +6,75 @@ import { StartupFailure } from '../startup-failure';
  * reach) into one line that names the cause and the way out. The causes are in the machine or the
  * settings, not in the code, so a stack trace would only hide the line that matters.
  */
-export function explainStartupError(err: unknown, context: { databaseUrl?: string; port?: number } = {}): StartupFailure | undefined {
+export function explainStartupError(
+  err: unknown,
+  context: { databaseUrl?: string; port?: number } = {},
+): StartupFailure | undefined {
   if (err instanceof StartupFailure) return err;
   const where = describeServer(context.databaseUrl);
   for (let e: any = err, depth = 0; e && depth < 5; e = e.cause ?? e.errors?.[0], depth++) {
     const code: unknown = e.code;
     if (e.syscall === 'listen' && code === 'EADDRINUSE') {
-      return new StartupFailure(`port ${e.port ?? context.port} is already in use on ${e.address ?? 'this machine'}: set PORT to a free port, or stop what listens there`, 'PORT_IN_USE', { cause: err });
+      return new StartupFailure(
+        `port ${e.port ?? context.port} is already in use on ${e.address ?? 'this machine'}: set PORT to a free port, or stop what listens there`,
+        'PORT_IN_USE',
+        { cause: err },
+      );
     }
     if (e.syscall === 'listen' && (code === 'EACCES' || code === 'EADDRNOTAVAIL')) {
-      return new StartupFailure(`cannot listen on ${e.address}:${e.port} (${code}): set HOST and PORT to an address and port this user may use`, 'OTHER', { cause: err });
+      return new StartupFailure(
+        `cannot listen on ${e.address}:${e.port} (${code}): set HOST and PORT to an address and port this user may use`,
+        'OTHER',
+        { cause: err },
+      );
     }
-    if (code === '28P01') return new StartupFailure(`Postgres at ${where} refused the password: ${e.message} (check DATABASE_URL)`, 'PASSWORD_REFUSED', { cause: err });
-    if (code === '28000') return new StartupFailure(`Postgres at ${where} refused the login: ${e.message} (check DATABASE_URL, or the server's pg_hba.conf)`, 'OTHER', { cause: err });
-    if (code === '3D000') return new StartupFailure(`Postgres at ${where}: ${e.message} (create it, or fix DATABASE_URL)`, 'OTHER', { cause: err });
-    if (code === 'ECONNREFUSED') return new StartupFailure(`cannot reach Postgres at ${where}: connection refused (is it running? check DATABASE_URL)`, 'OTHER', { cause: err });
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new StartupFailure(`cannot reach Postgres at ${where}: the host name does not resolve (check DATABASE_URL)`, 'OTHER', { cause: err });
-    if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || /timeout exceeded when trying to connect/i.test(String(e.message))) {
-      return new StartupFailure(`cannot reach Postgres at ${where}: it did not answer (check DATABASE_URL, and that nothing blocks the way)`, 'OTHER', { cause: err });
+    if (code === '28P01')
+      return new StartupFailure(
+        `Postgres at ${where} refused the password: ${e.message} (check DATABASE_URL)`,
+        'PASSWORD_REFUSED',
+        { cause: err },
+      );
+    if (code === '28000')
+      return new StartupFailure(
+        `Postgres at ${where} refused the login: ${e.message} (check DATABASE_URL, or the server's pg_hba.conf)`,
+        'OTHER',
+        { cause: err },
+      );
+    if (code === '3D000')
+      return new StartupFailure(
+        `Postgres at ${where}: ${e.message} (create it, or fix DATABASE_URL)`,
+        'OTHER',
+        { cause: err },
+      );
+    if (code === 'ECONNREFUSED')
+      return new StartupFailure(
+        `cannot reach Postgres at ${where}: connection refused (is it running? check DATABASE_URL)`,
+        'OTHER',
+        { cause: err },
+      );
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+      return new StartupFailure(
+        `cannot reach Postgres at ${where}: the host name does not resolve (check DATABASE_URL)`,
+        'OTHER',
+        { cause: err },
+      );
+    if (
+      code === 'ETIMEDOUT' ||
+      code === 'EHOSTUNREACH' ||
+      /timeout exceeded when trying to connect/i.test(String(e.message))
+    ) {
+      return new StartupFailure(
+        `cannot reach Postgres at ${where}: it did not answer (check DATABASE_URL, and that nothing blocks the way)`,
+        'OTHER',
+        { cause: err },
+      );
     }
-    if (typeof code === 'string' && /^(53|57P03)/.test(code)) return new StartupFailure(`Postgres at ${where} cannot take this connection now: ${e.message}`, 'OTHER', { cause: err });
+    if (typeof code === 'string' && /^(53|57P03)/.test(code))
+      return new StartupFailure(
+        `Postgres at ${where} cannot take this connection now: ${e.message}`,
+        'OTHER',
+        { cause: err },
+      );
   }
   return undefined;
 }

@@ -12,7 +12,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       logger.warn({ err, method: req.method, path: req.path }, 'Postgres unavailable');
     }
     if (res.headersSent) return;
-    res.status(apiError.status).set(apiError.headers).json({ success: false, error: apiError.message, code: apiError.code });
+    res
+      .status(apiError.status)
+      .set(apiError.headers)
+      .json({ success: false, error: apiError.message, code: apiError.code });
   };
 }
 
@@ -20,9 +23,14 @@ function toApiError(err: any): ApiError {
   if (err instanceof ApiError) return err;
   // body-parser's errors carry a `type` and a client status.
   if (err?.type === 'entity.too.large') {
-    return new ApiError(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than the ${err.limit}-byte limit.`);
+    return new ApiError(
+      413,
+      'PAYLOAD_TOO_LARGE',
+      `The request body is larger than the ${err.limit}-byte limit.`,
+    );
   }
-  if (err?.type === 'entity.parse.failed') return new ApiError(400, 'INVALID_REQUEST', 'The request body is not valid JSON.');
+  if (err?.type === 'entity.parse.failed')
+    return new ApiError(400, 'INVALID_REQUEST', 'The request body is not valid JSON.');
   if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported') {
     return new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'The request body must be UTF-8 JSON.');
   }

@@ -11,7 +11,8 @@ export const DEFAULT_TIMEOUT_SECONDS = 30;
 
 // Fields some OmniScrape plans offer that this gateway's HTTP engine does not; named in the 400.
 const UNSUPPORTED_FEATURES: Record<string, string> = {
-  js_rendering: 'JavaScript rendering is not supported: this gateway only has the HTTP engine (mode "auto" or "http")',
+  js_rendering:
+    'JavaScript rendering is not supported: this gateway only has the HTTP engine (mode "auto" or "http")',
   screenshot: 'screenshots are not supported: this gateway only has the HTTP engine',
   wait_for: 'wait_for needs a browser engine, which this gateway does not have',
   proxy: 'proxies are not supported by this gateway',
@@ -44,15 +45,24 @@ const scrapeBody = z
     headers: z
       .record(
         z.string().regex(headerName, 'header names must be HTTP tokens'),
-        z.string({ error: 'header values must be strings' }).max(MAX_HEADER_VALUE_LENGTH).refine((v) => !/[\r\n\0]/.test(v), 'header values must not contain CR, LF or NUL'),
+        z
+          .string({ error: 'header values must be strings' })
+          .max(MAX_HEADER_VALUE_LENGTH)
+          .refine((v) => !/[\r\n\0]/.test(v), 'header values must not contain CR, LF or NUL'),
         { error: 'must be an object of strings' },
       )
-      .refine((h) => Object.keys(h).length <= MAX_FORWARDED_HEADERS, `must have at most ${MAX_FORWARDED_HEADERS} headers`)
+      .refine(
+        (h) => Object.keys(h).length <= MAX_FORWARDED_HEADERS,
+        `must have at most ${MAX_FORWARDED_HEADERS} headers`,
+      )
       .default({}),
     body: z
       .string({ error: 'must be a string' })
       .refine((b) => Buffer.byteLength(b) <= MAX_REQUEST_BODY_FIELD_BYTES, 'must be at most 1 MiB')
-      .refine((b) => !b.includes('\0'), 'must not contain NUL characters (Postgres text and jsonb cannot store them)')
+      .refine(
+        (b) => !b.includes('\0'),
+        'must not contain NUL characters (Postgres text and jsonb cannot store them)',
+      )
       .optional(),
     timeout: z
       .number({ error: 'must be a number of seconds' })
@@ -60,8 +70,12 @@ const scrapeBody = z
       .max(MAX_TIMEOUT_SECONDS, `must be at most ${MAX_TIMEOUT_SECONDS} seconds`)
       .default(DEFAULT_TIMEOUT_SECONDS),
     follow_redirects: z.boolean({ error: 'must be true or false' }).default(true),
-    format: z.enum(['raw', 'text', 'markdown'], { error: 'must be one of raw, text, markdown' }).default('raw'),
-    mode: z.enum(['auto', 'http'], { error: 'must be "auto" or "http" (only the HTTP engine is available)' }).default('auto'),
+    format: z
+      .enum(['raw', 'text', 'markdown'], { error: 'must be one of raw, text, markdown' })
+      .default('raw'),
+    mode: z
+      .enum(['auto', 'http'], { error: 'must be "auto" or "http" (only the HTTP engine is available)' })
+      .default('auto'),
   })
   .refine((b) => b.body === undefined || (b.method !== 'GET' && b.method !== 'HEAD'), {
     message: 'is not allowed with GET or HEAD',

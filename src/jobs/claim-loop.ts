@@ -193,11 +193,16 @@ export class ClaimLoop<C> {
       .handle(claimed, { claim: claim.signal, shutdown: this.#shutdown.signal })
       .then(
         () => undefined,
-        (err: Error) => this.boss.fail(this.options.queue, attempt, { message: err.message }).then(() => undefined),
+        (err: Error) =>
+          this.boss.fail(this.options.queue, attempt, { message: err.message }).then(() => undefined),
       )
       .catch(
         // Settling failed (Postgres away): the claim lapses and pg-boss hands the job out again.
-        (err: Error) => this.logger.warn({ err, queue: this.options.queue, jobId: attempt.id }, 'could not settle a job with pg-boss'),
+        (err: Error) =>
+          this.logger.warn(
+            { err, queue: this.options.queue, jobId: attempt.id },
+            'could not settle a job with pg-boss',
+          ),
       )
       .finally(() => {
         this.#held.delete(key);
@@ -212,7 +217,10 @@ export class ClaimLoop<C> {
    */
   #heartbeatDue(): void {
     if (this.#touching) {
-      this.logger.warn({ queue: this.options.queue, periodMs: (this.options.heartbeatSeconds * 1000) / 2 }, 'heartbeat overran its period; skipping this one');
+      this.logger.warn(
+        { queue: this.options.queue, periodMs: (this.options.heartbeatSeconds * 1000) / 2 },
+        'heartbeat overran its period; skipping this one',
+      );
       return;
     }
     this.#touching = this.#touch().finally(() => {
@@ -233,7 +241,9 @@ export class ClaimLoop<C> {
         // Not refreshed: no longer active under this attempt (taken over, or settled meanwhile).
         if (alive && !alive.has(h.attempt.id)) h.claim.abort(new Error('claim lost'));
       }
-      await this.options.heartbeat?.(held.filter((h) => !alive || alive.has(h.attempt.id)).map((h) => h.claimed));
+      await this.options.heartbeat?.(
+        held.filter((h) => !alive || alive.has(h.attempt.id)).map((h) => h.claimed),
+      );
     } catch (err) {
       // A heartbeat that could not run says nothing about the claims: abort nothing (not rethrown:
       // a timer has no caller; the next heartbeat tries again).

@@ -12,7 +12,8 @@ export interface JobView {
   result_expired_at?: string;
 }
 
-const iso = (value: Date | string | null) => (value instanceof Date ? value : new Date(value ?? 0)).toISOString();
+const iso = (value: Date | string | null) =>
+  (value instanceof Date ? value : new Date(value ?? 0)).toISOString();
 
 /**
  * The body of GET /v1/jobs/{id} as JSON text. A completed job's result is spliced in as the JSON text
@@ -20,7 +21,10 @@ const iso = (value: Date | string | null) => (value instanceof Date ? value : ne
  */
 export function jobBody(job: JobForOwner): string {
   const data = JSON.stringify(presentJob(job));
-  const withResult = job.status === 'completed' && job.result_json !== null ? `${data.slice(0, -1)},"result":${job.result_json}}` : data;
+  const withResult =
+    job.status === 'completed' && job.result_json !== null
+      ? `${data.slice(0, -1)},"result":${job.result_json}}`
+      : data;
   return `{"success":true,"data":${withResult}}`;
 }
 

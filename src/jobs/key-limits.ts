@@ -2,7 +2,12 @@ import type { Config } from '../config';
 import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../errors';
 import type { ApiKeyIdentity } from '../store/api-keys';
 import type { Db } from '../store/database';
-import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits, type SlotLeases } from '../store/key-limits';
+import {
+  countQueuedUpTo,
+  successfulScrapesThisMonth,
+  type KeyLimits,
+  type SlotLeases,
+} from '../store/key-limits';
 
 /**
  * Per-key limits, in the documented shapes:
@@ -12,7 +17,10 @@ import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits, type SlotL
  * - max queued: async jobs waiting; over it, 429 TOO_MANY_QUEUED_JOBS.
  * - monthly quota: successful scrapes per calendar month (UTC); over it, 402 MONTHLY_QUOTA_EXCEEDED.
  */
-export function limitsOf(key: ApiKeyIdentity, config: Pick<Config, 'defaultConcurrency' | 'defaultMaxQueued'>): KeyLimits {
+export function limitsOf(
+  key: ApiKeyIdentity,
+  config: Pick<Config, 'defaultConcurrency' | 'defaultMaxQueued'>,
+): KeyLimits {
   return {
     concurrency: key.concurrency_limit ?? config.defaultConcurrency,
     maxQueued: key.max_queued ?? config.defaultMaxQueued,
@@ -33,7 +41,8 @@ export function slotLeases(config: Pick<Config, 'heartbeatSeconds' | 'syncLeaseS
 
 export async function checkMonthlyQuota(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
   if (limits.monthlyQuota === undefined) return;
-  if ((await successfulScrapesThisMonth(db, key.id)) >= limits.monthlyQuota) throw monthlyQuotaExceeded(limits.monthlyQuota);
+  if ((await successfulScrapesThisMonth(db, key.id)) >= limits.monthlyQuota)
+    throw monthlyQuotaExceeded(limits.monthlyQuota);
 }
 
 /** How old a key's queued-job count may be before a submission counts again. */
@@ -54,7 +63,11 @@ export class QueueCapCheck {
   /** Throws when the key's queue is full; otherwise counts the new job as queued. */
   async check(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
     let estimate = this.#estimates.get(key.id);
-    if (!estimate || Date.now() - estimate.at >= QUEUED_COUNT_MAX_AGE_MS || estimate.count >= limits.maxQueued) {
+    if (
+      !estimate ||
+      Date.now() - estimate.at >= QUEUED_COUNT_MAX_AGE_MS ||
+      estimate.count >= limits.maxQueued
+    ) {
       estimate = await this.#recount(db, key.id, limits.maxQueued);
     }
     if (estimate.count >= limits.maxQueued) throw tooManyQueuedJobs(limits.maxQueued);
@@ -129,7 +142,10 @@ export class KeyRounds {
     let used = 0;
     if (clock && clock.round >= this.#head) ({ round, used } = clock);
     used++;
-    this.#clocks.set(keyId, used >= concurrency ? { round: Math.min(round + 1, DEEPEST_ROUND), used: 0 } : { round, used });
+    this.#clocks.set(
+      keyId,
+      used >= concurrency ? { round: Math.min(round + 1, DEEPEST_ROUND), used: 0 } : { round, used },
+    );
     return -round || 0; // never -0
   }
 

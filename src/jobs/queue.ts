@@ -48,7 +48,12 @@ export function createBoss(config: Config, databaseUrl: string, role: BossRole):
 
 /** Creates (or updates) the queues with the settings the job lifecycle relies on. Idempotent. */
 export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> {
-  await boss.createQueue(LOST_SCRAPE_QUEUE, { retryLimit: 5, retryDelay: 5, deleteAfterSeconds: 24 * 3600, notify: true });
+  await boss.createQueue(LOST_SCRAPE_QUEUE, {
+    retryLimit: 5,
+    retryDelay: 5,
+    deleteAfterSeconds: 24 * 3600,
+    notify: true,
+  });
   const scrapeQueue = {
     heartbeatSeconds: config.heartbeatSeconds,
     // A hard bound above any single attempt; the heartbeat is what detects crashes quickly.

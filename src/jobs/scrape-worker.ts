@@ -4,7 +4,11 @@ import type { ServiceContext } from '../context';
 import { ScrapeFailure } from '../errors';
 import type { Db } from '../store/database';
 import { customConcurrencyLimits, lockAndCountKeySlots, recordSuccessfulScrapes } from '../store/key-limits';
-import { CLAIM_TRANSACTION_SETTINGS, isRetryableWithFewerRows, transactionWithSettings } from '../store/database';
+import {
+  CLAIM_TRANSACTION_SETTINGS,
+  isRetryableWithFewerRows,
+  transactionWithSettings,
+} from '../store/database';
 import { listenForNotifications } from '../store/notification-listener';
 import {
   finishKey,
@@ -91,16 +95,27 @@ async function claimScrapeJobs(
         admitted.push(job);
       }
     }
-    const rows = await transitionScrapeJobs(trx, admitted.map((j) => j.data.jobId), ['queued', 'processing'], 'processing', {
-      started_at: sql<Date>`coalesce(started_at, now())`,
-      attempts: sql<number>`attempts + 1`,
-      heartbeat_at: sql<Date>`now()`,
-    });
+    const rows = await transitionScrapeJobs(
+      trx,
+      admitted.map((j) => j.data.jobId),
+      ['queued', 'processing'],
+      'processing',
+      {
+        started_at: sql<Date>`coalesce(started_at, now())`,
+        attempts: sql<number>`attempts + 1`,
+        heartbeat_at: sql<Date>`now()`,
+      },
+    );
     const rowOf = new Map(rows.map((r) => [r.id, r]));
     const ended = admitted.filter((j) => !rowOf.has(j.data.jobId));
     if (busy.length > 0) {
       // A taken-over job waits as queued; each waits its turn as a copy in the same group.
-      await transitionScrapeJobs(trx, busy.map((j) => j.data.jobId), ['processing'], 'queued');
+      await transitionScrapeJobs(
+        trx,
+        busy.map((j) => j.data.jobId),
+        ['processing'],
+        'queued',
+      );
       await boss.insert(
         SCRAPE_QUEUE,
         busy.map((j) => ({
@@ -122,7 +137,9 @@ async function claimScrapeJobs(
     return {
       claimed,
       fetched: jobs.length,
-      capped: [...keys.values()].some((key) => key.processing >= (key.limit ?? ctx.config.defaultConcurrency)),
+      capped: [...keys.values()].some(
+        (key) => key.processing >= (key.limit ?? ctx.config.defaultConcurrency),
+      ),
       busyKeys: [...new Set(busy.map((j) => keyOf.get(j.data.jobId)!))],
     };
   });
@@ -167,26 +184,42 @@ interface Settlement {
  */
 function scrapeSettler(ctx: ServiceContext): GroupCommit<Settlement, boolean> {
   const { db } = ctx.store;
-  return new GroupCommit<Settlement, boolean>(async (batch) => {
-    let applied = new Set<string>();
-    const finished = (s: Settlement) => applied.has(finishKey(s.finish.id, s.finish.attempt));
-    await db.transaction().execute(async (trx) => {
-      applied = new Set(await finishScrapeJobs(trx, batch));
-      await ctx.boss.complete(SCRAPE_QUEUE, batch.map((s) => s.attempt), null, { db: fromKysely(trx) });
-    });
-    const successes = new Map<string, number>();
-    for (const s of batch) {
-      if (s.finish.status === 'completed' && finished(s)) successes.set(s.apiKeyId, (successes.get(s.apiKeyId) ?? 0) + 1);
-    }
-    // Not rethrown: the outcomes are committed; a lost count only lets keys go a few scrapes over quota.
-    await recordSuccessfulScrapes(db, successes).catch((err: unknown) => ctx.logger.warn({ err, jobs: batch.length }, 'could not count successful scrapes'));
-    return batch.map(finished);
-  }, MAX_SETTLE_BATCH, isRetryableWithFewerRows);
+  return new GroupCommit<Settlement, boolean>(
+    async (batch) => {
+      let applied = new Set<string>();
+      const finished = (s: Settlement) => applied.has(finishKey(s.finish.id, s.finish.attempt));
+      await db.transaction().execute(async (trx) => {
+        applied = new Set(await finishScrapeJobs(trx, batch));
+        await ctx.boss.complete(
+          SCRAPE_QUEUE,
+          batch.map((s) => s.attempt),
+          null,
+          { db: fromKysely(trx) },
+        );
+      });
+      const successes = new Map<string, number>();
+      for (const s of batch) {
+        if (s.finish.status === 'completed' && finished(s))
+          successes.set(s.apiKeyId, (successes.get(s.apiKeyId) ?? 0) + 1);
+      }
+      // Not rethrown: the outcomes are committed; a lost count only lets keys go a few scrapes over quota.
+      await recordSuccessfulScrapes(db, successes).catch((err: unknown) =>
+        ctx.logger.warn({ err, jobs: batch.length }, 'could not count successful scrapes'),
+      );
+      return batch.map(finished);
+    },
+    MAX_SETTLE_BATCH,
+    isRetryableWithFewerRows,
+  );
 }
 
 type Settler = ReturnType<typeof scrapeSettler>;
 
-function pageFinish(ctx: ServiceContext, row: ScrapeJobRow, body: ReturnType<typeof successBody>): Pick<Settlement, 'finish' | 'result'> {
+function pageFinish(
+  ctx: ServiceContext,
+  row: ScrapeJobRow,
+  body: ReturnType<typeof successBody>,
+): Pick<Settlement, 'finish' | 'result'> {
   return {
     finish: {
       id: row.id,
@@ -229,7 +262,14 @@ function failureFinish(row: ScrapeJobRow, outcome: FailureOutcome): Pick<Settlem
 
 /** A stopping worker's unfinished job goes back to `queued`; the interrupted attempt is not counted. */
 async function handBack(db: Db, job: ScrapeJobRow): Promise<void> {
-  await transitionScrapeJob(db, job.id, ['processing'], 'queued', { attempts: sql<number>`greatest(attempts - 1, 0)` }, job.attempts);
+  await transitionScrapeJob(
+    db,
+    job.id,
+    ['processing'],
+    'queued',
+    { attempts: sql<number>`greatest(attempts - 1, 0)` },
+    job.attempts,
+  );
 }
 
 /**
@@ -243,7 +283,8 @@ async function processScrapeJob(
   { job, row }: ClaimedScrape,
   { claim, shutdown }: { claim: AbortSignal; shutdown: AbortSignal },
 ): Promise<void> {
-  const settle = (outcome: Pick<Settlement, 'finish' | 'result'>) => settler.add({ attempt: attemptOf(job), apiKeyId: row.api_key_id, ...outcome });
+  const settle = (outcome: Pick<Settlement, 'finish' | 'result'>) =>
+    settler.add({ attempt: attemptOf(job), apiKeyId: row.api_key_id, ...outcome });
   if (row.attempts > MAX_ATTEMPTS) {
     const message = `The job could not finish: the workers processing it were lost ${MAX_ATTEMPTS} times.`;
     await settle(failureFinish(row, { code: 'JOB_TIMEOUT', message, elapsedMs: null }));
@@ -267,7 +308,11 @@ async function processScrapeJob(
         throw new HandedBack(row.id);
       }
       if (!(err instanceof ScrapeFailure)) throw err;
-      outcome = failureFinish(row, { code: err.code, message: err.message, elapsedMs: performance.now() - began });
+      outcome = failureFinish(row, {
+        code: err.code,
+        message: err.message,
+        elapsedMs: performance.now() - began,
+      });
     }
     await settle(outcome);
   } finally {
@@ -280,7 +325,8 @@ async function processScrapeJob(
  * a copy under a new id, so the history row is found through `data.jobId`.
  */
 export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
-  const message = 'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.';
+  const message =
+    'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.';
   await transitionScrapeJob(ctx.store.db, job.data.jobId, ['queued', 'processing'], 'timed_out', {
     finished_at: new Date(),
     error_code: 'JOB_TIMEOUT',
@@ -302,7 +348,11 @@ export interface ScrapeWorker {
  * lets in-flight scrapes finish for up to OMNISCRAPE_SHUTDOWN_GRACE_SECONDS, then interrupts the
  * rest and hands them back to the queue for another worker: a stop never fails a job.
  */
-export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string, processId: string): Promise<ScrapeWorker> {
+export async function startScrapeWorker(
+  ctx: ServiceContext,
+  databaseUrl: string,
+  processId: string,
+): Promise<ScrapeWorker> {
   const { boss, config, logger } = ctx;
   const groupLimits = keyGroupLimits(ctx);
   const settler = scrapeSettler(ctx);
@@ -314,17 +364,25 @@ export async function startScrapeWorker(ctx: ServiceContext, databaseUrl: string
     idlePollMs: IDLE_POLL_MS,
     heartbeatSeconds: config.heartbeatSeconds,
     claim: async (max) => {
-      const result = await claimScrapeJobs(ctx, max, { ...(await groupLimits.current()), ...busyKeys.fetchOption() });
+      const result = await claimScrapeJobs(ctx, max, {
+        ...(await groupLimits.current()),
+        ...busyKeys.fetchOption(),
+      });
       busyKeys.add(result.busyKeys);
       return result;
     },
     attemptOf: (claimed) => attemptOf(claimed.job),
-    heartbeat: (alive) => touchScrapeJobs(ctx.store.db, alive.map((c) => c.row.id)),
+    heartbeat: (alive) =>
+      touchScrapeJobs(
+        ctx.store.db,
+        alive.map((c) => c.row.id),
+      ),
     handle: async (claimed, signals) => {
       try {
         await processScrapeJob(ctx, settler, budget, claimed, signals);
       } catch (err) {
-        if (err instanceof HandedBack) logger.info({ jobId: claimed.row.id }, 'handed back an unfinished job');
+        if (err instanceof HandedBack)
+          logger.info({ jobId: claimed.row.id }, 'handed back an unfinished job');
         else logger.error({ err, jobId: claimed.row.id }, 'scrape job handler failed; pg-boss will retry it');
         throw err;
       }

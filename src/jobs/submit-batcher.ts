@@ -23,18 +23,25 @@ export class SubmitBatcher {
   readonly #commits: GroupCommit<QueuedSubmission>;
 
   constructor(db: Db, boss: PgBoss, onCommitted: () => void) {
-    this.#commits = new GroupCommit(async (batch) => {
-      await db.transaction().execute(async (trx) => {
-        await insertScrapeJobs(trx, batch.map((s) => s.row));
-        await boss.insert(
-          SCRAPE_QUEUE,
-          batch.map((s) => ({ id: s.data.jobId, data: s.data, group: s.group, priority: s.priority })),
-          { db: fromKysely(trx) },
-        );
-      });
-      onCommitted();
-      return [];
-    }, MAX_SUBMIT_BATCH, isRetryableWithFewerRows);
+    this.#commits = new GroupCommit(
+      async (batch) => {
+        await db.transaction().execute(async (trx) => {
+          await insertScrapeJobs(
+            trx,
+            batch.map((s) => s.row),
+          );
+          await boss.insert(
+            SCRAPE_QUEUE,
+            batch.map((s) => ({ id: s.data.jobId, data: s.data, group: s.group, priority: s.priority })),
+            { db: fromKysely(trx) },
+          );
+        });
+        onCommitted();
+        return [];
+      },
+      MAX_SUBMIT_BATCH,
+      isRetryableWithFewerRows,
+    );
   }
 
   submit(submission: QueuedSubmission): Promise<void> {

@@ -57,14 +57,20 @@ export class SyncScrapeLeases {
 
   #renewDue(): void {
     if (this.#renewing) {
-      if (!this.#followUp) this.logger.warn({ leaseSeconds: this.leaseSeconds }, 'sync scrape leases: the previous renewal is still running; renewing again when it ends');
+      if (!this.#followUp)
+        this.logger.warn(
+          { leaseSeconds: this.leaseSeconds },
+          'sync scrape leases: the previous renewal is still running; renewing again when it ends',
+        );
       this.#followUp = this.#timer !== undefined;
       return;
     }
     const startedAt = performance.now();
     // Half a period, not a whole one: timers fire a little early or late, and a lease renewed at
     // the last tick must count as due at this one.
-    const due = [...this.#renewedAt].filter(([, at]) => startedAt - at >= this.#periodMs / 2).map(([id]) => id);
+    const due = [...this.#renewedAt]
+      .filter(([, at]) => startedAt - at >= this.#periodMs / 2)
+      .map(([id]) => id);
     if (due.length === 0) return;
     this.#renewing = touchScrapeJobs(this.db, due)
       .then(() => {

@@ -6,7 +6,13 @@ import type { ApiKeyIdentity } from '../store/api-keys';
 import { lockAndCountKeySlots, recordSuccessfulScrapes } from '../store/key-limits';
 import { insertSyncScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
 import { checkMonthlyQuota, limitsOf, slotLeases } from './key-limits';
-import { failureBody, statusForFailureCode, successBody, type ScrapeFailureBody, type ScrapeSuccessBody } from './outcome';
+import {
+  failureBody,
+  statusForFailureCode,
+  successBody,
+  type ScrapeFailureBody,
+  type ScrapeSuccessBody,
+} from './outcome';
 
 type SyncScrapeContext = Pick<ServiceContext, 'store' | 'scraper' | 'config' | 'logger' | 'syncLeases'>;
 
@@ -32,7 +38,8 @@ export async function runSyncScrape(
   const jobId = randomUUID();
   await db.transaction().execute(async (trx) => {
     const slots = await lockAndCountKeySlots(trx, [key.id], [], slotLeases(ctx.config));
-    if ((slots.get(key.id)?.processing ?? 0) >= limits.concurrency) throw concurrencyLimitReached(limits.concurrency);
+    if ((slots.get(key.id)?.processing ?? 0) >= limits.concurrency)
+      throw concurrencyLimitReached(limits.concurrency);
     await insertSyncScrapeJob(trx, {
       id: jobId,
       api_key_id: key.id,
@@ -53,7 +60,10 @@ export async function runSyncScrape(
     // The outcome is committed: a failure to count it must not turn a delivered scrape into an error.
     if (body.success) {
       await recordSuccessfulScrapes(db, new Map([[key.id, 1]])).catch((err: unknown) =>
-        ctx.logger.warn({ err, jobId, apiKeyId: key.id }, 'could not count a successful sync scrape against its monthly quota'),
+        ctx.logger.warn(
+          { err, jobId, apiKeyId: key.id },
+          'could not count a successful sync scrape against its monthly quota',
+        ),
       );
     }
     return body;
@@ -66,7 +76,11 @@ export async function runSyncScrape(
 }
 
 /** The page, or the documented failure of a scrape that could not complete; anything else throws. */
-async function scrape(ctx: SyncScrapeContext, request: ScrapeRequest, clientGone?: AbortSignal): Promise<ScrapeSuccessBody | ScrapeFailureBody> {
+async function scrape(
+  ctx: SyncScrapeContext,
+  request: ScrapeRequest,
+  clientGone?: AbortSignal,
+): Promise<ScrapeSuccessBody | ScrapeFailureBody> {
   const started = performance.now();
   try {
     const page = await ctx.scraper.scrape(request, clientGone);
@@ -74,21 +88,36 @@ async function scrape(ctx: SyncScrapeContext, request: ScrapeRequest, clientGone
   } catch (err) {
     if (!(err instanceof ScrapeFailure)) throw err;
     // The client hung up (or the server is stopping): the scrape was abandoned, not the target's fault.
-    const failure = clientGone?.aborted ? new ScrapeFailure('CLIENT_DISCONNECTED', 'The client closed the connection before the scrape finished.') : err;
+    const failure = clientGone?.aborted
+      ? new ScrapeFailure(
+          'CLIENT_DISCONNECTED',
+          'The client closed the connection before the scrape finished.',
+        )
+      : err;
     return failureBody(failure, performance.now() - started);
   }
 }
 
-async function recordOutcome(ctx: SyncScrapeContext, jobId: string, body: ScrapeSuccessBody | ScrapeFailureBody): Promise<void> {
-  await transitionScrapeJob(ctx.store.db, jobId, ['processing'], body.success ? 'completed' : statusForFailureCode(body.code), {
-    target_status_code: body.success ? body.data.status_code : null,
-    error_code: body.success ? null : body.code,
-    error_message: body.success ? null : body.error,
-    charged: body.billing.charged,
-    result_bytes: body.success ? Buffer.byteLength(body.data.content) : null,
-    elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
-    finished_at: new Date(),
-  });
+async function recordOutcome(
+  ctx: SyncScrapeContext,
+  jobId: string,
+  body: ScrapeSuccessBody | ScrapeFailureBody,
+): Promise<void> {
+  await transitionScrapeJob(
+    ctx.store.db,
+    jobId,
+    ['processing'],
+    body.success ? 'completed' : statusForFailureCode(body.code),
+    {
+      target_status_code: body.success ? body.data.status_code : null,
+      error_code: body.success ? null : body.code,
+      error_message: body.success ? null : body.error,
+      charged: body.billing.charged,
+      result_bytes: body.success ? Buffer.byteLength(body.data.content) : null,
+      elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
+      finished_at: new Date(),
+    },
+  );
 }
 
 /**

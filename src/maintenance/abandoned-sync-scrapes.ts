@@ -25,7 +25,9 @@ export async function failAbandonedSyncScrapes(db: Db, leaseSeconds: number): Pr
     .where('kind', '=', 'sync')
     .where('status', '=', 'processing')
     .where(sql<boolean>`coalesce(heartbeat_at, updated_at) < now() - make_interval(secs => ${leaseSeconds})`)
-    .where(sql<boolean>`started_at < now() - make_interval(secs => timeout_seconds + ${ABANDONED_AFTER_SLACK_SECONDS})`)
+    .where(
+      sql<boolean>`started_at < now() - make_interval(secs => timeout_seconds + ${ABANDONED_AFTER_SLACK_SECONDS})`,
+    )
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }

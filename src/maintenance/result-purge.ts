@@ -57,7 +57,8 @@ export async function startMaintenanceSchedule(
     ]);
     const failed = duties.flatMap((d) => (d.status === 'rejected' ? [d.reason] : []));
     // Rethrown after both ran, so pg-boss records the slot as failed; each failure logged here with its stack.
-    for (const err of failed) logger.error({ err }, 'a maintenance duty failed; it runs again at the next slot');
+    for (const err of failed)
+      logger.error({ err }, 'a maintenance duty failed; it runs again at the next slot');
     if (failed.length > 0) throw failed[0];
   });
   return {

@@ -26,7 +26,10 @@ export function isBlockedAddress(address: string): boolean {
 }
 
 export function blockedTarget(what: string): ScrapeFailure {
-  return new ScrapeFailure('TARGET_BLOCKED', `Target ${what} is not allowed: it is a loopback, private, link-local or reserved address.`);
+  return new ScrapeFailure(
+    'TARGET_BLOCKED',
+    `Target ${what} is not allowed: it is a loopback, private, link-local or reserved address.`,
+  );
 }
 
 /** Marks a lookup or connect refusal so the scraper can tell it from a network error. */
@@ -39,14 +42,21 @@ function blockedNetworkError(host: string): NodeJS.ErrnoException {
 }
 
 /** Refuses a URL's host before any connection when it is an address literal or a localhost name. */
-export function checkHostBeforeConnect(hostname: string, isBlocked: (address: string) => boolean = isBlockedAddress): void {
+export function checkHostBeforeConnect(
+  hostname: string,
+  isBlocked: (address: string) => boolean = isBlockedAddress,
+): void {
   const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
   const lower = bare.toLowerCase().replace(/\.$/, '');
   if (lower === 'localhost' || lower.endsWith('.localhost')) throw blockedTarget(hostname);
   if (net.isIP(bare) && isBlocked(bare)) throw blockedTarget(hostname);
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | dns.LookupAddress[],
+  family?: number,
+) => void;
 
 /**
  * A `net.connect` lookup that drops blocked addresses from the answer, so the socket can only be

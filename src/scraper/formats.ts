@@ -3,7 +3,11 @@ import TurndownService from 'turndown';
 
 export type OutputFormat = 'raw' | 'text' | 'markdown';
 
-const turndown = new TurndownService({ headingStyle: 'atx', codeBlockStyle: 'fenced', bulletListMarker: '-' });
+const turndown = new TurndownService({
+  headingStyle: 'atx',
+  codeBlockStyle: 'fenced',
+  bulletListMarker: '-',
+});
 // Scripts, styles and other non-content never belong in text or markdown output.
 turndown.remove(['script', 'style', 'noscript', 'template', 'iframe', 'head']);
 

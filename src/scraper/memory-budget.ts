@@ -57,7 +57,13 @@ export class MemoryBudget {
    * @internal Waits until `hold` may hold `bytes` more (see the class for the rules); `granted`
    * runs when they are its own.
    */
-  request(hold: BudgetHold, bytes: number, granted: () => void, signal?: AbortSignal, waitAtMostMs = Infinity): Promise<void> {
+  request(
+    hold: BudgetHold,
+    bytes: number,
+    granted: () => void,
+    signal?: AbortSignal,
+    waitAtMostMs = Infinity,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       signal?.throwIfAborted();
       const request: Request = {
@@ -128,7 +134,8 @@ export class MemoryBudget {
 
   #take(request: Request): void {
     this.#used += request.bytes;
-    if (request.bytes > 0 && !this.#holders.has(request.hold)) this.#holders.set(request.hold, this.#admissions++);
+    if (request.bytes > 0 && !this.#holders.has(request.hold))
+      this.#holders.set(request.hold, this.#admissions++);
     request.grant();
   }
 

@@ -2,7 +2,13 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import { ScrapeFailure } from '../errors';
-import { BLOCKED_ERROR_CODE, blockedTarget, checkHostBeforeConnect, guardedLookup, isBlockedAddress } from './address-guard';
+import {
+  BLOCKED_ERROR_CODE,
+  blockedTarget,
+  checkHostBeforeConnect,
+  guardedLookup,
+  isBlockedAddress,
+} from './address-guard';
 import { renderContent } from './formats';
 import type { BudgetHold } from './memory-budget';
 import type { ScrapedPage, ScrapeRequest } from './scrape-request';
@@ -24,8 +30,19 @@ const READ_AHEAD_BYTES = 16 * 1024;
 
 // Hop-by-hop headers and ones the client library must own (RFC 9110 §7.6.1); never forwarded.
 const NOT_FORWARDED = new Set([
-  'host', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'accept-encoding', 'expect',
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'accept-encoding',
+  'expect',
 ]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 // Credentials the client meant for the first origin; never carried to another one by a redirect.
@@ -63,7 +80,9 @@ export class Scraper {
         // Defence in depth: judge the address the socket really reached (unknown counts as refused).
         if (!options.allowPrivateTargets && (!socket.remoteAddress || isBlocked(socket.remoteAddress))) {
           socket.destroy();
-          const blocked: NodeJS.ErrnoException = new Error(`connected address ${socket.remoteAddress ?? '(unknown)'} is not allowed`);
+          const blocked: NodeJS.ErrnoException = new Error(
+            `connected address ${socket.remoteAddress ?? '(unknown)'} is not allowed`,
+          );
           blocked.code = BLOCKED_ERROR_CODE;
           return callback(blocked, null);
         }
@@ -97,7 +116,11 @@ export class Scraper {
     }
   }
 
-  async #follow(req: ScrapeRequest, signal: AbortSignal, budget: BodyBudget | undefined): Promise<ScrapedPage> {
+  async #follow(
+    req: ScrapeRequest,
+    signal: AbortSignal,
+    budget: BodyBudget | undefined,
+  ): Promise<ScrapedPage> {
     const firstOrigin = new URL(req.url).origin;
     let url = new URL(req.url);
     let method: string = req.method;
@@ -115,19 +138,27 @@ export class Scraper {
         bodyTimeout: req.timeout * 1000,
       });
       const location = response.headers.location;
-      if (req.follow_redirects && REDIRECT_STATUSES.has(response.statusCode) && typeof location === 'string') {
+      if (
+        req.follow_redirects &&
+        REDIRECT_STATUSES.has(response.statusCode) &&
+        typeof location === 'string'
+      ) {
         discard(response.body); // a redirect's body is never read, however long it is
         if (hop >= MAX_REDIRECTS) {
           throw new ScrapeFailure('TOO_MANY_REDIRECTS', `Stopped after ${MAX_REDIRECTS} redirects.`);
         }
         const next = URL.parse(location, url.href);
-        if (!next) throw new ScrapeFailure('TARGET_PROTOCOL_ERROR', 'The target redirected to an invalid URL.');
+        if (!next)
+          throw new ScrapeFailure('TARGET_PROTOCOL_ERROR', 'The target redirected to an invalid URL.');
         url = next;
         if (url.protocol !== 'http:' && url.protocol !== 'https:') {
           throw new ScrapeFailure('TARGET_PROTOCOL_ERROR', `Redirect to unsupported scheme ${url.protocol}`);
         }
         // 303 always, and 301/302 after a POST, continue as GET without a body (as browsers do).
-        if (response.statusCode === 303 || ((response.statusCode === 301 || response.statusCode === 302) && method === 'POST')) {
+        if (
+          response.statusCode === 303 ||
+          ((response.statusCode === 301 || response.statusCode === 302) && method === 'POST')
+        ) {
           method = method === 'HEAD' ? 'HEAD' : 'GET';
           body = undefined;
         }
@@ -139,7 +170,11 @@ export class Scraper {
       const content = renderContent(text, headers['content-type'], req.format);
       if (budget && content !== text) {
         // Text or markdown is a second copy of the page, held with it until the result is stored.
-        await budget.hold.reserveTo(budget.hold.heldBytes + Buffer.byteLength(content), signal, budget.waitAtMostMs());
+        await budget.hold.reserveTo(
+          budget.hold.heldBytes + Buffer.byteLength(content),
+          signal,
+          budget.waitAtMostMs(),
+        );
       }
       return {
         content,
@@ -150,7 +185,11 @@ export class Scraper {
     }
   }
 
-  #outgoingHeaders(clientHeaders: Record<string, string>, body: string | undefined, sameOrigin: boolean): Record<string, string> {
+  #outgoingHeaders(
+    clientHeaders: Record<string, string>,
+    body: string | undefined,
+    sameOrigin: boolean,
+  ): Record<string, string> {
     // Headers the client's own Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
     const connectionListed = new Set(
       Object.entries(clientHeaders)
@@ -166,14 +205,19 @@ export class Scraper {
     }
     const has = (name: string) => Object.keys(headers).some((h) => h.toLowerCase() === name);
     if (!has('user-agent')) headers['user-agent'] = this.options.userAgent ?? 'omniscrape/0.1';
-    if (!has('accept')) headers['accept'] = 'text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8';
+    if (!has('accept'))
+      headers['accept'] = 'text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8';
     if (body !== undefined && !has('content-type')) headers['content-type'] = 'text/plain; charset=utf-8';
     headers['accept-encoding'] = 'gzip, deflate, br';
     return headers;
   }
 
   /** Reads the body, decompressing it, and fails as soon as the decoded size passes the cap. */
-  async #readBody(response: Dispatcher.ResponseData, signal: AbortSignal, budget: BodyBudget | undefined): Promise<Buffer> {
+  async #readBody(
+    response: Dispatcher.ResponseData,
+    signal: AbortSignal,
+    budget: BodyBudget | undefined,
+  ): Promise<Buffer> {
     const hold = budget?.hold;
     const cap = this.options.maxBodyBytes;
     const declared = Number(response.headers['content-length']);
@@ -183,13 +227,19 @@ export class Scraper {
     }
     if (hold) {
       try {
-        await hold.reserveTo(Number.isFinite(declared) ? declared : BUDGET_STEP, signal, budget!.waitAtMostMs());
+        await hold.reserveTo(
+          Number.isFinite(declared) ? declared : BUDGET_STEP,
+          signal,
+          budget!.waitAtMostMs(),
+        );
       } catch (err) {
         discard(response.body);
         throw err;
       }
     }
-    const encoding = String(response.headers['content-encoding'] ?? '').trim().toLowerCase();
+    const encoding = String(response.headers['content-encoding'] ?? '')
+      .trim()
+      .toLowerCase();
     const decoder = createDecoder(encoding);
     const source: Readable = decoder ? response.body.pipe(decoder) : response.body;
     if (decoder) response.body.on('error', (err) => decoder.destroy(err));
@@ -203,7 +253,11 @@ export class Scraper {
         if (hold && size > hold.heldBytes) {
           // Decoded bytes past the reservation wait for the budget like a new body: meanwhile
           // nothing more is read, so the decoder and then the socket stop (TCP holds the rest).
-          await hold.reserveTo(Math.min(cap, Math.ceil(size / BUDGET_STEP) * BUDGET_STEP), signal, budget!.waitAtMostMs());
+          await hold.reserveTo(
+            Math.min(cap, Math.ceil(size / BUDGET_STEP) * BUDGET_STEP),
+            signal,
+            budget!.waitAtMostMs(),
+          );
         }
         if (signal.aborted) throw signal.reason;
       }
@@ -276,13 +330,31 @@ function decodeBody(bytes: Buffer, contentType: string | undefined): string {
 }
 
 const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE',
-  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'ECONNABORTED',
 ]);
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+]);
 const PROTOCOL_CODES = new Set([
-  'UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'UND_ERR_INVALID_ARG',
-  'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_TRAILING_JUNK_AFTER_STREAM_END',
+  'UND_ERR_HEADERS_OVERFLOW',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+  'UND_ERR_INVALID_ARG',
+  'Z_DATA_ERROR',
+  'Z_BUF_ERROR',
+  'ERR_TRAILING_JUNK_AFTER_STREAM_END',
 ]);
 
 /** Maps whatever a scrape threw to one of the documented failure codes. */
@@ -292,17 +364,32 @@ function toScrapeFailure(err: unknown, deadlinePassed: boolean, timeoutSeconds: 
   for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
     if (typeof e.code === 'string') codes.push(e.code);
     if (e.name === 'HTTPParserError') codes.push('HPE_PARSER'); // undici's parser errors carry no code
-    if (Array.isArray(e.errors)) for (const inner of e.errors) if (typeof inner?.code === 'string') codes.push(inner.code);
+    if (Array.isArray(e.errors))
+      for (const inner of e.errors) if (typeof inner?.code === 'string') codes.push(inner.code);
   }
   const message = err instanceof Error ? err.message : String(err);
   if (codes.includes(BLOCKED_ERROR_CODE)) return blockedTarget('address');
   if (deadlinePassed || codes.some((c) => TIMEOUT_CODES.has(c))) {
     return new ScrapeFailure('TARGET_TIMEOUT', `The target did not answer within ${timeoutSeconds} s.`);
   }
-  if (codes.some((c) => c.startsWith('ERR_TLS') || c.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(c))) {
+  if (
+    codes.some(
+      (c) =>
+        c.startsWith('ERR_TLS') || c.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(c),
+    )
+  ) {
     return new ScrapeFailure('TARGET_TLS_ERROR', `TLS handshake with the target failed: ${message}`);
   }
-  if (codes.some((c) => c.startsWith('HPE_') || c.startsWith('Z_') || c.startsWith('ERR__ERROR_FORMAT') || c.startsWith('ERR_BROTLI') || PROTOCOL_CODES.has(c))) {
+  if (
+    codes.some(
+      (c) =>
+        c.startsWith('HPE_') ||
+        c.startsWith('Z_') ||
+        c.startsWith('ERR__ERROR_FORMAT') ||
+        c.startsWith('ERR_BROTLI') ||
+        PROTOCOL_CODES.has(c),
+    )
+  ) {
     return new ScrapeFailure('TARGET_PROTOCOL_ERROR', `The target sent an invalid HTTP response: ${message}`);
   }
   if (codes.some((c) => UNREACHABLE_CODES.has(c))) {

@@ -56,7 +56,12 @@ export async function findActiveKeyByHash(db: Db, keyHash: string): Promise<ApiK
 }
 
 /** Creates a key under a new name; returns undefined when the name is taken. */
-export async function insertApiKey(db: Db, name: string, key: string, limits: KeyLimitSettings = {}): Promise<ApiKeyIdentity | undefined> {
+export async function insertApiKey(
+  db: Db,
+  name: string,
+  key: string,
+  limits: KeyLimitSettings = {},
+): Promise<ApiKeyIdentity | undefined> {
   return db
     .insertInto('omniscrape.api_keys')
     .values({
@@ -81,7 +86,11 @@ export async function updateApiKeyLimits(db: Db, name: string, limits: KeyLimitS
   };
   if (Object.keys(set).length === 0) return true;
   return changeKeys(db, async (trx) => {
-    const result = await trx.updateTable('omniscrape.api_keys').set(set).where('name', '=', name).executeTakeFirst();
+    const result = await trx
+      .updateTable('omniscrape.api_keys')
+      .set(set)
+      .where('name', '=', name)
+      .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   });
 }
@@ -121,7 +130,15 @@ export async function revokeApiKey(db: Db, name: string): Promise<boolean> {
 export async function listApiKeys(db: Db) {
   return db
     .selectFrom('omniscrape.api_keys')
-    .select(['name', 'key_prefix', 'created_at', 'revoked_at', 'concurrency_limit', 'max_queued', 'monthly_quota'])
+    .select([
+      'name',
+      'key_prefix',
+      'created_at',
+      'revoked_at',
+      'concurrency_limit',
+      'max_queued',
+      'monthly_quota',
+    ])
     .orderBy('created_at')
     .execute();
 }

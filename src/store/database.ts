@@ -1,4 +1,11 @@
-import { AbortedTransactionError, Kysely, PostgresDialect, sql, type ColumnType, type Generated } from 'kysely';
+import {
+  AbortedTransactionError,
+  Kysely,
+  PostgresDialect,
+  sql,
+  type ColumnType,
+  type Generated,
+} from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
@@ -136,7 +143,9 @@ export const MAX_PREPARED_PER_CONNECTION = 100;
  */
 const STAR_RESULT = /^\s*select\s+("?\w+"?\.)?\*|\breturning\s+("?\w+"?\.)?\*\s*;?\s*$/i;
 
-const isStalePlan = (err: unknown) => (err as { code?: string } | null)?.code === '0A000' && /cached plan must not change result type/.test(String((err as Error).message));
+const isStalePlan = (err: unknown) =>
+  (err as { code?: string } | null)?.code === '0A000' &&
+  /cached plan must not change result type/.test(String((err as Error).message));
 
 /**
  * A pg client that runs repeated statements as named prepared statements: each connection parses
@@ -153,7 +162,13 @@ class PreparingClient extends pg.Client {
   readonly #prepared = new Set<string>();
 
   override query(config: any, values?: any, callback?: any): any {
-    const base = typeof config === 'string' && Array.isArray(values) && values.length > 0 && values.length <= MAX_PREPARED_PARAMETERS ? PreparingClient.#nameOf(config) : undefined;
+    const base =
+      typeof config === 'string' &&
+      Array.isArray(values) &&
+      values.length > 0 &&
+      values.length <= MAX_PREPARED_PARAMETERS
+        ? PreparingClient.#nameOf(config)
+        : undefined;
     if (base !== undefined) {
       const generation = this.#renamed.get(config) ?? 0;
       const name = generation ? `${base}_${generation}` : base;
@@ -182,7 +197,9 @@ class PreparingClient extends pg.Client {
   static #nameOf(text: string): string | undefined {
     if (this.#names.has(text)) return this.#names.get(text);
     if (this.#names.size >= 10_000) this.#names.clear();
-    const name = STAR_RESULT.test(text) ? undefined : `omniscrape_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
+    const name = STAR_RESULT.test(text)
+      ? undefined
+      : `omniscrape_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
     this.#names.set(text, name);
     return name;
   }
@@ -222,11 +239,22 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
 export const OLDEST_SUPPORTED_POSTGRES = 13;
 
 /** Refuses, with a StartupFailure naming both versions, a server older than `oldest` (a major version). */
-export async function assertSupportedPostgres(db: Kysely<any>, oldest = OLDEST_SUPPORTED_POSTGRES): Promise<void> {
-  const { rows } = await sql<{ num: string; version: string }>`select current_setting('server_version_num') as num, current_setting('server_version') as version`.execute(db);
+export async function assertSupportedPostgres(
+  db: Kysely<any>,
+  oldest = OLDEST_SUPPORTED_POSTGRES,
+): Promise<void> {
+  const { rows } = await sql<{
+    num: string;
+    version: string;
+  }>`select current_setting('server_version_num') as num, current_setting('server_version') as version`.execute(
+    db,
+  );
   const num = Number(rows[0]?.num);
   if (!(num >= oldest * 10_000)) {
-    throw new StartupFailure(`the database runs Postgres ${rows[0]?.version}, and omniscrape needs Postgres ${oldest} or later: upgrade it, or point DATABASE_URL at a newer server`, 'UNSUPPORTED_POSTGRES');
+    throw new StartupFailure(
+      `the database runs Postgres ${rows[0]?.version}, and omniscrape needs Postgres ${oldest} or later: upgrade it, or point DATABASE_URL at a newer server`,
+      'UNSUPPORTED_POSTGRES',
+    );
   }
 }
 
@@ -275,9 +303,14 @@ export const CLAIM_TRANSACTION_SETTINGS = {
  * Postgres answers with ROLLBACK (an earlier statement failed and was caught) throws Kysely's
  * AbortedTransactionError, as Kysely's own transactions do.
  */
-export async function transactionWithSettings<T>(db: Db, settings: Readonly<Record<string, string>>, fn: (trx: Db) => Promise<T>): Promise<T> {
+export async function transactionWithSettings<T>(
+  db: Db,
+  settings: Readonly<Record<string, string>>,
+  fn: (trx: Db) => Promise<T>,
+): Promise<T> {
   const sets = Object.entries(settings).map(([name, value]) => {
-    if (!/^[a-z_]+$/.test(name) || !/^[a-z0-9_]+$/.test(value)) throw new Error(`not a plain setting: ${name}=${value}`);
+    if (!/^[a-z_]+$/.test(name) || !/^[a-z0-9_]+$/.test(value))
+      throw new Error(`not a plain setting: ${name}=${value}`);
     return `set local ${name} = ${value}`;
   });
   return db.connection().execute(async (conn) => {
@@ -288,7 +321,10 @@ export async function transactionWithSettings<T>(db: Db, settings: Readonly<Reco
       result = await fn(conn);
     } catch (err) {
       // A failed rollback means the connection is broken (the pool drops it); the error to report is `err`.
-      await sql.raw('rollback').execute(conn).catch(() => undefined);
+      await sql
+        .raw('rollback')
+        .execute(conn)
+        .catch(() => undefined);
       throw err;
     }
     const { rows } = await sql.raw<{ command?: string }>('commit').execute(conn);
@@ -306,5 +342,8 @@ export async function transactionWithSettings<T>(db: Db, settings: Readonly<Reco
  */
 export function isRetryableWithFewerRows(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (/^(22|23|54)[0-9A-Z]{3}$/.test(code) || code === '40001' || code === '40P01' || isStalePlan(err));
+  return (
+    typeof code === 'string' &&
+    (/^(22|23|54)[0-9A-Z]{3}$/.test(code) || code === '40001' || code === '40P01' || isStalePlan(err))
+  );
 }

@@ -25,8 +25,18 @@ export interface ServerUser {
 export function ensureServerUser(log: (line: string) => void): ServerUser {
   const ids = () => ({
     name: 'postgres',
-    uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()),
-    gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()),
+    uid: Number(
+      execFileSync('id', ['-u', 'postgres'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim(),
+    ),
+    gid: Number(
+      execFileSync('id', ['-g', 'postgres'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim(),
+    ),
   });
   try {
     return ids();
@@ -35,9 +45,17 @@ export function ensureServerUser(log: (line: string) => void): ServerUser {
   }
   try {
     execFileSync('groupadd', ['-f', '--system', 'postgres'], { stdio: 'ignore' });
-    execFileSync('useradd', ['--system', '-g', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+    execFileSync(
+      'useradd',
+      ['--system', '-g', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'],
+      { stdio: 'ignore' },
+    );
   } catch (err) {
-    throw new StartupFailure(`Postgres will not run as root, and creating a \`postgres\` system user for it failed (${(err as Error).message}); create one (useradd --system postgres) or run as another user`, 'OTHER', { cause: err });
+    throw new StartupFailure(
+      `Postgres will not run as root, and creating a \`postgres\` system user for it failed (${(err as Error).message}); create one (useradd --system postgres) or run as another user`,
+      'OTHER',
+      { cause: err },
+    );
   }
   log('created the system user `postgres` to run the embedded Postgres (Postgres will not run as root)');
   return ids();
@@ -120,7 +138,10 @@ function assertRootOwnedTree(dir: string): void {
       ? stat.uid !== 0 || fs.readlinkSync(full).includes('/')
       : stat.uid !== 0 || (stat.mode & 0o022) !== 0;
     if (untrusted) {
-      throw new StartupFailure(`${full} is not owned by root or is writable by other users: remove ${dir} and start again (it is copied anew)`, 'UNTRUSTED_COPY');
+      throw new StartupFailure(
+        `${full} is not owned by root or is writable by other users: remove ${dir} and start again (it is copied anew)`,
+        'UNTRUSTED_COPY',
+      );
     }
     if (entry.isDirectory()) assertRootOwnedTree(full);
   }
@@ -131,7 +152,11 @@ function ensureRootOwnedDir(dir: string): void {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   } catch (err) {
-    throw new StartupFailure(`cannot create ${dir} (${(err as NodeJS.ErrnoException).code}) to hold what the \`postgres\` user cannot reach in a private directory: clone into a directory it can enter, or set DATABASE_URL`, 'NOT_WRITABLE', { cause: err });
+    throw new StartupFailure(
+      `cannot create ${dir} (${(err as NodeJS.ErrnoException).code}) to hold what the \`postgres\` user cannot reach in a private directory: clone into a directory it can enter, or set DATABASE_URL`,
+      'NOT_WRITABLE',
+      { cause: err },
+    );
   }
   assertRootOwnedPath(dir);
 }
@@ -142,7 +167,9 @@ function ensureRootOwnedDir(dir: string): void {
  * so a copy that is there is whole; checked for owner and mode before each use.
  */
 export function rootOwnedBinariesCopy(binariesDir: string, relocationDir: string): string {
-  const version = readPackageVersion(binariesDir) ?? createHash('sha256').update(fs.realpathSync(binariesDir)).digest('hex').slice(0, 16);
+  const version =
+    readPackageVersion(binariesDir) ??
+    createHash('sha256').update(fs.realpathSync(binariesDir)).digest('hex').slice(0, 16);
   ensureRootOwnedDir(relocationDir);
   const target = path.join(relocationDir, `postgres-${version}-${process.platform}-${process.arch}`);
   if (!fs.existsSync(target)) {
@@ -154,7 +181,12 @@ export function rootOwnedBinariesCopy(binariesDir: string, relocationDir: string
     } catch (err) {
       fs.rmSync(staging, { recursive: true, force: true });
       // Another start made the same copy at the same moment: use theirs (checked below).
-      if (!fs.existsSync(target)) throw new StartupFailure(`cannot copy the Postgres binaries to ${target}: ${(err as Error).message}`, 'NOT_WRITABLE', { cause: err });
+      if (!fs.existsSync(target))
+        throw new StartupFailure(
+          `cannot copy the Postgres binaries to ${target}: ${(err as Error).message}`,
+          'NOT_WRITABLE',
+          { cause: err },
+        );
     }
   }
   assertRootOwnedPath(target);

@@ -45,7 +45,11 @@ export interface RunningPostgres {
 }
 
 const USER = 'postgres';
-const SIGNAL_OF: Record<StopMode, NodeJS.Signals> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
+const SIGNAL_OF: Record<StopMode, NodeJS.Signals> = {
+  smart: 'SIGTERM',
+  fast: 'SIGINT',
+  immediate: 'SIGQUIT',
+};
 /** Crash recovery of a big WAL can take a while; a server silent for this long is given up on. */
 const READY_TIMEOUT_MS = 5 * 60_000;
 
@@ -68,7 +72,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   let binaries = options.binariesDir ?? packageBinariesDir();
   if (serverUser && !treeUsableBy(binaries, serverUser)) {
     binaries = rootOwnedBinariesCopy(binaries, relocationDir);
-    log(`the postgres user cannot read the Postgres binaries where they are; running the root-owned copy in ${binaries}`);
+    log(
+      `the postgres user cannot read the Postgres binaries where they are; running the root-owned copy in ${binaries}`,
+    );
   }
   const dataDir = serverUser ? placeDataDir(requested, serverUser, relocationDir, log) : requested;
 
@@ -85,9 +91,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
 
   const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/postgres`;
-  const flags = Object.entries({ listen_addresses: '127.0.0.1', max_connections: '200', lc_messages: 'C', ...options.settings }).flatMap(
-    ([name, value]) => ['-c', `${name}=${value}`],
-  );
+  const flags = Object.entries({
+    listen_addresses: '127.0.0.1',
+    max_connections: '200',
+    lc_messages: 'C',
+    ...options.settings,
+  }).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
   const server = new ServerProcess(binaries, dataDir, options.port, flags, serverUser, log);
   const start = async () => {
     removeStalePidFile(dataDir);
@@ -121,7 +130,11 @@ function packageBinariesDir(): string {
     // The package's entry is dist/index.js; its binaries are in ../native.
     return path.resolve(path.dirname(require.resolve(name)), '..', 'native');
   } catch (err) {
-    throw new StartupFailure(`no embedded Postgres binaries for ${process.platform}-${process.arch} (${name} is not installed): run npm ci, or set DATABASE_URL`, 'OTHER', { cause: err });
+    throw new StartupFailure(
+      `no embedded Postgres binaries for ${process.platform}-${process.arch} (${name} is not installed): run npm ci, or set DATABASE_URL`,
+      'OTHER',
+      { cause: err },
+    );
   }
 }
 
@@ -130,12 +143,21 @@ function packageBinariesDir(): string {
  * under `relocationDir` (an empty one left by a failed start of an older version is removed). An
  * initialised data dir out of its reach is not moved: it may hold data, and moving is the owner's call.
  */
-function placeDataDir(requested: string, user: ServerUser, relocationDir: string, log: (line: string) => void): string {
+function placeDataDir(
+  requested: string,
+  user: ServerUser,
+  relocationDir: string,
+  log: (line: string) => void,
+): string {
   try {
     // Made first, so a parent that root's umask made private counts as blocking below.
     fs.mkdirSync(path.dirname(requested), { recursive: true });
   } catch (err) {
-    throw new StartupFailure(`cannot create ${path.dirname(requested)} (${(err as NodeJS.ErrnoException).code})`, 'NOT_WRITABLE', { cause: err });
+    throw new StartupFailure(
+      `cannot create ${path.dirname(requested)} (${(err as NodeJS.ErrnoException).code})`,
+      'NOT_WRITABLE',
+      { cause: err },
+    );
   }
   const blocking = firstDirBlocking(path.dirname(requested), user);
   if (blocking === undefined) return requested;
@@ -151,7 +173,9 @@ function placeDataDir(requested: string, user: ServerUser, relocationDir: string
     // Not there, or not empty (then initdb into it would fail anyway): nothing to tidy.
   }
   const placed = relocatedDataDir(requested, relocationDir);
-  log(`the postgres user cannot enter ${blocking}; the embedded Postgres keeps its data for ${requested} in ${placed} instead`);
+  log(
+    `the postgres user cannot enter ${blocking}; the embedded Postgres keeps its data for ${requested} in ${placed} instead`,
+  );
   return placed;
 }
 
@@ -179,7 +203,11 @@ export function writePrivateFile(file: string, content: string): void {
     fs.renameSync(staging, file);
   } catch (err) {
     fs.rmSync(staging, { force: true });
-    throw new StartupFailure(`cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'NOT_WRITABLE', { cause: err });
+    throw new StartupFailure(
+      `cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      'NOT_WRITABLE',
+      { cause: err },
+    );
   }
 }
 
@@ -188,13 +216,23 @@ export function writePrivateFile(file: string, content: string): void {
  * initdb never leaves a half-made data dir that the next start would take for a real one. The
  * password goes to initdb in a file inside that staging dir (mode 700, the server user's own).
  */
-async function initialiseDataDir(binaries: string, dataDir: string, password: string, passwordFile: string, user: ServerUser | undefined): Promise<void> {
+async function initialiseDataDir(
+  binaries: string,
+  dataDir: string,
+  password: string,
+  passwordFile: string,
+  user: ServerUser | undefined,
+): Promise<void> {
   const staging = `${dataDir}.initdb-${randomBytes(4).toString('hex')}`;
   try {
     fs.mkdirSync(path.dirname(dataDir), { recursive: true });
     fs.mkdirSync(staging, { mode: 0o700 });
   } catch (err) {
-    throw new StartupFailure(`cannot create the embedded Postgres data dir in ${path.dirname(dataDir)} (${(err as NodeJS.ErrnoException).code})`, 'NOT_WRITABLE', { cause: err });
+    throw new StartupFailure(
+      `cannot create the embedded Postgres data dir in ${path.dirname(dataDir)} (${(err as NodeJS.ErrnoException).code})`,
+      'NOT_WRITABLE',
+      { cause: err },
+    );
   }
   try {
     const pwfile = path.join(staging, 'pwfile');
@@ -206,9 +244,18 @@ async function initialiseDataDir(binaries: string, dataDir: string, password: st
       fs.lchownSync(pwfile, user.uid, user.gid);
     }
     const pgdata = path.join(staging, 'pgdata');
-    const args = [`--pgdata=${pgdata}`, '--auth=scram-sha-256', `--username=${USER}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-locale', '--no-instructions'];
+    const args = [
+      `--pgdata=${pgdata}`,
+      '--auth=scram-sha-256',
+      `--username=${USER}`,
+      `--pwfile=${pwfile}`,
+      '--encoding=UTF8',
+      '--no-locale',
+      '--no-instructions',
+    ];
     const { code, output } = await runToEnd(path.join(binaries, 'bin', 'initdb'), args, user);
-    if (code !== 0) throw new StartupFailure(`initdb failed (exit ${code}): ${lastLines(output, 2)}`, 'OTHER');
+    if (code !== 0)
+      throw new StartupFailure(`initdb failed (exit ${code}): ${lastLines(output, 2)}`, 'OTHER');
     writePrivateFile(passwordFile, password + '\n');
     fs.renameSync(pgdata, dataDir);
   } finally {
@@ -217,12 +264,25 @@ async function initialiseDataDir(binaries: string, dataDir: string, password: st
 }
 
 /** Sets the superuser's password in single-user mode: no port is open, and the old password is not needed. */
-async function setSuperuserPassword(binaries: string, dataDir: string, password: string, user: ServerUser | undefined): Promise<void> {
-  const { code, output } = await runToEnd(path.join(binaries, 'bin', 'postgres'), ['--single', '-D', dataDir, '-c', 'lc_messages=C', 'postgres'], user, `ALTER ROLE ${USER} PASSWORD '${password}';\n`);
+async function setSuperuserPassword(
+  binaries: string,
+  dataDir: string,
+  password: string,
+  user: ServerUser | undefined,
+): Promise<void> {
+  const { code, output } = await runToEnd(
+    path.join(binaries, 'bin', 'postgres'),
+    ['--single', '-D', dataDir, '-c', 'lc_messages=C', 'postgres'],
+    user,
+    `ALTER ROLE ${USER} PASSWORD '${password}';\n`,
+  );
   if (code !== 0 || /ERROR|FATAL/.test(output)) {
     // The server echoes a failed statement; the password in it must not reach the terminal or a log.
     const reason = lastLines(output.replaceAll(password, '…'), 2);
-    throw new StartupFailure(`could not set a new password on the embedded Postgres in ${dataDir}: ${reason}`, 'OTHER');
+    throw new StartupFailure(
+      `could not set a new password on the embedded Postgres in ${dataDir}: ${reason}`,
+      'OTHER',
+    );
   }
 }
 
@@ -233,11 +293,19 @@ async function verifyLogin(url: string, passwordFile: string): Promise<void> {
     await client.connect();
   } catch (err) {
     if ((err as { code?: string }).code === '28P01') {
-      throw new StartupFailure(`the embedded Postgres refused the password in ${passwordFile}: delete that file and start again to set a new one`, 'PASSWORD_REFUSED', { cause: err });
+      throw new StartupFailure(
+        `the embedded Postgres refused the password in ${passwordFile}: delete that file and start again to set a new one`,
+        'PASSWORD_REFUSED',
+        { cause: err },
+      );
     }
     // Named as the embedded server's, so it is not taken for a DATABASE_URL problem.
     const port = new URL(url).port;
-    throw new StartupFailure(`the embedded Postgres on 127.0.0.1:${port} started but refused a login: ${(err as Error).message}`, 'OTHER', { cause: err });
+    throw new StartupFailure(
+      `the embedded Postgres on 127.0.0.1:${port} started but refused a login: ${(err as Error).message}`,
+      'OTHER',
+      { cause: err },
+    );
   } finally {
     await client.end().catch(() => undefined); // a client that never connected has nothing to close
   }
@@ -255,7 +323,10 @@ function removeStalePidFile(dataDir: string): void {
   const pid = Number(content.split('\n')[0]);
   const command = pid > 0 ? readOrUndefined(`/proc/${pid}/comm`)?.trim() : undefined;
   if (command === 'postgres') {
-    throw new StartupFailure(`another Postgres (pid ${pid}) is already running on ${dataDir}: stop it (or the omniscrape that started it) first`, 'DATA_DIR_IN_USE');
+    throw new StartupFailure(
+      `another Postgres (pid ${pid}) is already running on ${dataDir}: stop it (or the omniscrape that started it) first`,
+      'DATA_DIR_IN_USE',
+    );
   }
   fs.rmSync(pidFile, { force: true });
 }
@@ -268,7 +339,12 @@ function readOrUndefined(file: string): string | undefined {
   }
 }
 
-function spawnAs(command: string, args: string[], user: ServerUser | undefined, options: { detached?: boolean } = {}): ChildProcess {
+function spawnAs(
+  command: string,
+  args: string[],
+  user: ServerUser | undefined,
+  options: { detached?: boolean } = {},
+): ChildProcess {
   return spawn(command, args, {
     ...(user ? { uid: user.uid, gid: user.gid } : {}),
     // Relative paths, the cwd and the home directory must not matter to the server user.
@@ -285,11 +361,18 @@ function spawnAs(command: string, args: string[], user: ServerUser | undefined, 
  * user, and every database superuser through /proc, must not read.
  */
 function serverUserEnvironment(user: ServerUser): NodeJS.ProcessEnv {
-  const kept = Object.entries(process.env).filter(([name]) => name === 'PATH' || name === 'LANG' || name === 'TZ' || name.startsWith('LC_'));
+  const kept = Object.entries(process.env).filter(
+    ([name]) => name === 'PATH' || name === 'LANG' || name === 'TZ' || name.startsWith('LC_'),
+  );
   return { ...Object.fromEntries(kept), HOME: '/', USER: user.name, LOGNAME: user.name };
 }
 
-function runToEnd(command: string, args: string[], user: ServerUser | undefined, input = ''): Promise<{ code: number | null; output: string }> {
+function runToEnd(
+  command: string,
+  args: string[],
+  user: ServerUser | undefined,
+  input = '',
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawnAs(command, args, user);
     let output = '';
@@ -304,11 +387,23 @@ function runToEnd(command: string, args: string[], user: ServerUser | undefined,
 function spawnFailure(command: string, err: Error, user: ServerUser | undefined): StartupFailure {
   const code = (err as NodeJS.ErrnoException).code;
   const who = user ? 'the postgres user' : 'this user';
-  return new StartupFailure(`cannot run ${command} (${code ?? err.message}) as ${who}: is it installed and readable? (npm ci installs it)`, 'OTHER', { cause: err });
+  return new StartupFailure(
+    `cannot run ${command} (${code ?? err.message}) as ${who}: is it installed and readable? (npm ci installs it)`,
+    'OTHER',
+    { cause: err },
+  );
 }
 
 function lastLines(text: string, n: number): string {
-  return text.trim().split('\n').map((line) => line.trim()).filter(Boolean).slice(-n).join(' / ') || '(no output)';
+  return (
+    text
+      .trim()
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .slice(-n)
+      .join(' / ') || '(no output)'
+  );
 }
 
 /** Servers still running when this process exits are asked to stop (fast), so none outlives it by mistake. */
@@ -333,7 +428,12 @@ class ServerProcess {
 
   async start(): Promise<void> {
     if (this.#child) return;
-    const child = spawnAs(path.join(this.binaries, 'bin', 'postgres'), ['-D', this.dataDir, '-p', String(this.port), ...this.flags], this.user, { detached: true });
+    const child = spawnAs(
+      path.join(this.binaries, 'bin', 'postgres'),
+      ['-D', this.dataDir, '-p', String(this.port), ...this.flags],
+      this.user,
+      { detached: true },
+    );
     const recent: string[] = [];
     let partial = '';
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -378,12 +478,22 @@ class ServerProcess {
   #explainFailedStart(lines: string[]): StartupFailure {
     const text = lines.join('\n');
     if (/could not create any TCP\/IP sockets|Address already in use/.test(text)) {
-      return new StartupFailure(`port ${this.port} on 127.0.0.1 is already in use, so the embedded Postgres cannot listen there`, 'PORT_IN_USE');
+      return new StartupFailure(
+        `port ${this.port} on 127.0.0.1 is already in use, so the embedded Postgres cannot listen there`,
+        'PORT_IN_USE',
+      );
     }
     const pid = /lock file "postmaster.pid" already exists[\s\S]*?PID (\d+)/.exec(text)?.[1];
-    if (pid) return new StartupFailure(`another Postgres (pid ${pid}) is already running on ${this.dataDir}: stop it first`, 'DATA_DIR_IN_USE');
+    if (pid)
+      return new StartupFailure(
+        `another Postgres (pid ${pid}) is already running on ${this.dataDir}: stop it first`,
+        'DATA_DIR_IN_USE',
+      );
     const fatal = lines.filter((line) => /FATAL|PANIC/.test(line)).pop();
-    return new StartupFailure(`the embedded Postgres in ${this.dataDir} did not start: ${(fatal ?? lastLines(text, 1)).replace(/^.*?(FATAL|PANIC):\s*/, '')}`, 'OTHER');
+    return new StartupFailure(
+      `the embedded Postgres in ${this.dataDir} did not start: ${(fatal ?? lastLines(text, 1)).replace(/^.*?(FATAL|PANIC):\s*/, '')}`,
+      'OTHER',
+    );
   }
 
   async stop(mode: StopMode): Promise<void> {

@@ -43,7 +43,9 @@ export async function lockAndCountKeySlots(
   if (keys.length === 0) return new Map();
   const { rows } = await sql<{ id: string; concurrency_limit: number | null; processing: string }>`
     select id, concurrency_limit, processing
-      from omniscrape.key_slots(${keys}::uuid[], ${[...exceptJobIds]}::uuid[], ${leases.asyncSeconds}, ${leases.syncSeconds})`.execute(db);
+      from omniscrape.key_slots(${keys}::uuid[], ${[...exceptJobIds]}::uuid[], ${leases.asyncSeconds}, ${leases.syncSeconds})`.execute(
+    db,
+  );
   return new Map(rows.map((r) => [r.id, { limit: r.concurrency_limit, processing: Number(r.processing) }]));
 }
 
@@ -96,9 +98,15 @@ export async function recordSuccessfulScrapes(db: Db, counts: ReadonlyMap<string
   await transactionWithSettings(db, { synchronous_commit: 'off' }, async (trx) => {
     await trx
       .insertInto('omniscrape.key_usage')
-      .values(rows.map(([apiKeyId, n]) => ({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: n })))
+      .values(
+        rows.map(([apiKeyId, n]) => ({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: n })),
+      )
       .onConflict((oc) =>
-        oc.columns(['api_key_id', 'month']).doUpdateSet({ successful_scrapes: sql`key_usage.successful_scrapes + excluded.successful_scrapes` }),
+        oc
+          .columns(['api_key_id', 'month'])
+          .doUpdateSet({
+            successful_scrapes: sql`key_usage.successful_scrapes + excluded.successful_scrapes`,
+          }),
       )
       .execute();
   });

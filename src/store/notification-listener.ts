@@ -26,7 +26,11 @@ export function listenForNotifications(
 
   const connect = async () => {
     if (stopped) return;
-    const next = new pg.Client({ connectionString: databaseUrl, application_name: 'omniscrape-listener', keepAlive: true });
+    const next = new pg.Client({
+      connectionString: databaseUrl,
+      application_name: 'omniscrape-listener',
+      keepAlive: true,
+    });
     next.on('error', () => undefined); // 'end' follows and schedules the reconnect
     next.on('notification', (msg) => onNotify(msg.payload));
     next.on('end', () => {
@@ -44,7 +48,11 @@ export function listenForNotifications(
       onNotify(undefined);
     } catch (err) {
       // Not rethrown: nothing waits on this; the 'end' that follows schedules the next try.
-      if (!failing) logger.warn({ err, channel }, 'LISTEN connection failed; retrying every second (logged once per outage)');
+      if (!failing)
+        logger.warn(
+          { err, channel },
+          'LISTEN connection failed; retrying every second (logged once per outage)',
+        );
       failing = true;
       // Closing a connection that just failed can fail too; the failure above is the one that matters.
       await next.end().catch(() => undefined);

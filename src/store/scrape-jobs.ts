@@ -1,6 +1,12 @@
 import { sql, type Insertable, type Selectable, type UpdateObject } from 'kysely';
 import type { Database, Db, JobStatus, ScrapeJobsTable, Store } from './database';
-import { insertJobResults, MAX_INSERT_BYTES, resultLength, type NewJobResult, type PageResult } from './job-results';
+import {
+  insertJobResults,
+  MAX_INSERT_BYTES,
+  resultLength,
+  type NewJobResult,
+  type PageResult,
+} from './job-results';
 
 export type ScrapeJobRow = Selectable<ScrapeJobsTable>;
 export type NewScrapeJob = Insertable<ScrapeJobsTable>;
@@ -10,13 +16,34 @@ export type NewScrapeJob = Insertable<ScrapeJobsTable>;
  * (see openStore), and a prepared `RETURNING *` fails once a migration adds a column.
  */
 const SCRAPE_JOB_COLUMNS = [
-  'id', 'api_key_id', 'kind', 'url', 'host', 'method', 'format', 'timeout_seconds', 'status',
-  'target_status_code', 'error_code', 'error_message', 'attempts', 'charged', 'result_bytes',
-  'elapsed_ms', 'created_at', 'started_at', 'finished_at', 'updated_at', 'result_expires_at',
+  'id',
+  'api_key_id',
+  'kind',
+  'url',
+  'host',
+  'method',
+  'format',
+  'timeout_seconds',
+  'status',
+  'target_status_code',
+  'error_code',
+  'error_message',
+  'attempts',
+  'charged',
+  'result_bytes',
+  'elapsed_ms',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'updated_at',
+  'result_expires_at',
   'heartbeat_at',
 ] as const satisfies readonly (keyof ScrapeJobsTable)[];
 /** Columns a transition may set besides status: values, or SQL expressions over the row. */
-export type ScrapeJobPatch = Omit<UpdateObject<Database, 'omniscrape.scrape_jobs'>, 'id' | 'status' | 'updated_at'>;
+export type ScrapeJobPatch = Omit<
+  UpdateObject<Database, 'omniscrape.scrape_jobs'>,
+  'id' | 'status' | 'updated_at'
+>;
 
 /** Channel on which a new queued job is announced, so idle workers claim it at once. */
 export const JOBS_QUEUED_CHANNEL = 'omniscrape_jobs_queued';
@@ -26,7 +53,10 @@ export const JOBS_QUEUED_CHANNEL = 'omniscrape_jobs_queued';
  * SyncScrapeLeases) starts at the insert itself, after the key lock was waited for, not at the
  * transaction's start.
  */
-export async function insertSyncScrapeJob(db: Db, job: Omit<NewScrapeJob, 'kind' | 'status' | 'heartbeat_at'>): Promise<void> {
+export async function insertSyncScrapeJob(
+  db: Db,
+  job: Omit<NewScrapeJob, 'kind' | 'status' | 'heartbeat_at'>,
+): Promise<void> {
   await db
     .insertInto('omniscrape.scrape_jobs')
     .values({ ...job, kind: 'sync', status: 'processing', heartbeat_at: sql<Date>`clock_timestamp()` })
@@ -187,7 +217,9 @@ export async function finishScrapeJobs(db: Db, finishes: readonly FinishWithResu
     await insertJobResults(
       db,
       later.flatMap(({ finish, result }): NewJobResult[] =>
-        appliedSet.has(finishKey(finish.id, finish.attempt)) ? [{ jobId: finish.id, result: result!, expiresAt: finish.result_expires_at! }] : [],
+        appliedSet.has(finishKey(finish.id, finish.attempt))
+          ? [{ jobId: finish.id, result: result!, expiresAt: finish.result_expires_at! }]
+          : [],
       ),
     );
   }
@@ -226,7 +258,11 @@ const FIND_JOB = `select j.id, j.api_key_id, j.status, j.url, j.created_at, j.up
           where j.id = $1`;
 
 /** A job as its owner sees it; undefined for unknown ids and for other keys' jobs alike. */
-export async function findJobForKey(store: Pick<Store, 'pool'>, id: string, apiKeyId: string): Promise<JobForOwner | undefined> {
+export async function findJobForKey(
+  store: Pick<Store, 'pool'>,
+  id: string,
+  apiKeyId: string,
+): Promise<JobForOwner | undefined> {
   const { rows } = await store.pool.query<JobForOwner & { api_key_id: string }>(FIND_JOB, [id]);
   const row = rows[0];
   return row && row.api_key_id === apiKeyId ? row : undefined;

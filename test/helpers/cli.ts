@@ -4,9 +4,14 @@ import path from 'node:path';
 export const CLI = path.resolve(__dirname, '../../dist/src/cli/index.js');
 
 /** Runs the built `omniscrape` CLI to completion (npm test builds it before Jest starts). */
-export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, OMNISCRAPE_LOG_LEVEL: 'warn', ...env } });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, OMNISCRAPE_LOG_LEVEL: 'warn', ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

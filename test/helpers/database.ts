@@ -4,14 +4,18 @@ import pg from 'pg';
 /** A fresh database on the suite's Postgres for one test file, dropped by `drop()`. */
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const adminUrl = process.env.OMNISCRAPE_TEST_ADMIN_URL;
-  if (!adminUrl) throw new Error('OMNISCRAPE_TEST_ADMIN_URL is not set: run the tests through jest (global setup)');
+  if (!adminUrl)
+    throw new Error('OMNISCRAPE_TEST_ADMIN_URL is not set: run the tests through jest (global setup)');
   const name = `omniscrape_test_${randomBytes(6).toString('hex')}`;
   await withAdmin(adminUrl, (client) => client.query(`create database ${name}`));
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: () => withAdmin(adminUrl, (client) => client.query(`drop database if exists ${name} with (force)`)).then(() => undefined),
+    drop: () =>
+      withAdmin(adminUrl, (client) => client.query(`drop database if exists ${name} with (force)`)).then(
+        () => undefined,
+      ),
   };
 }
 

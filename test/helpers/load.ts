@@ -50,7 +50,11 @@ export async function submitJobs(
 }
 
 /** Waits until none of `ids` is queued or processing; returns the count of each final status. */
-export async function waitUntilAllFinished(service: TestService, ids: string[], timeoutMs: number): Promise<Record<string, number>> {
+export async function waitUntilAllFinished(
+  service: TestService,
+  ids: string[],
+  timeoutMs: number,
+): Promise<Record<string, number>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let rows: { status: string; n: number }[] = [];
@@ -67,7 +71,9 @@ export async function waitUntilAllFinished(service: TestService, ids: string[], 
     const known = rows.reduce((sum, r) => sum + r.n, 0);
     if (rows.length > 0 && unfinished === 0 && known === ids.length) return byStatus;
     if (Date.now() > deadline) {
-      throw new Error(`not all jobs finished in ${timeoutMs} ms: ${JSON.stringify(byStatus)} of ${ids.length}`);
+      throw new Error(
+        `not all jobs finished in ${timeoutMs} ms: ${JSON.stringify(byStatus)} of ${ids.length}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 250));
   }

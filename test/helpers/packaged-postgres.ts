@@ -20,17 +20,22 @@ export interface PackagedPostgres {
   stop(): Promise<void>;
 }
 
-const INSTALL_HINT = 'install it with `sh scripts/packaged-postgres.sh` (as root; Debian package postgresql-15)';
+const INSTALL_HINT =
+  'install it with `sh scripts/packaged-postgres.sh` (as root; Debian package postgresql-15)';
 
 /** The folder (bin/ inside) of the newest packaged Postgres, or undefined when none is installed. */
 export function packagedPostgresHome(): string | undefined {
   const root = '/usr/lib/postgresql';
-  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'postgres'))) : [];
+  const versions = fs.existsSync(root)
+    ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'postgres')))
+    : [];
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
   return newest ? path.join(root, newest) : undefined;
 }
 
-export async function startPackagedPostgres(settings: Record<string, string> = {}): Promise<PackagedPostgres> {
+export async function startPackagedPostgres(
+  settings: Record<string, string> = {},
+): Promise<PackagedPostgres> {
   const home = packagedPostgresHome();
   if (!home) throw new Error(`Debian's packaged Postgres is not installed: ${INSTALL_HINT}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-pkgpg-'));

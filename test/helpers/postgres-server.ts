@@ -22,7 +22,11 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   if (await containerEngineAnswers()) {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
     const container = await new PostgreSqlContainer('postgres:17-alpine').start();
-    return { url: container.getConnectionUri(), source: 'testcontainers', stop: async () => void (await container.stop()) };
+    return {
+      url: container.getConnectionUri(),
+      source: 'testcontainers',
+      stop: async () => void (await container.stop()),
+    };
   }
   const embedded = await startDisposableEmbeddedPostgres();
   return { url: embedded.url, source: 'embedded', stop: embedded.destroy };

@@ -13,7 +13,12 @@ export interface TestService {
   config: Config;
   running: RunningService;
   /** JSON request to the API with key A unless `key` says otherwise (null: no key). */
-  call(method: string, path: string, body?: unknown, key?: string | null): Promise<{ status: number; headers: Headers; body: any }>;
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    key?: string | null,
+  ): Promise<{ status: number; headers: Headers; body: any }>;
   /** Plain SQL on the service's database, as an analyst would run it. */
   query(text: string, params?: unknown[]): Promise<any[]>;
   stop(): Promise<void>;
@@ -39,7 +44,12 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
     ...options.env,
   });
-  const running = await startService(config, databaseUrl, options.roles ?? { api: true, worker: true }, createLogger(config));
+  const running = await startService(
+    config,
+    databaseUrl,
+    options.roles ?? { api: true, worker: true },
+    createLogger(config),
+  );
   const baseUrl = `http://127.0.0.1:${running.port}`;
   return {
     baseUrl,
@@ -90,14 +100,19 @@ export async function waitForJob(
     if (res.status === 200 && until(res.body.data)) return res.body.data;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`job ${jobId} did not reach the expected state in ${timeoutMs} ms; last answer ${JSON.stringify(last)}`);
+  throw new Error(
+    `job ${jobId} did not reach the expected state in ${timeoutMs} ms; last answer ${JSON.stringify(last)}`,
+  );
 }
 
 /**
  * Starts a target server and the service before a file's tests and stops both after them. The
  * returned object's fields are filled in by `beforeAll`.
  */
-export function useServiceAndTarget(options: TestServiceOptions = {}): { service: TestService; target: TargetServer } {
+export function useServiceAndTarget(options: TestServiceOptions = {}): {
+  service: TestService;
+  target: TargetServer;
+} {
   const env = {} as { service: TestService; target: TargetServer };
   beforeAll(async () => {
     env.target = await startTargetServer();

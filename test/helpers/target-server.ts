@@ -1,7 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type TargetHandler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void | Promise<void>;
+export type TargetHandler = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: URL,
+) => void | Promise<void>;
 
 export interface TargetServer {
   /** http://127.0.0.1:PORT */
@@ -56,7 +60,10 @@ const defaultRoutes: Record<string, TargetHandler> = {
 };
 
 /** An HTTP server on 127.0.0.1 (or another loopback address) for scrapes to hit; `routes` add to or replace the defaults. */
-export async function startTargetServer(routes: Record<string, TargetHandler> = {}, host = '127.0.0.1'): Promise<TargetServer> {
+export async function startTargetServer(
+  routes: Record<string, TargetHandler> = {},
+  host = '127.0.0.1',
+): Promise<TargetServer> {
   const all = { ...defaultRoutes, ...routes };
   const hits = new Map<string, number>();
   const lastRequest: TargetServer['lastRequest'] = new Map();

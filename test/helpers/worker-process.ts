@@ -16,7 +16,11 @@ export interface WorkerProcess {
  * test output.
  */
 export function startWorkerProcess(databaseUrl: string, env: Record<string, string>): WorkerProcess {
-  const child = spawnCli(['worker'], { DATABASE_URL: databaseUrl, OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true', ...env });
+  const child = spawnCli(['worker'], {
+    DATABASE_URL: databaseUrl,
+    OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
+    ...env,
+  });
   child.stdout!.resume();
   child.stderr!.pipe(process.stderr);
   return {
