@@ -6,7 +6,7 @@ import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { SyncScrapeLeases } from './jobs/sync-leases';
 import type { Logger } from './logger';
 import type { Scraper } from './scraper/scraper';
-import type { Store } from './store/database';
+import type { Store } from './store/pool';
 
 /** What the roles need from each other, passed in rather than held in module singletons. */
 export interface ServiceContext {

@@ -16,7 +16,8 @@ import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
 import { listenForNotifications, type NotificationListener } from './store/notification-listener';
 import { ApiKeyCache } from './http/auth';
-import { migrateToLatest, openStore } from './store/database';
+import { migrateToLatest } from './store/migrate';
+import { openStore } from './store/pool';
 import { queueHeadRound } from './store/key-limits';
 
 export interface ServiceRoles {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { migrateToLatest, openStore, transactionWithSettings, type Store } from '../src/store/database';
+import { migrateToLatest } from '../src/store/migrate';
+import { openStore, type Store } from '../src/store/pool';
+import { transactionWithSettings } from '../src/store/transactions';
 import { MAX_INSERT_BYTES } from '../src/store/job-results';
 import { lockAndCountKeySlots } from '../src/store/key-limits';
 import { storedResult, successBody } from '../src/jobs/outcome';

@@ -1,4 +1,5 @@
-import { MAX_PREPARED_PER_CONNECTION, openStore, type Store } from '../src/store/database';
+import { MAX_PREPARED_PER_CONNECTION } from '../src/store/prepared-statements';
+import { openStore, type Store } from '../src/store/pool';
 import { createTestDatabase } from './helpers/database';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -13,7 +13,8 @@ import {
   revokeApiKey,
   updateApiKeyLimits,
 } from '../store/api-keys';
-import { migrateToLatest, openStore, type Store } from '../store/database';
+import { migrateToLatest } from '../store/migrate';
+import { openStore, type Store } from '../store/pool';
 import {
   LOCAL_KEY_NAME,
   localApiKey,

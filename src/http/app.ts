@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import { sql } from 'kysely';
 import type { ServiceContext } from '../context';
-import { isMigrated } from '../store/database';
+import { isMigrated } from '../store/migrate';
 import { requireApiKey } from './auth';
 import { errorHandler, routeNotFound } from './errors';
 import { jobsRouter } from './jobs-router';
@@ -26,13 +26,11 @@ export function createApp(ctx: ServiceContext): Express {
         res.json({ success: true, status: 'ready' });
         return;
       }
-      res
-        .status(503)
-        .json({
-          success: false,
-          error: 'Database migrations are pending; run `omniscrape migrate`.',
-          code: 'NOT_READY',
-        });
+      res.status(503).json({
+        success: false,
+        error: 'Database migrations are pending; run `omniscrape migrate`.',
+        code: 'NOT_READY',
+      });
     } catch {
       // The 503 is the report: probes run every few seconds, and the requests that fail log the outage.
       res

@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { unauthorized } from '../errors';
 import { findActiveKeyByHash, hashApiKey, type ApiKeyIdentity } from '../store/api-keys';
-import type { Db } from '../store/database';
+import type { Db } from '../store/schema';
 
 /** How long a looked-up key is trusted without asking Postgres again. */
 export const KEY_CACHE_TTL_MS = 5_000;

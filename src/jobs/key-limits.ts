@@ -1,7 +1,7 @@
 import type { Config } from '../config';
 import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../errors';
 import type { ApiKeyIdentity } from '../store/api-keys';
-import type { Db } from '../store/database';
+import type { Db } from '../store/schema';
 import {
   countQueuedUpTo,
   successfulScrapesThisMonth,

@@ -2,13 +2,13 @@ import { sql } from 'kysely';
 import { fromKysely, type FetchOptions, type Job, type JobAttempt } from 'pg-boss';
 import type { ServiceContext } from '../context';
 import { ScrapeFailure } from '../errors';
-import type { Db } from '../store/database';
+import type { Db, ScrapeJobRow } from '../store/schema';
 import { customConcurrencyLimits, lockAndCountKeySlots, recordSuccessfulScrapes } from '../store/key-limits';
 import {
   CLAIM_TRANSACTION_SETTINGS,
   isRetryableWithFewerRows,
   transactionWithSettings,
-} from '../store/database';
+} from '../store/transactions';
 import { listenForNotifications } from '../store/notification-listener';
 import {
   finishKey,
@@ -18,7 +18,6 @@ import {
   touchScrapeJobs,
   transitionScrapeJobs,
   type JobFinish,
-  type ScrapeJobRow,
 } from '../store/scrape-jobs';
 import { MemoryBudget } from '../scraper/memory-budget';
 import type { PageResult } from '../store/job-results';

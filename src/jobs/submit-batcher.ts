@@ -1,6 +1,8 @@
 import { fromKysely, type PgBoss } from 'pg-boss';
-import { isRetryableWithFewerRows, type Db } from '../store/database';
-import { insertScrapeJobs, type NewScrapeJob } from '../store/scrape-jobs';
+import { isRetryableWithFewerRows } from '../store/transactions';
+import type { Db } from '../store/schema';
+import type { NewScrapeJob } from '../store/schema';
+import { insertScrapeJobs } from '../store/scrape-jobs';
 import { GroupCommit } from './group-commit';
 import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 

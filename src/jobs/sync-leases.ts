@@ -1,5 +1,5 @@
 import type { Logger } from '../logger';
-import type { Db } from '../store/database';
+import type { Db } from '../store/schema';
 import { touchScrapeJobs } from '../store/scrape-jobs';
 
 /**

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from '../store/database';
+import type { Db } from '../store/schema';
 
 /** Slack beyond a sync scrape's own timeout before its row is judged abandoned. */
 export const ABANDONED_AFTER_SLACK_SECONDS = 60;

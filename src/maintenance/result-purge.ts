@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
-import type { Db } from '../store/database';
+import type { Db } from '../store/schema';
 import { deleteExpiredResultsBatch } from '../store/job-results';
 import { PURGE_RESULTS_QUEUE } from '../jobs/queue';
 import { failAbandonedSyncScrapes } from './abandoned-sync-scrapes';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Db } from './database';
+import type { Db } from './schema';
 
 /** Notified when a key is revoked or its limits change: API processes forget the keys they cached. */
 export const KEYS_CHANGED_CHANNEL = 'omniscrape_keys_changed';

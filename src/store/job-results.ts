@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './database';
+import type { Db } from './schema';
 
 /**
  * A completed job's result in two parts: its JSON text without the page's content, and the content

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { transactionWithSettings, type Db } from './database';
+import { transactionWithSettings } from './transactions';
+import type { Db } from './schema';
 
 /** The limits a key is held to, with the service defaults filled in. */
 export interface KeyLimits {
@@ -102,11 +103,9 @@ export async function recordSuccessfulScrapes(db: Db, counts: ReadonlyMap<string
         rows.map(([apiKeyId, n]) => ({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: n })),
       )
       .onConflict((oc) =>
-        oc
-          .columns(['api_key_id', 'month'])
-          .doUpdateSet({
-            successful_scrapes: sql`key_usage.successful_scrapes + excluded.successful_scrapes`,
-          }),
+        oc.columns(['api_key_id', 'month']).doUpdateSet({
+          successful_scrapes: sql`key_usage.successful_scrapes + excluded.successful_scrapes`,
+        }),
       )
       .execute();
   });

@@ -1,5 +1,6 @@
-import { sql, type Insertable, type Selectable, type UpdateObject } from 'kysely';
-import type { Database, Db, JobStatus, ScrapeJobsTable, Store } from './database';
+import { sql, type UpdateObject } from 'kysely';
+import type { Database, Db, JobStatus, NewScrapeJob, ScrapeJobRow, ScrapeJobsTable } from './schema';
+import type { Store } from './pool';
 import {
   insertJobResults,
   MAX_INSERT_BYTES,
@@ -7,9 +8,6 @@ import {
   type NewJobResult,
   type PageResult,
 } from './job-results';
-
-export type ScrapeJobRow = Selectable<ScrapeJobsTable>;
-export type NewScrapeJob = Insertable<ScrapeJobsTable>;
 
 /**
  * Every column of a history row, named rather than `*`: the status-change statements run prepared

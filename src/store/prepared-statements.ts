@@ -1,0 +1,125 @@
+import { CompiledQuery } from 'kysely';
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { Db } from './schema';
+
+/** Most parameters of a statement worth preparing: bulk VALUES lists vary in length, so each size would be a statement of its own. */
+const MAX_PREPARED_PARAMETERS = 32;
+/**
+ * Most statements one connection prepares automatically; later new ones run unprepared. Some texts
+ * vary (pg-boss writes a claim's batch size into its fetch), and each prepared statement holds
+ * memory in its Postgres backend for as long as the connection lives. Named statements
+ * (namedStatement) are a fixed few and do not count against it.
+ */
+export const MAX_PREPARED_PER_CONNECTION = 100;
+
+/**
+ * A statement whose result is `*` (SELECT * …, … RETURNING *): its columns change with the
+ * table's, and a prepared one fails once a migration adds a column ("cached plan must not change
+ * result type").
+ */
+const STAR_RESULT = /^\s*select\s+("?\w+"?\.)?\*|\breturning\s+("?\w+"?\.)?\*\s*;?\s*$/i;
+
+/** The error of a prepared statement whose result a migration changed (it is prepared anew on its next run). */
+export const isStalePlan = (err: unknown): boolean =>
+  (err as { code?: string } | null)?.code === '0A000' &&
+  /cached plan must not change result type/.test(String((err as Error).message));
+
+/** A hot statement: its SQL text and the name it is prepared under, so it reads plainly in pg_prepared_statements and logs. */
+export interface NamedStatement {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** Registered statement texts → their names (PreparingClient prepares these under them). */
+const registeredNames = new Map<string, string>();
+
+/**
+ * Registers a statement under an explicit prepared-statement name. A connection that prepares
+ * statements (openStore's `prepareStatements`) always prepares it under this name; other
+ * connections run it as it is. Each name belongs to one text, and a `*` result is refused, since a
+ * migration adding a column would break the prepared statement.
+ */
+export function namedStatement(name: string, text: string): NamedStatement {
+  if (!/^omniscrape_[a-z0-9_]+$/.test(name) || name.length > 63)
+    throw new Error(`not a statement name: ${name}`);
+  if (STAR_RESULT.test(text)) throw new Error(`statement ${name} returns *: name its columns`);
+  for (const [registered, existing] of registeredNames) {
+    if (existing === name && registered !== text) throw new Error(`two statements named ${name}`);
+  }
+  registeredNames.set(text, name);
+  return { name, text };
+}
+
+/** Runs a named statement (in `db`'s transaction, when it is one) and returns its rows. */
+export async function runStatement<Row>(
+  db: Db,
+  statement: NamedStatement,
+  parameters: readonly unknown[],
+): Promise<Row[]> {
+  const { rows } = await db.executeQuery<Row>(CompiledQuery.raw(statement.text, [...parameters]));
+  return rows;
+}
+
+/**
+ * A pg client that runs repeated statements as named prepared statements: each connection parses
+ * them once, and Postgres keeps a generic plan rather than planning each call, which the claim,
+ * settle and poll statements pay for on every job (docs/performance.md). Prepared: registered
+ * statements (namedStatement) under their names, and other statements with parameters (one-off
+ * text has nothing to reuse), at most MAX_PREPARED_PARAMETERS of them and no `*` result, under a
+ * name hashed from their text, up to MAX_PREPARED_PER_CONNECTION per connection. A statement a
+ * migration made stale fails once and is prepared anew under a new name. (Through PgBouncer in
+ * transaction mode this needs its prepared-statement support, 1.21 or later.)
+ */
+export class PreparingClient extends pg.Client {
+  static readonly #hashNames = new Map<string, string | undefined>();
+  /** Statements this connection found stale (a migration changed their result): prepared anew under a new name. */
+  readonly #renamed = new Map<string, number>();
+  /** The names this connection has prepared (or is preparing) automatically. */
+  readonly #prepared = new Set<string>();
+
+  override query(config: any, values?: any, callback?: any): any {
+    const base =
+      typeof config === 'string' &&
+      Array.isArray(values) &&
+      values.length > 0 &&
+      values.length <= MAX_PREPARED_PARAMETERS
+        ? PreparingClient.#nameOf(config)
+        : undefined;
+    if (base !== undefined) {
+      const generation = this.#renamed.get(config) ?? 0;
+      const name = generation ? `${base}_${generation}` : base;
+      if (!registeredNames.has(config) && !this.#prepared.has(name)) {
+        if (this.#prepared.size >= MAX_PREPARED_PER_CONNECTION) return super.query(config, values, callback);
+        this.#prepared.add(name);
+      }
+      const noteStale = (err: unknown) => {
+        if (isStalePlan(err)) this.#renamed.set(config, generation + 1);
+      };
+      if (typeof callback === 'function') {
+        return super.query({ name, text: config, values }, (err: Error | null, result: unknown) => {
+          if (err) noteStale(err);
+          callback(err, result);
+        });
+      }
+      return (super.query({ name, text: config, values }) as Promise<unknown>).catch((err: unknown) => {
+        noteStale(err);
+        throw err;
+      });
+    }
+    return super.query(config, values, callback);
+  }
+
+  /** The statement name of a text worth preparing, or undefined; hashed once per text (the pg-boss fetch is ~3 KB). */
+  static #nameOf(text: string): string | undefined {
+    const registered = registeredNames.get(text);
+    if (registered !== undefined) return registered;
+    if (this.#hashNames.has(text)) return this.#hashNames.get(text);
+    if (this.#hashNames.size >= 10_000) this.#hashNames.clear();
+    const name = STAR_RESULT.test(text)
+      ? undefined
+      : `omniscrape_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
+    this.#hashNames.set(text, name);
+    return name;
+  }
+}

@@ -1,0 +1,78 @@
+// The project's own tables (schema `omniscrape`), declared once: every query is typed from these.
+// The migrations in migrations/ create them; a column added there is added here too.
+import type { ColumnType, Generated, Insertable, Kysely, Selectable } from 'kysely';
+
+/** Timestamps read back as Date; written as Date or left to their defaults. */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'timed_out';
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  created_at: Generated<Date>;
+  revoked_at: Timestamp | null;
+  /** NULL: the service default (OMNISCRAPE_DEFAULT_CONCURRENCY). */
+  concurrency_limit: number | null;
+  /** NULL: the service default (OMNISCRAPE_DEFAULT_MAX_QUEUED). */
+  max_queued: number | null;
+  /** NULL: no quota. */
+  monthly_quota: number | null;
+}
+
+export interface KeyUsageTable {
+  api_key_id: string;
+  /** First day of the UTC month. */
+  month: ColumnType<Date, string, string>;
+  successful_scrapes: Generated<number>;
+}
+
+export interface ScrapeJobsTable {
+  id: string;
+  api_key_id: string;
+  kind: 'sync' | 'async';
+  url: string;
+  host: string;
+  method: string;
+  format: string;
+  timeout_seconds: number;
+  status: JobStatus;
+  target_status_code: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: Generated<number>;
+  /** numeric(12,6): pg hands it back as a string so no precision is lost. */
+  charged: ColumnType<string, number | string | undefined, number | string>;
+  result_bytes: number | null;
+  elapsed_ms: number | null;
+  created_at: Generated<Date>;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  updated_at: Generated<Date>;
+  result_expires_at: Timestamp | null;
+  /**
+   * A `processing` row's last sign of life: an async job's worker heartbeat (migration 0003), a
+   * sync scrape's lease renewed by its API process (migration 0005).
+   */
+  heartbeat_at: Timestamp | null;
+}
+
+export interface JobResultsTable {
+  job_id: string;
+  result: ColumnType<unknown, string, string>;
+  expires_at: Timestamp;
+}
+
+export interface Database {
+  'omniscrape.api_keys': ApiKeysTable;
+  'omniscrape.scrape_jobs': ScrapeJobsTable;
+  'omniscrape.job_results': JobResultsTable;
+  'omniscrape.key_usage': KeyUsageTable;
+}
+
+export type Db = Kysely<Database>;
+
+export type ScrapeJobRow = Selectable<ScrapeJobsTable>;
+export type NewScrapeJob = Insertable<ScrapeJobsTable>;
