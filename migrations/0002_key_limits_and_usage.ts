@@ -4,8 +4,10 @@ import { Kysely, sql } from 'kysely';
  * Per-key limits and the monthly usage counter they are checked against.
  *
  * NULL limits fall back to the service-wide defaults (settings); a NULL monthly quota means none.
- * `key_usage` counts successful scrapes per key and calendar month (UTC), kept by the same
- * transactions that complete scrapes, so checking a quota is one primary-key read.
+ * `key_usage` counts successful scrapes per key and calendar month (UTC), so checking a quota is
+ * one primary-key read. The count is added in a short transaction of its own, right after the
+ * scrapes' outcomes commit (recordSuccessfulScrapes), not in the transaction that completes them:
+ * the counter row is hot, one per key.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   const s = db.schema.withSchema('omniscrape');

@@ -211,7 +211,9 @@ function normaliseModes(dir: string): void {
 
 function readPackageVersion(binariesDir: string): string | undefined {
   try {
-    const version = JSON.parse(fs.readFileSync(path.join(binariesDir, '..', 'package.json'), 'utf8')).version;
+    const { version } = JSON.parse(fs.readFileSync(path.join(binariesDir, '..', 'package.json'), 'utf8')) as {
+      version?: unknown;
+    };
     return typeof version === 'string' && /^[\w.+-]+$/.test(version) ? version : undefined;
   } catch {
     return undefined; // a binaries tree outside its package: named by its path instead

@@ -61,6 +61,10 @@ export async function runStatement<Row>(
   return rows;
 }
 
+/** pg's own Client.query, called by PreparingClient (always with `.call(this, …)`). */
+// eslint-disable-next-line @typescript-eslint/unbound-method
+const baseQuery = pg.Client.prototype.query as (this: pg.Client, ...args: unknown[]) => unknown;
+
 /**
  * A pg client that runs repeated statements as named prepared statements: each connection parses
  * them once, and Postgres keeps a generic plan rather than planning each call, which the claim,
@@ -78,36 +82,39 @@ export class PreparingClient extends pg.Client {
   /** The names this connection has prepared (or is preparing) automatically. */
   readonly #prepared = new Set<string>();
 
-  override query(config: any, values?: any, callback?: any): any {
+  // pg's query() has a dozen overloads (text or config, values, callback or promise); this override
+  // takes them all and returns what the base returns, so its own signature is loose.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override query(config: unknown, values?: unknown, callback?: unknown): any {
+    const text = typeof config === 'string' ? config : undefined;
     const base =
-      typeof config === 'string' &&
+      text !== undefined &&
       Array.isArray(values) &&
       values.length > 0 &&
       values.length <= MAX_PREPARED_PARAMETERS
-        ? PreparingClient.#nameOf(config)
+        ? PreparingClient.#nameOf(text)
         : undefined;
-    if (base !== undefined) {
-      const generation = this.#renamed.get(config) ?? 0;
-      const name = generation ? `${base}_${generation}` : base;
-      if (!registeredNames.has(config) && !this.#prepared.has(name)) {
-        if (this.#prepared.size >= MAX_PREPARED_PER_CONNECTION) return super.query(config, values, callback);
-        this.#prepared.add(name);
-      }
-      const noteStale = (err: unknown) => {
-        if (isStalePlan(err)) this.#renamed.set(config, generation + 1);
-      };
-      if (typeof callback === 'function') {
-        return super.query({ name, text: config, values }, (err: Error | null, result: unknown) => {
-          if (err) noteStale(err);
-          callback(err, result);
-        });
-      }
-      return (super.query({ name, text: config, values }) as Promise<unknown>).catch((err: unknown) => {
-        noteStale(err);
-        throw err;
+    if (text === undefined || base === undefined) return baseQuery.call(this, config, values, callback);
+    const generation = this.#renamed.get(text) ?? 0;
+    const name = generation ? `${base}_${generation}` : base;
+    if (!registeredNames.has(text) && !this.#prepared.has(name)) {
+      if (this.#prepared.size >= MAX_PREPARED_PER_CONNECTION)
+        return baseQuery.call(this, config, values, callback);
+      this.#prepared.add(name);
+    }
+    const noteStale = (err: unknown) => {
+      if (isStalePlan(err)) this.#renamed.set(text, generation + 1);
+    };
+    if (typeof callback === 'function') {
+      return baseQuery.call(this, { name, text, values }, (err: Error | null, result: unknown) => {
+        if (err) noteStale(err);
+        (callback as (err: Error | null, result: unknown) => void)(err, result);
       });
     }
-    return super.query(config, values, callback);
+    return (baseQuery.call(this, { name, text, values }) as Promise<unknown>).catch((err: unknown) => {
+      noteStale(err);
+      throw err;
+    });
   }
 
   /** The statement name of a text worth preparing, or undefined; hashed once per text (the pg-boss fetch is ~3 KB). */

@@ -3,13 +3,13 @@ import { isStalePlan } from './prepared-statements';
 import type { Db } from './schema';
 
 /**
- * Settings for a worker's claim transaction (pg-boss fetch and the history rows' start, together).
+ * Settings for a worker's claim transaction: pg-boss's fetch, the key-slot count
+ * (lockAndCountKeySlots) and the start of the jobs' attempts (startScrapeAttempts), together.
  *
  * - enable_sort off: pg-boss's fetch should walk its queue-order index and stop after a batch.
- *   Measured (npm run bench:profile -- submit, with PROFILE_EXPLAIN_MS): with statistics that lag a
- *   fast-growing queue, Postgres estimated 2 ready jobs, bitmap-scanned and sorted all 7,396 of them
- *   on every fetch (9.3 ms mean per fetch, rising with the backlog). Sorts the statement cannot do
- *   without (its window over the batch) still run.
+ *   With statistics that lag a fast-growing queue, Postgres expected a handful of ready jobs and
+ *   sorted the whole backlog on every fetch instead (docs/performance.md). Sorts the statement
+ *   cannot do without (its window over the batch) still run.
  * - synchronous_commit off: the claim commits without waiting for its WAL flush. Both halves of a
  *   claim are in this one transaction, so a crash that loses it loses both: the job is simply queued
  *   again, as if never claimed (its scrape, if it had begun, runs again, as after any crash). And
@@ -17,14 +17,13 @@ import type { Db } from './schema';
  * - jit off: a claim's statements are short lookups that compiling never pays for, and on
  *   Postgres 16 and older a disabled plan node (enable_sort off) adds 1e10 to the plan's cost,
  *   past every jit_*_above_cost threshold: on a server built with LLVM (Debian's, most managed
- *   services') each fetch was compiled first, most of the claim's time (figures in the README,
- *   Performance). Set here, per transaction, rather than per
- *   connection, so it holds through PgBouncer's transaction mode too, and leaves every other
- *   session's JIT setting alone. test/stock-postgres-jit.test.ts checks the claim's plans.
+ *   services') each fetch was compiled first, most of the claim's time (docs/performance.md). Set
+ *   here, per transaction, rather than per connection, so it holds through PgBouncer's transaction
+ *   mode too, and leaves every other session's JIT setting alone. test/stock-postgres-jit.test.ts
+ *   checks the claim's plans.
  * - plan_cache_mode force_generic_plan: the claim's statements run prepared (see PreparingClient),
- *   and their plans do not depend on the values (a batch's ids and keys): Postgres kept planning the
- *   key count anew for every claim (0.13 ms each). Measured with `npm run bench:profile -- idle`:
- *   p50 6.0–6.8 → 5.4–5.9 ms over three runs each.
+ *   and their plans do not depend on the values (a batch's ids and keys), yet Postgres kept
+ *   planning the key count anew for every claim (docs/performance.md).
  */
 export const CLAIM_TRANSACTION_SETTINGS = {
   enable_sort: 'off',
