@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
-import { sql } from 'kysely';
 import type { ServiceContext } from '../context';
 import { isMigrated } from '../store/migrate';
+import { pingDatabase } from '../store/pool';
 import { requireApiKey } from './auth';
 import { errorHandler, routeNotFound } from './errors';
 import { jobsRouter } from './jobs-router';
@@ -20,7 +20,7 @@ export function createApp(ctx: ServiceContext): Express {
 
   app.get('/readyz', async (_req, res) => {
     try {
-      await sql`select 1`.execute(ctx.store.db);
+      await pingDatabase(ctx.store.db);
       const ready = (await isMigrated(ctx.store.db)) && (await ctx.boss.isInstalled());
       if (ready) {
         res.json({ success: true, status: 'ready' });

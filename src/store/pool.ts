@@ -46,3 +46,8 @@ export function openStore(
     },
   };
 }
+
+/** Whether Postgres answers on this pool (what /readyz checks first); throws when it does not. */
+export async function pingDatabase(db: Db): Promise<void> {
+  await db.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
+}
