@@ -15,7 +15,9 @@ import { sql } from 'kysely';
 import { migrateToLatest } from '../src/store/migrate';
 import { openStore, type Store } from '../src/store/pool';
 import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
-import { finishScrapeJobs, insertScrapeJobs, transitionScrapeJobs } from '../src/store/scrape-jobs';
+import { insertScrapeJobs } from '../src/store/scrape-jobs';
+import { finishScrapeJobs } from '../src/store/statements/finish-scrape-jobs';
+import { startScrapeAttempts } from '../src/store/statements/start-scrape-attempts';
 import { freePort } from '../test/helpers/free-port';
 
 const JOBS = Number(process.argv[2] ?? 30_000);
@@ -61,13 +63,11 @@ async function run(store: Store, keyId: string): Promise<{ insert: number; start
           batch.map((id) => ({
             id,
             api_key_id: keyId,
-            kind: 'async',
             url: 'http://127.0.0.1/2kb',
             host: '127.0.0.1',
             method: 'GET',
             format: 'raw',
             timeout_seconds: 30,
-            status: 'queued',
             created_at: new Date(),
           })),
         ),
@@ -75,13 +75,7 @@ async function run(store: Store, keyId: string): Promise<{ insert: number; start
       inserted += batch.length;
     } else if (started < inserted && started - finished < 1_000) {
       const batch = ids.slice(started, Math.min(started + 24, inserted));
-      await timed('start', () =>
-        transitionScrapeJobs(store.db, batch, ['queued', 'processing'], 'processing', {
-          started_at: sql<Date>`coalesce(started_at, now())`,
-          attempts: sql<number>`attempts + 1`,
-          heartbeat_at: sql<Date>`now()`,
-        }),
-      );
+      await timed('start', () => startScrapeAttempts(store.db, batch));
       started += batch.length;
     } else {
       const batch = ids.slice(finished, Math.min(finished + 19, started));

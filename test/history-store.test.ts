@@ -4,9 +4,23 @@ import { migrateToLatest } from '../src/store/migrate';
 import { openStore, type Store } from '../src/store/pool';
 import { transactionWithSettings } from '../src/store/transactions';
 import { MAX_INSERT_BYTES } from '../src/store/job-results';
-import { lockAndCountKeySlots } from '../src/store/key-limits';
+import { STATUS_CHANGES } from '../src/store/job-status';
+import type { JobStatus } from '../src/store/schema';
+import {
+  failAbandonedSyncScrapes,
+  handBackScrapeJob,
+  requeueScrapeJobs,
+  timeOutLostScrapeJob,
+} from '../src/store/scrape-jobs';
+import { lockAndCountKeySlots } from '../src/store/statements/lock-and-count-key-slots';
+import { startScrapeAttempts } from '../src/store/statements/start-scrape-attempts';
 import { storedResult, successBody } from '../src/jobs/outcome';
-import { finishKey, finishScrapeJobs, type JobFinish } from '../src/store/scrape-jobs';
+import {
+  finishKey,
+  finishScrapeJobs,
+  finishSyncScrapeJob,
+  type JobFinish,
+} from '../src/store/statements/finish-scrape-jobs';
 import { createTestDatabase } from './helpers/database';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -155,6 +169,123 @@ describe('job outcomes and results', () => {
       .where('id', '=', id)
       .executeTakeFirstOrThrow();
     expect(row.status).toBe('processing');
+  });
+});
+
+describe('status changes', () => {
+  const ALL: JobStatus[] = ['queued', 'processing', 'completed', 'failed', 'timed_out'];
+  const anHourAgo = () => new Date(Date.now() - 3_600_000);
+
+  /** A job in `status` at attempt 1, started and last seen an hour ago. */
+  async function jobIn(status: JobStatus, kind: 'sync' | 'async'): Promise<string> {
+    const id = randomUUID();
+    await store.db
+      .insertInto('omniscrape.scrape_jobs')
+      .values({
+        id,
+        api_key_id: keyId,
+        kind,
+        url: 'http://127.0.0.1/',
+        host: '127.0.0.1',
+        method: 'GET',
+        format: 'html',
+        timeout_seconds: 30,
+        status,
+        attempts: 1,
+        started_at: anHourAgo(),
+        heartbeat_at: anHourAgo(),
+      })
+      .execute();
+    return id;
+  }
+
+  const statusOf = async (id: string) =>
+    (
+      await store.db
+        .selectFrom('omniscrape.scrape_jobs')
+        .select('status')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+    ).status;
+
+  /** Each status change of STATUS_CHANGES that moves an existing row, made on one job. */
+  const changes: Record<
+    string,
+    { kind: 'sync' | 'async'; to: JobStatus; run(id: string): Promise<unknown> }
+  > = {
+    startScrapeAttempts: {
+      kind: 'async',
+      to: 'processing',
+      run: (id) => startScrapeAttempts(store.db, [id]),
+    },
+    requeueScrapeJobs: { kind: 'async', to: 'queued', run: (id) => requeueScrapeJobs(store.db, [id]) },
+    handBackScrapeJob: { kind: 'async', to: 'queued', run: (id) => handBackScrapeJob(store.db, id, 1) },
+    finishScrapeJobs: {
+      kind: 'async',
+      to: 'completed',
+      run: (id) => finishScrapeJobs(store.db, [{ finish: completed(id) }]),
+    },
+    timeOutLostScrapeJob: {
+      kind: 'async',
+      to: 'timed_out',
+      run: (id) => timeOutLostScrapeJob(store.db, id, 'lost'),
+    },
+    failAbandonedSyncScrapes: {
+      kind: 'sync',
+      to: 'failed',
+      run: () => failAbandonedSyncScrapes(store.db, 60, 60),
+    },
+  };
+
+  test('every change that moves a job is tested here, and each moves a job only from the statuses job-status.ts lists', async () => {
+    const moving = Object.entries(STATUS_CHANGES).filter(([, change]) => change.from.length > 0);
+    expect(Object.keys(changes).sort()).toEqual(moving.map(([name]) => name).sort());
+    for (const [name, change] of moving) {
+      const { kind, to, run } = changes[name]!;
+      for (const status of ALL) {
+        const id = await jobIn(status, kind);
+        await run(id);
+        const from: readonly JobStatus[] = change.from;
+        expect({ name, status, now: await statusOf(id) }).toEqual({
+          name,
+          status,
+          now: from.includes(status) ? to : status,
+        });
+      }
+    }
+  });
+
+  test("a claim's start returns every column of the row, counting one attempt more", async () => {
+    const id = await jobIn('queued', 'async');
+    const [started] = await startScrapeAttempts(store.db, [id]);
+    const row = await store.db
+      .selectFrom('omniscrape.scrape_jobs')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(started).toEqual(row);
+    expect(row).toMatchObject({ status: 'processing', attempts: 2 });
+  });
+
+  test('a hand-back is fenced to its attempt and does not count the interrupted one', async () => {
+    const id = await jobIn('processing', 'async');
+    expect(await handBackScrapeJob(store.db, id, 2)).toBe(false);
+    expect(await handBackScrapeJob(store.db, id, 1)).toBe(true);
+    expect(
+      await store.db
+        .selectFrom('omniscrape.scrape_jobs')
+        .select(['status', 'attempts'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ status: 'queued', attempts: 0 });
+  });
+
+  test("a sync scrape's outcome ends its row once, as attempt 1", async () => {
+    const id = await jobIn('processing', 'sync');
+    const outcome = { status: 'failed' as const, error_code: 'X', error_message: 'x', charged: 0 };
+    expect(await finishSyncScrapeJob(store.db, id, outcome)).toBe(true);
+    expect(await finishSyncScrapeJob(store.db, id, { ...outcome, status: 'completed' })).toBe(false);
+    expect(await statusOf(id)).toBe('failed');
   });
 });
 

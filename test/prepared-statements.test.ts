@@ -1,4 +1,4 @@
-import { MAX_PREPARED_PER_CONNECTION } from '../src/store/prepared-statements';
+import { MAX_PREPARED_PER_CONNECTION, namedStatement, runStatement } from '../src/store/prepared-statements';
 import { openStore, type Store } from '../src/store/pool';
 import { createTestDatabase } from './helpers/database';
 
@@ -22,12 +22,42 @@ async function prepared(): Promise<string[]> {
   return rows.map((r) => r.statement);
 }
 
+/** The names of the statements prepared on the pool's one connection. */
+async function preparedNames(): Promise<string[]> {
+  const { rows } = await store.pool.query('select name from pg_prepared_statements');
+  return rows.map((r) => r.name);
+}
+
+/** Registered once for the file: a name belongs to one text for the life of the process. */
+const LABEL_BY_ID = namedStatement(
+  'omniscrape_test_label_by_id',
+  'select label as named from items where id = $1',
+);
+/** The statements prepared automatically, under names hashed from their text. */
+const automatic = async () => (await preparedNames()).filter((name) => !name.startsWith('omniscrape_test_'));
+
 describe('prepared statements', () => {
   test('a repeated statement with parameters is prepared once per connection and answers every call', async () => {
     const text = 'select label from items where id = $1';
     for (const id of [1, 2, 3])
       expect((await store.pool.query(text, [id])).rows).toEqual([{ label: `item ${id}` }]);
     expect((await prepared()).filter((s) => s === text)).toHaveLength(1);
+  });
+
+  test('a named statement is prepared under its own name and answers through the query builder', async () => {
+    for (const id of [7, 8])
+      expect(await runStatement(store.db, LABEL_BY_ID, [id])).toEqual([{ named: `item ${id}` }]);
+    expect(await preparedNames()).toContain('omniscrape_test_label_by_id');
+  });
+
+  test('a name belongs to one text, and a statement returning * cannot be named', () => {
+    expect(() => namedStatement('omniscrape_test_label_by_id', 'select id from items where id = $1')).toThrow(
+      /two statements named/,
+    );
+    expect(() => namedStatement('omniscrape_test_star', 'select * from items where id = $1')).toThrow(
+      /returns \*/,
+    );
+    expect(() => namedStatement('Not A Name', 'select 1')).toThrow(/not a statement name/);
   });
 
   test('bulk statements (many parameters) and statements with * are not prepared', async () => {
@@ -78,6 +108,10 @@ describe('prepared statements', () => {
     );
     for (const [n, text] of texts.entries())
       expect((await store.pool.query(text, [1])).rows).toEqual([{ v: n + 1 }]);
-    expect(await prepared()).toHaveLength(MAX_PREPARED_PER_CONNECTION);
+    expect(await automatic()).toHaveLength(MAX_PREPARED_PER_CONNECTION);
+    // Named statements are a fixed few and do not count against the cap: prepared even beyond it.
+    const late = namedStatement('omniscrape_test_late', 'select $1::int * 2 as v');
+    expect(await runStatement(store.db, late, [21])).toEqual([{ v: 42 }]);
+    expect(await preparedNames()).toContain('omniscrape_test_late');
   });
 });

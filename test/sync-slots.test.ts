@@ -6,7 +6,7 @@ import type { ScrapeRequest } from '../src/scraper/scrape-request';
 import type { Scraper } from '../src/scraper/scraper';
 import type { ApiKeyIdentity } from '../src/store/api-keys';
 import { failAbandonedSyncScrapes } from '../src/maintenance/abandoned-sync-scrapes';
-import { lockAndCountKeySlots } from '../src/store/key-limits';
+import { lockAndCountKeySlots } from '../src/store/statements/lock-and-count-key-slots';
 import { spawnCli } from './helpers/cli';
 import { freePort } from './helpers/free-port';
 import { capturingLogger } from './helpers/log-capture';

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import { unauthorized } from '../errors';
-import { findActiveKeyByHash, hashApiKey, type ApiKeyIdentity } from '../store/api-keys';
+import { hashApiKey, type ApiKeyIdentity } from '../store/api-keys';
+import { findActiveKeyByHash } from '../store/statements/find-active-key-by-hash';
 import type { Db } from '../store/schema';
 
 /** How long a looked-up key is trusted without asking Postgres again. */

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { ServiceContext } from '../context';
 import { jobNotFound } from '../errors';
 import { jobBody } from '../jobs/job-view';
-import { findJobForKey } from '../store/scrape-jobs';
+import { findJobForKey } from '../store/statements/find-job-for-key';
 import { apiKeyOf } from './auth';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -14,7 +14,7 @@ export function jobsRouter(ctx: Pick<ServiceContext, 'store'>): Router {
     const id = req.params.job_id;
     // A malformed id cannot name any job: same answer as an unknown one, and no query.
     if (!UUID.test(id)) throw jobNotFound();
-    const job = await findJobForKey(ctx.store, id.toLowerCase(), apiKeyOf(req).id);
+    const job = await findJobForKey(ctx.store.db, id.toLowerCase(), apiKeyOf(req).id);
     if (!job) throw jobNotFound();
     res.type('application/json').send(jobBody(job));
   });

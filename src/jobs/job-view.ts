@@ -1,4 +1,5 @@
-import type { JobForOwner } from '../store/scrape-jobs';
+import { withJsonMember } from '../store/json-text';
+import type { JobForOwner } from '../store/statements/find-job-for-key';
 
 /** `data` of GET /v1/jobs/{id}: the public view of one job. */
 export interface JobView {
@@ -23,7 +24,7 @@ export function jobBody(job: JobForOwner): string {
   const data = JSON.stringify(presentJob(job));
   const withResult =
     job.status === 'completed' && job.result_json !== null
-      ? `${data.slice(0, -1)},"result":${job.result_json}}`
+      ? withJsonMember(data, 'result', job.result_json)
       : data;
   return `{"success":true,"data":${withResult}}`;
 }

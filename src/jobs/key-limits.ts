@@ -2,12 +2,8 @@ import type { Config } from '../config';
 import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../errors';
 import type { ApiKeyIdentity } from '../store/api-keys';
 import type { Db } from '../store/schema';
-import {
-  countQueuedUpTo,
-  successfulScrapesThisMonth,
-  type KeyLimits,
-  type SlotLeases,
-} from '../store/key-limits';
+import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits } from '../store/key-limits';
+import type { SlotLeases } from '../store/statements/lock-and-count-key-slots';
 
 /**
  * Per-key limits, in the documented shapes:

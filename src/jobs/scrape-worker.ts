@@ -1,24 +1,20 @@
-import { sql } from 'kysely';
 import { fromKysely, type FetchOptions, type Job, type JobAttempt } from 'pg-boss';
 import type { ServiceContext } from '../context';
 import { ScrapeFailure } from '../errors';
 import type { Db, ScrapeJobRow } from '../store/schema';
-import { customConcurrencyLimits, lockAndCountKeySlots, recordSuccessfulScrapes } from '../store/key-limits';
+import { customConcurrencyLimits, recordSuccessfulScrapes } from '../store/key-limits';
 import {
   CLAIM_TRANSACTION_SETTINGS,
   isRetryableWithFewerRows,
   transactionWithSettings,
 } from '../store/transactions';
 import { listenForNotifications } from '../store/notification-listener';
-import {
-  finishKey,
-  finishScrapeJobs,
-  JOBS_QUEUED_CHANNEL,
-  transitionScrapeJob,
-  touchScrapeJobs,
-  transitionScrapeJobs,
-  type JobFinish,
-} from '../store/scrape-jobs';
+import { handBackScrapeJob, requeueScrapeJobs, timeOutLostScrapeJob } from '../store/scrape-jobs';
+import { JOBS_QUEUED_CHANNEL } from '../store/statements/announce-queued-jobs';
+import { finishKey, finishScrapeJobs, type JobFinish } from '../store/statements/finish-scrape-jobs';
+import { lockAndCountKeySlots } from '../store/statements/lock-and-count-key-slots';
+import { startScrapeAttempts } from '../store/statements/start-scrape-attempts';
+import { touchScrapeJobs } from '../store/statements/touch-scrape-jobs';
 import { MemoryBudget } from '../scraper/memory-budget';
 import type { PageResult } from '../store/job-results';
 import { ClaimLoop } from './claim-loop';
@@ -94,26 +90,17 @@ async function claimScrapeJobs(
         admitted.push(job);
       }
     }
-    const rows = await transitionScrapeJobs(
+    const rows = await startScrapeAttempts(
       trx,
       admitted.map((j) => j.data.jobId),
-      ['queued', 'processing'],
-      'processing',
-      {
-        started_at: sql<Date>`coalesce(started_at, now())`,
-        attempts: sql<number>`attempts + 1`,
-        heartbeat_at: sql<Date>`now()`,
-      },
     );
     const rowOf = new Map(rows.map((r) => [r.id, r]));
     const ended = admitted.filter((j) => !rowOf.has(j.data.jobId));
     if (busy.length > 0) {
       // A taken-over job waits as queued; each waits its turn as a copy in the same group.
-      await transitionScrapeJobs(
+      await requeueScrapeJobs(
         trx,
         busy.map((j) => j.data.jobId),
-        ['processing'],
-        'queued',
       );
       await boss.insert(
         SCRAPE_QUEUE,
@@ -261,14 +248,7 @@ function failureFinish(row: ScrapeJobRow, outcome: FailureOutcome): Pick<Settlem
 
 /** A stopping worker's unfinished job goes back to `queued`; the interrupted attempt is not counted. */
 async function handBack(db: Db, job: ScrapeJobRow): Promise<void> {
-  await transitionScrapeJob(
-    db,
-    job.id,
-    ['processing'],
-    'queued',
-    { attempts: sql<number>`greatest(attempts - 1, 0)` },
-    job.attempts,
-  );
+  await handBackScrapeJob(db, job.id, job.attempts);
 }
 
 /**
@@ -326,13 +306,7 @@ async function processScrapeJob(
 export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
   const message =
     'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.';
-  await transitionScrapeJob(ctx.store.db, job.data.jobId, ['queued', 'processing'], 'timed_out', {
-    finished_at: new Date(),
-    error_code: 'JOB_TIMEOUT',
-    error_message: message,
-    charged: 0,
-    elapsed_ms: null,
-  });
+  await timeOutLostScrapeJob(ctx.store.db, job.data.jobId, message);
 }
 
 export interface ScrapeWorker {

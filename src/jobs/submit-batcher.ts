@@ -1,13 +1,12 @@
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { isRetryableWithFewerRows } from '../store/transactions';
 import type { Db } from '../store/schema';
-import type { NewScrapeJob } from '../store/schema';
-import { insertScrapeJobs } from '../store/scrape-jobs';
+import { insertScrapeJobs, type NewAsyncScrapeJob } from '../store/scrape-jobs';
 import { GroupCommit } from './group-commit';
 import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 
 export interface QueuedSubmission {
-  row: NewScrapeJob;
+  row: NewAsyncScrapeJob;
   data: ScrapeJobData;
   group: { id: string; tier?: string };
   priority: number;

@@ -26,13 +26,11 @@ export async function submitScrapeJob(
     row: {
       id: jobId,
       api_key_id: key.id,
-      kind: 'async',
       url: request.url,
       host: new URL(request.url).hostname,
       method: request.method,
       format: request.format,
       timeout_seconds: request.timeout,
-      status: 'queued',
       created_at: createdAt,
     },
     data: { jobId, request, priority },

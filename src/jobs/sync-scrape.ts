@@ -3,8 +3,10 @@ import type { ServiceContext } from '../context';
 import { concurrencyLimitReached, ScrapeFailure } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
-import { lockAndCountKeySlots, recordSuccessfulScrapes } from '../store/key-limits';
-import { insertSyncScrapeJob, transitionScrapeJob } from '../store/scrape-jobs';
+import { recordSuccessfulScrapes } from '../store/key-limits';
+import { finishSyncScrapeJob } from '../store/statements/finish-scrape-jobs';
+import { insertSyncScrapeJob } from '../store/statements/insert-sync-scrape-job';
+import { lockAndCountKeySlots } from '../store/statements/lock-and-count-key-slots';
 import { checkMonthlyQuota, limitsOf, slotLeases } from './key-limits';
 import {
   failureBody,
@@ -48,7 +50,6 @@ export async function runSyncScrape(
       method: request.method,
       format: request.format,
       timeout_seconds: request.timeout,
-      attempts: 1,
       started_at: new Date(),
     });
   });
@@ -103,21 +104,15 @@ async function recordOutcome(
   jobId: string,
   body: ScrapeSuccessBody | ScrapeFailureBody,
 ): Promise<void> {
-  await transitionScrapeJob(
-    ctx.store.db,
-    jobId,
-    ['processing'],
-    body.success ? 'completed' : statusForFailureCode(body.code),
-    {
-      target_status_code: body.success ? body.data.status_code : null,
-      error_code: body.success ? null : body.code,
-      error_message: body.success ? null : body.error,
-      charged: body.billing.charged,
-      result_bytes: body.success ? Buffer.byteLength(body.data.content) : null,
-      elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
-      finished_at: new Date(),
-    },
-  );
+  await finishSyncScrapeJob(ctx.store.db, jobId, {
+    status: body.success ? 'completed' : statusForFailureCode(body.code),
+    target_status_code: body.success ? body.data.status_code : null,
+    error_code: body.success ? null : body.code,
+    error_message: body.success ? null : body.error,
+    charged: body.billing.charged,
+    result_bytes: body.success ? Buffer.byteLength(body.data.content) : null,
+    elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
+  });
 }
 
 /**
@@ -127,11 +122,11 @@ async function recordOutcome(
  */
 async function endUnrecorded(ctx: SyncScrapeContext, jobId: string, cause: unknown): Promise<void> {
   try {
-    await transitionScrapeJob(ctx.store.db, jobId, ['processing'], 'failed', {
+    await finishSyncScrapeJob(ctx.store.db, jobId, {
+      status: 'failed',
       error_code: 'INTERNAL_ERROR',
       error_message: 'The scrape stopped on an unexpected error; it has been logged.',
       charged: 0,
-      finished_at: new Date(),
     });
   } catch (err) {
     ctx.logger.warn(

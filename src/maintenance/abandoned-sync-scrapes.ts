@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import type { Db } from '../store/schema';
+import { failAbandonedSyncScrapes as failAbandonedSyncScrapeRows } from '../store/scrape-jobs';
 
 /** Slack beyond a sync scrape's own timeout before its row is judged abandoned. */
 export const ABANDONED_AFTER_SLACK_SECONDS = 60;
@@ -12,22 +12,5 @@ export const ABANDONED_AFTER_SLACK_SECONDS = 60;
  * history's sake.
  */
 export async function failAbandonedSyncScrapes(db: Db, leaseSeconds: number): Promise<number> {
-  const result = await db
-    .updateTable('omniscrape.scrape_jobs')
-    .set({
-      status: 'failed',
-      error_code: 'SCRAPE_ABANDONED',
-      error_message: 'The API process running this sync scrape stopped before recording its outcome.',
-      charged: 0,
-      finished_at: sql`now()`,
-      updated_at: sql`now()`,
-    })
-    .where('kind', '=', 'sync')
-    .where('status', '=', 'processing')
-    .where(sql<boolean>`coalesce(heartbeat_at, updated_at) < now() - make_interval(secs => ${leaseSeconds})`)
-    .where(
-      sql<boolean>`started_at < now() - make_interval(secs => timeout_seconds + ${ABANDONED_AFTER_SLACK_SECONDS})`,
-    )
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
+  return failAbandonedSyncScrapeRows(db, leaseSeconds, ABANDONED_AFTER_SLACK_SECONDS);
 }

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
 import type { Db } from './schema';
 
 /** Notified when a key is revoked or its limits change: API processes forget the keys they cached. */
@@ -9,7 +8,10 @@ export const KEYS_CHANGED_CHANNEL = 'omniscrape_keys_changed';
 async function changeKeys(db: Db, change: (trx: Db) => Promise<boolean>): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const changed = await change(trx);
-    if (changed) await sql`select pg_notify(${KEYS_CHANGED_CHANNEL}, '')`.execute(trx);
+    if (changed)
+      await trx
+        .selectNoFrom((eb) => eb.fn('pg_notify', [eb.val(KEYS_CHANGED_CHANNEL), eb.val('')]).as('notified'))
+        .execute();
     return changed;
   });
 }
@@ -45,15 +47,6 @@ export interface KeyLimitSettings {
 }
 
 const IDENTITY_COLUMNS = ['id', 'name', 'concurrency_limit', 'max_queued', 'monthly_quota'] as const;
-
-export async function findActiveKeyByHash(db: Db, keyHash: string): Promise<ApiKeyIdentity | undefined> {
-  return db
-    .selectFrom('omniscrape.api_keys')
-    .select(IDENTITY_COLUMNS)
-    .where('key_hash', '=', keyHash)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-}
 
 /** Creates a key under a new name; returns undefined when the name is taken. */
 export async function insertApiKey(

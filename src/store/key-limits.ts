@@ -12,73 +12,65 @@ export interface KeyLimits {
   customConcurrency: boolean;
 }
 
-/** A key's concurrency limit (null: the service default) and its scrapes being processed now. */
-export interface KeyConcurrency {
-  limit: number | null;
-  processing: number;
-}
-
-/** How long a running scrape's proof of life stays good for its key's concurrency slot. */
-export interface SlotLeases {
-  /** An async job's worker heartbeat. */
-  asyncSeconds: number;
-  /** A sync scrape's lease, renewed by its API process (SyncScrapeLeases). */
-  syncSeconds: number;
-}
-
 /**
- * Locks the keys' limit checks for the rest of the transaction (across all processes; other keys
- * are not affected) and counts each key's scrapes being processed now, sync and async together,
- * not counting the jobs `exceptJobIds` (a claim's own batch, some of which may still say
- * `processing` from a lost worker) nor scrapes whose lease has lapsed (their process is gone).
- * One round trip: the function `omniscrape.key_slots` (migrations 0004 and 0005) takes the locks in
- * one order and counts after them; what holds a slot is defined there.
+ * The key's queued jobs, counted only up to `cap` so the check stays cheap however long the queue.
+ * 'queued' is a literal, not a parameter: the partial index on a key's queued jobs (migration
+ * 0002) serves only a statement whose text says so, and this one runs prepared, with a generic plan.
  */
-export async function lockAndCountKeySlots(
-  db: Db,
-  apiKeyIds: readonly string[],
-  exceptJobIds: readonly string[],
-  leases: SlotLeases,
-): Promise<Map<string, KeyConcurrency>> {
-  const keys = [...new Set(apiKeyIds)];
-  if (keys.length === 0) return new Map();
-  const { rows } = await sql<{ id: string; concurrency_limit: number | null; processing: string }>`
-    select id, concurrency_limit, processing
-      from omniscrape.key_slots(${keys}::uuid[], ${[...exceptJobIds]}::uuid[], ${leases.asyncSeconds}, ${leases.syncSeconds})`.execute(
-    db,
-  );
-  return new Map(rows.map((r) => [r.id, { limit: r.concurrency_limit, processing: Number(r.processing) }]));
+export async function countQueuedUpTo(db: Db, apiKeyId: string, cap: number): Promise<number> {
+  const row = await db
+    .selectFrom((qb) =>
+      qb
+        .selectFrom('omniscrape.scrape_jobs')
+        .select((eb) => eb.lit(1).as('one'))
+        .where('api_key_id', '=', apiKeyId)
+        .where('status', '=', sql.lit('queued'))
+        .limit(cap)
+        .as('queued'),
+    )
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
-/** The key's queued jobs, counted only up to `cap` so the check stays cheap however long the queue. */
-export async function countQueuedUpTo(db: Db, apiKeyId: string, cap: number): Promise<number> {
-  const { rows } = await sql<{ n: string }>`
-    select count(*) as n from (
-      select 1 from omniscrape.scrape_jobs where api_key_id = ${apiKeyId} and status = 'queued' limit ${cap}
-    ) queued`.execute(db);
-  return Number(rows[0]?.n ?? 0);
+/** The columns of pg-boss's job table this store reads (pg-boss owns the table). */
+interface PgBossJobTable {
+  name: string;
+  state: string;
+  priority: number;
+  blocked: boolean;
 }
 
 /**
  * The round a pg-boss queue is serving now (see KeyRounds): minus the highest priority among its
- * waiting jobs, or null when none wait. One step down pg-boss's queue-order index.
+ * waiting jobs, or null when none wait. One step down pg-boss's queue-order index, whose
+ * predicate (`state < 'active' and not blocked`) the statement repeats literally so a generic plan
+ * can use it.
  */
 export async function queueHeadRound(db: Db, schema: string, queue: string): Promise<number | null> {
-  const { rows } = await sql<{ priority: number | null }>`
-    select max(priority) as priority from ${sql.table(`${schema}.job`)}
-     where name = ${queue} and state < 'active' and not blocked`.execute(db);
-  const priority = rows[0]?.priority;
+  const row = await db
+    .withTables<{ job: PgBossJobTable }>()
+    .withSchema(schema)
+    .selectFrom('job')
+    .select((eb) => eb.fn.max('priority').as('priority'))
+    .where('name', '=', queue)
+    .where('state', '<', sql.lit('active'))
+    .where((eb) => eb.not(eb.ref('blocked')))
+    .executeTakeFirst();
+  const priority = row?.priority;
   return priority === null || priority === undefined ? null : -priority || 0;
 }
 
-const thisMonth = sql<any>`date_trunc('month', now() at time zone 'utc')::date`;
+/** The first day of this month in UTC, key_usage's `month` (read back as a Date, written as text). */
+const thisMonth = <T extends Date | string>() => sql<T>`date_trunc('month', now() at time zone 'utc')::date`;
 
+/** The key's successful scrapes this month (UTC), what its monthly quota is checked against. */
 export async function successfulScrapesThisMonth(db: Db, apiKeyId: string): Promise<number> {
   const row = await db
     .selectFrom('omniscrape.key_usage')
     .select('successful_scrapes')
     .where('api_key_id', '=', apiKeyId)
-    .where('month', '=', thisMonth)
+    .where('month', '=', thisMonth<Date>())
     .executeTakeFirst();
   return row?.successful_scrapes ?? 0;
 }
@@ -93,14 +85,19 @@ export async function recordSuccessfulScrapes(db: Db, counts: ReadonlyMap<string
   if (counts.size === 0) return;
   // Sorted, so two batches updating the same keys take their row locks in the same order.
   const rows = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
-  // Committed without waiting for its WAL flush: a crash loses at most a few uncounted scrapes.
-  // Job state is never written this way (a claim lost in a crash while pg-boss's own claim
-  // survived would strand the job).
+  // Job state is written without a flush only by the claim (CLAIM_TRANSACTION_SETTINGS), whose
+  // pg-boss half and history half share one transaction: a crash loses both, and the job is simply
+  // queued again. A submission answered 202, a job's outcome, and any history change apart from its
+  // pg-boss change commit with a flush.
   await transactionWithSettings(db, { synchronous_commit: 'off' }, async (trx) => {
     await trx
       .insertInto('omniscrape.key_usage')
       .values(
-        rows.map(([apiKeyId, n]) => ({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: n })),
+        rows.map(([apiKeyId, n]) => ({
+          api_key_id: apiKeyId,
+          month: thisMonth<string>(),
+          successful_scrapes: n,
+        })),
       )
       .onConflict((oc) =>
         oc.columns(['api_key_id', 'month']).doUpdateSet({

@@ -1,0 +1,43 @@
+import type { JobStatus } from './schema';
+
+/**
+ * The status machine of a scrape job's history row, written once: which status changes exist and
+ * the one store function that makes each. Each is a single statement that moves a row only from
+ * the statuses listed here (the functions take `from` and `to` from this table), and the ones
+ * marked "fenced" only for the attempt that holds the job, so two writers (two workers, a worker
+ * and pg-boss's dead-letter handler, an API process and the reaper) can never both end a job, and
+ * a job is finished once and its result written once:
+ *
+ *   (new)               → queued        insertScrapeJobs          an async job was accepted
+ *   (new)               → processing    insertSyncScrapeJob       a sync scrape began in its API process
+ *   queued | processing → processing    startScrapeAttempts       a worker claimed it (processing: its
+ *                                                                 last worker was lost); one attempt more
+ *   processing          → queued        requeueScrapeJobs         its key was full at the claim: it waits
+ *   processing          → queued        handBackScrapeJob         fenced; a stopping worker handed it back,
+ *                                                                 the interrupted attempt not counted
+ *   processing          → completed | failed | timed_out
+ *                                       finishScrapeJobs          fenced; an attempt's outcome, its result
+ *                                                                 stored with it (sync scrapes too, as
+ *                                                                 attempt 1, through finishSyncScrapeJob)
+ *   queued | processing → timed_out     timeOutLostScrapeJob      pg-boss gave up on it: its workers kept
+ *                                                                 being lost (JOB_TIMEOUT)
+ *   processing          → failed        failAbandonedSyncScrapes  a sync scrape whose API process stopped
+ *                                                                 before recording it (SCRAPE_ABANDONED)
+ *
+ * completed, failed and timed_out are final. No status change sends a NOTIFY: one inside a writing
+ * transaction holds Postgres's global notify lock through the commit, serialising every such
+ * commit in the cluster (docs/performance.md); notices for long-poll or SSE belong after commit.
+ */
+export const STATUS_CHANGES = {
+  insertScrapeJobs: { from: [], to: 'queued' },
+  insertSyncScrapeJob: { from: [], to: 'processing' },
+  startScrapeAttempts: { from: ['queued', 'processing'], to: 'processing' },
+  requeueScrapeJobs: { from: ['processing'], to: 'queued' },
+  handBackScrapeJob: { from: ['processing'], to: 'queued' },
+  finishScrapeJobs: { from: ['processing'], to: ['completed', 'failed', 'timed_out'] },
+  timeOutLostScrapeJob: { from: ['queued', 'processing'], to: 'timed_out' },
+  failAbandonedSyncScrapes: { from: ['processing'], to: 'failed' },
+} as const satisfies Record<string, { from: readonly JobStatus[]; to: JobStatus | readonly JobStatus[] }>;
+
+/** The statuses a job ends in: its outcome. */
+export type FinalStatus = (typeof STATUS_CHANGES.finishScrapeJobs.to)[number];

@@ -1,0 +1,38 @@
+import { namedStatement, runStatement } from '../prepared-statements';
+import type { Db, JobStatus } from '../schema';
+
+/** What a job's owner sees of it: the history row's public part and the stored result, if any. */
+export interface JobForOwner {
+  id: string;
+  status: JobStatus;
+  url: string;
+  created_at: Date;
+  updated_at: Date;
+  error_code: string | null;
+  error_message: string | null;
+  result_expires_at: Date | null;
+  /** The stored result as JSON text (passed through to the client unparsed); null once purged. */
+  result_json: string | null;
+}
+
+/**
+ * The poll, the API's most frequent statement: two primary-key lookups, prepared so each
+ * connection plans it once (planning cost more than running it, docs/performance.md), with the
+ * result handed back as text. It selects by id alone and the owner is checked on the row: with
+ * `api_key_id` in the WHERE clause, the generic plan Postgres cached while the table was small
+ * walked the key's index instead, and a cached plan is not revisited as the table grows.
+ */
+const FIND_JOB = namedStatement(
+  'omniscrape_find_job',
+  `select j.id, j.api_key_id, j.status, j.url, j.created_at, j.updated_at, j.error_code, j.error_message,
+          j.result_expires_at, r.result::text as result_json
+     from omniscrape.scrape_jobs j
+     left join omniscrape.job_results r on r.job_id = j.id and r.expires_at > now()
+    where j.id = $1`,
+);
+
+/** A job as its owner sees it; undefined for unknown ids and for other keys' jobs alike. */
+export async function findJobForKey(db: Db, id: string, apiKeyId: string): Promise<JobForOwner | undefined> {
+  const [row] = await runStatement<JobForOwner & { api_key_id: string }>(db, FIND_JOB, [id]);
+  return row && row.api_key_id === apiKeyId ? row : undefined;
+}
