@@ -16,6 +16,7 @@ import { lockAndCountKeySlots } from '../src/store/statements/lock-and-count-key
 import { startScrapeAttempts } from '../src/store/statements/start-scrape-attempts';
 import { storedResult, successBody } from '../src/jobs/outcome';
 import {
+  finishDocument,
   finishKey,
   finishScrapeJobs,
   finishSyncScrapeJob,
@@ -169,6 +170,25 @@ describe('job outcomes and results', () => {
       .where('id', '=', id)
       .executeTakeFirstOrThrow();
     expect(row.status).toBe('processing');
+  });
+});
+
+describe('results beyond one statement', () => {
+  test('the share of a statement is counted in bytes: multi-byte text that fits in characters but not in bytes goes alone, stored intact', async () => {
+    // 3 bytes a character in UTF-8, 1 UTF-16 unit: half a share in characters, one and a half in bytes.
+    const content = '€'.repeat(MAX_INSERT_BYTES / 2);
+    const result = { json: JSON.stringify({ success: true, data: {} }), content };
+    const id = await processingJob();
+    const { json, later } = finishDocument([{ finish: completed(id), result }]);
+    expect(later.map((l) => l.finish.id)).toEqual([id]);
+    expect(Buffer.byteLength(json)).toBeLessThan(1_000);
+    expect(await finishScrapeJobs(store.db, [{ finish: completed(id), result }])).toEqual([finishKey(id, 1)]);
+    const stored = await store.db
+      .selectFrom('omniscrape.job_results')
+      .select(sql<string>`result->'data'->>'content'`.as('content'))
+      .where('job_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(stored.content).toBe(content);
   });
 });
 

@@ -14,12 +14,13 @@ export interface PageResult {
   content: string;
 }
 
-/** Characters a result sends to Postgres (its parts together). */
-export const resultLength = (result: PageResult): number => result.json.length + result.content.length;
+/** Bytes a result sends to Postgres: its parts in UTF-8 (a page of non-ASCII text is up to 3 bytes a character). */
+export const resultBytes = (result: PageResult): number =>
+  Buffer.byteLength(result.json) + Buffer.byteLength(result.content);
 
 /**
  * Most bytes of results that ride in one statement with their jobs' outcomes (finishScrapeJobs), so
- * no message to Postgres (and no buffer the driver grows to build it) is larger than that;
+ * no message to Postgres (and no buffer the driver grows to build it) is much larger than that;
  * results beyond it are stored by insertJobResults.
  */
 export const MAX_INSERT_BYTES = 1024 * 1024;

@@ -1,4 +1,4 @@
-import { MAX_INSERT_BYTES, resultLength, type PageResult } from '../job-results';
+import { MAX_INSERT_BYTES, resultBytes, type PageResult } from '../job-results';
 import { STATUS_CHANGES, type FinalStatus } from '../job-status';
 import { withJsonMember } from '../json-text';
 import { namedStatement, runStatement } from '../prepared-statements';
@@ -68,7 +68,7 @@ const FINISH_SCRAPE_JOBS = namedStatement(
 /**
  * The settle statement's document: every outcome as JSON, with its result spliced in as JSON (not
  * re-serialised as a string) and the page's content beside it, for as many results, in order, as
- * fit MAX_INSERT_BYTES; `later` are the finishes whose results go in
+ * fit MAX_INSERT_BYTES (counted in UTF-8 bytes); `later` are the finishes whose results go in
  * their own INSERTs.
  */
 export function finishDocument(finishes: readonly FinishWithResult[]): {
@@ -80,7 +80,7 @@ export function finishDocument(finishes: readonly FinishWithResult[]): {
   const items = finishes.map(({ finish, result }) => {
     const outcome = JSON.stringify(finish);
     if (result === undefined) return outcome;
-    const bytes = resultLength(result);
+    const bytes = resultBytes(result);
     if (inlineBytes + bytes > MAX_INSERT_BYTES) {
       later.push({ finish, result });
       return outcome;
