@@ -5,7 +5,7 @@ import { openStore, type Store } from '../src/store/pool';
 import { transactionWithSettings } from '../src/store/transactions';
 import { MAX_INSERT_BYTES } from '../src/store/job-results';
 import { STATUS_CHANGES } from '../src/store/job-status';
-import type { JobStatus } from '../src/store/schema';
+import type { JobStatus, NewScrapeJob } from '../src/store/schema';
 import {
   failAbandonedSyncScrapes,
   handBackScrapeJob,
@@ -45,14 +45,15 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function processingJob(kind: 'sync' | 'async' = 'async'): Promise<string> {
+/** Inserts a history row (by default an async job `processing` at attempt 1) and returns its id. */
+async function insertJob(row: Partial<NewScrapeJob> = {}): Promise<string> {
   const id = randomUUID();
   await store.db
     .insertInto('omniscrape.scrape_jobs')
     .values({
       id,
       api_key_id: keyId,
-      kind,
+      kind: 'async',
       url: 'http://127.0.0.1/',
       host: '127.0.0.1',
       method: 'GET',
@@ -61,10 +62,13 @@ async function processingJob(kind: 'sync' | 'async' = 'async'): Promise<string> 
       status: 'processing',
       attempts: 1,
       heartbeat_at: new Date(),
+      ...row,
     })
     .execute();
   return id;
 }
+
+const processingJob = () => insertJob();
 
 const completed = (id: string, attempt = 1): JobFinish => ({
   id,
@@ -197,27 +201,8 @@ describe('status changes', () => {
   const anHourAgo = () => new Date(Date.now() - 3_600_000);
 
   /** A job in `status` at attempt 1, started and last seen an hour ago. */
-  async function jobIn(status: JobStatus, kind: 'sync' | 'async'): Promise<string> {
-    const id = randomUUID();
-    await store.db
-      .insertInto('omniscrape.scrape_jobs')
-      .values({
-        id,
-        api_key_id: keyId,
-        kind,
-        url: 'http://127.0.0.1/',
-        host: '127.0.0.1',
-        method: 'GET',
-        format: 'html',
-        timeout_seconds: 30,
-        status,
-        attempts: 1,
-        started_at: anHourAgo(),
-        heartbeat_at: anHourAgo(),
-      })
-      .execute();
-    return id;
-  }
+  const jobIn = (status: JobStatus, kind: 'sync' | 'async') =>
+    insertJob({ status, kind, started_at: anHourAgo(), heartbeat_at: anHourAgo() });
 
   const statusOf = async (id: string) =>
     (
