@@ -216,7 +216,7 @@ describe('status changes', () => {
   /** Each status change of STATUS_CHANGES that moves an existing row, made on one job. */
   const changes: Record<
     string,
-    { kind: 'sync' | 'async'; to: JobStatus; run(id: string): Promise<unknown> }
+    { kind: 'sync' | 'async'; to: JobStatus; run: (id: string) => Promise<unknown> }
   > = {
     startScrapeAttempts: {
       kind: 'async',
@@ -410,7 +410,7 @@ describe('transactions with settings', () => {
 
   test('a setting Postgres refuses fails the call and leaves no transaction open on the connection', async () => {
     await expect(
-      transactionWithSettings(store.db, { no_such_setting: 'on' }, async () => 1),
+      transactionWithSettings(store.db, { no_such_setting: 'on' }, () => Promise.resolve(1)),
     ).rejects.toThrow();
     for (let i = 0; i < 4; i++) {
       const { rows } = await sql<{
@@ -425,7 +425,9 @@ describe('transactions with settings', () => {
 
   test('only plain setting names and values are accepted', async () => {
     await expect(
-      transactionWithSettings(store.db, { 'enable_sort = off; drop table tx_items; --': 'x' }, async () => 1),
+      transactionWithSettings(store.db, { 'enable_sort = off; drop table tx_items; --': 'x' }, () =>
+        Promise.resolve(1),
+      ),
     ).rejects.toThrow(/not a plain setting/);
   });
 });
