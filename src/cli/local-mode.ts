@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Config } from '../config';
 import { StartupFailure } from '../startup-failure';
 import { generateApiKey } from '../store/api-keys';
-import { startEmbeddedPostgres, writePrivateFile, type RunningPostgres } from '../store/embedded-postgres';
+import { startEmbeddedPostgres, type RunningPostgres } from '../store/embedded-postgres';
+import { writePrivateFile } from '../store/embedded-postgres-data-dir';
 
 /**
  * Local mode: with no DATABASE_URL, `serve` (what `npm start` runs) starts an embedded Postgres
