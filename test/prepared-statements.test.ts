@@ -50,7 +50,7 @@ describe('prepared statements', () => {
     expect(await preparedNames()).toContain('omniscrape_test_label_by_id');
   });
 
-  test('a name belongs to one text, and a statement returning * cannot be named', () => {
+  test('a name belongs to one text and a text to one name, and a statement returning * cannot be named', () => {
     expect(() => namedStatement('omniscrape_test_label_by_id', 'select id from items where id = $1')).toThrow(
       /two statements named/,
     );
@@ -58,6 +58,7 @@ describe('prepared statements', () => {
       /returns \*/,
     );
     expect(() => namedStatement('Not A Name', 'select 1')).toThrow(/not a statement name/);
+    expect(() => namedStatement('omniscrape_test_other', LABEL_BY_ID.text)).toThrow(/already named/);
   });
 
   test('bulk statements (many parameters) and statements with * are not prepared', async () => {

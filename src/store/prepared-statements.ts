@@ -36,14 +36,16 @@ const registeredNames = new Map<string, string>();
 
 /**
  * Registers a statement under an explicit prepared-statement name. A connection that prepares
- * statements (openStore's `prepareStatements`) always prepares it under this name; other
- * connections run it as it is. Each name belongs to one text, and a `*` result is refused, since a
+ * statements (openStore's `prepareStatements`) always prepares it under this name, whatever its
+ * number of parameters; other connections run it as it is. Each name belongs to one text, and a `*` result is refused, since a
  * migration adding a column would break the prepared statement.
  */
 export function namedStatement(name: string, text: string): NamedStatement {
   if (!/^omniscrape_[a-z0-9_]+$/.test(name) || name.length > 63)
     throw new Error(`not a statement name: ${name}`);
   if (STAR_RESULT.test(text)) throw new Error(`statement ${name} returns *: name its columns`);
+  const named = registeredNames.get(text);
+  if (named !== undefined && named !== name) throw new Error(`statement ${name} is already named ${named}`);
   for (const [registered, existing] of registeredNames) {
     if (existing === name && registered !== text) throw new Error(`two statements named ${name}`);
   }
@@ -86,18 +88,15 @@ export class PreparingClient extends pg.Client {
   // takes them all and returns what the base returns, so its own signature is loose.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   override query(config: unknown, values?: unknown, callback?: unknown): any {
-    const text = typeof config === 'string' ? config : undefined;
+    const text = typeof config === 'string' && Array.isArray(values) ? config : undefined;
+    const registered = text === undefined ? undefined : registeredNames.get(text);
     const base =
-      text !== undefined &&
-      Array.isArray(values) &&
-      values.length > 0 &&
-      values.length <= MAX_PREPARED_PARAMETERS
-        ? PreparingClient.#nameOf(text)
-        : undefined;
+      registered ??
+      (text === undefined ? undefined : PreparingClient.#hashNameOf(text, (values as unknown[]).length));
     if (text === undefined || base === undefined) return baseQuery.call(this, config, values, callback);
     const generation = this.#renamed.get(text) ?? 0;
     const name = generation ? `${base}_${generation}` : base;
-    if (!registeredNames.has(text) && !this.#prepared.has(name)) {
+    if (registered === undefined && !this.#prepared.has(name)) {
       if (this.#prepared.size >= MAX_PREPARED_PER_CONNECTION)
         return baseQuery.call(this, config, values, callback);
       this.#prepared.add(name);
@@ -117,10 +116,12 @@ export class PreparingClient extends pg.Client {
     });
   }
 
-  /** The statement name of a text worth preparing, or undefined; hashed once per text (the pg-boss fetch is ~3 KB). */
-  static #nameOf(text: string): string | undefined {
-    const registered = registeredNames.get(text);
-    if (registered !== undefined) return registered;
+  /**
+   * The hashed name of an unregistered text worth preparing, or undefined; hashed once per text
+   * (the pg-boss fetch is ~3 KB).
+   */
+  static #hashNameOf(text: string, parameterCount: number): string | undefined {
+    if (parameterCount === 0 || parameterCount > MAX_PREPARED_PARAMETERS) return undefined;
     if (this.#hashNames.has(text)) return this.#hashNames.get(text);
     if (this.#hashNames.size >= 10_000) this.#hashNames.clear();
     const name = STAR_RESULT.test(text)
