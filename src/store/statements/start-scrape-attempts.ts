@@ -3,8 +3,8 @@ import { namedStatement, runStatement } from '../prepared-statements';
 import type { Db, ScrapeJobRow } from '../schema';
 
 /**
- * The claim's second statement (after pg-boss's fetch and the key-slot count, in the same
- * transaction): each admitted job becomes `processing`, one attempt more, its heartbeat fresh. A
+ * The claim's last statement, after pg-boss's fetch and the key-slot count in the same
+ * transaction (CLAIM_TRANSACTION_SETTINGS): each admitted job becomes `processing`, one attempt more, its heartbeat fresh. A
  * job found `processing` was held by a worker that was lost, and is taken over. Columns are named,
  * not `*`: a prepared statement returning `*` fails once a migration adds a column.
  */
