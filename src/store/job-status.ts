@@ -39,5 +39,15 @@ export const STATUS_CHANGES = {
   failAbandonedSyncScrapes: { from: ['processing'], to: 'failed' },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: JobStatus | readonly JobStatus[] }>;
 
+/**
+ * Statuses as SQL literals for a statement's text (`'queued', 'processing'`): how the named
+ * statements take theirs from STATUS_CHANGES. Literals, not parameters: a generic plan can use the
+ * partial indexes on `queued` and `processing` rows only for a statement whose text names the
+ * status, and without them the settle statement's generic plan scans the whole table.
+ */
+export function statusLiterals(statuses: JobStatus | readonly JobStatus[]): string {
+  return (typeof statuses === 'string' ? [statuses] : statuses).map((s) => `'${s}'`).join(', ');
+}
+
 /** The statuses a job ends in: its outcome. */
 export type FinalStatus = (typeof STATUS_CHANGES.finishScrapeJobs.to)[number];

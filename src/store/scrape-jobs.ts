@@ -94,7 +94,12 @@ export async function failAbandonedSyncScrapes(
       updated_at: sql<Date>`now()`,
     })
     .where('kind', '=', 'sync')
-    .where('status', 'in', from)
+    // Literals: the partial index on `processing` rows serves only a text that names the status.
+    .where(
+      'status',
+      'in',
+      from.map((status) => sql.lit(status)),
+    )
     .where(sql<boolean>`coalesce(heartbeat_at, updated_at) < now() - make_interval(secs => ${leaseSeconds})`)
     .where(sql<boolean>`started_at < now() - make_interval(secs => timeout_seconds + ${slackSeconds})`)
     .executeTakeFirst();

@@ -1,5 +1,5 @@
 import { MAX_INSERT_BYTES, resultBytes, type PageResult } from '../job-results';
-import { STATUS_CHANGES, type FinalStatus } from '../job-status';
+import { STATUS_CHANGES, statusLiterals, type FinalStatus } from '../job-status';
 import { withJsonMember } from '../json-text';
 import { namedStatement, runStatement } from '../prepared-statements';
 import type { Db } from '../schema';
@@ -36,8 +36,8 @@ export const finishKey = (id: string, attempt: number): string => `${id}:${attem
 
 /**
  * The settle statement: $1 is a JSON array of outcomes, each fenced to its own attempt, with the
- * results that fit the statement's share; each job moves only from the statuses $2 (see
- * STATUS_CHANGES), and a result is stored only for a finish that applied.
+ * results that fit the statement's share; each job moves only from its STATUS_CHANGES statuses,
+ * and a result is stored only for a finish that applied.
  */
 const FINISH_SCRAPE_JOBS = namedStatement(
   'omniscrape_finish_scrape_jobs',
@@ -53,7 +53,8 @@ const FINISH_SCRAPE_JOBS = namedStatement(
             elapsed_ms = f.elapsed_ms, result_expires_at = f.result_expires_at,
             finished_at = now(), updated_at = now()
        from f
-      where j.id = f.id and j.status = any($2::text[]) and j.attempts = f.attempt
+      where j.id = f.id and j.status in (${statusLiterals(STATUS_CHANGES.finishScrapeJobs.from)})
+        and j.attempts = f.attempt
      returning j.id, j.attempts
    ), stored as (
      insert into omniscrape.job_results (job_id, result, expires_at)
@@ -102,10 +103,7 @@ export function finishDocument(finishes: readonly FinishWithResult[]): {
 export async function finishScrapeJobs(db: Db, finishes: readonly FinishWithResult[]): Promise<string[]> {
   if (finishes.length === 0) return [];
   const { json, later } = finishDocument(finishes);
-  const rows = await runStatement<{ id: string; attempts: number }>(db, FINISH_SCRAPE_JOBS, [
-    json,
-    STATUS_CHANGES.finishScrapeJobs.from,
-  ]);
+  const rows = await runStatement<{ id: string; attempts: number }>(db, FINISH_SCRAPE_JOBS, [json]);
   const applied = rows.map((r) => finishKey(r.id, r.attempts));
   if (later.length > 0) {
     const appliedSet = new Set(applied);

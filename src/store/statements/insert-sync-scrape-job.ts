@@ -1,4 +1,4 @@
-import { STATUS_CHANGES } from '../job-status';
+import { STATUS_CHANGES, statusLiterals } from '../job-status';
 import { namedStatement, runStatement } from '../prepared-statements';
 import type { Db, ScrapeJobRow } from '../schema';
 
@@ -17,7 +17,8 @@ const INSERT_SYNC_SCRAPE_JOB = namedStatement(
   'omniscrape_insert_sync_scrape_job',
   `insert into omniscrape.scrape_jobs
           (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, attempts, started_at, heartbeat_at)
-   values ($1, $2, 'sync', $3, $4, $5, $6, $7, $8, 1, $9, clock_timestamp())`,
+   values ($1, $2, 'sync', $3, $4, $5, $6, $7, ${statusLiterals(STATUS_CHANGES.insertSyncScrapeJob.to)}, 1, $8,
+           clock_timestamp())`,
 );
 
 /**
@@ -33,7 +34,6 @@ export async function insertSyncScrapeJob(db: Db, job: NewSyncScrapeJob): Promis
     job.method,
     job.format,
     job.timeout_seconds,
-    STATUS_CHANGES.insertSyncScrapeJob.to,
     job.started_at,
   ]);
 }

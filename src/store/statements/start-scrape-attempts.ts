@@ -1,19 +1,21 @@
-import { STATUS_CHANGES } from '../job-status';
+import { STATUS_CHANGES, statusLiterals } from '../job-status';
 import { namedStatement, runStatement } from '../prepared-statements';
 import type { Db, ScrapeJobRow } from '../schema';
 
 /**
  * The claim's last statement, after pg-boss's fetch and the key-slot count in the same
- * transaction (CLAIM_TRANSACTION_SETTINGS): each admitted job becomes `processing`, one attempt more, its heartbeat fresh. A
- * job found `processing` was held by a worker that was lost, and is taken over. Columns are named,
- * not `*`: a prepared statement returning `*` fails once a migration adds a column.
+ * transaction (CLAIM_TRANSACTION_SETTINGS): each admitted job becomes `processing`, one attempt
+ * more, its heartbeat fresh. A job found `processing` was held by a worker that was lost, and is
+ * taken over. Columns are named, not `*`: a prepared statement returning `*` fails once a
+ * migration adds a column.
  */
+const { from, to } = STATUS_CHANGES.startScrapeAttempts;
 const START_SCRAPE_ATTEMPTS = namedStatement(
   'omniscrape_start_scrape_attempts',
   `update omniscrape.scrape_jobs
-      set status = $3, attempts = attempts + 1, started_at = coalesce(started_at, now()),
+      set status = ${statusLiterals(to)}, attempts = attempts + 1, started_at = coalesce(started_at, now()),
           heartbeat_at = now(), updated_at = now()
-    where id = any($1::uuid[]) and status = any($2::text[])
+    where id = any($1::uuid[]) and status in (${statusLiterals(from)})
 returning id, api_key_id, kind, url, host, method, format, timeout_seconds, status, target_status_code,
           error_code, error_message, attempts, charged, result_bytes, elapsed_ms, created_at, started_at,
           finished_at, updated_at, result_expires_at, heartbeat_at`,
@@ -22,6 +24,5 @@ returning id, api_key_id, kind, url, host, method, format, timeout_seconds, stat
 /** Starts an attempt of each job that may start one; returns the rows of those it started. */
 export async function startScrapeAttempts(db: Db, jobIds: readonly string[]): Promise<ScrapeJobRow[]> {
   if (jobIds.length === 0) return [];
-  const { from, to } = STATUS_CHANGES.startScrapeAttempts;
-  return runStatement<ScrapeJobRow>(db, START_SCRAPE_ATTEMPTS, [jobIds, from, to]);
+  return runStatement<ScrapeJobRow>(db, START_SCRAPE_ATTEMPTS, [jobIds]);
 }
