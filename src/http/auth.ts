@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { unauthorized } from '../errors';
+import { unauthorized } from './errors';
 import { findActiveKeyByHash, hashApiKey, type ApiKeyIdentity } from '../store/api-keys';
 import type { Db } from '../store/database';
 

@@ -12,10 +12,10 @@ import {
 /**
  * Per-key limits, in the documented shapes:
  * - concurrency: scrapes being processed at once, sync and async together. A sync scrape over it
- *   answers 429 CONCURRENCY_LIMIT; async jobs wait their turn (pg-boss group concurrency, one group
+ *   is refused (CONCURRENCY_LIMIT); async jobs wait their turn (pg-boss group concurrency, one group
  *   per key, so a key at its limit never blocks another key's jobs).
- * - max queued: async jobs waiting; over it, 429 TOO_MANY_QUEUED_JOBS.
- * - monthly quota: successful scrapes per calendar month (UTC); over it, 402 MONTHLY_QUOTA_EXCEEDED.
+ * - max queued: async jobs waiting; over it, TOO_MANY_QUEUED_JOBS.
+ * - monthly quota: successful scrapes per calendar month (UTC); over it, MONTHLY_QUOTA_EXCEEDED.
  */
 export function limitsOf(
   key: ApiKeyIdentity,

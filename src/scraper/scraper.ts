@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
-import { ScrapeFailure } from '../errors';
+import { causes, ScrapeFailure } from '../errors';
 import {
   BLOCKED_ERROR_CODE,
   blockedTarget,
@@ -361,11 +361,9 @@ const PROTOCOL_CODES = new Set([
 function toScrapeFailure(err: unknown, deadlinePassed: boolean, timeoutSeconds: number): ScrapeFailure {
   if (err instanceof ScrapeFailure) return err;
   const codes: string[] = [];
-  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
+  for (const e of causes(err)) {
     if (typeof e.code === 'string') codes.push(e.code);
     if (e.name === 'HTTPParserError') codes.push('HPE_PARSER'); // undici's parser errors carry no code
-    if (Array.isArray(e.errors))
-      for (const inner of e.errors) if (typeof inner?.code === 'string') codes.push(inner.code);
   }
   const message = err instanceof Error ? err.message : String(err);
   if (codes.includes(BLOCKED_ERROR_CODE)) return blockedTarget('address');
