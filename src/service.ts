@@ -15,7 +15,7 @@ import { startMaintenanceSchedule, type MaintenanceSchedule } from './maintenanc
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
 import { listenForNotifications, type NotificationListener } from './store/notification-listener';
-import { ApiKeyCache } from './http/auth';
+import { ApiKeyCache } from './jobs/api-key-cache';
 import { migrateToLatest, openStore } from './store/database';
 import { queueHeadRound } from './store/key-limits';
 

@@ -1,6 +1,6 @@
 import { PgBoss } from 'pg-boss';
 import type { Config } from '../config';
-import type { ScrapeRequest } from '../scraper/scrape-request';
+import { MAX_TIMEOUT_SECONDS, type ScrapeRequest } from '../scraper/scrape-request';
 
 /** pg-boss owns these queue tables, in schema `pgboss`. */
 export const PGBOSS_SCHEMA = 'pgboss';
@@ -11,7 +11,6 @@ export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
 
 /** How often pg-boss's supervisor looks for jobs whose heartbeat stopped (crash detection). */
 export const SUPERVISE_INTERVAL_SECONDS = 5;
-export const MAX_TIMEOUT_SECONDS = 300;
 
 export interface ScrapeJobData {
   /** The history row's id. Also the pg-boss job's id, except for a dead-lettered copy. */
