@@ -1,4 +1,4 @@
-import { PgBoss } from 'pg-boss';
+import { PgBoss, type Job, type JobAttempt } from 'pg-boss';
 import type { Config } from '../config';
 import { MAX_TIMEOUT_SECONDS, type ScrapeRequest } from '../scraper/scrape-request';
 
@@ -19,6 +19,9 @@ export interface ScrapeJobData {
   /** Its pg-boss priority (its round, see KeyRounds), kept for the copy a busy key's job is put back as. */
   priority?: number;
 }
+
+/** The attempt of a job a worker holds: what pg-boss's `complete` is fenced to. */
+export const attemptOf = (job: Job<unknown>): JobAttempt => ({ id: job.id, retryCount: job.retryCount });
 
 export type BossRole = 'api' | 'worker' | 'admin';
 
