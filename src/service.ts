@@ -11,7 +11,7 @@ import { WorkerWake } from './jobs/worker-wake';
 import { createBoss, ensureQueues, PGBOSS_SCHEMA, SCRAPE_QUEUE } from './jobs/queue';
 import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
 import { createLogger, type Logger } from './logger';
-import { startMaintenanceSchedule, type MaintenanceSchedule } from './maintenance/result-purge';
+import { startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
 import { listenForNotifications, type NotificationListener } from './store/notification-listener';
@@ -79,7 +79,7 @@ export async function startService(
   };
 
   let server: Server | undefined;
-  let maintenance: MaintenanceSchedule | undefined;
+  let maintenance: Maintenance | undefined;
   let keyChanges: NotificationListener | undefined;
   try {
     const applied = await migrateToLatest(store.db);
@@ -92,12 +92,13 @@ export async function startService(
     await ensureQueues(boss, config);
     if (roles.worker) {
       worker = await startScrapeWorker(context, databaseUrl, processId);
-      maintenance = await startMaintenanceSchedule(
+      maintenance = await startMaintenance(
         { boss, db: store.db, logger },
         {
           cron: config.purgeCron,
-          batchSize: config.purgeBatchSize,
+          purgeBatchSize: config.purgeBatchSize,
           syncLeaseSeconds: config.syncLeaseSeconds,
+          stopTimeoutMs: config.shutdownGraceSeconds * 1000,
         },
       );
     }

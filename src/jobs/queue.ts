@@ -7,7 +7,9 @@ export const PGBOSS_SCHEMA = 'pgboss';
 export const SCRAPE_QUEUE = 'scrape';
 /** Where pg-boss moves a scrape whose worker vanished more often than retries allow. */
 export const LOST_SCRAPE_QUEUE = 'scrape-lost';
+/** The maintenance duties' queues, one each, so one duty's failure never skips another's run. */
 export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
+export const ABANDONED_SYNC_SCRAPES_QUEUE = 'fail-abandoned-sync-scrapes';
 
 /** How often pg-boss's supervisor looks for jobs whose heartbeat stopped (crash detection). */
 export const SUPERVISE_INTERVAL_SECONDS = 5;
@@ -75,5 +77,7 @@ export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> 
   } else {
     await boss.createQueue(SCRAPE_QUEUE, scrapeQueue);
   }
-  await boss.createQueue(PURGE_RESULTS_QUEUE, { retryLimit: 1, deleteAfterSeconds: 3600 });
+  const maintenanceQueue = { retryLimit: 1, deleteAfterSeconds: 3600 };
+  await boss.createQueue(PURGE_RESULTS_QUEUE, maintenanceQueue);
+  await boss.createQueue(ABANDONED_SYNC_SCRAPES_QUEUE, maintenanceQueue);
 }
