@@ -51,9 +51,9 @@ export const QUEUED_COUNT_MAX_AGE_MS = 1_000;
 /**
  * The queued-job cap, checked without counting a key's queue on every submission: a count is
  * reused for up to a second, plus the submissions this process accepted since, and taken afresh
- * whenever that estimate reaches the cap. Concurrent submissions share one count (measured: without
- * that, every request arriving as the estimate aged counted the queue itself, and those counts took
- * more Postgres time than all the inserts). So the cap holds exactly for one API process and within
+ * whenever that estimate reaches the cap. Concurrent submissions share one count: otherwise every
+ * request arriving as the estimate aged would count the queue itself, which costs Postgres more
+ * than the inserts do (docs/performance.md). So the cap holds exactly for one API process and within
  * a second's worth of submissions across several.
  */
 export class QueueCapCheck {
@@ -115,8 +115,8 @@ const DEEPEST_ROUND = 1_000_000_000;
  * - No starvation: every job waits behind a bounded number of rounds, each at most one
  *   `concurrency` of jobs per key.
  * - Short fetches: pg-boss's fetch walks its queue in priority order and checks each job's group
- *   against its limit, so a full key's backlog in front would be walked job by job on every fetch
- *   (measured: 100,000 such jobs cost a fetch about 100 ms). In rounds, a full key has at most one
+ *   against its limit, so a full key's backlog in front would be walked job by job on every fetch,
+ *   at a cost that grows with the backlog (docs/performance.md). In rounds, a full key has at most one
  *   round of jobs in front of any other key's job per round between them.
  *
  * When the queue is found empty the clocks start again from round 0 (a job accepted but not yet

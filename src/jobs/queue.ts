@@ -28,8 +28,10 @@ export const attemptOf = (job: Job<unknown>): JobAttempt => ({ id: job.id, retry
 export type BossRole = 'api' | 'worker' | 'admin';
 
 /**
- * One pg-boss instance per process. Only worker processes supervise (heartbeat and expiry checks),
- * run cron schedules and hold a LISTEN connection; an API process only sends.
+ * One pg-boss instance per process. Only a worker's supervises (heartbeat and expiry checks), runs
+ * the cron schedules and LISTENs for queue notices; an API's (and the CLI's) inserts jobs and
+ * fetches nothing. The service's own LISTENs (job notices in a worker, key changes in an API) are
+ * connections of their own (listenForNotifications), not pg-boss's.
  */
 export function createBoss(config: Config, databaseUrl: string, role: BossRole): PgBoss {
   const working = role === 'worker';

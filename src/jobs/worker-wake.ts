@@ -25,7 +25,7 @@ export class WorkerWake {
     }
     this.#sending = true;
     announceQueuedJobs(this.db, this.processId)
-      // Not rethrown: the submissions are committed; idle workers find them at their next poll (1 s).
+      // Not rethrown: the submissions are committed; idle workers find them at their next idle poll.
       // At debug: during an outage every submission's 503 is already logged.
       .catch((err: unknown) => this.logger.debug({ err }, 'could not wake workers; they poll anyway'))
       .finally(() => {

@@ -24,7 +24,8 @@ const BUDGET_STEP = 64 * 1024;
 /**
  * Bytes a response may buffer in the process before its body is read (socket and body stream
  * each; undici's default is 64 KiB). Bodies waiting for the memory budget keep this much each, so
- * it is kept small: measured with 500 pages of 1 MB in flight, it is most of the worker's memory.
+ * it is kept small: with many large pages in flight it is most of a worker's memory
+ * (docs/performance.md).
  */
 const READ_AHEAD_BYTES = 16 * 1024;
 
