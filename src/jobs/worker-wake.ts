@@ -26,7 +26,7 @@ export class WorkerWake {
     this.#sending = true;
     announceQueuedJobs(this.db, this.processId)
       // Not rethrown: the submissions are committed; idle workers find them at their next idle poll.
-      // At debug: during an outage every submission's 503 is already logged.
+      // At debug: during an outage every submission's failure is already logged.
       .catch((err: unknown) => this.logger.debug({ err }, 'could not wake workers; they poll anyway'))
       .finally(() => {
         this.#sending = false;
