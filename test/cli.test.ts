@@ -1,4 +1,4 @@
-import { ApiKeyCache } from '../src/http/auth';
+import { ApiKeyCache } from '../src/jobs/api-key-cache';
 import { hashApiKey, insertApiKey, revokeApiKey } from '../src/store/api-keys';
 import { runCli } from './helpers/cli';
 import { createTestDatabase } from './helpers/database';
