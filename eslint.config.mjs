@@ -18,6 +18,12 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
   },
   {
+    // A migration sees the schema as it was when it was written, not today's typed Database:
+    // Kysely's own guidance is Kysely<any> there.
+    files: ['migrations/**'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  {
     // Tests and the bench read JSON answers (`any` by nature) and check their shape at run time;
     // the rules about promises and errors still apply to them.
     files: ['test/**', 'bench/**'],
