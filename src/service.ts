@@ -44,7 +44,7 @@ export async function startService(
   logger: Logger = createLogger(config),
 ): Promise<RunningService> {
   const store = openStore(databaseUrl, {
-    max: roles.api ? 20 : 10,
+    max: roles.api ? config.storePoolMax.api : config.storePoolMax.worker,
     onError: (err) => logger.warn({ err }, 'idle Postgres connection lost'),
     applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
     prepareStatements: true,
