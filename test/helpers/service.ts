@@ -1,4 +1,4 @@
-import { loadConfig, type Config } from '../../src/config';
+import { loadConfig, type Config, type Tuning } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
 import { createTestDatabase } from './database';
@@ -26,6 +26,8 @@ export interface TestService {
 
 export interface TestServiceOptions {
   env?: Record<string, string>;
+  /** Settings no environment variable reaches (shorter timings for a test). */
+  tuning?: Partial<Tuning>;
   roles?: ServiceRoles;
   databaseUrl?: string;
 }
@@ -34,16 +36,19 @@ export interface TestServiceOptions {
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const database = options.databaseUrl ? undefined : await createTestDatabase();
   const databaseUrl = options.databaseUrl ?? database!.url;
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl,
-    OMNISCRAPE_API_KEYS: `alpha:${KEY_A},bravo:${KEY_B}`,
-    OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
-    OMNISCRAPE_LOG_LEVEL: process.env.OMNISCRAPE_TEST_LOG_LEVEL ?? 'silent',
-    OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
-    ...options.env,
-  });
+  const config = loadConfig(
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      OMNISCRAPE_API_KEYS: `alpha:${KEY_A},bravo:${KEY_B}`,
+      OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
+      OMNISCRAPE_LOG_LEVEL: process.env.OMNISCRAPE_TEST_LOG_LEVEL ?? 'silent',
+      OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
+      ...options.env,
+    },
+    options.tuning,
+  );
   const running = await startService(
     config,
     databaseUrl,
