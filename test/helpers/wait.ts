@@ -1,3 +1,5 @@
+type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
+
 /**
  * Polls `condition` until it returns something truthy, and returns that. When `timeoutMs` pass
  * first it fails, naming what it waited for. The deadline bounds a broken run, not a slow machine:
@@ -6,11 +8,11 @@
 export async function waitFor<T>(
   condition: () => T | Promise<T>,
   { what, timeoutMs = 10_000, intervalMs = 20 }: { what: string; timeoutMs?: number; intervalMs?: number },
-): Promise<NonNullable<T>> {
+): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await condition();
-    if (value) return value;
+    if (value) return value as Truthy<T>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
