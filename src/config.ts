@@ -129,6 +129,8 @@ const settings = {
     'OMNISCRAPE_LOG_LEVEL',
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
+  /** How often a worker looks for a due maintenance job (the cron queues them; pg-boss polls for them). */
+  maintenancePollSeconds: tunable(z.number().min(0.5).default(5)),
   /** omniscrape's own pool (history, results, key limits); a process serving the API gets `api`. */
   storePoolMax: tunable(poolSizes({ api: 20, worker: 10 })),
   /** pg-boss's pool: a worker process's grows with its concurrency up to `worker`; others get `api`. */

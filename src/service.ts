@@ -98,6 +98,7 @@ export async function startService(
           cron: config.purgeCron,
           batchSize: config.purgeBatchSize,
           syncLeaseSeconds: config.syncLeaseSeconds,
+          pollSeconds: config.maintenancePollSeconds,
         },
       );
     }

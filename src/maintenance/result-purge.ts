@@ -42,11 +42,11 @@ export interface MaintenanceSchedule {
  */
 export async function startMaintenanceSchedule(
   deps: { boss: PgBoss; db: Db; logger: Logger },
-  options: { cron: string; batchSize: number; syncLeaseSeconds: number },
+  options: { cron: string; batchSize: number; syncLeaseSeconds: number; pollSeconds: number },
 ): Promise<MaintenanceSchedule> {
   const { boss, db, logger } = deps;
   await boss.schedule(PURGE_RESULTS_QUEUE, options.cron, null, { tz: 'UTC' });
-  await boss.work(PURGE_RESULTS_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
+  await boss.work(PURGE_RESULTS_QUEUE, { pollingIntervalSeconds: options.pollSeconds }, async () => {
     const duties = await Promise.allSettled([
       purgeExpiredResults(db, { batchSize: options.batchSize }).then((deleted) => {
         if (deleted > 0) logger.info({ deleted }, 'purged expired results');
