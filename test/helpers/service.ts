@@ -3,6 +3,7 @@ import { createLogger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
 import { createTestDatabase } from './database';
 import { startTargetServer, type TargetServer } from './target-server';
+import { waitFor } from './wait';
 
 export const KEY_A = 'test-key-alpha-0001';
 export const KEY_B = 'test-key-bravo-0002';
@@ -97,16 +98,18 @@ export async function waitForJob(
   timeoutMs = 30_000,
   key: string = KEY_A,
 ): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
   let last: any;
-  while (Date.now() < deadline) {
-    const res = await service.call('GET', `/v1/jobs/${jobId}`, undefined, key);
-    last = res.body;
-    if (res.status === 200 && until(res.body.data)) return res.body.data;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(
-    `job ${jobId} did not reach the expected state in ${timeoutMs} ms; last answer ${JSON.stringify(last)}`,
+  return waitFor(
+    async () => {
+      const res = await service.call('GET', `/v1/jobs/${jobId}`, undefined, key);
+      last = res.body;
+      return res.status === 200 && until(res.body.data) && res.body.data;
+    },
+    {
+      what: () => `job ${jobId} to reach the expected state; last answer ${JSON.stringify(last)}`,
+      timeoutMs,
+      intervalMs: 50,
+    },
   );
 }
 
