@@ -36,8 +36,8 @@ const apiKeysFromEnv = z.string().transform((value, ctx) => {
 /** A setting read from an environment variable; `schema` parses the variable's text. */
 const fromEnv = <S extends z.ZodType>(env: string, schema: S) => ({ env, schema });
 /**
- * A setting with no environment variable: a size or timing production has no reason to change,
- * which tests (or a program embedding the service) set through loadConfig's `tuning` argument.
+ * A setting with no environment variable (a size or timing operators have not needed to change):
+ * tests, or a program embedding the service, set it through loadConfig's `tuning` argument.
  */
 const tunable = <S extends z.ZodType>(schema: S) => ({ env: undefined, schema });
 
