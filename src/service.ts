@@ -103,7 +103,7 @@ function createContext(
   wakeOwnWorker: () => void,
 ): ServiceContext {
   const store = openStore(databaseUrl, {
-    max: roles.api ? 20 : 10,
+    max: roles.api ? config.storePoolMax.api : config.storePoolMax.worker,
     onError: (err) => logger.warn({ err }, 'idle Postgres connection lost'),
     applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
     prepareStatements: true,
@@ -155,6 +155,7 @@ function startWorkerMaintenance({ boss, store, logger, config }: ServiceContext)
       purgeBatchSize: config.purgeBatchSize,
       syncLeaseSeconds: config.syncLeaseSeconds,
       stopTimeoutMs: config.shutdownGraceSeconds * 1000,
+      pollSeconds: config.maintenancePollSeconds,
     },
   );
 }

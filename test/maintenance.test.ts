@@ -61,7 +61,7 @@ describe('maintenance duties', () => {
           return new Promise<void>(() => undefined);
         },
       },
-      200,
+      { stopTimeoutMs: 200, pollSeconds: 0.5 },
     );
     await boss.send(queue, {});
     await started;

@@ -39,7 +39,9 @@ export function createBoss(config: Config, databaseUrl: string, role: BossRole):
     connectionString: databaseUrl,
     schema: PGBOSS_SCHEMA,
     application_name: `omniscrape-${role}`,
-    max: working ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), 20) : 10,
+    max: working
+      ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), config.bossPoolMax.worker)
+      : config.bossPoolMax.api,
     connectionTimeoutMillis: 5_000,
     supervise: working,
     schedule: working,

@@ -12,6 +12,8 @@ export interface MaintenanceOptions {
   syncLeaseSeconds: number;
   /** How long a stop waits for a duty in progress. */
   stopTimeoutMs: number;
+  /** How often a worker looks for a due run of each duty. */
+  pollSeconds: number;
 }
 
 export interface Maintenance {
@@ -28,7 +30,7 @@ export async function startMaintenance(
     abandonedSyncScrapes(deps, { cron: options.cron, syncLeaseSeconds: options.syncLeaseSeconds }),
   ];
   const scheduled: ScheduledDuty[] = [];
-  for (const duty of duties) scheduled.push(await scheduleDuty(deps, duty, options.stopTimeoutMs));
+  for (const duty of duties) scheduled.push(await scheduleDuty(deps, duty, options));
   return {
     async stop() {
       await Promise.all(scheduled.map((duty) => duty.stop()));

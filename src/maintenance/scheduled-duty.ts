@@ -27,12 +27,12 @@ export interface ScheduledDuty {
 export async function scheduleDuty(
   deps: { boss: PgBoss; logger: Logger },
   duty: Duty,
-  stopTimeoutMs: number,
+  { stopTimeoutMs, pollSeconds }: { stopTimeoutMs: number; pollSeconds: number },
 ): Promise<ScheduledDuty> {
   const { boss, logger } = deps;
   const stopping = new AbortController();
   await boss.schedule(duty.queue, duty.cron, null, { tz: 'UTC' });
-  await boss.work(duty.queue, { pollingIntervalSeconds: 5 }, async () => {
+  await boss.work(duty.queue, { pollingIntervalSeconds: pollSeconds }, async () => {
     try {
       await duty.run(stopping.signal);
     } catch (err) {
