@@ -75,10 +75,12 @@ const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   process.stdout.write(`listening ${(server.address() as { port: number }).port}\n`);
 });
 
-process.on('SIGTERM', async () => {
+process.on('SIGTERM', () => {
   server.close();
-  await worker.close();
-  await queue.close();
-  await scraper.close();
-  process.exit(0);
+  void (async () => {
+    await worker.close();
+    await queue.close();
+    await scraper.close();
+    process.exit(0);
+  })();
 });

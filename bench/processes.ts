@@ -21,7 +21,7 @@ function watch(child: ChildProcess, ready: RegExp, what: string): Promise<string
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (d: Buffer) => {
-      output = (output + d).slice(-64 * 1024);
+      output = (output + d.toString()).slice(-64 * 1024);
       const match = ready.exec(output);
       if (!match) return;
       // Ready: stop collecting (the streams keep flowing, so the child never blocks on a full pipe).
@@ -70,7 +70,7 @@ export async function startGateway(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stderr!.pipe(process.stderr); // warnings and errors of the gateway show in the bench output
+  child.stderr.pipe(process.stderr); // warnings and errors of the gateway show in the bench output
   const ready = watch(child, /"msg":"omniscrape started"()/, 'omniscrape serve');
   // serve logs its start at info; ask /readyz instead when the log level hides it
   const started = await Promise.race([ready, pollReady(`http://127.0.0.1:${port}/readyz`)]);
@@ -99,7 +99,7 @@ export async function startWorker(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stderr!.pipe(process.stderr);
+  child.stderr.pipe(process.stderr);
   await watch(child, /"msg":"omniscrape started"()/, 'omniscrape worker');
   return { process: child, baseUrl: '', peakRssMb: () => peakRss(child.pid), stop: () => stopChild(child) };
 }

@@ -214,8 +214,8 @@ async function main(): Promise<void> {
     runs_per_figure: RUNS,
     machine: { cores: os.cpus().length, memory_gb: round(os.totalmem() / 2 ** 30, 1), node: process.version },
     versions: {
-      'pg-boss': require('pg-boss/package.json').version,
-      bullmq: require('bullmq/package.json').version,
+      'pg-boss': installedVersion('pg-boss'),
+      bullmq: installedVersion('bullmq'),
       postgres: figures.postgres_version,
       debian_postgres: figures.debian_postgres_version,
       redis: figures.redis_version,
@@ -344,3 +344,9 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The version of a package as installed (its package.json may not be importable through its exports map). */
+function installedVersion(name: string): string {
+  const manifest = path.join(__dirname, '..', 'node_modules', name, 'package.json');
+  return (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version: string }).version;
+}

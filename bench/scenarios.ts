@@ -35,9 +35,10 @@ export async function pgbossNoopJobsPerSecond(databaseUrl: string, jobs: number)
   await boss.work(
     queue,
     { batchSize: 250, localConcurrency: 2, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
-    async (batch) => {
+    (batch) => {
       done += batch.length;
       if (done >= jobs) finish();
+      return Promise.resolve();
     },
   );
   await allDone;
@@ -121,7 +122,7 @@ export async function loadHistory(
       format: 'raw',
       mode: 'auto',
     };
-    const rounds = new KeyRounds(async () => 0); // queued as into an empty queue
+    const rounds = new KeyRounds(() => Promise.resolve(0)); // queued as into an empty queue
     for (let i = 0; i < queued; i += 10_000) {
       const ids = Array.from({ length: Math.min(10_000, queued - i) }, () => randomUUID());
       await client.query(

@@ -1,22 +1,12 @@
 import { z } from 'zod';
 
-/**
- * Every setting the service reads, parsed once at start-up and passed down. Environment variables
- * are the interface scripts rely on; the README lists each of them with its default.
+/*
+ * Every setting the service reads, parsed once at start-up and passed down. The table below is the
+ * one place a setting is declared: its Config field (with its meaning, on the field), the
+ * environment variable it is read from, and its type, bounds and default. `Config` is derived from
+ * it. Environment variables are the interface scripts rely on; the README lists each of them with
+ * its default (test/config.test.ts keeps the two in step).
  */
-
-export const RESULT_TTL_SECONDS_DEFAULT = 24 * 60 * 60;
-export const PRICE_PER_SCRAPE_DEFAULT = 0.0035;
-export const MAX_TARGET_BODY_BYTES_DEFAULT = 10 * 1024 * 1024;
-export const WORKER_CONCURRENCY_DEFAULT = 20;
-export const WORKER_BODY_BUDGET_MB_DEFAULT = 8;
-export const HEARTBEAT_SECONDS_DEFAULT = 10;
-export const SYNC_LEASE_SECONDS_DEFAULT = 6;
-export const PURGE_BATCH_SIZE_DEFAULT = 1000;
-export const PURGE_CRON_DEFAULT = '*/5 * * * *';
-export const SHUTDOWN_GRACE_SECONDS_DEFAULT = 30;
-export const DEFAULT_CONCURRENCY_DEFAULT = 25;
-export const DEFAULT_MAX_QUEUED_DEFAULT = 10_000;
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -43,105 +33,152 @@ const apiKeysFromEnv = z.string().transform((value, ctx) => {
   return keys;
 });
 
-const envSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  DATABASE_URL: z.string().url().optional(),
-  OMNISCRAPE_API_KEYS: apiKeysFromEnv.default([]),
-  OMNISCRAPE_ALLOW_PRIVATE_TARGETS: booleanFromEnv.default(false),
-  OMNISCRAPE_RESULT_TTL_SECONDS: z.coerce.number().int().min(1).default(RESULT_TTL_SECONDS_DEFAULT),
-  OMNISCRAPE_PRICE_PER_SCRAPE: z.coerce.number().min(0).default(PRICE_PER_SCRAPE_DEFAULT),
-  OMNISCRAPE_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(MAX_TARGET_BODY_BYTES_DEFAULT),
-  OMNISCRAPE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(WORKER_CONCURRENCY_DEFAULT),
-  OMNISCRAPE_WORKER_BODY_BUDGET_MB: z.coerce
-    .number()
-    .min(0.1)
-    .max(65536)
-    .default(WORKER_BODY_BUDGET_MB_DEFAULT),
-  OMNISCRAPE_HEARTBEAT_SECONDS: z.coerce.number().int().min(10).max(600).default(HEARTBEAT_SECONDS_DEFAULT),
-  OMNISCRAPE_SYNC_LEASE_SECONDS: z.coerce.number().min(3).max(600).default(SYNC_LEASE_SECONDS_DEFAULT),
-  OMNISCRAPE_PURGE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(PURGE_BATCH_SIZE_DEFAULT),
-  OMNISCRAPE_PURGE_CRON: z.string().min(9).default(PURGE_CRON_DEFAULT),
-  OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: z.coerce
-    .number()
-    .min(0)
-    .max(3600)
-    .default(SHUTDOWN_GRACE_SECONDS_DEFAULT),
-  OMNISCRAPE_DEFAULT_CONCURRENCY: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(100_000)
-    .default(DEFAULT_CONCURRENCY_DEFAULT),
-  OMNISCRAPE_DEFAULT_MAX_QUEUED: z.coerce.number().int().min(1).default(DEFAULT_MAX_QUEUED_DEFAULT),
-  OMNISCRAPE_DATA_DIR: z.string().min(1).default('.data'),
-  OMNISCRAPE_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
-  OMNISCRAPE_LOG_LEVEL: z
-    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-    .default('info'),
-});
+/** A setting read from an environment variable; `schema` parses the variable's text. */
+const fromEnv = <S extends z.ZodType>(env: string, schema: S) => ({ env, schema });
+/**
+ * A setting with no environment variable (a size or timing operators have not needed to change):
+ * tests, or a program embedding the service, set it through loadConfig's `tuning` argument.
+ */
+const tunable = <S extends z.ZodType>(schema: S) => ({ env: undefined, schema });
 
-export interface Config {
-  port: number;
-  host: string;
+/** Most connections of a pool, by the role of the process (`api`: it serves the API). */
+const poolSizes = (defaults: { api: number; worker: number }) =>
+  z.object({ api: z.number().int().min(1), worker: z.number().int().min(1) }).default(defaults);
+
+const settings = {
+  /** API port. */
+  port: fromEnv('PORT', z.coerce.number().int().min(0).max(65535).default(8080)),
+  /** API bind address. */
+  host: fromEnv('HOST', z.string().min(1).default('0.0.0.0')),
   /** Absent means: start an embedded Postgres (only `serve` and `npm start` do that). */
-  databaseUrl: string | undefined;
-  apiKeys: { name: string; key: string }[];
-  allowPrivateTargets: boolean;
-  resultTtlSeconds: number;
-  pricePerScrape: number;
-  maxTargetBodyBytes: number;
-  workerConcurrency: number;
-  /** Bytes of page bodies one worker process holds at once (MemoryBudget). */
-  workerBodyBudgetBytes: number;
-  heartbeatSeconds: number;
+  databaseUrl: fromEnv('DATABASE_URL', z.string().url().optional()),
+  /** Keys provisioned at start-up (`name1:key1,name2:key2`; idempotent). */
+  apiKeys: fromEnv('OMNISCRAPE_API_KEYS', apiKeysFromEnv.default([])),
+  /** Whether loopback and private addresses may be scraped (development, tests). */
+  allowPrivateTargets: fromEnv('OMNISCRAPE_ALLOW_PRIVATE_TARGETS', booleanFromEnv.default(false)),
+  /** How long a completed job's result is kept. */
+  resultTtlSeconds: fromEnv(
+    'OMNISCRAPE_RESULT_TTL_SECONDS',
+    z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(24 * 60 * 60),
+  ),
+  /** `billing.charged` of a successful scrape. */
+  pricePerScrape: fromEnv('OMNISCRAPE_PRICE_PER_SCRAPE', z.coerce.number().min(0).default(0.0035)),
+  /** Cap on a target's decoded body. */
+  maxTargetBodyBytes: fromEnv(
+    'OMNISCRAPE_MAX_BODY_BYTES',
+    z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(10 * 1024 * 1024),
+  ),
+  /** Scrapes one worker process runs at once. */
+  workerConcurrency: fromEnv(
+    'OMNISCRAPE_WORKER_CONCURRENCY',
+    z.coerce.number().int().min(1).max(1000).default(20),
+  ),
+  /** Bytes of page bodies one worker process holds at once (MemoryBudget); the variable is in MiB. */
+  workerBodyBudgetBytes: fromEnv(
+    'OMNISCRAPE_WORKER_BODY_BUDGET_MB',
+    z.coerce
+      .number()
+      .min(0.1)
+      .max(65536)
+      .default(8)
+      .transform((mib) => Math.round(mib * 1024 * 1024)),
+  ),
+  /** pg-boss heartbeat of a scrape job: a worker silent this long loses its job. */
+  heartbeatSeconds: fromEnv(
+    'OMNISCRAPE_HEARTBEAT_SECONDS',
+    z.coerce.number().int().min(10).max(600).default(10),
+  ),
   /** A sync scrape's slot lease, renewed while the scrape runs (SyncScrapeLeases). */
-  syncLeaseSeconds: number;
-  purgeBatchSize: number;
-  purgeCron: string;
-  shutdownGraceSeconds: number;
+  syncLeaseSeconds: fromEnv('OMNISCRAPE_SYNC_LEASE_SECONDS', z.coerce.number().min(3).max(600).default(6)),
+  /** Rows the result purge deletes per batch. */
+  purgeBatchSize: fromEnv(
+    'OMNISCRAPE_PURGE_BATCH_SIZE',
+    z.coerce.number().int().min(1).max(100_000).default(1000),
+  ),
+  /** When the result purge runs (pg-boss cron, UTC). */
+  purgeCron: fromEnv('OMNISCRAPE_PURGE_CRON', z.string().min(9).default('*/5 * * * *')),
+  /** How long a stopping process lets in-flight scrapes finish. */
+  shutdownGraceSeconds: fromEnv(
+    'OMNISCRAPE_SHUTDOWN_GRACE_SECONDS',
+    z.coerce.number().min(0).max(3600).default(30),
+  ),
   /** Scrapes a key may have processing at once (sync and async), unless the key sets its own. */
-  defaultConcurrency: number;
+  defaultConcurrency: fromEnv(
+    'OMNISCRAPE_DEFAULT_CONCURRENCY',
+    z.coerce.number().int().min(1).max(100_000).default(25),
+  ),
   /** Jobs a key may have queued, unless the key sets its own. */
-  defaultMaxQueued: number;
-  dataDir: string;
-  embeddedPostgresPort: number;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-}
+  defaultMaxQueued: fromEnv('OMNISCRAPE_DEFAULT_MAX_QUEUED', z.coerce.number().int().min(1).default(10_000)),
+  /** Where the embedded Postgres keeps its data, its password and the local API key. */
+  dataDir: fromEnv('OMNISCRAPE_DATA_DIR', z.string().min(1).default('.data')),
+  /** Port of the embedded Postgres (127.0.0.1 only). */
+  embeddedPostgresPort: fromEnv(
+    'OMNISCRAPE_EMBEDDED_PG_PORT',
+    z.coerce.number().int().min(1).max(65535).default(54329),
+  ),
+  /** `fatal` … `trace`, or `silent` (JSON logs on stdout, by pino). */
+  logLevel: fromEnv(
+    'OMNISCRAPE_LOG_LEVEL',
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  /** How often a worker looks for a due maintenance job (the cron queues them; pg-boss polls for them). */
+  maintenancePollSeconds: tunable(z.number().min(0.5).default(5)),
+  /** omniscrape's own pool (history, results, key limits); a process serving the API gets `api`. */
+  storePoolMax: tunable(poolSizes({ api: 20, worker: 10 })),
+  /** pg-boss's pool: a worker process's grows with its concurrency up to `worker`; others get `api`. */
+  bossPoolMax: tunable(poolSizes({ api: 10, worker: 20 })),
+};
+
+type Settings = typeof settings;
+
+export type Config = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
+
+type TuningField = { [K in keyof Settings]: Settings[K]['env'] extends string ? never : K }[keyof Settings];
+/** Settings no environment variable reaches; loadConfig's `tuning` argument sets them. */
+export type Tuning = { [K in TuningField]: z.input<Settings[K]['schema']> };
+
+const entries = Object.entries(settings) as [keyof Config, Settings[keyof Config]][];
+
+const envSchema = z.object(
+  Object.fromEntries(entries.flatMap(([, s]) => (s.env === undefined ? [] : [[s.env, s.schema]]))),
+);
+const tuningSchema = z.strictObject(
+  Object.fromEntries(entries.flatMap(([field, s]) => (s.env === undefined ? [[field, s.schema]] : []))),
+);
+
+/** Each environment variable the service reads, and the Config field it sets. */
+export const SETTING_VARIABLES: { field: keyof Config; env: string }[] = entries.flatMap(([field, s]) =>
+  s.env === undefined ? [] : [{ field, env: s.env }],
+);
 
 export class ConfigError extends Error {}
 
-/** Reads the settings from an environment; throws a ConfigError that names every bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * Reads the settings from an environment (and the tuning a test or an embedding program sets);
+ * throws a ConfigError that names every bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, tuning: Partial<Tuning> = {}): Config {
   const present = Object.fromEntries(
     Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
   );
   const parsed = envSchema.safeParse(present);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  const parsedTuning = tuningSchema.safeParse(tuning);
+  const issues = [...(parsed.error?.issues ?? []), ...(parsedTuning.error?.issues ?? [])];
+  if (!parsed.success || !parsedTuning.success) {
+    const problems = issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`invalid settings:\n  ${problems.join('\n  ')}`);
   }
-  const e = parsed.data;
-  return {
-    port: e.PORT,
-    host: e.HOST,
-    databaseUrl: e.DATABASE_URL,
-    apiKeys: e.OMNISCRAPE_API_KEYS,
-    allowPrivateTargets: e.OMNISCRAPE_ALLOW_PRIVATE_TARGETS,
-    resultTtlSeconds: e.OMNISCRAPE_RESULT_TTL_SECONDS,
-    pricePerScrape: e.OMNISCRAPE_PRICE_PER_SCRAPE,
-    maxTargetBodyBytes: e.OMNISCRAPE_MAX_BODY_BYTES,
-    workerConcurrency: e.OMNISCRAPE_WORKER_CONCURRENCY,
-    workerBodyBudgetBytes: Math.round(e.OMNISCRAPE_WORKER_BODY_BUDGET_MB * 1024 * 1024),
-    heartbeatSeconds: e.OMNISCRAPE_HEARTBEAT_SECONDS,
-    syncLeaseSeconds: e.OMNISCRAPE_SYNC_LEASE_SECONDS,
-    purgeBatchSize: e.OMNISCRAPE_PURGE_BATCH_SIZE,
-    purgeCron: e.OMNISCRAPE_PURGE_CRON,
-    shutdownGraceSeconds: e.OMNISCRAPE_SHUTDOWN_GRACE_SECONDS,
-    defaultConcurrency: e.OMNISCRAPE_DEFAULT_CONCURRENCY,
-    defaultMaxQueued: e.OMNISCRAPE_DEFAULT_MAX_QUEUED,
-    dataDir: e.OMNISCRAPE_DATA_DIR,
-    embeddedPostgresPort: e.OMNISCRAPE_EMBEDDED_PG_PORT,
-    logLevel: e.OMNISCRAPE_LOG_LEVEL,
-  };
+  const byEnv = parsed.data as Record<string, unknown>;
+  const byField = parsedTuning.data as Record<string, unknown>;
+  return Object.fromEntries(
+    entries.map(([field, s]) => [field, s.env === undefined ? byField[field] : byEnv[s.env]]),
+  ) as Config;
 }

@@ -1,6 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { Config } from './config';
-import type { ApiKeyCache } from './http/auth';
+import type { ApiKeyCache } from './jobs/api-key-cache';
 import type { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { SyncScrapeLeases } from './jobs/sync-leases';

@@ -1,61 +1,42 @@
 /**
- * Errors are values with an HTTP status and a machine code; src/http/errors.ts maps them to the
- * documented shape `{ success: false, error, code }` in one place.
+ * Why the job system refused a request, as a machine code; src/http/errors.ts alone maps each code
+ * to its HTTP status and headers, so jobs/ and store/ know nothing of HTTP.
  */
-export class ApiError extends Error {
+export type DomainErrorCode =
+  'CONCURRENCY_LIMIT' | 'TOO_MANY_QUEUED_JOBS' | 'MONTHLY_QUOTA_EXCEEDED' | 'QUEUE_UNAVAILABLE';
+
+export class DomainError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: DomainErrorCode,
     message: string,
-    readonly headers: Record<string, string> = {},
   ) {
     super(message);
-    this.name = 'ApiError';
+    this.name = 'DomainError';
   }
 }
 
-export const invalidRequest = (message: string) => new ApiError(400, 'INVALID_REQUEST', message);
-export const unauthorized = (message: string) => new ApiError(401, 'UNAUTHORIZED', message);
-export const jobNotFound = () =>
-  new ApiError(404, 'JOB_NOT_FOUND', 'No job with this id exists for this API key.');
-
-export const QUEUE_RETRY_AFTER_SECONDS = 5;
 export const queueUnavailable = () =>
-  new ApiError(
-    503,
+  new DomainError(
     'QUEUE_UNAVAILABLE',
     'The job store (Postgres) cannot be reached right now; retry shortly.',
-    {
-      'Retry-After': String(QUEUE_RETRY_AFTER_SECONDS),
-    },
   );
-
 export const concurrencyLimitReached = (limit: number) =>
-  new ApiError(
-    429,
+  new DomainError(
     'CONCURRENCY_LIMIT',
     `This API key already has ${limit} scrapes in progress (its concurrency limit); retry shortly, or use /v1/scrape/async to queue.`,
-    {
-      'Retry-After': '1',
-    },
   );
 export const tooManyQueuedJobs = (max: number) =>
-  new ApiError(
-    429,
+  new DomainError(
     'TOO_MANY_QUEUED_JOBS',
     `This API key already has ${max} jobs queued (its limit); retry when some have finished.`,
-    {
-      'Retry-After': '5',
-    },
   );
 export const monthlyQuotaExceeded = (quota: number) =>
-  new ApiError(
-    402,
+  new DomainError(
     'MONTHLY_QUOTA_EXCEEDED',
     `This API key has used its monthly quota of ${quota} successful scrapes.`,
   );
 
-/** Codes of a scrape that could not complete; each answers 502 on the sync route. */
+/** Codes of a scrape that could not complete: an outcome recorded like a page, not a refusal. */
 export type ScrapeFailureCode =
   | 'TARGET_TIMEOUT'
   | 'TARGET_UNREACHABLE'
@@ -76,6 +57,26 @@ export class ScrapeFailure extends Error {
   }
 }
 
+/** Any error as the cause walk sees it: Node, pg and undici errors carry their facts as fields. */
+export type ErrorFields = { readonly [field: string]: unknown };
+
+/** How deep the cause walk goes; wrappers nest a few levels at most, and a cycle must not loop. */
+const MAX_CAUSE_DEPTH = 5;
+
+/**
+ * An error and what it wraps, outermost first: each error, then the errors an AggregateError holds
+ * (a connect to every address of a host), then its `cause`. Libraries wrap the error that tells
+ * what happened (a refused connection, a SQLSTATE) in their own, so classifiers look at them all.
+ */
+export function* causes(err: unknown, depth = MAX_CAUSE_DEPTH): Generator<ErrorFields> {
+  for (let e = err; typeof e === 'object' && e !== null && depth > 0; depth--) {
+    const fields = e as ErrorFields;
+    yield fields;
+    if (Array.isArray(fields.errors)) for (const inner of fields.errors) yield* causes(inner, depth - 1);
+    e = fields.cause;
+  }
+}
+
 // Connection-level failures: the server is down, restarting, refusing or has dropped us.
 const UNAVAILABLE_NODE_CODES = new Set([
   'ECONNREFUSED',
@@ -93,14 +94,13 @@ const UNAVAILABLE_MESSAGES =
 
 /** True when an error means "Postgres cannot be reached", which the API answers with 503. */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
+  for (const e of causes(err)) {
     if (
       typeof e.code === 'string' &&
       (UNAVAILABLE_NODE_CODES.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code))
     )
       return true;
     if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
-    if (Array.isArray(e.errors) && e.errors.some(isDatabaseUnavailable)) return true;
   }
   return false;
 }

@@ -3,10 +3,14 @@ import { ClaimLoop } from '../src/jobs/claim-loop';
 import { createLogger } from '../src/logger';
 import { loadConfig } from '../src/config';
 import { capturingLogger } from './helpers/log-capture';
+import { waitFor } from './helpers/wait';
 
 const logger = createLogger(loadConfig({ OMNISCRAPE_LOG_LEVEL: 'silent' }));
 // The loop settles failures and heartbeats through pg-boss; these jobs never fail, and no heartbeat falls due.
 const boss = { fail: async () => ({}), touch: async () => ({}) } as unknown as PgBoss;
+
+/** Loops of queueLoop a test started; each is stopped after its test (a failed one leaves it running). */
+const started: ClaimLoop<number>[] = [];
 
 /** A loop over an in-memory queue whose jobs all belong to one key, running at most `keyLimit` at once. */
 function queueLoop(concurrency: number, idlePollMs: number, keyLimit = Infinity) {
@@ -32,53 +36,75 @@ function queueLoop(concurrency: number, idlePollMs: number, keyLimit = Infinity)
       running--;
     },
   });
+  started.push(loop);
   return { loop, queue, done, claims: () => claims };
 }
 
-async function until(condition: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-}
-
 describe('claim loop', () => {
+  /**
+   * The loop's timers (idle poll, gathering) and the jobs' work run on Jest's clock, which only
+   * moves when the test moves it: "before the next idle poll" is then counted in the loop's own
+   * time, however slow the machine. Promises and setImmediate stay real.
+   */
+  let loopClock = false;
+  const useLoopClock = () => {
+    loopClock = true;
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate', 'clearImmediate'] });
+  };
+  afterEach(async () => {
+    for (const loop of started.splice(0)) {
+      const stopped = loop.stop(0);
+      if (loopClock) await jest.advanceTimersByTimeAsync(1_000);
+      await stopped;
+    }
+    loopClock = false;
+    jest.useRealTimers();
+  });
+
   test('work found by the idle poll (not announced) is drained as slots free up, not one poll at a time', async () => {
-    const { loop, queue, done } = queueLoop(2, 300);
+    useLoopClock();
+    const { loop, queue, done, claims } = queueLoop(2, 300);
     loop.start();
-    await new Promise((r) => setTimeout(r, 20)); // first claim finds nothing: the queue looks drained
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claims()).toBe(1); // the first claim finds nothing: the queue looks drained
     queue.push(1, 2, 3, 4, 5, 6, 7, 8);
-    const pushed = Date.now();
-    await until(() => done.length === 8, 2_000);
-    // 8 jobs, 2 at a time: the next idle poll finds the first 2, and freed slots claim the rest at
-    // once. Waiting for a poll per pair would take four polls (1.2 s); before it finished, the loop
+    await jest.advanceTimersByTimeAsync(300);
+    expect(claims()).toBe(2); // the idle poll finds the first pair
+    // 8 jobs of 5 ms, 2 at a time: freed slots claim the rest at once, all before the next idle
+    // poll. Waiting for a poll per pair would take three more polls; before it was fixed, the loop
     // stopped claiming altogether after the first pair.
+    await jest.advanceTimersByTimeAsync(299);
     expect(done).toHaveLength(8);
-    expect(Date.now() - pushed).toBeLessThan(900);
     await loop.stop(1_000);
   });
 
   test('an announced job is claimed at once, and an idle worker with free slots makes no extra claims as jobs finish', async () => {
+    useLoopClock();
     const { loop, queue, done, claims } = queueLoop(4, 60_000);
     loop.start();
-    await until(() => claims() === 1, 1_000);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claims()).toBe(1);
     queue.push(1);
     loop.wake();
-    await until(() => done.length === 1, 1_000);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claims()).toBe(2); // at once: no time has passed
+    await jest.advanceTimersByTimeAsync(5);
     expect(done).toEqual([1]);
-    await new Promise((r) => setTimeout(r, 50));
+    await jest.advanceTimersByTimeAsync(30_000); // half an idle poll
     // start, the announced job; its finish found the queue drained and did not claim again
     expect(claims()).toBe(2);
     await loop.stop(1_000);
   });
 
   test("a claim cut short by its key's limit is not taken for a drained queue: the key's backlog follows as its jobs finish", async () => {
-    const { loop, queue, done } = queueLoop(4, 60_000, 2);
+    const { loop, queue, done, claims } = queueLoop(4, 60_000, 2);
     loop.start();
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => claims() === 1, { what: 'the first claim (it finds nothing)' });
     queue.push(1, 2, 3, 4, 5, 6, 7, 8);
     loop.wake();
-    // Each claim gets 2 of 4 free slots (the key's limit); waiting for the idle poll (60 s) after
-    // the first pair would leave 6 jobs queued.
-    await until(() => done.length === 8, 2_000);
+    // Each claim gets 2 of 4 free slots (the key's limit); waiting for the idle poll (60 s, longer
+    // than this deadline) after the first pair would leave 6 jobs queued.
+    await waitFor(() => done.length === 8, { what: 'all 8 jobs done' });
     expect(done).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     await loop.stop(1_000);
   });
@@ -91,6 +117,7 @@ describe('claim loop', () => {
       queue: 'test',
       concurrency: 10,
       idlePollMs: 60_000,
+      gatherMs: 60_000, // the stop, not the end of gathering, is what ends this wait
       heartbeatSeconds: 600,
       claim: async (max) => {
         claims++;
@@ -111,7 +138,7 @@ describe('claim loop', () => {
         }),
     });
     loop.start();
-    await until(() => stopping !== undefined, 1_000);
+    await waitFor(() => stopping !== undefined, { what: 'the stop' });
     await stopping;
     expect(claims).toBe(1);
   });
@@ -144,13 +171,15 @@ describe('claim loop', () => {
       handle: () => new Promise<void>((resolve) => (finish = resolve)),
     });
     loop.start();
-    await until(() => lines.some((l) => l.msg === 'heartbeat overran its period; skipping this one'), 5_000);
+    await waitFor(() => lines.some((l) => l.msg === 'heartbeat overran its period; skipping this one'), {
+      what: 'a heartbeat overrun logged',
+    });
     expect(
       lines.filter((l) => l.msg === 'heartbeat overran its period; skipping this one').length,
     ).toBeGreaterThan(0);
     expect(touches).toBe(1);
     release!();
-    await until(() => touches > 1, 5_000); // the next period after it finished runs again
+    await waitFor(() => touches > 1, { what: 'the next heartbeat' }); // the next period after it finished runs again
     expect(mostAtOnce).toBe(1);
     finish!();
     await loop.stop(1_000);

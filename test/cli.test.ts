@@ -1,4 +1,4 @@
-import { ApiKeyCache } from '../src/http/auth';
+import { ApiKeyCache } from '../src/jobs/api-key-cache';
 import { hashApiKey, insertApiKey, revokeApiKey } from '../src/store/api-keys';
 import { runCli } from './helpers/cli';
 import { createTestDatabase } from './helpers/database';
@@ -11,7 +11,7 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   target = await startTargetServer();
-  service = await startTestService({ env: { OMNISCRAPE_RESULT_TTL_SECONDS: '1' } });
+  service = await startTestService();
   env = { DATABASE_URL: service.databaseUrl };
 });
 afterAll(async () => {
@@ -73,7 +73,11 @@ describe('omniscrape CLI', () => {
   test('cleanup purges expired results now and reports the count', async () => {
     const submitted = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/plain` });
     await waitForJob(service, submitted.body.job_id);
-    await new Promise((r) => setTimeout(r, 1200));
+    // Its TTL has passed (rather than waiting it out, its expiry is moved into the past).
+    await service.query(
+      `update omniscrape.job_results set expires_at = now() - interval '1 second' where job_id = $1`,
+      [submitted.body.job_id],
+    );
     const res = await runCli(['cleanup', '--batch-size', '1'], env);
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/purged [1-9]\d* expired results/);

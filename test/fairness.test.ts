@@ -4,6 +4,7 @@ import { SCRAPE_QUEUE } from '../src/jobs/queue';
 import { insertApiKey } from '../src/store/api-keys';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { KEY_B, startTestService, waitForJob, type TestService } from './helpers/service';
+import { waitFor } from './helpers/wait';
 
 // One key with 100,000 queued jobs must not starve another key: the busy key sits at its
 // concurrency limit (pg-boss group limit), and its backlog is queued in rounds of that limit
@@ -64,8 +65,17 @@ describe('fairness between keys', () => {
       concurrency: BUSY_KEY_CONCURRENCY,
     });
     await fillBacklog(busy!.id);
-    // Let the busy key's jobs occupy its slots first.
-    await new Promise((r) => setTimeout(r, 3000));
+    // The busy key's jobs occupy its slots first.
+    await waitFor(
+      async () =>
+        (
+          await service.query(
+            `select count(*)::int as n from omniscrape.scrape_jobs where api_key_id = $1 and status = 'processing'`,
+            [busy!.id],
+          )
+        )[0].n === BUSY_KEY_CONCURRENCY,
+      { what: "the busy key's jobs to fill its slots", timeoutMs: 30_000 },
+    );
 
     const waits: number[] = [];
     await Promise.all(

@@ -23,6 +23,7 @@ import {
   type JobFinish,
 } from '../src/store/statements/finish-scrape-jobs';
 import { createTestDatabase } from './helpers/database';
+import { waitFor } from './helpers/wait';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let store: Store;
@@ -304,8 +305,17 @@ describe('key slots', () => {
         secondDone = true;
         return slots.get(keyId)!.processing;
       });
-      await new Promise((r) => setTimeout(r, 300));
-      expect(secondDone).toBe(false); // waiting on the key's lock
+      // Postgres itself says the second count is waiting on a lock (not merely slow to run).
+      await waitFor(
+        async () =>
+          (
+            await store.pool.query(
+              `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+            )
+          ).rows.length > 0,
+        { what: "the second count to wait on the key's lock" },
+      );
+      expect(secondDone).toBe(false);
       await a
         .insertInto('omniscrape.scrape_jobs')
         .values({

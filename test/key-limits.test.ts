@@ -3,6 +3,7 @@ import { queueHeadRound } from '../src/store/key-limits';
 import { insertApiKey, type KeyLimitSettings } from '../src/store/api-keys';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
+import { waitFor } from './helpers/wait';
 
 let service: TestService;
 let target: TargetServer;
@@ -48,11 +49,12 @@ const hold = (tag: string, ms = 500) => ({
 describe('per-key concurrency', () => {
   test("a sync scrape beyond the key's concurrency answers 429 CONCURRENCY_LIMIT with Retry-After", async () => {
     const key = await keyWith({ concurrency: 2 });
+    const held = { url: `${target.origin}/held?name=sync-limit` };
     const running = [
-      service.call('POST', '/v1/scrape', hold('sync', 1500), key),
-      service.call('POST', '/v1/scrape', hold('sync', 1500), key),
+      service.call('POST', '/v1/scrape', held, key),
+      service.call('POST', '/v1/scrape', held, key),
     ];
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => target.held('sync-limit') === 2, { what: 'both sync scrapes at the target' });
     const refused = await service.call('POST', '/v1/scrape', hold('sync'), key);
     expect(refused.status).toBe(429);
     expect(refused.body).toEqual({
@@ -61,6 +63,7 @@ describe('per-key concurrency', () => {
       code: 'CONCURRENCY_LIMIT',
     });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    target.release('sync-limit');
     for (const res of await Promise.all(running)) expect(res.status).toBe(200);
     // Slots are given back: the key can scrape again.
     expect((await service.call('POST', '/v1/scrape', hold('sync', 10), key)).status).toBe(200);
@@ -89,15 +92,21 @@ describe('per-key concurrency', () => {
 
   test("a job put back because sync scrapes fill its key keeps its place in the key's rounds", async () => {
     const key = await keyWith({ concurrency: 1 });
-    const sync = service.call('POST', '/v1/scrape', hold('putback', 3000), key);
-    await new Promise((r) => setTimeout(r, 300)); // the sync scrape holds the key's one slot
+    const sync = service.call('POST', '/v1/scrape', { url: `${target.origin}/held?name=putback` }, key);
+    await waitFor(() => target.held('putback') === 1, { what: "the sync scrape holding the key's one slot" });
     const first = await service.call('POST', '/v1/scrape/async', hold('putback', 10), key);
     const second = await service.call('POST', '/v1/scrape/async', hold('putback', 10), key);
-    await new Promise((r) => setTimeout(r, 1500)); // claimed, found busy, put back as copies
-    const rows = await service.query(
-      `select data->>'jobId' as job_id, id::text = data->>'jobId' as original, priority from pgboss.job
-        where name = 'scrape' and data->>'jobId' = any($1::text[])`,
-      [[first.body.job_id, second.body.job_id]],
+    // Claimed, found busy, put back as a copy (while the sync scrape still holds the slot).
+    const rows = await waitFor(
+      async () => {
+        const rows = await service.query(
+          `select data->>'jobId' as job_id, id::text = data->>'jobId' as original, priority from pgboss.job
+            where name = 'scrape' and data->>'jobId' = any($1::text[])`,
+          [[first.body.job_id, second.body.job_id]],
+        );
+        return rows.some((r) => !r.original) && rows;
+      },
+      { what: 'a job put back as a copy' },
     );
     const copies = rows.filter((r) => !r.original);
     expect(copies.length).toBeGreaterThan(0);
@@ -106,6 +115,7 @@ describe('per-key concurrency', () => {
       expect(copy.priority).toBe(original.priority);
     }
     expect(new Set(rows.map((r) => r.priority)).size).toBe(2); // two rounds: the second job is one behind
+    target.release('putback');
     expect((await sync).status).toBe(200);
     for (const job of [first, second])
       expect((await waitForJob(service, job.body.job_id, undefined, 15_000, key)).status).toBe('completed');

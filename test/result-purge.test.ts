@@ -1,8 +1,14 @@
 import { PURGE_RESULTS_QUEUE } from '../src/jobs/queue';
 import { purgeExpiredResults } from '../src/maintenance/result-purge';
 import { useServiceAndTarget, waitForJob } from './helpers/service';
+import { waitFor } from './helpers/wait';
 
-const env = useServiceAndTarget({ env: { OMNISCRAPE_RESULT_TTL_SECONDS: '1' } });
+// An hour: no result expires on its own during these tests; each test expires the ones it means to.
+const TTL_SECONDS = 3600;
+const env = useServiceAndTarget({
+  env: { OMNISCRAPE_RESULT_TTL_SECONDS: String(TTL_SECONDS) },
+  tuning: { maintenancePollSeconds: 0.5 }, // a queued purge is picked up within half a second
+});
 
 async function completedJobs(count: number): Promise<string[]> {
   const ids: string[] = [];
@@ -14,23 +20,49 @@ async function completedJobs(count: number): Promise<string[]> {
   return ids;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** What the TTL's passing does to these jobs' results, without waiting for it: their expiry moves into the past. */
+async function expire(ids: string[]): Promise<void> {
+  await env.service.query(
+    `update omniscrape.job_results set expires_at = now() - interval '1 second' where job_id = any($1)`,
+    [ids],
+  );
+  await env.service.query(
+    `update omniscrape.scrape_jobs set result_expires_at = now() - interval '1 second' where id = any($1)`,
+    [ids],
+  );
+}
+
+const dbNow = async (): Promise<Date> => (await env.service.query('select now() as now'))[0].now;
 
 describe('result retention', () => {
   test('after the TTL the purge deletes results in bounded batches and the job answers RESULT_EXPIRED with its history kept', async () => {
-    const ids = await completedJobs(5);
+    const before = await dbNow();
+    const [kept, ...ids] = await completedJobs(6);
+    const after = await dbNow();
     const fresh = await env.service.call('GET', `/v1/jobs/${ids[0]}`);
     expect(fresh.body.data.result.data.content).toBe('just text');
+    // Each result expires the TTL after its job completed.
+    for (const [{ expires_at }] of await Promise.all(
+      ids.map((id) =>
+        env.service.query('select expires_at from omniscrape.job_results where job_id = $1', [id]),
+      ),
+    )) {
+      expect(expires_at.getTime()).toBeGreaterThanOrEqual(before.getTime() + TTL_SECONDS * 1000);
+      expect(expires_at.getTime()).toBeLessThanOrEqual(after.getTime() + TTL_SECONDS * 1000);
+    }
 
-    await sleep(1200);
+    await expire(ids);
     const batches: number[] = [];
     const purged = await purgeExpiredResults(env.service.running.context.store.db, {
       batchSize: 2,
       pauseMs: 1,
       onBatch: (n) => batches.push(n),
     });
-    expect(purged).toBeGreaterThanOrEqual(5);
-    expect(batches.length).toBeGreaterThanOrEqual(3); // 2 + 2 + 1 (or more, with earlier tests' results)
+    expect(purged).toBe(5);
+    expect(batches).toEqual([2, 4, 5]); // batches of 2, until one comes back short
+    expect((await env.service.call('GET', `/v1/jobs/${kept}`)).body.data.result.data.content).toBe(
+      'just text',
+    ); // not expired: kept
 
     const expired = await env.service.call('GET', `/v1/jobs/${ids[0]}`);
     expect(expired.status).toBe(200);
@@ -54,9 +86,11 @@ describe('result retention', () => {
 
   test('an expired result is not served even before the purge has run', async () => {
     const [id] = await completedJobs(1);
-    await sleep(1200);
+    await expire([id!]);
     const res = await env.service.call('GET', `/v1/jobs/${id}`);
     expect(res.body.data).toMatchObject({ status: 'completed', code: 'RESULT_EXPIRED' });
+    const stored = await env.service.query('select 1 from omniscrape.job_results where job_id = $1', [id]);
+    expect(stored).toHaveLength(1); // still there: no purge has run
   });
 
   test('the purge is scheduled through pg-boss and a worker runs it', async () => {
@@ -65,17 +99,13 @@ describe('result retention', () => {
     expect(schedules.map((s) => s.cron)).toEqual([env.service.config.purgeCron]);
 
     const [id] = await completedJobs(1);
-    await sleep(1200);
+    await expire([id!]);
     await boss.send(PURGE_RESULTS_QUEUE, {}); // what the cron slot does when it comes due
-    const deadline = Date.now() + 15_000;
-    let remaining = 1;
-    while (remaining > 0 && Date.now() < deadline) {
-      [{ n: remaining }] = await env.service.query(
-        'select count(*)::int as n from omniscrape.job_results where job_id = $1',
-        [id],
-      );
-      await sleep(100);
-    }
-    expect(remaining).toBe(0);
+    await waitFor(
+      async () =>
+        (await env.service.query('select 1 from omniscrape.job_results where job_id = $1', [id])).length ===
+        0,
+      { what: 'the worker to purge the expired result', timeoutMs: 30_000 },
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { LOST_SCRAPE_QUEUE } from '../src/jobs/queue';
 import { startTargetServer } from './helpers/target-server';
 import { KEY_B, useServiceAndTarget, waitForJob } from './helpers/service';
+import { waitFor } from './helpers/wait';
 
 const env = useServiceAndTarget();
 
@@ -125,7 +126,7 @@ describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
   });
 
   test('a job pg-boss dead-letters (its workers kept vanishing) ends timed_out JOB_TIMEOUT, and a late finisher cannot change it', async () => {
-    const request = { url: `${env.target.origin}/slow?ms=4000` };
+    const request = { url: `${env.target.origin}/held?name=dead-lettered` }; // answers when released
     const submitted = await env.service.call('POST', '/v1/scrape/async', request);
     const jobId = submitted.body.job_id;
     await waitForJob(env.service, jobId, (d) => d.status === 'processing', 10_000);
@@ -144,7 +145,15 @@ describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
     });
     const job = await waitForJob(env.service, jobId);
     expect(job).toMatchObject({ status: 'timed_out', code: 'JOB_TIMEOUT' });
-    await new Promise((r) => setTimeout(r, 4500)); // the slow scrape has finished by now
+    // The scrape still running for the lost attempt finishes now and settles that attempt.
+    env.target.release('dead-lettered');
+    await waitFor(
+      async () =>
+        (
+          await env.service.query(`select state from pgboss.job where name = 'scrape' and id = $1`, [jobId])
+        )[0]?.state !== 'active',
+      { what: 'the late finisher to settle its attempt' },
+    );
     const after = await env.service.call('GET', `/v1/jobs/${jobId}`);
     expect(after.body.data).toMatchObject({ status: 'timed_out', code: 'JOB_TIMEOUT' });
     expect(after.body.data.result).toBeUndefined();

@@ -1,5 +1,6 @@
 import { useServiceAndTarget } from './helpers/service';
 import { startTargetServer } from './helpers/target-server';
+import { waitFor } from './helpers/wait';
 
 const env = useServiceAndTarget();
 
@@ -152,24 +153,28 @@ describe('POST /v1/scrape', () => {
   test('a sync scrape whose client hangs up is abandoned and recorded failed CLIENT_DISCONNECTED, not left processing', async () => {
     const url = `${env.target.origin}/slow?ms=5000&hangup=1`;
     const hangUp = new AbortController();
+    const slowHits = env.target.hits.get('/slow') ?? 0;
     const request = fetch(`${env.service.baseUrl}/v1/scrape`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': 'test-key-alpha-0001' },
       body: JSON.stringify({ url }),
       signal: hangUp.signal,
     }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => (env.target.hits.get('/slow') ?? 0) > slowHits, {
+      what: 'the scrape to reach the target',
+    });
     hangUp.abort();
     await request;
-    let rows: any[] = [];
-    for (let i = 0; i < 40; i++) {
-      rows = await env.service.query(
-        `select status, error_code from omniscrape.scrape_jobs where kind = 'sync' and url = $1`,
-        [url],
-      );
-      if (rows[0]?.status !== 'processing') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const rows = await waitFor(
+      async () => {
+        const rows = await env.service.query(
+          `select status, error_code from omniscrape.scrape_jobs where kind = 'sync' and url = $1`,
+          [url],
+        );
+        return rows[0]?.status !== 'processing' && rows;
+      },
+      { what: 'the abandoned scrape to be recorded' },
+    );
     expect(rows).toEqual([{ status: 'failed', error_code: 'CLIENT_DISCONNECTED' }]);
   });
 

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { startPackagedPostgres, type PackagedPostgres } from './helpers/packaged-postgres';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
+import { waitFor } from './helpers/wait';
 
 // Debian's packaged Postgres has LLVM JIT and turns it on by default, as most managed services do;
 // a plan costed past jit_above_cost (100,000) is compiled first, which costs a short statement
@@ -35,6 +37,24 @@ function plansSince(from: number): string[] {
     .filter((entry) => entry.includes('Query Text:'));
 }
 
+/**
+ * Runs a marker statement and waits for its plan in the log: each plan is logged as its statement
+ * ends, so by then the plans of every statement that ended before it are there too.
+ */
+async function logCaughtUp(from: number): Promise<void> {
+  const marker = `log-marker-${randomUUID()}`;
+  const client = new pg.Client({ connectionString: postgres.url });
+  await client.connect();
+  try {
+    await client.query(`select '${marker}' as marker`);
+  } finally {
+    await client.end();
+  }
+  await waitFor(() => plansSince(from).some((plan) => plan.includes(marker)), {
+    what: 'the marker statement in the server log',
+  });
+}
+
 describe('on a stock Postgres with JIT', () => {
   test('this server JIT-compiles a plan whose cost a disabled plan node pushed up (the check below can see JIT)', async () => {
     const from = postgres.log().length;
@@ -46,8 +66,10 @@ describe('on a stock Postgres with JIT', () => {
     } finally {
       await client.end();
     }
-    await new Promise((r) => setTimeout(r, 200)); // the log line follows the answer
-    expect(plansSince(from).some((plan) => plan.includes('JIT:'))).toBe(true);
+    // The log line follows the answer.
+    await waitFor(() => plansSince(from).some((plan) => plan.includes('JIT:')), {
+      what: 'a JIT plan in the log',
+    });
   });
 
   test('no statement of the job flow (submit, claim, settle, poll, sync scrape) is JIT-compiled', async () => {
@@ -64,7 +86,7 @@ describe('on a stock Postgres with JIT', () => {
     expect(submitted.every((r) => r.status === 202)).toBe(true);
     for (const r of submitted) expect((await waitForJob(service, r.body.job_id)).status).toBe('completed');
     expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 200));
+    await logCaughtUp(from);
 
     const plans = plansSince(from);
     // The claim was seen: pg-boss's fetch (FOR UPDATE SKIP LOCKED) and the key slot count inside key_slots.

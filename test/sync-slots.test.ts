@@ -12,6 +12,7 @@ import { freePort } from './helpers/free-port';
 import { capturingLogger } from './helpers/log-capture';
 import { KEY_A, startTestService, type TestService } from './helpers/service';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
+import { waitFor } from './helpers/wait';
 
 // A key with a concurrency limit of 1: one leaked sync slot locks it out entirely. The lease is
 // the shortest allowed, 3 s, so lapses show quickly.
@@ -45,12 +46,10 @@ const slotsInUse = async () =>
     })
   ).get(key.id)!.processing;
 
-async function until(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+/** Waits until the key's slots in use are `n`; returns how long that took. */
+async function slotsInUseReach(n: number, what: string, timeoutMs = 10_000): Promise<number> {
   const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(async () => (await slotsInUse()) === n, { what, timeoutMs, intervalMs: 100 });
   return Date.now() - started;
 }
 
@@ -118,7 +117,7 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
         "could not end a sync scrape's history row after an error; its slot frees when its lease lapses",
       );
       expect(lines.find((l) => l.err)?.err.stack).toMatch(/refused by the test/);
-      const waited = await until(async () => (await slotsInUse()) === 0, 20_000, 'the slot freed');
+      const waited = await slotsInUseReach(0, 'the slot to free', 20_000);
       console.log(
         `[reliability] sync slot after a failed outcome UPDATE: freed ${(waited / 1000).toFixed(1)} s later (lease ${LEASE_SECONDS} s)`,
       );
@@ -140,15 +139,27 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
   });
 
   test('a long scrape keeps its slot past its lease: the lease is renewed while it runs', async () => {
-    const slow = service.call('POST', '/v1/scrape', {
-      url: `${target.origin}/slow?ms=${(LEASE_SECONDS * 2 + 1) * 1000}`,
-    });
-    await until(async () => (await slotsInUse()) === 1, 10_000, 'the scrape started');
-    // Well past one lease: a second scrape of the key is still refused, the first still holds its slot.
-    await new Promise((r) => setTimeout(r, (LEASE_SECONDS + 2) * 1000));
+    const url = `${target.origin}/held?name=renewed`; // runs until the test releases it
+    const slow = service.call('POST', '/v1/scrape', { url });
+    await slotsInUseReach(1, 'the scrape to start');
+    // Well past one lease (on Postgres's clock, which the leases run on): a second scrape of the
+    // key is still refused, the first still holds its slot.
+    await waitFor(
+      async () =>
+        (
+          await service.query(
+            `select 1 from omniscrape.scrape_jobs
+              where url = $1 and status = 'processing' and started_at < now() - $2 * interval '1 second'`,
+            [url, LEASE_SECONDS + 1],
+          )
+        ).length > 0,
+      { what: 'the scrape to outlive one lease', timeoutMs: 30_000, intervalMs: 100 },
+    );
     expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).body.code).toBe(
       'CONCURRENCY_LIMIT',
     );
+    expect(await slotsInUse()).toBe(1);
+    target.release('renewed');
     expect((await slow).status).toBe(200);
     expect(await slotsInUse()).toBe(0);
   }, 30_000);
@@ -161,10 +172,10 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
       body: JSON.stringify({ url: `${target.origin}/slow?ms=20000` }),
       signal: hangUp.signal,
     }).catch(() => undefined);
-    await until(async () => (await slotsInUse()) === 1, 10_000, 'the scrape started');
+    await slotsInUseReach(1, 'the scrape to start');
     hangUp.abort();
     await abandoned;
-    await until(async () => (await slotsInUse()) === 0, 10_000, 'the slot freed');
+    await slotsInUseReach(0, 'the slot to free');
     expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).status).toBe(200);
   });
 
@@ -178,27 +189,43 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
       OMNISCRAPE_SYNC_LEASE_SECONDS: String(LEASE_SECONDS),
     });
     try {
-      await until(
+      await waitFor(
         async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true,
-        30_000,
-        'the API process is ready',
+        { what: 'the API process to be ready', timeoutMs: 30_000, intervalMs: 100 },
       );
       const doomed = fetch(`http://127.0.0.1:${port}/v1/scrape`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': KEY_A },
         body: JSON.stringify({ url: `${target.origin}/slow?ms=60000`, timeout: 60 }),
       }).catch(() => undefined);
-      await until(async () => (await slotsInUse()) === 1, 10_000, 'the scrape started');
+      await slotsInUseReach(1, 'the scrape to start');
+      await waitFor(
+        async () =>
+          (
+            await service.query(
+              `select 1 from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' and status = 'processing'
+                  and heartbeat_at > started_at + interval '500 milliseconds'`,
+              [key.id],
+            )
+          ).length > 0,
+        { what: 'the process to renew the lease once', intervalMs: 100 },
+      );
       api.kill('SIGKILL');
       await once(api, 'exit');
       await doomed;
-      // The lease was renewed at most while the process lived: the slot frees within the lease of
-      // the kill (the slack covers this test's own polling on a busy machine, not the service).
-      const freedAfterMs = await until(async () => (await slotsInUse()) === 0, 30_000, 'the slot freed');
+      const [{ killed_at }] = await service.query('select now() as killed_at');
+      const freedAfterMs = await slotsInUseReach(0, 'the slot to free', 30_000);
       console.log(
         `[reliability] sync slot after SIGKILL of the API process mid scrape: freed ${(freedAfterMs / 1000).toFixed(1)} s later (lease ${LEASE_SECONDS} s)`,
       );
-      expect(freedAfterMs).toBeLessThan((LEASE_SECONDS + 3) * 1000);
+      // The lease was renewed only while the process lived (never after the kill, never ahead of
+      // time), and a slot counts for one lease after its last renewal: so it freed within the lease
+      // of the kill. Measured on Postgres's clock, which the leases run on, not on this busy machine's.
+      const [{ heartbeat_at }] = await service.query(
+        `select heartbeat_at from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' and status = 'processing'`,
+        [key.id],
+      );
+      expect(heartbeat_at.getTime()).toBeLessThanOrEqual(killed_at.getTime());
       expect((await service.call('POST', '/v1/scrape', { url: `${target.origin}/plain` })).status).toBe(200);
       const rows = await service.query(
         `select status from omniscrape.scrape_jobs where api_key_id = $1 and kind = 'sync' and status = 'processing'`,

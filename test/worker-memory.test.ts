@@ -1,6 +1,7 @@
 import zlib from 'node:zlib';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
+import { waitFor } from './helpers/wait';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process';
 
 const KB = 1024;
@@ -11,6 +12,8 @@ const pageOf = (n: number, bytes: number) =>
 
 let target: TargetServer;
 let service: TestService;
+/** How much of its body /slow-big has sent so far. */
+let slowBigBytesSent = 0;
 
 /**
  * How far above its warmed-up baseline a worker's resident memory may go, from the rules of
@@ -53,6 +56,7 @@ beforeAll(async () => {
       const timer = setInterval(() => {
         res.write(body.subarray(sent, sent + 60 * KB));
         sent += 60 * KB;
+        slowBigBytesSent = sent;
         if (sent >= body.length) {
           clearInterval(timer);
           res.end();
@@ -95,7 +99,7 @@ describe('worker memory budget', () => {
 
   test('a slow page holding the whole budget delays other scrapes but never makes them time out', async () => {
     const slow = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/slow-big` });
-    await new Promise((r) => setTimeout(r, 500)); // its body is being read: the budget is spent
+    await waitFor(() => slowBigBytesSent > 0, { what: 'the slow page to be sending its body' }); // the budget is spent
     // A small page: within twice the budget, so it is let in past the budget rather than time out.
     const quick = await service.call('POST', '/v1/scrape/async', {
       url: `${target.origin}/big?n=7&kb=100`,

@@ -6,17 +6,18 @@ import { generateApiKey } from '../store/api-keys';
 import { startEmbeddedPostgres, type RunningPostgres } from '../store/embedded-postgres';
 import { writePrivateFile } from '../store/embedded-postgres-data-dir';
 
+/** Where a running `serve` records its embedded Postgres's URL and its own pid (see startLocalPostgres). */
+const STATE_FILE = 'embedded-postgres.json';
+const LOCAL_KEY_FILE = 'local-api-key';
+export const POSTGRES_PASSWORD_FILE = 'postgres-password';
+export const LOCAL_KEY_NAME = 'local';
+
 /**
  * Local mode: with no DATABASE_URL, `serve` (what `npm start` runs) starts an embedded Postgres
  * with its data in the git-ignored OMNISCRAPE_DATA_DIR, and records its URL there so other
  * commands in the checkout (`keys create`, `cleanup`, …) find it while it runs. Every file there
  * that holds a secret (the URL holds the password) is mode 600.
  */
-const STATE_FILE = 'embedded-postgres.json';
-const LOCAL_KEY_FILE = 'local-api-key';
-export const POSTGRES_PASSWORD_FILE = 'postgres-password';
-export const LOCAL_KEY_NAME = 'local';
-
 export async function startLocalPostgres(
   config: Config,
   log: (line: string) => void,
@@ -87,7 +88,13 @@ function withWayOut(config: Config, err: unknown): unknown {
 /** The URL of the embedded Postgres a running `npm start` holds in this data dir, if any. */
 export function runningLocalPostgresUrl(config: Config): string | undefined {
   try {
-    const state = JSON.parse(fs.readFileSync(path.join(path.resolve(config.dataDir), STATE_FILE), 'utf8'));
+    const state = JSON.parse(
+      fs.readFileSync(path.join(path.resolve(config.dataDir), STATE_FILE), 'utf8'),
+    ) as {
+      url?: unknown;
+      pid?: unknown;
+    };
+    if (typeof state.pid !== 'number') return undefined;
     process.kill(state.pid, 0);
     return typeof state.url === 'string' ? state.url : undefined;
   } catch {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { causes } from '../errors';
 import { StartupFailure } from '../startup-failure';
 
 /**
@@ -12,37 +13,40 @@ export function explainStartupError(
 ): StartupFailure | undefined {
   if (err instanceof StartupFailure) return err;
   const where = describeServer(context.databaseUrl);
-  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause ?? e.errors?.[0], depth++) {
-    const code: unknown = e.code;
+  for (const e of causes(err)) {
+    const { code } = e;
+    const message = String(e.message);
     if (e.syscall === 'listen' && code === 'EADDRINUSE') {
+      const port = typeof e.port === 'number' ? e.port : context.port;
+      const address = typeof e.address === 'string' ? e.address : 'this machine';
       return new StartupFailure(
-        `port ${e.port ?? context.port} is already in use on ${e.address ?? 'this machine'}: set PORT to a free port, or stop what listens there`,
+        `port ${port} is already in use on ${address}: set PORT to a free port, or stop what listens there`,
         'PORT_IN_USE',
         { cause: err },
       );
     }
     if (e.syscall === 'listen' && (code === 'EACCES' || code === 'EADDRNOTAVAIL')) {
       return new StartupFailure(
-        `cannot listen on ${e.address}:${e.port} (${code}): set HOST and PORT to an address and port this user may use`,
+        `cannot listen on ${String(e.address)}:${String(e.port)} (${code}): set HOST and PORT to an address and port this user may use`,
         'OTHER',
         { cause: err },
       );
     }
     if (code === '28P01')
       return new StartupFailure(
-        `Postgres at ${where} refused the password: ${e.message} (check DATABASE_URL)`,
+        `Postgres at ${where} refused the password: ${message} (check DATABASE_URL)`,
         'PASSWORD_REFUSED',
         { cause: err },
       );
     if (code === '28000')
       return new StartupFailure(
-        `Postgres at ${where} refused the login: ${e.message} (check DATABASE_URL, or the server's pg_hba.conf)`,
+        `Postgres at ${where} refused the login: ${message} (check DATABASE_URL, or the server's pg_hba.conf)`,
         'OTHER',
         { cause: err },
       );
     if (code === '3D000')
       return new StartupFailure(
-        `Postgres at ${where}: ${e.message} (create it, or fix DATABASE_URL)`,
+        `Postgres at ${where}: ${message} (create it, or fix DATABASE_URL)`,
         'OTHER',
         { cause: err },
       );
@@ -61,7 +65,7 @@ export function explainStartupError(
     if (
       code === 'ETIMEDOUT' ||
       code === 'EHOSTUNREACH' ||
-      /timeout exceeded when trying to connect/i.test(String(e.message))
+      /timeout exceeded when trying to connect/i.test(message)
     ) {
       return new StartupFailure(
         `cannot reach Postgres at ${where}: it did not answer (check DATABASE_URL, and that nothing blocks the way)`,
@@ -70,11 +74,9 @@ export function explainStartupError(
       );
     }
     if (typeof code === 'string' && /^(53|57P03)/.test(code))
-      return new StartupFailure(
-        `Postgres at ${where} cannot take this connection now: ${e.message}`,
-        'OTHER',
-        { cause: err },
-      );
+      return new StartupFailure(`Postgres at ${where} cannot take this connection now: ${message}`, 'OTHER', {
+        cause: err,
+      });
   }
   return undefined;
 }

@@ -1,44 +1,87 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { ApiError, isDatabaseUnavailable, queueUnavailable } from '../errors';
+import { DomainError, isDatabaseUnavailable, queueUnavailable, type DomainErrorCode } from '../errors';
 import type { Logger } from '../logger';
+
+/** An answer the API gives of its own (a bad request, a missing key), with its status and headers. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export const invalidRequest = (message: string) => new HttpError(400, 'INVALID_REQUEST', message);
+export const unauthorized = (message: string) => new HttpError(401, 'UNAUTHORIZED', message);
+export const jobNotFound = () =>
+  new HttpError(404, 'JOB_NOT_FOUND', 'No job with this id exists for this API key.');
+
+/** The HTTP answer to each domain refusal; Retry-After tells a client when trying again can help. */
+const DOMAIN_ANSWERS: Record<DomainErrorCode, { status: number; retryAfterSeconds?: number }> = {
+  CONCURRENCY_LIMIT: { status: 429, retryAfterSeconds: 1 },
+  TOO_MANY_QUEUED_JOBS: { status: 429, retryAfterSeconds: 5 },
+  MONTHLY_QUOTA_EXCEEDED: { status: 402 },
+  QUEUE_UNAVAILABLE: { status: 503, retryAfterSeconds: 5 },
+};
+
+function fromDomainError(err: DomainError): HttpError {
+  const { status, retryAfterSeconds } = DOMAIN_ANSWERS[err.code];
+  const headers: Record<string, string> =
+    retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) };
+  return new HttpError(status, err.code, err.message, headers);
+}
 
 /** The one place where errors become HTTP answers: `{ success: false, error, code }`. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
+  // Four parameters: Express knows an error handler by its arity.
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   return (err, req, res, _next) => {
-    const apiError = toApiError(err);
-    if (apiError.status >= 500 && apiError.code !== 'QUEUE_UNAVAILABLE') {
+    const answer = toHttpError(err);
+    if (answer.status >= 500 && answer.code !== 'QUEUE_UNAVAILABLE') {
       logger.error({ err, method: req.method, path: req.path }, 'request failed');
-    } else if (apiError.code === 'QUEUE_UNAVAILABLE') {
+    } else if (answer.code === 'QUEUE_UNAVAILABLE') {
       logger.warn({ err, method: req.method, path: req.path }, 'Postgres unavailable');
     }
     if (res.headersSent) return;
     res
-      .status(apiError.status)
-      .set(apiError.headers)
-      .json({ success: false, error: apiError.message, code: apiError.code });
+      .status(answer.status)
+      .set(answer.headers)
+      .json({ success: false, error: answer.message, code: answer.code });
   };
 }
 
-function toApiError(err: any): ApiError {
-  if (err instanceof ApiError) return err;
-  // body-parser's errors carry a `type` and a client status.
-  if (err?.type === 'entity.too.large') {
-    return new ApiError(
+/** What body-parser's errors carry besides their message. */
+type BodyParserFields = { type?: unknown; limit?: unknown; status?: unknown; message?: unknown };
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof DomainError) return fromDomainError(err);
+  const e = (typeof err === 'object' && err !== null ? err : {}) as BodyParserFields;
+  if (e.type === 'entity.too.large') {
+    return new HttpError(
       413,
       'PAYLOAD_TOO_LARGE',
-      `The request body is larger than the ${err.limit}-byte limit.`,
+      `The request body is larger than the ${String(e.limit)}-byte limit.`,
     );
   }
-  if (err?.type === 'entity.parse.failed')
-    return new ApiError(400, 'INVALID_REQUEST', 'The request body is not valid JSON.');
-  if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported') {
-    return new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'The request body must be UTF-8 JSON.');
+  if (e.type === 'entity.parse.failed')
+    return new HttpError(400, 'INVALID_REQUEST', 'The request body is not valid JSON.');
+  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+    return new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'The request body must be UTF-8 JSON.');
   }
-  if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) {
-    return new ApiError(err.status, 'INVALID_REQUEST', String(err.message ?? 'Bad request.'));
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new HttpError(
+      e.status,
+      'INVALID_REQUEST',
+      typeof e.message === 'string' ? e.message : 'Bad request.',
+    );
   }
-  if (isDatabaseUnavailable(err)) return queueUnavailable();
-  return new ApiError(500, 'INTERNAL_ERROR', 'An unexpected error occurred; it has been logged.');
+  if (isDatabaseUnavailable(err)) return fromDomainError(queueUnavailable());
+  return new HttpError(500, 'INTERNAL_ERROR', 'An unexpected error occurred; it has been logged.');
 }
 
 export const routeNotFound: RequestHandler = (req, res) => {

@@ -1,9 +1,9 @@
 import { Router } from 'express';
 import type { ServiceContext } from '../context';
-import { jobNotFound } from '../errors';
 import { jobBody } from '../jobs/job-view';
 import { findJobForKey } from '../store/statements/find-job-for-key';
 import { apiKeyOf } from './auth';
+import { jobNotFound } from './errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { MAX_TIMEOUT_SECONDS } from '../jobs/queue';
-import { HTTP_METHODS, type ScrapeRequest } from '../scraper/scrape-request';
-import { invalidRequest } from '../errors';
+import { HTTP_METHODS, MAX_TIMEOUT_SECONDS, type ScrapeRequest } from '../scraper/scrape-request';
+import { invalidRequest } from './errors';
 
 export const MAX_URL_LENGTH = 8192;
 export const MAX_FORWARDED_HEADERS = 100;

@@ -7,6 +7,8 @@ export interface ClaimLoopOptions<C> {
   concurrency: number;
   /** How long an idle loop waits for a wake-up before it looks again anyway. */
   idlePollMs: number;
+  /** The longest a loop with work waiting delays a claim to gather free slots (default CLAIM_GATHER_MS). */
+  gatherMs?: number;
   /** The queue's heartbeatSeconds: claims are refreshed at half of it. */
   heartbeatSeconds: number;
   /**
@@ -150,13 +152,13 @@ export class ClaimLoop<C> {
 
   /**
    * With work waiting, claims come in batches: rather than one claim per slot as each frees up,
-   * wait until a fifth of the slots are free, or CLAIM_GATHER_MS at most. Each claim is a
+   * wait until a fifth of the slots are free, or `gatherMs` at most. Each claim is a
    * transaction (and a fetch that walks the queue), so fewer, larger claims leave more of the
    * machine to the scrapes themselves. An idle worker never waits here: a new job is claimed at once.
    */
   async #gatherSlots(): Promise<void> {
     const want = Math.max(1, Math.ceil(this.options.concurrency / 5));
-    const until = performance.now() + CLAIM_GATHER_MS;
+    const until = performance.now() + (this.options.gatherMs ?? CLAIM_GATHER_MS);
     while (!this.#stopping && this.options.concurrency - this.#held.size < want) {
       const left = until - performance.now();
       if (left <= 0) return;
@@ -172,14 +174,13 @@ export class ClaimLoop<C> {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        self.#wakeUp = undefined;
-        self.#woken = false;
+        this.#wakeUp = undefined;
+        this.#woken = false;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.#wakeUp = done;
     });
   }

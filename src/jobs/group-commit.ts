@@ -28,7 +28,7 @@ export class GroupCommit<In, Out = void> {
   add(item: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.#waiting.push({ item, resolve, reject });
-      this.#writing ??= this.#drain();
+      if (!this.#writing) this.#writing = this.#drain();
     });
   }
 

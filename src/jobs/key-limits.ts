@@ -8,10 +8,10 @@ import type { SlotLeases } from '../store/statements/lock-and-count-key-slots';
 /**
  * Per-key limits, in the documented shapes:
  * - concurrency: scrapes being processed at once, sync and async together. A sync scrape over it
- *   answers 429 CONCURRENCY_LIMIT; async jobs wait their turn (pg-boss group concurrency, one group
+ *   is refused (CONCURRENCY_LIMIT); async jobs wait their turn (pg-boss group concurrency, one group
  *   per key, so a key at its limit never blocks another key's jobs).
- * - max queued: async jobs waiting; over it, 429 TOO_MANY_QUEUED_JOBS.
- * - monthly quota: successful scrapes per calendar month (UTC); over it, 402 MONTHLY_QUOTA_EXCEEDED.
+ * - max queued: async jobs waiting; over it, TOO_MANY_QUEUED_JOBS.
+ * - monthly quota: successful scrapes per calendar month (UTC); over it, MONTHLY_QUOTA_EXCEEDED.
  */
 export function limitsOf(
   key: ApiKeyIdentity,
@@ -47,9 +47,9 @@ export const QUEUED_COUNT_MAX_AGE_MS = 1_000;
 /**
  * The queued-job cap, checked without counting a key's queue on every submission: a count is
  * reused for up to a second, plus the submissions this process accepted since, and taken afresh
- * whenever that estimate reaches the cap. Concurrent submissions share one count (measured: without
- * that, every request arriving as the estimate aged counted the queue itself, and those counts took
- * more Postgres time than all the inserts). So the cap holds exactly for one API process and within
+ * whenever that estimate reaches the cap. Concurrent submissions share one count: otherwise every
+ * request arriving as the estimate aged would count the queue itself, which costs Postgres more
+ * than the inserts do (docs/performance.md). So the cap holds exactly for one API process and within
  * a second's worth of submissions across several.
  */
 export class QueueCapCheck {
@@ -111,8 +111,8 @@ const DEEPEST_ROUND = 1_000_000_000;
  * - No starvation: every job waits behind a bounded number of rounds, each at most one
  *   `concurrency` of jobs per key.
  * - Short fetches: pg-boss's fetch walks its queue in priority order and checks each job's group
- *   against its limit, so a full key's backlog in front would be walked job by job on every fetch
- *   (measured: 100,000 such jobs cost a fetch about 100 ms). In rounds, a full key has at most one
+ *   against its limit, so a full key's backlog in front would be walked job by job on every fetch,
+ *   at a cost that grows with the backlog (docs/performance.md). In rounds, a full key has at most one
  *   round of jobs in front of any other key's job per round between them.
  *
  * When the queue is found empty the clocks start again from round 0 (a job accepted but not yet

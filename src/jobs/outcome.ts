@@ -44,3 +44,44 @@ export function failureBody(failure: ScrapeFailure, elapsedMs: number): ScrapeFa
 export function statusForFailureCode(code: string): 'failed' | 'timed_out' {
   return code === 'TARGET_TIMEOUT' || code === 'JOB_TIMEOUT' ? 'timed_out' : 'failed';
 }
+
+/** How a scrape ended, as its history row records it: the same columns for async jobs and sync scrapes. */
+export interface ScrapeOutcome {
+  status: 'completed' | 'failed' | 'timed_out';
+  target_status_code: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  charged: number;
+  result_bytes: number | null;
+  elapsed_ms: number | null;
+}
+
+/** The outcome the history records for a scrape's answer (what the sync route sends, a job stores). */
+export function outcomeOf(body: ScrapeSuccessBody | ScrapeFailureBody): ScrapeOutcome {
+  const elapsedMs = Math.round(body.metadata.elapsed_time * 1000);
+  if (!body.success) return failedOutcome(body.code, body.error, elapsedMs);
+  return {
+    status: 'completed',
+    target_status_code: body.data.status_code,
+    error_code: null,
+    error_message: null,
+    charged: body.billing.charged,
+    result_bytes: Buffer.byteLength(body.data.content),
+    elapsed_ms: elapsedMs,
+  };
+}
+
+/** The outcome of a job whose workers kept being lost: no scrape answered, so no time is recorded. */
+export const lostJobOutcome = (message: string): ScrapeOutcome => failedOutcome('JOB_TIMEOUT', message, null);
+
+function failedOutcome(code: string, message: string, elapsedMs: number | null): ScrapeOutcome {
+  return {
+    status: statusForFailureCode(code),
+    target_status_code: null,
+    error_code: code,
+    error_message: message,
+    charged: 0,
+    result_bytes: null,
+    elapsed_ms: elapsedMs,
+  };
+}

@@ -1,17 +1,18 @@
-import { PgBoss } from 'pg-boss';
+import { PgBoss, type Job, type JobAttempt } from 'pg-boss';
 import type { Config } from '../config';
-import type { ScrapeRequest } from '../scraper/scrape-request';
+import { MAX_TIMEOUT_SECONDS, type ScrapeRequest } from '../scraper/scrape-request';
 
 /** pg-boss owns these queue tables, in schema `pgboss`. */
 export const PGBOSS_SCHEMA = 'pgboss';
 export const SCRAPE_QUEUE = 'scrape';
 /** Where pg-boss moves a scrape whose worker vanished more often than retries allow. */
 export const LOST_SCRAPE_QUEUE = 'scrape-lost';
+/** The maintenance duties' queues, one each, so one duty's failure never skips another's run. */
 export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
+export const ABANDONED_SYNC_SCRAPES_QUEUE = 'fail-abandoned-sync-scrapes';
 
 /** How often pg-boss's supervisor looks for jobs whose heartbeat stopped (crash detection). */
 export const SUPERVISE_INTERVAL_SECONDS = 5;
-export const MAX_TIMEOUT_SECONDS = 300;
 
 export interface ScrapeJobData {
   /** The history row's id. Also the pg-boss job's id, except for a dead-lettered copy. */
@@ -21,11 +22,16 @@ export interface ScrapeJobData {
   priority?: number;
 }
 
+/** The attempt of a job a worker holds: what pg-boss's `complete` is fenced to. */
+export const attemptOf = (job: Job<unknown>): JobAttempt => ({ id: job.id, retryCount: job.retryCount });
+
 export type BossRole = 'api' | 'worker' | 'admin';
 
 /**
- * One pg-boss instance per process. Only worker processes supervise (heartbeat and expiry checks),
- * run cron schedules and hold a LISTEN connection; an API process only sends.
+ * One pg-boss instance per process. Only a worker's supervises (heartbeat and expiry checks), runs
+ * the cron schedules and LISTENs for queue notices; an API's (and the CLI's) inserts jobs and
+ * fetches nothing. The service's own LISTENs (job notices in a worker, key changes in an API) are
+ * connections of their own (listenForNotifications), not pg-boss's.
  */
 export function createBoss(config: Config, databaseUrl: string, role: BossRole): PgBoss {
   const working = role === 'worker';
@@ -33,7 +39,9 @@ export function createBoss(config: Config, databaseUrl: string, role: BossRole):
     connectionString: databaseUrl,
     schema: PGBOSS_SCHEMA,
     application_name: `omniscrape-${role}`,
-    max: working ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), 20) : 10,
+    max: working
+      ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), config.bossPoolMax.worker)
+      : config.bossPoolMax.api,
     connectionTimeoutMillis: 5_000,
     supervise: working,
     schedule: working,
@@ -73,5 +81,7 @@ export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> 
   } else {
     await boss.createQueue(SCRAPE_QUEUE, scrapeQueue);
   }
-  await boss.createQueue(PURGE_RESULTS_QUEUE, { retryLimit: 1, deleteAfterSeconds: 3600 });
+  const maintenanceQueue = { retryLimit: 1, deleteAfterSeconds: 3600 };
+  await boss.createQueue(PURGE_RESULTS_QUEUE, maintenanceQueue);
+  await boss.createQueue(ABANDONED_SYNC_SCRAPES_QUEUE, maintenanceQueue);
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
+import { requestColumns } from './history-row';
 import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
 
 /**
@@ -24,13 +25,7 @@ export async function submitScrapeJob(
   const createdAt = new Date();
   await ctx.submissions.submit({
     row: {
-      id: jobId,
-      api_key_id: key.id,
-      url: request.url,
-      host: new URL(request.url).hostname,
-      method: request.method,
-      format: request.format,
-      timeout_seconds: request.timeout,
+      ...requestColumns(jobId, key.id, request),
       created_at: createdAt,
     },
     data: { jobId, request, priority },

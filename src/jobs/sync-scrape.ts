@@ -8,9 +8,10 @@ import { finishSyncScrapeJob } from '../store/statements/finish-scrape-jobs';
 import { insertSyncScrapeJob } from '../store/statements/insert-sync-scrape-job';
 import { lockAndCountKeySlots } from '../store/statements/lock-and-count-key-slots';
 import { checkMonthlyQuota, limitsOf, slotLeases } from './key-limits';
+import { requestColumns } from './history-row';
 import {
   failureBody,
-  statusForFailureCode,
+  outcomeOf,
   successBody,
   type ScrapeFailureBody,
   type ScrapeSuccessBody,
@@ -43,13 +44,7 @@ export async function runSyncScrape(
     if ((slots.get(key.id)?.processing ?? 0) >= limits.concurrency)
       throw concurrencyLimitReached(limits.concurrency);
     await insertSyncScrapeJob(trx, {
-      id: jobId,
-      api_key_id: key.id,
-      url: request.url,
-      host: new URL(request.url).hostname,
-      method: request.method,
-      format: request.format,
-      timeout_seconds: request.timeout,
+      ...requestColumns(jobId, key.id, request),
       started_at: new Date(),
     });
   });
@@ -69,8 +64,8 @@ export async function runSyncScrape(
     }
     return body;
   } catch (err) {
-    await endUnrecorded(ctx, jobId, err);
-    throw err; // the API answers it (500, or 503 when Postgres is away) and logs it
+    await endUnrecorded(ctx, jobId);
+    throw err; // the caller (the API) answers and logs it
   } finally {
     ctx.syncLeases.release(jobId);
   }
@@ -104,15 +99,7 @@ async function recordOutcome(
   jobId: string,
   body: ScrapeSuccessBody | ScrapeFailureBody,
 ): Promise<void> {
-  await finishSyncScrapeJob(ctx.store.db, jobId, {
-    status: body.success ? 'completed' : statusForFailureCode(body.code),
-    target_status_code: body.success ? body.data.status_code : null,
-    error_code: body.success ? null : body.code,
-    error_message: body.success ? null : body.error,
-    charged: body.billing.charged,
-    result_bytes: body.success ? Buffer.byteLength(body.data.content) : null,
-    elapsed_ms: Math.round(body.metadata.elapsed_time * 1000),
-  });
+  await finishSyncScrapeJob(ctx.store.db, jobId, outcomeOf(body));
 }
 
 /**
@@ -120,7 +107,7 @@ async function recordOutcome(
  * it), so its slot frees now rather than when its lease lapses. If this fails too, it is logged
  * and the lease lapses; the caller rethrows the original error.
  */
-async function endUnrecorded(ctx: SyncScrapeContext, jobId: string, cause: unknown): Promise<void> {
+async function endUnrecorded(ctx: SyncScrapeContext, jobId: string): Promise<void> {
   try {
     await finishSyncScrapeJob(ctx.store.db, jobId, {
       status: 'failed',

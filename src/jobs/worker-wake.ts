@@ -25,8 +25,8 @@ export class WorkerWake {
     }
     this.#sending = true;
     announceQueuedJobs(this.db, this.processId)
-      // Not rethrown: the submissions are committed; idle workers find them at their next poll (1 s).
-      // At debug: during an outage every submission's 503 is already logged.
+      // Not rethrown: the submissions are committed; idle workers find them at their next idle poll.
+      // At debug: during an outage every submission's failure is already logged.
       .catch((err: unknown) => this.logger.debug({ err }, 'could not wake workers; they poll anyway'))
       .finally(() => {
         this.#sending = false;

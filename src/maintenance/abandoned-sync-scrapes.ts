@@ -1,5 +1,8 @@
+import { ABANDONED_SYNC_SCRAPES_QUEUE } from '../jobs/queue';
+import type { Logger } from '../logger';
 import type { Db } from '../store/schema';
 import { failAbandonedSyncScrapes as failAbandonedSyncScrapeRows } from '../store/scrape-jobs';
+import type { Duty } from './scheduled-duty';
 
 /** Slack beyond a sync scrape's own timeout before its row is judged abandoned. */
 export const ABANDONED_AFTER_SLACK_SECONDS = 60;
@@ -13,4 +16,21 @@ export const ABANDONED_AFTER_SLACK_SECONDS = 60;
  */
 export async function failAbandonedSyncScrapes(db: Db, leaseSeconds: number): Promise<number> {
   return failAbandonedSyncScrapeRows(db, leaseSeconds, ABANDONED_AFTER_SLACK_SECONDS);
+}
+
+/** The scheduled end of abandoned sync scrapes' rows. */
+export function abandonedSyncScrapes(
+  deps: { db: Db; logger: Logger },
+  options: { cron: string; syncLeaseSeconds: number },
+): Duty {
+  return {
+    name: 'abandoned sync scrapes',
+    queue: ABANDONED_SYNC_SCRAPES_QUEUE,
+    cron: options.cron,
+    // One statement: nothing to stop between steps.
+    async run() {
+      const abandoned = await failAbandonedSyncScrapes(deps.db, options.syncLeaseSeconds);
+      if (abandoned > 0) deps.logger.warn({ abandoned }, 'ended abandoned sync scrapes');
+    },
+  };
 }

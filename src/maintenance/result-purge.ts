@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
 import type { Db } from '../store/schema';
 import { deleteExpiredResultsBatch } from '../store/job-results';
 import { PURGE_RESULTS_QUEUE } from '../jobs/queue';
-import { failAbandonedSyncScrapes } from './abandoned-sync-scrapes';
+import type { Duty } from './scheduled-duty';
 
 /** Pause between two delete batches, so a large purge never holds locks or I/O for long. */
 export const PURGE_BATCH_PAUSE_MS_DEFAULT = 50;
@@ -13,6 +12,8 @@ export interface PurgeOptions {
   batchSize: number;
   pauseMs?: number;
   onBatch?: (deletedSoFar: number) => void;
+  /** Ends the purge after the batch in progress; the next run deletes the rest. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -25,45 +26,23 @@ export async function purgeExpiredResults(db: Db, options: PurgeOptions): Promis
     const deleted = await deleteExpiredResultsBatch(db, options.batchSize);
     total += deleted;
     options.onBatch?.(total);
-    if (deleted < options.batchSize) return total;
+    if (deleted < options.batchSize || options.signal?.aborted) return total;
     await sleep(options.pauseMs ?? PURGE_BATCH_PAUSE_MS_DEFAULT);
   }
 }
 
-export interface MaintenanceSchedule {
-  stop(): Promise<void>;
-}
-
-/**
- * Schedules the maintenance duties through pg-boss cron (no external cron): pg-boss creates one
- * job per slot however many workers run, and one of them purges expired results and ends
- * abandoned sync scrapes. Each duty runs whatever became of the other; a failed one is logged and
- * tried again at the next slot.
- */
-export async function startMaintenanceSchedule(
-  deps: { boss: PgBoss; db: Db; logger: Logger },
-  options: { cron: string; batchSize: number; syncLeaseSeconds: number },
-): Promise<MaintenanceSchedule> {
-  const { boss, db, logger } = deps;
-  await boss.schedule(PURGE_RESULTS_QUEUE, options.cron, null, { tz: 'UTC' });
-  await boss.work(PURGE_RESULTS_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
-    const duties = await Promise.allSettled([
-      purgeExpiredResults(db, { batchSize: options.batchSize }).then((deleted) => {
-        if (deleted > 0) logger.info({ deleted }, 'purged expired results');
-      }),
-      failAbandonedSyncScrapes(db, options.syncLeaseSeconds).then((abandoned) => {
-        if (abandoned > 0) logger.warn({ abandoned }, 'ended abandoned sync scrapes');
-      }),
-    ]);
-    const failed = duties.flatMap((d) => (d.status === 'rejected' ? [d.reason] : []));
-    // Rethrown after both ran, so pg-boss records the slot as failed; each failure logged here with its stack.
-    for (const err of failed)
-      logger.error({ err }, 'a maintenance duty failed; it runs again at the next slot');
-    if (failed.length > 0) throw failed[0];
-  });
+/** The scheduled result purge (`omniscrape cleanup` runs the same purge by hand). */
+export function resultPurge(
+  deps: { db: Db; logger: Logger },
+  options: { cron: string; batchSize: number },
+): Duty {
   return {
-    async stop() {
-      await boss.offWork(PURGE_RESULTS_QUEUE, { wait: true });
+    name: 'result purge',
+    queue: PURGE_RESULTS_QUEUE,
+    cron: options.cron,
+    async run(stopping) {
+      const deleted = await purgeExpiredResults(deps.db, { batchSize: options.batchSize, signal: stopping });
+      if (deleted > 0) deps.logger.info({ deleted }, 'purged expired results');
     },
   };
 }

@@ -67,7 +67,7 @@ export function guardedLookup(isBlocked: (address: string) => boolean = isBlocke
   return (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, []);
-      const allowed = (addresses as dns.LookupAddress[]).filter((a) => !isBlocked(a.address));
+      const allowed = addresses.filter((a) => !isBlocked(a.address));
       if (allowed.length === 0) return callback(blockedNetworkError(hostname), []);
       if (options.all) return callback(null, allowed);
       const first = allowed[0]!;

@@ -1,3 +1,15 @@
+/** A hold's wait for more bytes, queued until they fit (see MemoryBudget for the order). */
+interface Request {
+  hold: BudgetHold;
+  bytes: number;
+  /** When the asking hold was first let in; only for growths (they go ahead of new bodies). */
+  holderSince?: number;
+  grant: () => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  timer?: NodeJS.Timeout;
+}
+
 /**
  * A byte budget for page bodies held by one process. A scrape reserves bytes before it reads them
  * and holds them until its outcome is stored: first what the body announces (or a small first
@@ -22,17 +34,6 @@
  * within twice the budget, so the bytes held never pass twice the budget plus one body (the oldest
  * scrape's, at most the body cap and what the scraper counts with it).
  */
-interface Request {
-  hold: BudgetHold;
-  bytes: number;
-  /** When the asking hold was first let in; only for growths (they go ahead of new bodies). */
-  holderSince?: number;
-  grant: () => void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-  timer?: NodeJS.Timeout;
-}
-
 export class MemoryBudget {
   #used = 0;
   /** Growths first (oldest holder first), then new bodies in arrival order. */
@@ -84,7 +85,7 @@ export class MemoryBudget {
       if (signal) {
         request.onAbort = () => {
           this.#remove(request);
-          reject(signal.reason);
+          reject(signal.reason as Error);
           this.#grantWaiting(); // it may have been the head blocking smaller requests
         };
         signal.addEventListener('abort', request.onAbort, { once: true });

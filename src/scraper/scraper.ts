@@ -1,30 +1,20 @@
-import { Readable } from 'node:stream';
-import zlib from 'node:zlib';
-import { Agent, buildConnector, request, type Dispatcher } from 'undici';
+import { Agent, buildConnector, request } from 'undici';
 import { ScrapeFailure } from '../errors';
-import {
-  BLOCKED_ERROR_CODE,
-  blockedTarget,
-  checkHostBeforeConnect,
-  guardedLookup,
-  isBlockedAddress,
-} from './address-guard';
+import { BLOCKED_ERROR_CODE, checkHostBeforeConnect, guardedLookup, isBlockedAddress } from './address-guard';
 import { renderContent } from './formats';
 import type { BudgetHold } from './memory-budget';
+import { decodeBody, discard, flattenHeaders, readBody, type BodyBudget } from './read-body';
 import type { ScrapedPage, ScrapeRequest } from './scrape-request';
+import { toScrapeFailure } from './scrape-failures';
 
 export const MAX_REDIRECTS = 10;
 const CONNECT_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
 /**
- * What a body reserves from the memory budget before it is read when it does not announce its
- * length, and the step by which a reservation grows as decoded bytes pass it (each step may wait).
- */
-const BUDGET_STEP = 64 * 1024;
-/**
  * Bytes a response may buffer in the process before its body is read (socket and body stream
  * each; undici's default is 64 KiB). Bodies waiting for the memory budget keep this much each, so
- * it is kept small: measured with 500 pages of 1 MB in flight, it is most of the worker's memory.
+ * it is kept small: with many large pages in flight it is most of a worker's memory
+ * (docs/performance.md).
  */
 const READ_AHEAD_BYTES = 16 * 1024;
 
@@ -128,7 +118,7 @@ export class Scraper {
     for (let hop = 0; ; hop++) {
       if (!this.options.allowPrivateTargets) checkHostBeforeConnect(url.hostname, this.#isBlocked);
       const response = await request(url, {
-        method: method as Dispatcher.HttpMethod,
+        method,
         headers: this.#outgoingHeaders(req.headers, body, url.origin === firstOrigin),
         body,
         signal,
@@ -164,7 +154,10 @@ export class Scraper {
         }
         continue;
       }
-      const bytes = method === 'HEAD' ? Buffer.alloc(0) : await this.#readBody(response, signal, budget);
+      const bytes =
+        method === 'HEAD'
+          ? Buffer.alloc(0)
+          : await readBody(response, this.options.maxBodyBytes, signal, budget);
       const headers = flattenHeaders(response.headers);
       const text = decodeBody(bytes, headers['content-type']);
       const content = renderContent(text, headers['content-type'], req.format);
@@ -211,189 +204,4 @@ export class Scraper {
     headers['accept-encoding'] = 'gzip, deflate, br';
     return headers;
   }
-
-  /** Reads the body, decompressing it, and fails as soon as the decoded size passes the cap. */
-  async #readBody(
-    response: Dispatcher.ResponseData,
-    signal: AbortSignal,
-    budget: BodyBudget | undefined,
-  ): Promise<Buffer> {
-    const hold = budget?.hold;
-    const cap = this.options.maxBodyBytes;
-    const declared = Number(response.headers['content-length']);
-    if (Number.isFinite(declared) && declared > cap) {
-      discard(response.body);
-      throw tooLarge(cap);
-    }
-    if (hold) {
-      try {
-        await hold.reserveTo(
-          Number.isFinite(declared) ? declared : BUDGET_STEP,
-          signal,
-          budget!.waitAtMostMs(),
-        );
-      } catch (err) {
-        discard(response.body);
-        throw err;
-      }
-    }
-    const encoding = String(response.headers['content-encoding'] ?? '')
-      .trim()
-      .toLowerCase();
-    const decoder = createDecoder(encoding);
-    const source: Readable = decoder ? response.body.pipe(decoder) : response.body;
-    if (decoder) response.body.on('error', (err) => decoder.destroy(err));
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of source) {
-        size += (chunk as Buffer).length;
-        if (size > cap) throw tooLarge(cap);
-        chunks.push(chunk as Buffer);
-        if (hold && size > hold.heldBytes) {
-          // Decoded bytes past the reservation wait for the budget like a new body: meanwhile
-          // nothing more is read, so the decoder and then the socket stop (TCP holds the rest).
-          await hold.reserveTo(
-            Math.min(cap, Math.ceil(size / BUDGET_STEP) * BUDGET_STEP),
-            signal,
-            budget!.waitAtMostMs(),
-          );
-        }
-        if (signal.aborted) throw signal.reason;
-      }
-    } catch (err) {
-      // Release the connection now rather than at the deadline.
-      discard(response.body);
-      decoder?.destroy();
-      throw err;
-    }
-    return Buffer.concat(chunks, size);
-  }
-}
-
-/** A scrape's memory budget reservation, and how long it may wait for the budget right now. */
-interface BodyBudget {
-  hold: BudgetHold;
-  waitAtMostMs: () => number;
-}
-
-/** Drops a body we will not read; the abort error that destroying it raises is expected. */
-function discard(body: Readable): void {
-  body.on('error', () => undefined);
-  body.destroy();
-}
-
-function createDecoder(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined {
-  switch (encoding) {
-    case 'gzip':
-    case 'x-gzip':
-      return zlib.createGunzip();
-    case 'deflate':
-      return zlib.createInflate();
-    case 'br':
-      return zlib.createBrotliDecompress();
-    default:
-      return undefined; // identity, or an encoding we did not ask for: passed through as bytes
-  }
-}
-
-function tooLarge(cap: number): ScrapeFailure {
-  return new ScrapeFailure('TARGET_TOO_LARGE', `The target's body is larger than the ${cap}-byte cap.`);
-}
-
-function flattenHeaders(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
-  }
-  return flat;
-}
-
-/**
- * Decodes with the declared charset (header, else <meta>), falling back to UTF-8; never throws.
- * NUL characters come out as U+FFFD, as browsers show them: Postgres text and jsonb cannot store
- * NUL, and a page with one must be stored like any other.
- */
-function decodeBody(bytes: Buffer, contentType: string | undefined): string {
-  const declared =
-    /charset\s*=\s*"?([\w.:-]+)/i.exec(contentType ?? '')?.[1] ??
-    /<meta[^>]+charset\s*=\s*["']?([\w.:-]+)/i.exec(bytes.subarray(0, 2048).toString('latin1'))?.[1];
-  let text: string;
-  try {
-    text = new TextDecoder(declared ?? 'utf-8').decode(bytes);
-  } catch {
-    // A charset label TextDecoder does not know (a page's typo, an exotic encoding): read as UTF-8.
-    text = new TextDecoder('utf-8').decode(bytes);
-  }
-  return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
-}
-
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'ECONNABORTED',
-]);
-const TIMEOUT_CODES = new Set([
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'ETIMEDOUT',
-]);
-const PROTOCOL_CODES = new Set([
-  'UND_ERR_HEADERS_OVERFLOW',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-  'UND_ERR_RES_EXCEEDED_MAX_SIZE',
-  'UND_ERR_INVALID_ARG',
-  'Z_DATA_ERROR',
-  'Z_BUF_ERROR',
-  'ERR_TRAILING_JUNK_AFTER_STREAM_END',
-]);
-
-/** Maps whatever a scrape threw to one of the documented failure codes. */
-function toScrapeFailure(err: unknown, deadlinePassed: boolean, timeoutSeconds: number): ScrapeFailure {
-  if (err instanceof ScrapeFailure) return err;
-  const codes: string[] = [];
-  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
-    if (typeof e.code === 'string') codes.push(e.code);
-    if (e.name === 'HTTPParserError') codes.push('HPE_PARSER'); // undici's parser errors carry no code
-    if (Array.isArray(e.errors))
-      for (const inner of e.errors) if (typeof inner?.code === 'string') codes.push(inner.code);
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  if (codes.includes(BLOCKED_ERROR_CODE)) return blockedTarget('address');
-  if (deadlinePassed || codes.some((c) => TIMEOUT_CODES.has(c))) {
-    return new ScrapeFailure('TARGET_TIMEOUT', `The target did not answer within ${timeoutSeconds} s.`);
-  }
-  if (
-    codes.some(
-      (c) =>
-        c.startsWith('ERR_TLS') || c.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(c),
-    )
-  ) {
-    return new ScrapeFailure('TARGET_TLS_ERROR', `TLS handshake with the target failed: ${message}`);
-  }
-  if (
-    codes.some(
-      (c) =>
-        c.startsWith('HPE_') ||
-        c.startsWith('Z_') ||
-        c.startsWith('ERR__ERROR_FORMAT') ||
-        c.startsWith('ERR_BROTLI') ||
-        PROTOCOL_CODES.has(c),
-    )
-  ) {
-    return new ScrapeFailure('TARGET_PROTOCOL_ERROR', `The target sent an invalid HTTP response: ${message}`);
-  }
-  if (codes.some((c) => UNREACHABLE_CODES.has(c))) {
-    return new ScrapeFailure('TARGET_UNREACHABLE', `The target could not be reached: ${message}`);
-  }
-  return new ScrapeFailure('TARGET_UNREACHABLE', `The scrape failed: ${message}`);
 }

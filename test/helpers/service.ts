@@ -1,8 +1,9 @@
-import { loadConfig, type Config } from '../../src/config';
+import { loadConfig, type Config, type Tuning } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
 import { createTestDatabase } from './database';
 import { startTargetServer, type TargetServer } from './target-server';
+import { waitFor } from './wait';
 
 export const KEY_A = 'test-key-alpha-0001';
 export const KEY_B = 'test-key-bravo-0002';
@@ -26,6 +27,8 @@ export interface TestService {
 
 export interface TestServiceOptions {
   env?: Record<string, string>;
+  /** Settings no environment variable reaches (shorter timings for a test). */
+  tuning?: Partial<Tuning>;
   roles?: ServiceRoles;
   databaseUrl?: string;
 }
@@ -34,16 +37,19 @@ export interface TestServiceOptions {
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const database = options.databaseUrl ? undefined : await createTestDatabase();
   const databaseUrl = options.databaseUrl ?? database!.url;
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl,
-    OMNISCRAPE_API_KEYS: `alpha:${KEY_A},bravo:${KEY_B}`,
-    OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
-    OMNISCRAPE_LOG_LEVEL: process.env.OMNISCRAPE_TEST_LOG_LEVEL ?? 'silent',
-    OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
-    ...options.env,
-  });
+  const config = loadConfig(
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      OMNISCRAPE_API_KEYS: `alpha:${KEY_A},bravo:${KEY_B}`,
+      OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
+      OMNISCRAPE_LOG_LEVEL: process.env.OMNISCRAPE_TEST_LOG_LEVEL ?? 'silent',
+      OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
+      ...options.env,
+    },
+    options.tuning,
+  );
   const running = await startService(
     config,
     databaseUrl,
@@ -92,16 +98,18 @@ export async function waitForJob(
   timeoutMs = 30_000,
   key: string = KEY_A,
 ): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
   let last: any;
-  while (Date.now() < deadline) {
-    const res = await service.call('GET', `/v1/jobs/${jobId}`, undefined, key);
-    last = res.body;
-    if (res.status === 200 && until(res.body.data)) return res.body.data;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(
-    `job ${jobId} did not reach the expected state in ${timeoutMs} ms; last answer ${JSON.stringify(last)}`,
+  return waitFor(
+    async () => {
+      const res = await service.call('GET', `/v1/jobs/${jobId}`, undefined, key);
+      last = res.body;
+      return res.status === 200 && until(res.body.data) && res.body.data;
+    },
+    {
+      what: () => `job ${jobId} to reach the expected state; last answer ${JSON.stringify(last)}`,
+      timeoutMs,
+      intervalMs: 50,
+    },
   );
 }
 

@@ -14,6 +14,10 @@ export interface TargetServer {
   hits: Map<string, number>;
   /** Bodies received per path (last one). */
   lastRequest: Map<string, { method: string; headers: http.IncomingHttpHeaders; body: string }>;
+  /** Requests waiting at `/held?name=NAME` right now. */
+  held(name: string): number;
+  /** Answers the requests waiting at `/held?name=NAME`, and from now on answers that name at once. */
+  release(name: string): void;
   close(): Promise<void>;
 }
 
@@ -64,7 +68,26 @@ export async function startTargetServer(
   routes: Record<string, TargetHandler> = {},
   host = '127.0.0.1',
 ): Promise<TargetServer> {
-  const all = { ...defaultRoutes, ...routes };
+  // `/held?name=NAME` answers only when the test releases NAME: a scrape lasts exactly as long as a
+  // test needs it to, rather than a guessed number of milliseconds.
+  const gates = new Map<string, { open: boolean; waiting: Set<() => void> }>();
+  const gate = (name: string) => {
+    let g = gates.get(name);
+    if (!g) gates.set(name, (g = { open: false, waiting: new Set() }));
+    return g;
+  };
+  const held: TargetHandler = (_req, res, url) => {
+    const g = gate(url.searchParams.get('name') ?? '');
+    const answer = () => {
+      g.waiting.delete(answer);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('released');
+    };
+    if (g.open) return answer();
+    g.waiting.add(answer);
+    res.on('close', () => g.waiting.delete(answer));
+  };
+  const all: Record<string, TargetHandler> = { '/held': held, ...defaultRoutes, ...routes };
   const hits = new Map<string, number>();
   const lastRequest: TargetServer['lastRequest'] = new Map();
   const server = http.createServer(async (req, res) => {
@@ -89,6 +112,12 @@ export async function startTargetServer(
     origin: `http://${host}:${port}`,
     hits,
     lastRequest,
+    held: (name) => gate(name).waiting.size,
+    release(name) {
+      const g = gate(name);
+      g.open = true;
+      for (const answer of [...g.waiting]) answer();
+    },
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

@@ -1,0 +1,39 @@
+import type { PgBoss } from 'pg-boss';
+import type { Logger } from '../logger';
+import type { Db } from '../store/schema';
+import { abandonedSyncScrapes } from './abandoned-sync-scrapes';
+import { resultPurge } from './result-purge';
+import { scheduleDuty, type ScheduledDuty } from './scheduled-duty';
+
+export interface MaintenanceOptions {
+  /** When the duties run (pg-boss cron, UTC). */
+  cron: string;
+  purgeBatchSize: number;
+  syncLeaseSeconds: number;
+  /** How long a stop waits for a duty in progress. */
+  stopTimeoutMs: number;
+  /** How often a worker looks for a due run of each duty. */
+  pollSeconds: number;
+}
+
+export interface Maintenance {
+  stop(): Promise<void>;
+}
+
+/** Schedules every maintenance duty, each on its own pg-boss queue and schedule. */
+export async function startMaintenance(
+  deps: { boss: PgBoss; db: Db; logger: Logger },
+  options: MaintenanceOptions,
+): Promise<Maintenance> {
+  const duties = [
+    resultPurge(deps, { cron: options.cron, batchSize: options.purgeBatchSize }),
+    abandonedSyncScrapes(deps, { cron: options.cron, syncLeaseSeconds: options.syncLeaseSeconds }),
+  ];
+  const scheduled: ScheduledDuty[] = [];
+  for (const duty of duties) scheduled.push(await scheduleDuty(deps, duty, options));
+  return {
+    async stop() {
+      await Promise.all(scheduled.map((duty) => duty.stop()));
+    },
+  };
+}

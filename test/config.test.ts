@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, loadConfig, SETTING_VARIABLES } from '../src/config';
+
+/** The README's Settings table: variable → default as written there ("—": none). */
+function readmeSettings(): Map<string, string> {
+  const lines = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8').split('\n');
+  const header = lines.findIndex((line) => /^\|\s*variable\s*\|\s*default\s*\|/.test(line));
+  expect(header).toBeGreaterThan(-1);
+  const rows = new Map<string, string>();
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break;
+    const [variable, defaultValue] = line
+      .split('|')
+      .slice(1, 3)
+      .map((cell) => cell.trim().replace(/^`(.*)`$/, '$1'));
+    rows.set(variable!, defaultValue!);
+  }
+  return rows;
+}
+
+describe('settings', () => {
+  test("the README's Settings table lists every variable the service reads, and only those", () => {
+    expect([...readmeSettings().keys()].sort()).toEqual(SETTING_VARIABLES.map((s) => s.env).sort());
+  });
+
+  test("each default in the README's Settings table is the default the service applies", () => {
+    const readme = readmeSettings();
+    const unset = loadConfig({});
+    for (const { field, env } of SETTING_VARIABLES) {
+      const documented = readme.get(env);
+      if (documented === '—') {
+        // No default: the setting is simply absent.
+        expect({ env, value: unset[field] }).toEqual({
+          env,
+          value: Array.isArray(unset[field]) ? [] : undefined,
+        });
+      } else {
+        // Setting the variable to its documented default changes nothing.
+        expect({ env, value: loadConfig({ [env]: documented })[field] }).toEqual({
+          env,
+          value: unset[field],
+        });
+      }
+    }
+  });
+
+  test('unset variables take their defaults; set ones are parsed into their fields', () => {
+    expect(loadConfig({})).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      databaseUrl: undefined,
+      apiKeys: [],
+      allowPrivateTargets: false,
+      resultTtlSeconds: 86_400,
+      workerBodyBudgetBytes: 8 * 1024 * 1024,
+      maintenancePollSeconds: 5,
+      storePoolMax: { api: 20, worker: 10 },
+      bossPoolMax: { api: 10, worker: 20 },
+    });
+    expect(
+      loadConfig({
+        PORT: '0',
+        OMNISCRAPE_API_KEYS: 'a:12345678, b:abcdefgh',
+        OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'yes',
+        OMNISCRAPE_WORKER_BODY_BUDGET_MB: '0.5',
+        OMNISCRAPE_LOG_LEVEL: '',
+      }),
+    ).toMatchObject({
+      port: 0,
+      apiKeys: [
+        { name: 'a', key: '12345678' },
+        { name: 'b', key: 'abcdefgh' },
+      ],
+      allowPrivateTargets: true,
+      workerBodyBudgetBytes: 512 * 1024,
+      logLevel: 'info',
+    });
+  });
+
+  test('bad values throw one ConfigError naming every bad variable', () => {
+    const bad = { PORT: '70000', OMNISCRAPE_HEARTBEAT_SECONDS: '5', OMNISCRAPE_API_KEYS: 'bob:short' };
+    expect(() => loadConfig(bad)).toThrow(ConfigError);
+    const message = (() => {
+      try {
+        loadConfig(bad);
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    expect(message).toMatch(/^invalid settings:\n {2}PORT: /);
+    expect(message).toContain('\n  OMNISCRAPE_HEARTBEAT_SECONDS: ');
+    expect(message).toContain(
+      '\n  OMNISCRAPE_API_KEYS: entry "bob" must be name:key with a key of 8+ characters',
+    );
+  });
+
+  test('tuning no variable reaches is set through the second argument, and checked too', () => {
+    expect(loadConfig({}, { storePoolMax: { api: 3, worker: 2 } }).storePoolMax).toEqual({
+      api: 3,
+      worker: 2,
+    });
+    expect(() => loadConfig({}, { storePoolMax: { api: 0, worker: 2 } })).toThrow(
+      /invalid settings:\n {2}storePoolMax\.api: /,
+    );
+  });
+});
