@@ -126,7 +126,9 @@ describe('claim loop', () => {
         // (not enough to claim yet), and the stop arrives during that wait.
         setImmediate(() => {
           release.get(100)!();
-          setImmediate(() => (stopping = loop.stop(0)));
+          setImmediate(() => {
+            stopping = loop.stop(0);
+          });
         });
         return { claimed, fetched: claimed.length };
       },

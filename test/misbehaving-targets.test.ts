@@ -20,7 +20,9 @@ const routes: Record<string, TargetHandler> = {
   '/endless': (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
     const pump = () => {
-      while (res.write(chunk)) {}
+      while (res.write(chunk)) {
+        // until the socket's buffer is full; 'drain' resumes
+      }
     };
     res.on('drain', pump);
     pump();
@@ -33,7 +35,9 @@ const routes: Record<string, TargetHandler> = {
   '/big-declared': (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(64 * MiB) });
     const pump = () => {
-      while (res.write(chunk)) {}
+      while (res.write(chunk)) {
+        // until the socket's buffer is full; 'drain' resumes
+      }
     };
     res.on('drain', pump);
     pump();

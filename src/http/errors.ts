@@ -38,7 +38,6 @@ function fromDomainError(err: DomainError): HttpError {
 /** The one place where errors become HTTP answers: `{ success: false, error, code }`. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   // Four parameters: Express knows an error handler by its arity.
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   return (err, req, res, _next) => {
     const answer = toHttpError(err);
     if (answer.status >= 500 && answer.code !== 'QUEUE_UNAVAILABLE') {

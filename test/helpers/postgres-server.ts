@@ -29,7 +29,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     };
   }
   const embedded = await startDisposableEmbeddedPostgres();
-  return { url: embedded.url, source: 'embedded', stop: embedded.destroy };
+  return { url: embedded.url, source: 'embedded', stop: () => embedded.destroy() };
 }
 
 /**

@@ -90,7 +90,7 @@ export async function startTargetServer(
   const all: Record<string, TargetHandler> = { '/held': held, ...defaultRoutes, ...routes };
   const hits = new Map<string, number>();
   const lastRequest: TargetServer['lastRequest'] = new Map();
-  const server = http.createServer(async (req, res) => {
+  const serve = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
     lastRequest.set(url.pathname, { method: req.method ?? '', headers: req.headers, body: '' });
@@ -105,7 +105,8 @@ export async function startTargetServer(
     } catch {
       res.destroy();
     }
-  });
+  };
+  const server = http.createServer((req, res) => void serve(req, res));
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
