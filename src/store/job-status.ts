@@ -40,10 +40,11 @@ export const STATUS_CHANGES = {
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: JobStatus | readonly JobStatus[] }>;
 
 /**
- * Statuses as SQL literals for a statement's text (`'queued', 'processing'`): how the named
- * statements take theirs from STATUS_CHANGES. Literals, not parameters: a generic plan can use the
- * partial indexes on `queued` and `processing` rows only for a statement whose text names the
- * status, and without them the settle statement's generic plan scans the whole table.
+ * Statuses as SQL literals for a statement's text (`'queued', 'processing'`). A status written as a
+ * literal lets a generic plan use the partial indexes on `queued` and `processing` rows, which is
+ * what a statement that finds its rows by status wants (the settle statement's join, the reaper).
+ * A statement that finds its rows by id takes its statuses as a parameter instead: with a literal,
+ * Postgres may add a scan of every row in that status to the primary-key lookup.
  */
 export function statusLiterals(statuses: JobStatus | readonly JobStatus[]): string {
   return (typeof statuses === 'string' ? [statuses] : statuses).map((s) => `'${s}'`).join(', ');
