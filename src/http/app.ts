@@ -26,13 +26,11 @@ export function createApp(ctx: ServiceContext): Express {
         res.json({ success: true, status: 'ready' });
         return;
       }
-      res
-        .status(503)
-        .json({
-          success: false,
-          error: 'Database migrations are pending; run `omniscrape migrate`.',
-          code: 'NOT_READY',
-        });
+      res.status(503).json({
+        success: false,
+        error: 'Database migrations are pending; run `omniscrape migrate`.',
+        code: 'NOT_READY',
+      });
     } catch {
       // The 503 is the report: probes run every few seconds, and the requests that fail log the outage.
       res

@@ -102,11 +102,9 @@ export async function recordSuccessfulScrapes(db: Db, counts: ReadonlyMap<string
         rows.map(([apiKeyId, n]) => ({ api_key_id: apiKeyId, month: thisMonth, successful_scrapes: n })),
       )
       .onConflict((oc) =>
-        oc
-          .columns(['api_key_id', 'month'])
-          .doUpdateSet({
-            successful_scrapes: sql`key_usage.successful_scrapes + excluded.successful_scrapes`,
-          }),
+        oc.columns(['api_key_id', 'month']).doUpdateSet({
+          successful_scrapes: sql`key_usage.successful_scrapes + excluded.successful_scrapes`,
+        }),
       )
       .execute();
   });
