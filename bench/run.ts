@@ -347,6 +347,6 @@ main().then(
 
 /** The version of a package as installed (its package.json may not be importable through its exports map). */
 function installedVersion(name: string): string {
-  const manifest = path.join(__dirname, '..', 'node_modules', name, 'package.json');
+  const manifest = path.resolve(__dirname, '../../node_modules', name, 'package.json');
   return (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version: string }).version;
 }
