@@ -33,7 +33,7 @@ function report(
   finished: Record<string, number>,
 ) {
   const done = Object.values(finished).reduce((a, b) => a + b, 0);
-  // Figures for the README's Reliability section.
+  // Figures for docs/reliability.md.
   console.log(
     `[reliability] ${name}: faults injected ${faults}, jobs accepted ${tally.accepted.length}, ` +
       `503 answers ${tally.unavailable}, other errors ${JSON.stringify(tally.unexpected)}, ` +

@@ -206,7 +206,7 @@ describe('worker memory with chunked and compressed pages', () => {
     }
     const peak = worker.peakRssBytes();
     const bound = baseline + rssBoundAbove(BUDGET_MB * MB, MAX_BODY_BYTES, IN_FLIGHT);
-    // Figures for the README's Reliability section.
+    // Figures for docs/reliability.md.
     console.log(
       `[reliability] chunked/compressed pages: peak worker RSS ${(peak / MB).toFixed(0)} MB with ${IN_FLIGHT} pages of ` +
         `${PAGE_BYTES / MB} MiB in flight (budget ${BUDGET_MB} MiB; baseline ${(baseline / MB).toFixed(0)} MB, bound ${(bound / MB).toFixed(0)} MB)`,
