@@ -1,3 +1,4 @@
+import { scrapeRequest } from './helpers/scrape-request';
 import { randomUUID } from 'node:crypto';
 import { KeyRounds } from '../src/jobs/key-limits';
 import { SCRAPE_QUEUE } from '../src/jobs/queue';
@@ -29,15 +30,7 @@ afterAll(async () => {
 async function fillBacklog(apiKeyId: string): Promise<void> {
   const { boss, store } = service.running.context;
   const url = `${target.origin}/busy`;
-  const request = {
-    url,
-    method: 'GET',
-    headers: {},
-    timeout: 30,
-    follow_redirects: true,
-    format: 'raw',
-    mode: 'auto',
-  };
+  const request = scrapeRequest(url);
   const rounds = new KeyRounds(async () => 0); // queued as into an empty queue
   for (let offset = 0; offset < BACKLOG; offset += 10_000) {
     const ids = Array.from({ length: 10_000 }, () => randomUUID());

@@ -5,7 +5,7 @@ import { openStore, type Store } from '../src/store/pool';
 import { transactionWithSettings } from '../src/store/transactions';
 import { MAX_INSERT_BYTES } from '../src/store/job-results';
 import { STATUS_CHANGES } from '../src/store/job-status';
-import type { JobStatus, NewScrapeJob } from '../src/store/schema';
+import type { Db, JobStatus, NewScrapeJob } from '../src/store/schema';
 import {
   failAbandonedSyncScrapes,
   handBackScrapeJob,
@@ -47,9 +47,9 @@ afterAll(async () => {
 });
 
 /** Inserts a history row (by default an async job `processing` at attempt 1) and returns its id. */
-async function insertJob(row: Partial<NewScrapeJob> = {}): Promise<string> {
-  const id = randomUUID();
-  await store.db
+async function insertJob(row: Partial<NewScrapeJob> = {}, db: Db = store.db): Promise<string> {
+  const id = row.id ?? randomUUID();
+  await db
     .insertInto('omniscrape.scrape_jobs')
     .values({
       id,
@@ -316,21 +316,7 @@ describe('key slots', () => {
         { what: "the second count to wait on the key's lock" },
       );
       expect(secondDone).toBe(false);
-      await a
-        .insertInto('omniscrape.scrape_jobs')
-        .values({
-          id: randomUUID(),
-          api_key_id: keyId,
-          kind: 'sync',
-          url: 'http://127.0.0.1/',
-          host: '127.0.0.1',
-          method: 'GET',
-          format: 'html',
-          timeout_seconds: 30,
-          status: 'processing',
-          attempts: 1,
-        })
-        .execute();
+      await insertJob({ kind: 'sync', heartbeat_at: null }, a);
       return { before, second };
     });
     expect(await first.second).toBe(first.before + 1);
@@ -352,22 +338,7 @@ describe('key slots', () => {
       [randomUUID(), 'sync', new Date(Date.now() - 30_000)],
     ] as const;
     for (const [id, kind, heartbeat] of rows) {
-      await store.db
-        .insertInto('omniscrape.scrape_jobs')
-        .values({
-          id,
-          api_key_id: otherKey,
-          kind,
-          url: 'http://127.0.0.1/',
-          host: '127.0.0.1',
-          method: 'GET',
-          format: 'html',
-          timeout_seconds: 30,
-          status: 'processing',
-          attempts: 1,
-          heartbeat_at: heartbeat,
-        })
-        .execute();
+      await insertJob({ id, api_key_id: otherKey, kind, heartbeat_at: heartbeat });
     }
     // The fresh async job and the sync scrape leased 2 s ago; not the ones 120 s and 30 s old.
     expect(await count()).toEqual({ limit: 3, processing: 2 });

@@ -1,3 +1,4 @@
+import { waitFor } from './helpers/wait';
 import { ABANDONED_SYNC_SCRAPES_QUEUE, PURGE_RESULTS_QUEUE } from '../src/jobs/queue';
 import { scheduleDuty } from '../src/maintenance/scheduled-duty';
 import { startTestService, type TestService } from './helpers/service';
@@ -7,15 +8,6 @@ beforeAll(async () => {
   service = await startTestService();
 });
 afterAll(() => service?.stop());
-
-/** Polls `probe` until it returns true, or fails after `ms`. */
-async function eventually(probe: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('maintenance duties', () => {
   test('each duty has a pg-boss schedule of its own', async () => {
@@ -34,13 +26,16 @@ describe('maintenance duties', () => {
       [key.id],
     );
     await service.running.context.boss.send(ABANDONED_SYNC_SCRAPES_QUEUE, {}); // what its cron slot does
-    await eventually(async () => {
-      const [{ error_code }] = await service.query(
-        'select error_code from omniscrape.scrape_jobs where id = $1',
-        [row.id],
-      );
-      return error_code === 'SCRAPE_ABANDONED';
-    });
+    await waitFor(
+      async () => {
+        const [{ error_code }] = await service.query(
+          'select error_code from omniscrape.scrape_jobs where id = $1',
+          [row.id],
+        );
+        return error_code === 'SCRAPE_ABANDONED';
+      },
+      { what: 'the reaper to end the abandoned row', timeoutMs: 15_000, intervalMs: 100 },
+    );
   });
 
   test('stopping a duty whose run hangs does not hang', async () => {

@@ -1,3 +1,4 @@
+import { scrapeRequest } from './helpers/scrape-request';
 import { LOST_SCRAPE_QUEUE } from '../src/jobs/queue';
 import { startTargetServer } from './helpers/target-server';
 import { KEY_B, useServiceAndTarget, waitForJob } from './helpers/service';
@@ -133,15 +134,7 @@ describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
     // What pg-boss does after the last retry: a copy of the payload, under a new id, in the dead-letter queue.
     await env.service.running.context.boss.send(LOST_SCRAPE_QUEUE, {
       jobId,
-      request: {
-        ...request,
-        method: 'GET',
-        headers: {},
-        timeout: 30,
-        follow_redirects: true,
-        format: 'raw',
-        mode: 'auto',
-      },
+      request: scrapeRequest(request.url),
     });
     const job = await waitForJob(env.service, jobId);
     expect(job).toMatchObject({ status: 'timed_out', code: 'JOB_TIMEOUT' });

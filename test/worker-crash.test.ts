@@ -1,3 +1,4 @@
+import { waitFor } from './helpers/wait';
 import { once } from 'node:events';
 import { spawnCli } from './helpers/cli';
 import { startDisposableEmbeddedPostgres } from './helpers/postgres-server';
@@ -45,8 +46,7 @@ describe('a worker killed mid-job', () => {
         timeout: 120,
       });
       await waitForJob(api, submitted.body.job_id, (d) => d.status === 'processing', 20_000);
-      const deadline = Date.now() + 10_000;
-      while (hangingHits === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await waitFor(() => hangingHits > 0, { what: 'the worker to reach the hanging page' });
       expect(hangingHits).toBe(1);
 
       worker.kill('SIGKILL');

@@ -1,0 +1,75 @@
+import { InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { migrateToLatest } from '../store/migrate';
+import { openStore, type Store } from '../store/pool';
+import { runningLocalPostgresUrl } from './local-mode';
+import { explainStartupError } from './startup-errors';
+
+export const print = (line = '') => process.stdout.write(line + '\n');
+/** Ends the command with one line on stderr (`omniscrape: …`) and exit code 1. */
+export const fail = (message: string): never => {
+  process.stderr.write(`omniscrape: ${message}\n`);
+  process.exit(1);
+};
+
+/**
+ * The end of every command that failed: one line. A failure we recognise (StartupFailure, or an
+ * error explainStartupError knows) says its cause and way out; anything else is a bug or a case
+ * not foreseen, whose message is still one line, and whose stack OMNISCRAPE_LOG_LEVEL=debug shows.
+ */
+export function failWith(err: unknown): never {
+  const explained = explainStartupError(err);
+  const debug = ['debug', 'trace'].includes(process.env.OMNISCRAPE_LOG_LEVEL ?? '');
+  if (debug) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  if (explained) return fail(explained.message);
+  const message = err instanceof Error ? err.message : String(err);
+  return fail(`${message.split('\n')[0]}${debug ? '' : ' (OMNISCRAPE_LOG_LEVEL=debug shows where)'}`);
+}
+
+/** Runs the first contact with a database; its failures come out explained, naming the server (never the password). */
+export async function connecting<T>(databaseUrl: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw explainStartupError(err, { databaseUrl }) ?? err;
+  }
+}
+
+export function config(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    // Not logged: there is no logger before the settings are read, and the message names each bad one.
+    return fail(
+      err instanceof ConfigError
+        ? err.message.replace(/:?\n\s+/g, (m) => (m.startsWith(':') ? ': ' : '; '))
+        : String(err),
+    );
+  }
+}
+
+/** DATABASE_URL, else the embedded Postgres of a running `npm start` in this checkout. */
+export function databaseUrlFor(cfg: Config): string {
+  return (
+    cfg.databaseUrl ??
+    runningLocalPostgresUrl(cfg) ??
+    fail('DATABASE_URL is not set, and no embedded Postgres from `npm start` is running in this folder.')
+  );
+}
+
+export async function withStore<T>(cfg: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+  const url = databaseUrlFor(cfg);
+  const store = openStore(url, { max: 2, applicationName: 'omniscrape-cli' });
+  try {
+    await connecting(url, () => migrateToLatest(store.db));
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more');
+  return n;
+}

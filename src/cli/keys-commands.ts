@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import {
+  generateApiKey,
+  insertApiKey,
+  listApiKeys,
+  revokeApiKey,
+  updateApiKeyLimits,
+} from '../store/api-keys';
+import { config, fail, positiveInt, print, withStore } from './common';
+
+/** A limit flag: a whole number, or `default` (back to the service default; no quota for --monthly-quota). */
+function limitValue(value: string): number | null {
+  if (value === 'default' || value === 'none') return null;
+  return positiveInt(value);
+}
+
+function withLimitOptions(command: Command): Command {
+  return command
+    .option(
+      '--concurrency <n>',
+      'scrapes processing at once, sync and async together (default: OMNISCRAPE_DEFAULT_CONCURRENCY)',
+      limitValue,
+    )
+    .option(
+      '--max-queued <n>',
+      'async jobs waiting at once (default: OMNISCRAPE_DEFAULT_MAX_QUEUED)',
+      limitValue,
+    )
+    .option('--monthly-quota <n>', 'successful scrapes per calendar month, UTC (default: none)', limitValue);
+}
+
+type LimitOptions = {
+  concurrency?: number | null;
+  maxQueued?: number | null;
+  monthlyQuota?: number | null;
+};
+
+/** The `keys` commands: create, limits, revoke, list. */
+export function addKeysCommands(program: Command): void {
+  const keys = program.command('keys').description('manage API keys');
+  withLimitOptions(keys.command('create <name>'))
+    .description('create a key and print it once (only its hash is stored)')
+    .action(async (name: string, limits: LimitOptions) => {
+      const cfg = config();
+      const key = generateApiKey();
+      const created = await withStore(cfg, (store) => insertApiKey(store.db, name, key, limits));
+      if (!created) fail(`a key named "${name}" already exists`);
+      print(key);
+      process.stderr.write(`created key "${name}"; it is shown only this once.\n`);
+    });
+  withLimitOptions(keys.command('limits <name>'))
+    .description("change a key's limits (a value of `default` restores the service default)")
+    .action(async (name: string, limits: LimitOptions) => {
+      const updated = await withStore(config(), (store) => updateApiKeyLimits(store.db, name, limits));
+      if (!updated) fail(`no key named "${name}"`);
+      print(`updated the limits of key "${name}" (they apply to jobs submitted from now on)`);
+    });
+  keys
+    .command('revoke <name>')
+    .description('revoke a key: requests with it are refused at once')
+    .action(async (name: string) => {
+      const revoked = await withStore(config(), (store) => revokeApiKey(store.db, name));
+      if (!revoked) fail(`no active key named "${name}"`);
+      print(`revoked key "${name}"`);
+    });
+  keys
+    .command('list')
+    .description('list keys (names and prefixes, never the keys)')
+    .action(async () => {
+      const rows = await withStore(config(), (store) => listApiKeys(store.db));
+      const or = (value: number | null, fallback: string) => (value === null ? fallback : String(value));
+      for (const row of rows) {
+        const limits = `concurrency ${or(row.concurrency_limit, 'default')}, max queued ${or(row.max_queued, 'default')}, monthly quota ${or(row.monthly_quota, 'none')}`;
+        const revoked = row.revoked_at ? `\trevoked ${new Date(row.revoked_at).toISOString()}` : '';
+        print(
+          `${row.name}\t${row.key_prefix}…\tcreated ${row.created_at.toISOString()}\t${limits}${revoked}`,
+        );
+      }
+    });
+}

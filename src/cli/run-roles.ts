@@ -1,0 +1,96 @@
+import { isDatabaseUnavailable } from '../errors';
+import { createLogger } from '../logger';
+import { startService, type ServiceRoles } from '../service';
+import { config, connecting, fail, print } from './common';
+import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, startLocalPostgres } from './local-mode';
+import { assertCanListen } from './startup-errors';
+
+/**
+ * Runs the roles `serve`, `api` and `worker` start, until SIGTERM or SIGINT stops them in order.
+ * Only `serve` (allowEmbedded) starts an embedded Postgres when DATABASE_URL is unset.
+ */
+export async function runRoles(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
+  const cfg = config();
+  const logger = createLogger(cfg);
+  let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
+  let printedKey: string | undefined;
+  if (roles.api) await assertCanListen(cfg.host, cfg.port);
+  if (!cfg.databaseUrl) {
+    if (!allowEmbedded)
+      fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
+    logger.info({ dataDir: cfg.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
+    embedded = await startLocalPostgres(cfg, (line) => logger.warn(line));
+  }
+  const databaseUrl = cfg.databaseUrl ?? embedded!.url;
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    if (embedded && cfg.apiKeys.length === 0) {
+      printedKey = localApiKey(cfg);
+      cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
+    }
+    // A port taken since assertCanListen makes startService reject (EADDRINUSE), explained like the rest.
+    service = await connecting(databaseUrl, () => startService(cfg, databaseUrl, roles, logger));
+  } catch (err) {
+    // The embedded Postgres must not outlive a failed start; a failure to stop it is logged, and
+    // the start-up failure (the cause) is what the user is told.
+    await embedded
+      ?.stop()
+      .catch((stopErr) =>
+        logger.error({ err: stopErr }, 'stopping the embedded Postgres after a failed start failed'),
+      );
+    throw err;
+  }
+  const roleNames = Object.entries(roles)
+    .filter(([, on]) => on)
+    .map(([name]) => name)
+    .join(' + ');
+  logger.info({ roles: roleNames, port: service.port }, 'omniscrape started');
+  if (embedded) {
+    print('');
+    print(`  omniscrape is running (${roleNames}) on an embedded Postgres.`);
+    if (service.port) print(`  API:          http://localhost:${service.port}`);
+    // The password stays in its mode-600 file: terminals are logged and shared more than files are.
+    print(
+      `  DATABASE_URL: ${urlWithoutPassword(embedded.url)}   (password in ${cfg.dataDir}/${POSTGRES_PASSWORD_FILE})`,
+    );
+    if (printedKey)
+      print(`  API key:      ${printedKey}   (name "${LOCAL_KEY_NAME}", kept in ${cfg.dataDir}/)`);
+    print('');
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    // Postgres may go away mid-shutdown (a server stopped at the same time, or an embedded one
+    // signalled from outside); its connections' errors are expected now and must not crash the
+    // orderly stop. They are logged without a stack: the stack of a lost connection says nothing.
+    process.on('uncaughtException', (err) => {
+      if (isDatabaseUnavailable(err))
+        return logger.warn({ err: err.message }, 'Postgres went away during shutdown');
+      logger.fatal({ err }, 'uncaught exception during shutdown');
+      process.exit(1);
+    });
+    logger.info(
+      { signal, graceSeconds: cfg.shutdownGraceSeconds },
+      'stopping: no new jobs are claimed, in-flight scrapes may finish',
+    );
+    try {
+      await service.stop();
+      await embedded?.stop();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function urlWithoutPassword(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.password = '';
+  return url.toString();
+}
