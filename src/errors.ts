@@ -3,7 +3,11 @@
  * to its HTTP status and headers, so jobs/ and store/ know nothing of HTTP.
  */
 export type DomainErrorCode =
-  'CONCURRENCY_LIMIT' | 'TOO_MANY_QUEUED_JOBS' | 'MONTHLY_QUOTA_EXCEEDED' | 'QUEUE_UNAVAILABLE';
+  | 'CONCURRENCY_LIMIT'
+  | 'TOO_MANY_QUEUED_JOBS'
+  | 'MONTHLY_QUOTA_EXCEEDED'
+  | 'QUEUE_UNAVAILABLE'
+  | 'IDEMPOTENCY_KEY_REUSED';
 
 export class DomainError extends Error {
   constructor(
@@ -34,6 +38,12 @@ export const monthlyQuotaExceeded = (quota: number) =>
   new DomainError(
     'MONTHLY_QUOTA_EXCEEDED',
     `This API key has used its monthly quota of ${quota} successful scrapes.`,
+  );
+
+export const idempotencyKeyReused = () =>
+  new DomainError(
+    'IDEMPOTENCY_KEY_REUSED',
+    'This Idempotency-Key was used in the last 24 hours with a different request; use a new key for a new request.',
   );
 
 /** Codes of a scrape that could not complete: an outcome recorded like a page, not a refusal. */

@@ -26,6 +26,7 @@ const DOMAIN_ANSWERS: Record<DomainErrorCode, { status: number; retryAfterSecond
   TOO_MANY_QUEUED_JOBS: { status: 429, retryAfterSeconds: 5 },
   MONTHLY_QUOTA_EXCEEDED: { status: 402 },
   QUEUE_UNAVAILABLE: { status: 503, retryAfterSeconds: 5 },
+  IDEMPOTENCY_KEY_REUSED: { status: 409 },
 };
 
 function fromDomainError(err: DomainError): HttpError {

@@ -3,7 +3,7 @@ import type { ServiceContext } from '../context';
 import { runSyncScrape } from '../jobs/sync-scrape';
 import { submitScrapeJob } from '../jobs/submit';
 import { apiKeyOf } from './auth';
-import { parseScrapeRequest } from './scrape-schema';
+import { parseIdempotencyKey, parseScrapeRequest } from './scrape-schema';
 
 export function scrapeRouter(ctx: ServiceContext): Router {
   const router = Router();
@@ -22,10 +22,14 @@ export function scrapeRouter(ctx: ServiceContext): Router {
   });
 
   router.post('/scrape/async', async (req, res) => {
+    const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
     const request = parseScrapeRequest(req.body);
-    const { jobId } = await submitScrapeJob(ctx, apiKeyOf(req), request);
-    const poll = `/v1/jobs/${jobId}`;
-    res.status(202).location(poll).json({ success: true, job_id: jobId, status: 'queued', poll });
+    const submitted = await submitScrapeJob(ctx, apiKeyOf(req), request, idempotencyKey);
+    const poll = `/v1/jobs/${submitted.jobId}`;
+    // A replay answers 200: nothing new was accepted.
+    if (submitted.replayed) res.status(200).set('Idempotent-Replayed', 'true');
+    else res.status(202);
+    res.location(poll).json({ success: true, job_id: submitted.jobId, status: submitted.status, poll });
   });
 
   return router;

@@ -101,3 +101,16 @@ export function parseScrapeRequest(input: unknown): ScrapeRequest {
   }
   return parsed.data;
 }
+
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/** The `Idempotency-Key` header: absent, or 1–255 visible ASCII characters (a UUID fits). */
+export function parseIdempotencyKey(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(header)) {
+    throw invalidRequest(
+      `Idempotency-Key: must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters (a UUID is a good key)`,
+    );
+  }
+  return header;
+}

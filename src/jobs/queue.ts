@@ -10,6 +10,7 @@ export const LOST_SCRAPE_QUEUE = 'scrape-lost';
 /** The maintenance duties' queues, one each, so one duty's failure never skips another's run. */
 export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
 export const ABANDONED_SYNC_SCRAPES_QUEUE = 'fail-abandoned-sync-scrapes';
+export const PURGE_IDEMPOTENCY_KEYS_QUEUE = 'purge-expired-idempotency-keys';
 
 /** How often pg-boss's supervisor looks for jobs whose heartbeat stopped (crash detection). */
 export const SUPERVISE_INTERVAL_SECONDS = 5;
@@ -84,4 +85,5 @@ export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> 
   const maintenanceQueue = { retryLimit: 1, deleteAfterSeconds: 3600 };
   await boss.createQueue(PURGE_RESULTS_QUEUE, maintenanceQueue);
   await boss.createQueue(ABANDONED_SYNC_SCRAPES_QUEUE, maintenanceQueue);
+  await boss.createQueue(PURGE_IDEMPOTENCY_KEYS_QUEUE, maintenanceQueue);
 }

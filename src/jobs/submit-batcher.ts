@@ -1,6 +1,7 @@
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { isRetryableWithFewerRows } from '../store/transactions';
 import type { Db } from '../store/schema';
+import { insertIdempotencyKeys, type NewIdempotencyKey } from '../store/idempotency-keys';
 import { insertScrapeJobs, type NewAsyncScrapeJob } from '../store/scrape-jobs';
 import { GroupCommit } from './group-commit';
 import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
@@ -10,6 +11,8 @@ export interface QueuedSubmission {
   data: ScrapeJobData;
   group: { id: string; tier?: string };
   priority: number;
+  /** The client's Idempotency-Key, recorded with the job in the same transaction. */
+  idempotencyKey?: NewIdempotencyKey;
 }
 
 /** Most submissions written by one transaction. */
@@ -30,6 +33,10 @@ export class SubmitBatcher {
           await insertScrapeJobs(
             trx,
             batch.map((s) => s.row),
+          );
+          await insertIdempotencyKeys(
+            trx,
+            batch.flatMap((s) => (s.idempotencyKey ? [s.idempotencyKey] : [])),
           );
           await boss.insert(
             SCRAPE_QUEUE,

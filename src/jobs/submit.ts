@@ -1,9 +1,18 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
+import { idempotencyKeyReused } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
+import { findIdempotentSubmission, isIdempotencyKeyTaken } from '../store/idempotency-keys';
+import type { JobStatus } from '../store/schema';
 import { requestColumns } from './history-row';
 import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
+
+type SubmitContext = Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions'>;
+
+/** An accepted submission; `replayed` when an idempotency key answered with its earlier job. */
+export type Submitted =
+  { jobId: string; status: 'queued'; replayed: false } | { jobId: string; status: JobStatus; replayed: true };
 
 /**
  * Accepts an async scrape after the key's quota and queue cap checks. The history row and the
@@ -11,26 +20,62 @@ import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
  * SubmitBatcher) before this resolves, so a 202 means both exist and survive a crash. Both share
  * one id; the pg-boss job is in the key's group (its concurrency limit), and its priority puts it
  * in its key's round (KeyRounds).
+ *
+ * With an idempotency key, a key used in the last 24 hours answers its earlier job (same request)
+ * or refuses (another request), before any limit is checked: the earlier submission was accepted.
+ * A new key is recorded in the job's own transaction, so of two concurrent submissions with one key
+ * only the first commits a job, and the second answers it.
  */
 export async function submitScrapeJob(
-  ctx: Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions'>,
+  ctx: SubmitContext,
   key: ApiKeyIdentity,
   request: ScrapeRequest,
-): Promise<{ jobId: string; createdAt: Date }> {
+  idempotencyKey?: string,
+): Promise<Submitted> {
+  const idempotency =
+    idempotencyKey === undefined ? undefined : { key: idempotencyKey, hash: hashOf(request) };
+  if (idempotency) {
+    const earlier = await replay(ctx, key, idempotency);
+    if (earlier) return earlier;
+  }
   const limits = limitsOf(key, ctx.config);
   await checkMonthlyQuota(ctx.store.db, key, limits);
   await ctx.queueCaps.check(ctx.store.db, key, limits);
   const priority = await ctx.rounds.priorityOf(key.id, limits.concurrency);
   const jobId = randomUUID();
-  const createdAt = new Date();
-  await ctx.submissions.submit({
-    row: {
-      ...requestColumns(jobId, key.id, request),
-      created_at: createdAt,
-    },
-    data: { jobId, request, priority },
-    group: groupOf(key, limits),
-    priority,
-  });
-  return { jobId, createdAt };
+  try {
+    await ctx.submissions.submit({
+      row: { ...requestColumns(jobId, key.id, request), created_at: new Date() },
+      data: { jobId, request, priority },
+      group: groupOf(key, limits),
+      priority,
+      ...(idempotency && {
+        idempotencyKey: { apiKeyId: key.id, key: idempotency.key, requestHash: idempotency.hash, jobId },
+      }),
+    });
+  } catch (err) {
+    // A concurrent submission recorded the key first: its job is the answer.
+    const earlier =
+      idempotency && isIdempotencyKeyTaken(err) ? await replay(ctx, key, idempotency) : undefined;
+    if (earlier) return earlier;
+    throw err;
+  }
+  return { jobId, status: 'queued', replayed: false };
+}
+
+/** The earlier job of an idempotency key, or a refusal when it came with another request. */
+async function replay(
+  ctx: SubmitContext,
+  key: ApiKeyIdentity,
+  idempotency: { key: string; hash: string },
+): Promise<Submitted | undefined> {
+  const earlier = await findIdempotentSubmission(ctx.store.db, key.id, idempotency.key);
+  if (!earlier) return undefined;
+  if (earlier.requestHash !== idempotency.hash) throw idempotencyKeyReused();
+  return { jobId: earlier.jobId, status: earlier.status, replayed: true };
+}
+
+/** The request's identity for idempotency: its validated form (defaults filled in), hashed. */
+function hashOf(request: ScrapeRequest): string {
+  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
 }

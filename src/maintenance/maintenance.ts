@@ -2,6 +2,7 @@ import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
 import type { Db } from '../store/schema';
 import { abandonedSyncScrapes } from './abandoned-sync-scrapes';
+import { idempotencyKeyPurge } from './idempotency-key-purge';
 import { resultPurge } from './result-purge';
 import { scheduleDuty, type ScheduledDuty } from './scheduled-duty';
 
@@ -28,6 +29,7 @@ export async function startMaintenance(
   const duties = [
     resultPurge(deps, { cron: options.cron, batchSize: options.purgeBatchSize }),
     abandonedSyncScrapes(deps, { cron: options.cron, syncLeaseSeconds: options.syncLeaseSeconds }),
+    idempotencyKeyPurge(deps, { cron: options.cron, batchSize: options.purgeBatchSize }),
   ];
   const scheduled: ScheduledDuty[] = [];
   for (const duty of duties) scheduled.push(await scheduleDuty(deps, duty, options));

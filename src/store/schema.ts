@@ -65,11 +65,22 @@ export interface JobResultsTable {
   expires_at: Timestamp;
 }
 
+export interface IdempotencyKeysTable {
+  api_key_id: string;
+  /** The client's `Idempotency-Key` header. */
+  key: string;
+  /** SHA-256 of the validated request: the same key with another request is refused. */
+  request_hash: string;
+  job_id: string;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   'omniscrape.api_keys': ApiKeysTable;
   'omniscrape.scrape_jobs': ScrapeJobsTable;
   'omniscrape.job_results': JobResultsTable;
   'omniscrape.key_usage': KeyUsageTable;
+  'omniscrape.idempotency_keys': IdempotencyKeysTable;
 }
 
 export type Db = Kysely<Database>;

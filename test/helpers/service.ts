@@ -19,6 +19,7 @@ export interface TestService {
     path: string,
     body?: unknown,
     key?: string | null,
+    extraHeaders?: Record<string, string>,
   ): Promise<{ status: number; headers: Headers; body: any }>;
   /** Plain SQL on the service's database, as an analyst would run it. */
   query(text: string, params?: unknown[]): Promise<any[]>;
@@ -62,8 +63,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     databaseUrl,
     config,
     running,
-    async call(method, path, body, key = KEY_A) {
-      const headers: Record<string, string> = {};
+    async call(method, path, body, key = KEY_A, extraHeaders = {}) {
+      const headers: Record<string, string> = { ...extraHeaders };
       if (key !== null) headers['x-api-key'] = key;
       if (body !== undefined) headers['content-type'] = 'application/json';
       const res = await fetch(baseUrl + path, {
