@@ -5,6 +5,7 @@ import * as m0003 from './0003_job_heartbeats';
 import * as m0004 from './0004_key_slots_function_and_one_index_fewer';
 import * as m0005 from './0005_sync_scrape_leases';
 import * as m0007 from './0007_idempotency_keys';
+import * as m0008 from './0008_batches';
 
 /**
  * Every migration, in order. Listed by hand rather than read from the folder so the same list
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004_key_slots_function_and_one_index_fewer': m0004,
   '0005_sync_scrape_leases': m0005,
   '0007_idempotency_keys': m0007,
+  '0008_batches': m0008,
 };

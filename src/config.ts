@@ -117,6 +117,8 @@ const settings = {
   ),
   /** Jobs a key may have queued, unless the key sets its own. */
   defaultMaxQueued: fromEnv('OMNISCRAPE_DEFAULT_MAX_QUEUED', z.coerce.number().int().min(1).default(10_000)),
+  /** Most requests one POST /v1/scrape/batch may carry. */
+  maxBatch: fromEnv('OMNISCRAPE_MAX_BATCH', z.coerce.number().int().min(1).max(50_000).default(10_000)),
   /** Where the embedded Postgres keeps its data, its password and the local API key. */
   dataDir: fromEnv('OMNISCRAPE_DATA_DIR', z.string().min(1).default('.data')),
   /** Port of the embedded Postgres (127.0.0.1 only). */

@@ -4,10 +4,13 @@ import { isMigrated } from '../store/migrate';
 import { pingDatabase } from '../store/pool';
 import { requireApiKey } from './auth';
 import { errorHandler, routeNotFound } from './errors';
+import { batchesRouter } from './batches-router';
 import { jobsRouter } from './jobs-router';
 import { scrapeRouter } from './scrape-router';
 
 export const REQUEST_BODY_LIMIT = '2mb';
+/** A batch carries up to OMNISCRAPE_MAX_BATCH requests: its own, larger, limit. */
+export const BATCH_BODY_LIMIT = '32mb';
 
 export function createApp(ctx: ServiceContext): Express {
   const app = express();
@@ -42,9 +45,12 @@ export function createApp(ctx: ServiceContext): Express {
 
   const v1 = express.Router();
   v1.use(requireApiKey(ctx.apiKeys));
+  // Parsed here first, the batch's body is left alone by the general parser below.
+  v1.use('/scrape/batch', express.json({ limit: BATCH_BODY_LIMIT, strict: true, type: () => true }));
   v1.use(express.json({ limit: REQUEST_BODY_LIMIT, strict: true, type: () => true }));
   v1.use(scrapeRouter(ctx));
   v1.use(jobsRouter(ctx));
+  v1.use(batchesRouter(ctx));
   app.use('/v1', v1);
 
   app.use(routeNotFound);

@@ -19,6 +19,8 @@ export const invalidRequest = (message: string) => new HttpError(400, 'INVALID_R
 export const unauthorized = (message: string) => new HttpError(401, 'UNAUTHORIZED', message);
 export const jobNotFound = () =>
   new HttpError(404, 'JOB_NOT_FOUND', 'No job with this id exists for this API key.');
+export const batchNotFound = () =>
+  new HttpError(404, 'BATCH_NOT_FOUND', 'No batch with this id exists for this API key.');
 
 /** The HTTP answer to each domain refusal; Retry-After tells a client when trying again can help. */
 const DOMAIN_ANSWERS: Record<DomainErrorCode, { status: number; retryAfterSeconds?: number }> = {

@@ -4,17 +4,16 @@ import { jobBody } from '../jobs/job-view';
 import { findJobForKey } from '../store/statements/find-job-for-key';
 import { apiKeyOf } from './auth';
 import { jobNotFound } from './errors';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { idParam } from './ids';
 
 export function jobsRouter(ctx: Pick<ServiceContext, 'store'>): Router {
   const router = Router();
 
   router.get('/jobs/:job_id', async (req, res) => {
-    const id = req.params.job_id;
     // A malformed id cannot name any job: same answer as an unknown one, and no query.
-    if (!UUID.test(id)) throw jobNotFound();
-    const job = await findJobForKey(ctx.store.db, id.toLowerCase(), apiKeyOf(req).id);
+    const id = idParam(req.params.job_id);
+    if (!id) throw jobNotFound();
+    const job = await findJobForKey(ctx.store.db, id, apiKeyOf(req).id);
     if (!job) throw jobNotFound();
     res.type('application/json').send(jobBody(job));
   });

@@ -2,6 +2,8 @@ import { Router } from 'express';
 import type { ServiceContext } from '../context';
 import { runSyncScrape } from '../jobs/sync-scrape';
 import { submitScrapeJob } from '../jobs/submit';
+import { submitScrapeBatch } from '../jobs/submit-batch';
+import { parseBatchRequest } from './batch-schema';
 import { apiKeyOf } from './auth';
 import { parseIdempotencyKey, parseScrapeRequest } from './scrape-schema';
 
@@ -30,6 +32,16 @@ export function scrapeRouter(ctx: ServiceContext): Router {
     if (submitted.replayed) res.status(200).set('Idempotent-Replayed', 'true');
     else res.status(202);
     res.location(poll).json({ success: true, job_id: submitted.jobId, status: submitted.status, poll });
+  });
+
+  router.post('/scrape/batch', async (req, res) => {
+    const requests = parseBatchRequest(req.body, ctx.config.maxBatch);
+    const { batchId, jobIds } = await submitScrapeBatch(ctx, apiKeyOf(req), requests);
+    const poll = `/v1/batches/${batchId}`;
+    res
+      .status(202)
+      .location(poll)
+      .json({ success: true, batch_id: batchId, job_ids: jobIds, status: 'queued', poll });
   });
 
   return router;

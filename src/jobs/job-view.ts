@@ -30,6 +30,11 @@ export function jobBody(job: JobForOwner): string {
 }
 
 export function presentJob(job: JobForOwner): JobView {
+  return presentJobSummary(job, job.result_json !== null);
+}
+
+/** The public view of a job without its result; `resultStored` tells a completed one's result is still kept. */
+export function presentJobSummary(job: Omit<JobForOwner, 'result_json'>, resultStored: boolean): JobView {
   const view: JobView = {
     job_id: job.id,
     status: job.status,
@@ -38,7 +43,7 @@ export function presentJob(job: JobForOwner): JobView {
     updated_at: iso(job.updated_at),
   };
   if (job.status === 'completed') {
-    if (job.result_json === null) {
+    if (!resultStored) {
       // The history row outlives its result: say so plainly rather than answer an empty result.
       view.code = 'RESULT_EXPIRED';
       view.error = 'The result of this job has expired and was purged; the job history is kept.';

@@ -56,18 +56,21 @@ export class QueueCapCheck {
   readonly #estimates = new Map<string, QueuedEstimate>();
   readonly #counting = new Map<string, Promise<QueuedEstimate>>();
 
-  /** Throws when the key's queue is full; otherwise counts the new job as queued. */
-  async check(db: Db, key: ApiKeyIdentity, limits: KeyLimits): Promise<void> {
+  /**
+   * Throws when the key's queue has no room for `jobs` more (a batch is taken whole or not at
+   * all); otherwise counts them as queued.
+   */
+  async check(db: Db, key: ApiKeyIdentity, limits: KeyLimits, jobs = 1): Promise<void> {
     let estimate = this.#estimates.get(key.id);
     if (
       !estimate ||
       Date.now() - estimate.at >= QUEUED_COUNT_MAX_AGE_MS ||
-      estimate.count >= limits.maxQueued
+      estimate.count + jobs > limits.maxQueued
     ) {
       estimate = await this.#recount(db, key.id, limits.maxQueued);
     }
-    if (estimate.count >= limits.maxQueued) throw tooManyQueuedJobs(limits.maxQueued);
-    estimate.count++;
+    if (estimate.count + jobs > limits.maxQueued) throw tooManyQueuedJobs(limits.maxQueued);
+    estimate.count += jobs;
   }
 
   #recount(db: Db, keyId: string, cap: number): Promise<QueuedEstimate> {
@@ -132,17 +135,28 @@ export class KeyRounds {
   ) {}
 
   async priorityOf(keyId: string, concurrency: number): Promise<number> {
+    const [priority] = await this.prioritiesOf(keyId, concurrency, 1);
+    return priority!;
+  }
+
+  /** The priorities of `jobs` new jobs of one key, in order (a batch: its jobs fill rounds in turn). */
+  async prioritiesOf(keyId: string, concurrency: number, jobs: number): Promise<number[]> {
     await this.#freshHead();
     const clock = this.#clocks.get(keyId);
     let round = this.#head;
     let used = 0;
     if (clock && clock.round >= this.#head) ({ round, used } = clock);
-    used++;
-    this.#clocks.set(
-      keyId,
-      used >= concurrency ? { round: Math.min(round + 1, DEEPEST_ROUND), used: 0 } : { round, used },
-    );
-    return -round || 0; // never -0
+    const priorities: number[] = [];
+    for (let i = 0; i < jobs; i++) {
+      priorities.push(-round || 0); // never -0
+      used++;
+      if (used >= concurrency) {
+        round = Math.min(round + 1, DEEPEST_ROUND);
+        used = 0;
+      }
+    }
+    this.#clocks.set(keyId, { round, used });
+    return priorities;
   }
 
   /** Re-reads the head when it is older than headMaxAgeMs (submissions meanwhile share the read). */

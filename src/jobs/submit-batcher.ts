@@ -1,6 +1,7 @@
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { isRetryableWithFewerRows } from '../store/transactions';
 import type { Db } from '../store/schema';
+import { insertBatch } from '../store/batches';
 import { insertIdempotencyKeys, type NewIdempotencyKey } from '../store/idempotency-keys';
 import { insertScrapeJobs, type NewAsyncScrapeJob } from '../store/scrape-jobs';
 import { GroupCommit } from './group-commit';
@@ -26,7 +27,11 @@ export const MAX_SUBMIT_BATCH = 500;
 export class SubmitBatcher {
   readonly #commits: GroupCommit<QueuedSubmission>;
 
-  constructor(db: Db, boss: PgBoss, onCommitted: () => void) {
+  constructor(
+    private readonly db: Db,
+    private readonly boss: PgBoss,
+    private readonly onCommitted: () => void,
+  ) {
     this.#commits = new GroupCommit(
       async (batch) => {
         await db.transaction().execute(async (trx) => {
@@ -38,11 +43,7 @@ export class SubmitBatcher {
             trx,
             batch.flatMap((s) => (s.idempotencyKey ? [s.idempotencyKey] : [])),
           );
-          await boss.insert(
-            SCRAPE_QUEUE,
-            batch.map((s) => ({ id: s.data.jobId, data: s.data, group: s.group, priority: s.priority })),
-            { db: fromKysely(trx) },
-          );
+          await boss.insert(SCRAPE_QUEUE, batch.map(bossJobOf), { db: fromKysely(trx) });
         });
         onCommitted();
         return [];
@@ -55,4 +56,28 @@ export class SubmitBatcher {
   submit(submission: QueuedSubmission): Promise<void> {
     return this.#commits.add(submission);
   }
+
+  /**
+   * Writes a batch of one key's submissions in a transaction of its own (a batch is already many
+   * jobs; it does not wait for others to join it): the batch, its history rows and its pg-boss jobs
+   * in a fixed number of statements, whatever its size.
+   */
+  async submitBatch(
+    batchId: string,
+    apiKeyId: string,
+    submissions: readonly QueuedSubmission[],
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await insertBatch(trx, { id: batchId, apiKeyId, jobs: submissions.map((s) => s.row) });
+      await this.boss.insert(SCRAPE_QUEUE, submissions.map(bossJobOf), { db: fromKysely(trx) });
+    });
+    this.onCommitted();
+  }
 }
+
+const bossJobOf = (s: QueuedSubmission) => ({
+  id: s.data.jobId,
+  data: s.data,
+  group: s.group,
+  priority: s.priority,
+});

@@ -9,6 +9,7 @@ import type { JobStatus } from './schema';
  * a job is finished once and its result written once:
  *
  *   (new)               → queued        insertScrapeJobs          an async job was accepted
+ *   (new)               → queued        insertBatch               a batch of async jobs was accepted
  *   (new)               → processing    insertSyncScrapeJob       a sync scrape began in its API process
  *   queued | processing → processing    startScrapeAttempts       a worker claimed it (processing: its
  *                                                                 last worker was lost); one attempt more
@@ -30,6 +31,7 @@ import type { JobStatus } from './schema';
  */
 export const STATUS_CHANGES = {
   insertScrapeJobs: { from: [], to: 'queued' },
+  insertBatch: { from: [], to: 'queued' },
   insertSyncScrapeJob: { from: [], to: 'processing' },
   startScrapeAttempts: { from: ['queued', 'processing'], to: 'processing' },
   requeueScrapeJobs: { from: ['processing'], to: 'queued' },

@@ -75,12 +75,28 @@ export interface IdempotencyKeysTable {
   created_at: Generated<Date>;
 }
 
+export interface BatchesTable {
+  id: string;
+  api_key_id: string;
+  job_count: number;
+  created_at: Generated<Date>;
+}
+
+/** A batch's jobs in request order (`position` from 0). */
+export interface BatchJobsTable {
+  batch_id: string;
+  position: number;
+  job_id: string;
+}
+
 export interface Database {
   'omniscrape.api_keys': ApiKeysTable;
   'omniscrape.scrape_jobs': ScrapeJobsTable;
   'omniscrape.job_results': JobResultsTable;
   'omniscrape.key_usage': KeyUsageTable;
   'omniscrape.idempotency_keys': IdempotencyKeysTable;
+  'omniscrape.batches': BatchesTable;
+  'omniscrape.batch_jobs': BatchJobsTable;
 }
 
 export type Db = Kysely<Database>;

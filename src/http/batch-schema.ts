@@ -1,0 +1,47 @@
+import type { ScrapeRequest } from '../scraper/scrape-request';
+import { HttpError, invalidRequest } from './errors';
+import { parseScrapeRequest } from './scrape-schema';
+
+/** How many bad items a refused batch names (the first ones): enough to fix, not a wall of text. */
+const MAX_REPORTED_ITEMS = 10;
+
+/**
+ * Validates `{ "requests": [ <scrape body>, ... ] }` as a whole: any bad item refuses the batch
+ * with 400 INVALID_REQUEST naming each bad item's index and field (`requests[3].url: …`).
+ */
+export function parseBatchRequest(input: unknown, maxBatch: number): ScrapeRequest[] {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw invalidRequest('The request body must be a JSON object: { "requests": [ … ] }.');
+  }
+  const unknown = Object.keys(input).filter((field) => field !== 'requests');
+  if (unknown.length > 0) throw invalidRequest(`unknown field(s): ${unknown.join(', ')}`);
+  const { requests } = input as { requests?: unknown };
+  if (!Array.isArray(requests)) throw invalidRequest('requests: must be an array of scrape requests');
+  if (requests.length === 0) throw invalidRequest('requests: must hold at least one scrape request');
+  if (requests.length > maxBatch) {
+    throw invalidRequest(
+      `requests: at most ${maxBatch} per batch (OMNISCRAPE_MAX_BATCH); this one has ${requests.length}`,
+    );
+  }
+  const parsed: ScrapeRequest[] = [];
+  const problems: string[] = [];
+  requests.forEach((item, i) => {
+    try {
+      parsed.push(parseScrapeRequest(item));
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      if (problems.length < MAX_REPORTED_ITEMS) problems.push(itemProblem(i, err.message));
+      else if (problems.length === MAX_REPORTED_ITEMS) problems.push('…');
+    }
+  });
+  if (problems.length > 0) throw invalidRequest(problems.join('; '));
+  return parsed;
+}
+
+/** `url: is required` of item 3 → `requests[3].url: is required`. */
+function itemProblem(index: number, message: string): string {
+  return message
+    .split('; ')
+    .map((part) => (/^[\w.]+: /.test(part) ? `requests[${index}].${part}` : `requests[${index}]: ${part}`))
+    .join('; ');
+}

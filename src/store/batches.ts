@@ -1,0 +1,121 @@
+import { STATUS_CHANGES, statusLiterals } from './job-status';
+import { namedStatement, runStatement } from './prepared-statements';
+import type { Db, JobStatus } from './schema';
+import type { NewAsyncScrapeJob } from './scrape-jobs';
+
+/**
+ * A batch's history rows in one statement, however many: the rows travel as one JSON parameter
+ * (a VALUES list would need eleven parameters a row, past Postgres's 65,535 for a large batch).
+ */
+const INSERT_BATCH_SCRAPE_JOBS = namedStatement(
+  'omniscrape_insert_batch_scrape_jobs',
+  `insert into omniscrape.scrape_jobs (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, created_at)
+   select r.id, r.api_key_id, 'async', r.url, r.host, r.method, r.format, r.timeout_seconds,
+          ${statusLiterals(STATUS_CHANGES.insertBatch.to)}, r.created_at
+     from jsonb_to_recordset($1::jsonb) as r(id uuid, api_key_id uuid, url text, host text, method text,
+          format text, timeout_seconds double precision, created_at timestamptz)`,
+);
+
+/** The batch and its jobs' places in it, request order kept by `position`. */
+const INSERT_BATCH = namedStatement(
+  'omniscrape_insert_batch',
+  `with batch as (
+     insert into omniscrape.batches (id, api_key_id, job_count) values ($1, $2, cardinality($3::uuid[]))
+   )
+   insert into omniscrape.batch_jobs (batch_id, position, job_id)
+   select $1, j.ordinality - 1, j.id from unnest($3::uuid[]) with ordinality as j(id, ordinality)`,
+);
+
+/**
+ * Writes a batch: the batch, its jobs' history rows (`queued`), and their order, in three
+ * statements whatever its size. Runs in the caller's transaction, with the pg-boss jobs.
+ */
+export async function insertBatch(
+  db: Db,
+  batch: { id: string; apiKeyId: string; jobs: readonly NewAsyncScrapeJob[] },
+): Promise<void> {
+  await runStatement(db, INSERT_BATCH_SCRAPE_JOBS, [JSON.stringify(batch.jobs)]);
+  await runStatement(db, INSERT_BATCH, [batch.id, batch.apiKeyId, batch.jobs.map((j) => j.id)]);
+}
+
+export interface BatchForOwner {
+  id: string;
+  created_at: Date;
+  job_count: number;
+}
+
+/** A batch as its owner sees it; undefined for unknown ids and other keys' batches alike. */
+export async function findBatchForKey(
+  db: Db,
+  id: string,
+  apiKeyId: string,
+): Promise<BatchForOwner | undefined> {
+  return db
+    .selectFrom('omniscrape.batches')
+    .select(['id', 'created_at', 'job_count'])
+    .where('id', '=', id)
+    .where('api_key_id', '=', apiKeyId)
+    .executeTakeFirst();
+}
+
+/** How many of the batch's jobs are in each status (statuses with none are left out). */
+export async function batchStatusCounts(
+  db: Db,
+  batchId: string,
+): Promise<Partial<Record<JobStatus, number>>> {
+  const rows = await db
+    .selectFrom('omniscrape.batch_jobs as b')
+    .innerJoin('omniscrape.scrape_jobs as j', 'j.id', 'b.job_id')
+    .select(['j.status', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('b.batch_id', '=', batchId)
+    .groupBy('j.status')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+export interface BatchJob {
+  position: number;
+  id: string;
+  status: JobStatus;
+  url: string;
+  created_at: Date;
+  updated_at: Date;
+  error_code: string | null;
+  error_message: string | null;
+  result_expires_at: Date | null;
+  /** Whether the result is still stored (a completed job's). */
+  has_result: boolean;
+}
+
+/** Up to `limit` of the batch's jobs after `afterPosition`, in request order. */
+export async function listBatchJobs(
+  db: Db,
+  batchId: string,
+  afterPosition: number,
+  limit: number,
+): Promise<BatchJob[]> {
+  const rows = await db
+    .selectFrom('omniscrape.batch_jobs as b')
+    .innerJoin('omniscrape.scrape_jobs as j', 'j.id', 'b.job_id')
+    .leftJoin('omniscrape.job_results as r', (join) =>
+      join.onRef('r.job_id', '=', 'j.id').on('r.expires_at', '>', (eb) => eb.fn('now')),
+    )
+    .select([
+      'b.position',
+      'j.id',
+      'j.status',
+      'j.url',
+      'j.created_at',
+      'j.updated_at',
+      'j.error_code',
+      'j.error_message',
+      'j.result_expires_at',
+      (eb) => eb('r.job_id', 'is not', null).$castTo<boolean>().as('has_result'),
+    ])
+    .where('b.batch_id', '=', batchId)
+    .where('b.position', '>', afterPosition)
+    .orderBy('b.position')
+    .limit(limit)
+    .execute();
+  return rows;
+}
