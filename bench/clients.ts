@@ -146,3 +146,38 @@ export async function requestsPerSecond(
   if (result.non2xx > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers under load`);
   return ok / seconds;
 }
+
+/**
+ * Jobs accepted per second through POST /v1/scrape/batch: `batches` batches of `batchSize` jobs,
+ * `inFlight` at a time, from the first request sent to the last 202 received.
+ */
+export async function batchSubmitJobsPerSecond(
+  baseUrl: string,
+  apiKey: string,
+  targetUrl: string,
+  { batches, batchSize, inFlight }: { batches: number; batchSize: number; inFlight: number },
+): Promise<number> {
+  const pool = new Pool(baseUrl, { connections: inFlight, pipelining: 1 });
+  const body = JSON.stringify({ requests: Array.from({ length: batchSize }, () => ({ url: targetUrl })) });
+  let next = 0;
+  const started = performance.now();
+  try {
+    await inParallel(inFlight, async () => {
+      while (next < batches) {
+        next++;
+        const res = await pool.request({
+          path: '/v1/scrape/batch',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+          body,
+        });
+        const answer = await res.body.text();
+        if (res.statusCode !== 202)
+          throw new Error(`batch answered ${res.statusCode}: ${answer.slice(0, 300)}`);
+      }
+    });
+    return (batches * batchSize) / ((performance.now() - started) / 1000);
+  } finally {
+    await pool.close();
+  }
+}
