@@ -2,7 +2,7 @@ import { Kysely, sql } from 'kysely';
 
 /**
  * Idempotency keys of async submissions: per API key, the `Idempotency-Key` a client sent, a hash
- * of the request it came with, and the job it created. The primary key is what makes two
+ * of the request it came with, and the job or the batch it created. The primary key is what makes two
  * concurrent submissions with one key create one job: the second insert waits for the first's
  * commit and then fails, and that submission answers the first one's job. A key counts for 24 hours
  * (src/store/idempotency-keys.ts); the maintenance duty deletes older rows.
@@ -13,9 +13,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('api_key_id', 'uuid', (c) => c.notNull().references('omniscrape.api_keys.id'))
     .addColumn('key', 'text', (c) => c.notNull())
     .addColumn('request_hash', 'text', (c) => c.notNull())
-    .addColumn('job_id', 'uuid', (c) => c.notNull())
+    .addColumn('job_id', 'uuid')
+    .addColumn('batch_id', 'uuid')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('idempotency_keys_pkey', ['api_key_id', 'key'])
+    .addCheckConstraint('idempotency_keys_one_target', sql`num_nonnulls(job_id, batch_id) = 1`)
     .execute();
   // The purge deletes by age.
   await db.schema

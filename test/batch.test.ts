@@ -31,7 +31,6 @@ describe('POST /v1/scrape/batch and GET /v1/batches/{batch_id}', () => {
       success: true,
       batch_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       job_ids: expect.any(Array),
-      status: 'queued',
       poll: `/v1/batches/${res.body.batch_id}`,
     });
     expect(res.headers.get('location')).toBe(`/v1/batches/${res.body.batch_id}`);

@@ -108,4 +108,38 @@ describe('Idempotency-Key on POST /v1/scrape/async', () => {
     });
     expect((await keysLeft()).map((r: { key: string }) => r.key)).toEqual([fresh]);
   });
+
+  test('a batch resent with its key answers the same batch and jobs; concurrent twins create one batch', async () => {
+    const url = `${env.target.origin}/page?idem=${randomUUID()}`;
+    const batch = { requests: [{ url }, { url: `${url}&second` }] };
+    const key = randomUUID();
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        env.service.call('POST', '/v1/scrape/batch', batch, undefined, { 'Idempotency-Key': key }),
+      ),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 202]);
+    const [first] = answers;
+    for (const a of answers) {
+      expect(a.body.batch_id).toBe(first!.body.batch_id);
+      expect(a.body.job_ids).toEqual(first!.body.job_ids);
+    }
+    const batches = await env.service.query(
+      `select count(*)::int as n from omniscrape.batch_jobs b join omniscrape.scrape_jobs j on j.id = b.job_id
+        where j.url = $1`,
+      [url],
+    );
+    expect(batches[0].n).toBe(1);
+  });
+
+  test('a key used for a job answers 409 when sent with a batch, and the reverse', async () => {
+    const url = `${env.target.origin}/page?idem=${randomUUID()}`;
+    const key = randomUUID();
+    expect((await submit({ url }, key)).status).toBe(202);
+    const asBatch = await env.service.call('POST', '/v1/scrape/batch', { requests: [{ url }] }, undefined, {
+      'Idempotency-Key': key,
+    });
+    expect(asBatch.status).toBe(409);
+    expect(asBatch.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
 });

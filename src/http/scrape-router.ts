@@ -35,13 +35,14 @@ export function scrapeRouter(ctx: ServiceContext): Router {
   });
 
   router.post('/scrape/batch', async (req, res) => {
+    const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
     const requests = parseBatchRequest(req.body, ctx.config.maxBatch);
-    const { batchId, jobIds } = await submitScrapeBatch(ctx, apiKeyOf(req), requests);
-    const poll = `/v1/batches/${batchId}`;
-    res
-      .status(202)
-      .location(poll)
-      .json({ success: true, batch_id: batchId, job_ids: jobIds, status: 'queued', poll });
+    const submitted = await submitScrapeBatch(ctx, apiKeyOf(req), requests, idempotencyKey);
+    const poll = `/v1/batches/${submitted.batchId}`;
+    // A replay answers 200: nothing new was accepted.
+    if (submitted.replayed) res.status(200).set('Idempotent-Replayed', 'true');
+    else res.status(202);
+    res.location(poll).json({ success: true, batch_id: submitted.batchId, job_ids: submitted.jobIds, poll });
   });
 
   return router;

@@ -2,9 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
+import { batchJobIds } from '../store/batches';
+import { isIdempotencyKeyTaken } from '../store/idempotency-keys';
 import { requestColumns } from './history-row';
+import { earlierSubmission, idempotencyOf, type Idempotency } from './idempotency';
 import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
 import type { QueuedSubmission } from './submit-batcher';
+
+/** An accepted batch; `replayed` when an idempotency key answered with its earlier batch. */
+export interface SubmittedBatch {
+  batchId: string;
+  jobIds: string[];
+  replayed: boolean;
+}
 
 /**
  * Accepts a batch of async scrapes as a whole or not at all: the key's quota is checked once, and
@@ -17,7 +27,14 @@ export async function submitScrapeBatch(
   ctx: Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions'>,
   key: ApiKeyIdentity,
   requests: readonly ScrapeRequest[],
-): Promise<{ batchId: string; jobIds: string[] }> {
+  idempotencyKey?: string,
+): Promise<SubmittedBatch> {
+  const idempotency =
+    idempotencyKey === undefined ? undefined : idempotencyOf(idempotencyKey, { batch: requests });
+  if (idempotency) {
+    const earlier = await replay(ctx, key, idempotency);
+    if (earlier) return earlier;
+  }
   const limits = limitsOf(key, ctx.config);
   await checkMonthlyQuota(ctx.store.db, key, limits);
   await ctx.queueCaps.check(ctx.store.db, key, limits, requests.length);
@@ -35,6 +52,33 @@ export async function submitScrapeBatch(
     };
   });
   const batchId = randomUUID();
-  await ctx.submissions.submitBatch(batchId, key.id, submissions);
-  return { batchId, jobIds: submissions.map((s) => s.data.jobId) };
+  try {
+    await ctx.submissions.submitBatch(
+      { id: batchId, apiKeyId: key.id },
+      submissions,
+      idempotency && { apiKeyId: key.id, key: idempotency.key, requestHash: idempotency.hash, batchId },
+    );
+  } catch (err) {
+    // A concurrent submission recorded the key first: its batch is the answer.
+    const earlier =
+      idempotency && isIdempotencyKeyTaken(err) ? await replay(ctx, key, idempotency) : undefined;
+    if (earlier) return earlier;
+    throw err;
+  }
+  return { batchId, jobIds: submissions.map((s) => s.data.jobId), replayed: false };
+}
+
+/** The earlier batch of an idempotency key, or a refusal when it came with another submission. */
+async function replay(
+  ctx: Pick<ServiceContext, 'store'>,
+  key: ApiKeyIdentity,
+  idempotency: Idempotency,
+): Promise<SubmittedBatch | undefined> {
+  const earlier = await earlierSubmission(ctx.store.db, key.id, idempotency);
+  if (!earlier?.batchId) return undefined;
+  return {
+    batchId: earlier.batchId,
+    jobIds: await batchJobIds(ctx.store.db, earlier.batchId),
+    replayed: true,
+  };
 }

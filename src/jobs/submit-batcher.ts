@@ -63,12 +63,13 @@ export class SubmitBatcher {
    * in a fixed number of statements, whatever its size.
    */
   async submitBatch(
-    batchId: string,
-    apiKeyId: string,
+    batch: { id: string; apiKeyId: string },
     submissions: readonly QueuedSubmission[],
+    idempotencyKey?: NewIdempotencyKey,
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await insertBatch(trx, { id: batchId, apiKeyId, jobs: submissions.map((s) => s.row) });
+      await insertBatch(trx, { ...batch, jobs: submissions.map((s) => s.row) });
+      if (idempotencyKey) await insertIdempotencyKeys(trx, [idempotencyKey]);
       await this.boss.insert(SCRAPE_QUEUE, submissions.map(bossJobOf), { db: fromKysely(trx) });
     });
     this.onCommitted();

@@ -1,11 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
-import { idempotencyKeyReused } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
-import { findIdempotentSubmission, isIdempotencyKeyTaken } from '../store/idempotency-keys';
+import { isIdempotencyKeyTaken } from '../store/idempotency-keys';
 import type { JobStatus } from '../store/schema';
 import { requestColumns } from './history-row';
+import { earlierSubmission, idempotencyOf, type Idempotency } from './idempotency';
 import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
 
 type SubmitContext = Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions'>;
@@ -33,7 +33,7 @@ export async function submitScrapeJob(
   idempotencyKey?: string,
 ): Promise<Submitted> {
   const idempotency =
-    idempotencyKey === undefined ? undefined : { key: idempotencyKey, hash: hashOf(request) };
+    idempotencyKey === undefined ? undefined : idempotencyOf(idempotencyKey, { job: request });
   if (idempotency) {
     const earlier = await replay(ctx, key, idempotency);
     if (earlier) return earlier;
@@ -67,15 +67,10 @@ export async function submitScrapeJob(
 async function replay(
   ctx: SubmitContext,
   key: ApiKeyIdentity,
-  idempotency: { key: string; hash: string },
+  idempotency: Idempotency,
 ): Promise<Submitted | undefined> {
-  const earlier = await findIdempotentSubmission(ctx.store.db, key.id, idempotency.key);
-  if (!earlier) return undefined;
-  if (earlier.requestHash !== idempotency.hash) throw idempotencyKeyReused();
+  const earlier = await earlierSubmission(ctx.store.db, key.id, idempotency);
+  // A batch's hash never equals a job's (the route is part of it): earlierSubmission refused it.
+  if (!earlier?.jobId) return undefined;
   return { jobId: earlier.jobId, status: earlier.status, replayed: true };
-}
-
-/** The request's identity for idempotency: its validated form (defaults filled in), hashed. */
-function hashOf(request: ScrapeRequest): string {
-  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
 }

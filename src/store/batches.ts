@@ -119,3 +119,14 @@ export async function listBatchJobs(
     .execute();
   return rows;
 }
+
+/** The batch's job ids in request order. */
+export async function batchJobIds(db: Db, batchId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('omniscrape.batch_jobs')
+    .select('job_id')
+    .where('batch_id', '=', batchId)
+    .orderBy('position')
+    .execute();
+  return rows.map((r) => r.job_id);
+}

@@ -8,12 +8,10 @@ const PK_CONSTRAINT = 'idempotency_keys_pkey';
 
 const expiredBefore = sql<Date>`now() - make_interval(secs => ${IDEMPOTENCY_KEY_TTL_SECONDS})`;
 
-export interface IdempotentSubmission {
-  requestHash: string;
-  jobId: string;
-  /** The job's status now. */
-  status: JobStatus;
-}
+/** What an idempotency key created: a job, with its status now, or a batch. */
+export type IdempotentSubmission =
+  | { requestHash: string; jobId: string; status: JobStatus; batchId?: undefined }
+  | { requestHash: string; batchId: string; jobId?: undefined };
 
 /**
  * The submission an API key made with this idempotency key within the last 24 hours, if any. An
@@ -32,19 +30,24 @@ export async function findIdempotentSubmission(
     .execute();
   const row = await db
     .selectFrom('omniscrape.idempotency_keys as i')
-    .innerJoin('omniscrape.scrape_jobs as j', 'j.id', 'i.job_id')
-    .select(['i.request_hash', 'i.job_id', 'j.status'])
+    .leftJoin('omniscrape.scrape_jobs as j', 'j.id', 'i.job_id')
+    .select(['i.request_hash', 'i.job_id', 'i.batch_id', 'j.status'])
     .where('i.api_key_id', '=', apiKeyId)
     .where('i.key', '=', key)
     .executeTakeFirst();
-  return row && { requestHash: row.request_hash, jobId: row.job_id, status: row.status };
+  if (!row) return undefined;
+  if (row.batch_id !== null) return { requestHash: row.request_hash, batchId: row.batch_id };
+  if (row.job_id === null || row.status === null) return undefined; // its job is gone
+  return { requestHash: row.request_hash, jobId: row.job_id, status: row.status };
 }
 
 export interface NewIdempotencyKey {
   apiKeyId: string;
   key: string;
   requestHash: string;
-  jobId: string;
+  /** The job it creates, or the batch. */
+  jobId?: string;
+  batchId?: string;
 }
 
 /**
@@ -57,7 +60,13 @@ export async function insertIdempotencyKeys(db: Db, keys: readonly NewIdempotenc
   await db
     .insertInto('omniscrape.idempotency_keys')
     .values(
-      keys.map((k) => ({ api_key_id: k.apiKeyId, key: k.key, request_hash: k.requestHash, job_id: k.jobId })),
+      keys.map((k) => ({
+        api_key_id: k.apiKeyId,
+        key: k.key,
+        request_hash: k.requestHash,
+        job_id: k.jobId ?? null,
+        batch_id: k.batchId ?? null,
+      })),
     )
     .execute();
 }

@@ -71,7 +71,9 @@ export interface IdempotencyKeysTable {
   key: string;
   /** SHA-256 of the validated request: the same key with another request is refused. */
   request_hash: string;
-  job_id: string;
+  /** What the key created: a job (POST /v1/scrape/async) or a batch (POST /v1/scrape/batch). */
+  job_id: string | null;
+  batch_id: string | null;
   created_at: Generated<Date>;
 }
 

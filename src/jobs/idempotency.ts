@@ -1,0 +1,36 @@
+import { createHash } from 'node:crypto';
+import { idempotencyKeyReused } from '../errors';
+import type { ScrapeRequest } from '../scraper/scrape-request';
+import { findIdempotentSubmission, type IdempotentSubmission } from '../store/idempotency-keys';
+import type { Db } from '../store/schema';
+
+/** An Idempotency-Key with the hash of what it came with. */
+export interface Idempotency {
+  key: string;
+  hash: string;
+}
+
+/**
+ * The identity of a submission for idempotency: its validated form (defaults filled in) and its
+ * route, hashed, so a key used for a job cannot answer a batch and the reverse.
+ */
+export function idempotencyOf(
+  key: string,
+  submission: { job: ScrapeRequest } | { batch: readonly ScrapeRequest[] },
+): Idempotency {
+  return { key, hash: createHash('sha256').update(JSON.stringify(submission)).digest('hex') };
+}
+
+/**
+ * What the key created in the last 24 hours with the same submission, or undefined when it is new;
+ * throws IDEMPOTENCY_KEY_REUSED when it came with another submission.
+ */
+export async function earlierSubmission(
+  db: Db,
+  apiKeyId: string,
+  idempotency: Idempotency,
+): Promise<IdempotentSubmission | undefined> {
+  const earlier = await findIdempotentSubmission(db, apiKeyId, idempotency.key);
+  if (earlier && earlier.requestHash !== idempotency.hash) throw idempotencyKeyReused();
+  return earlier;
+}
