@@ -129,4 +129,26 @@ describe('hostile input', () => {
       { numRuns: 500 },
     );
   });
+
+  test('arbitrary batches, Idempotency-Key values and batch queries never cause a 5xx', async () => {
+    const batchBody = fc.oneof(
+      fc.record({ requests: fc.array(fc.oneof(scrapeLikeBody, anyValue), { maxLength: 5 }) }),
+      fc.dictionary(fc.oneof(fc.constant('requests'), fc.string({ maxLength: 8 })), anyValue, { maxKeys: 3 }),
+      fc.jsonValue(),
+    );
+    const idempotencyKey = fc.option(fc.stringMatching(/^[\x20-\x7e]{0,300}$/), { nil: undefined });
+    const query = fc.string({ maxLength: 30 }).map((q) => `?${q}`);
+    await fc.assert(
+      fc.asyncProperty(batchBody, idempotencyKey, query, async (body, key, q) => {
+        const headers: Record<string, string> = key === undefined ? {} : { 'Idempotency-Key': key };
+        for (const route of ['/v1/scrape/batch', '/v1/scrape/async']) {
+          expectContractAnswer(await service.call('POST', route, body, undefined, headers));
+        }
+        expectContractAnswer(
+          await service.call('GET', `/v1/batches/00000000-0000-0000-0000-000000000000${q}`),
+        );
+      }),
+      { numRuns: 400 },
+    );
+  });
 });
