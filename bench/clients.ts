@@ -17,8 +17,12 @@ export const median = (values: number[]) => percentile(values, 50);
 interface ApiClient {
   submit(url: string): Promise<string>;
   poll(jobId: string): Promise<string>;
+  /** GET /v1/jobs/{id}?wait=: the job as the answer found it, and when the answer arrived (epoch ms). */
+  wait(jobId: string, seconds: number): Promise<{ status: string; updatedAt: number; arrivedAt: number }>;
   close(): Promise<void>;
 }
+
+const TERMINAL = new Set(['completed', 'failed', 'timed_out', 'cancelled']);
 
 /** A keep-alive HTTP client for one gateway (omniscrape or the BullMQ baseline: same API). */
 export function apiClient(baseUrl: string, apiKey: string, connections = 64): ApiClient {
@@ -47,6 +51,13 @@ export function apiClient(baseUrl: string, apiKey: string, connections = 64): Ap
       const body = (await res.body.json()) as any;
       if (res.statusCode !== 200) throw new Error(`poll answered ${res.statusCode}: ${JSON.stringify(body)}`);
       return body.data.status as string;
+    },
+    async wait(jobId, seconds) {
+      const res = await pool.request({ path: `/v1/jobs/${jobId}?wait=${seconds}`, method: 'GET', headers });
+      const body = (await res.body.json()) as any;
+      const arrivedAt = Date.now();
+      if (res.statusCode !== 200) throw new Error(`wait answered ${res.statusCode}: ${JSON.stringify(body)}`);
+      return { status: body.data.status, updatedAt: Date.parse(body.data.updated_at), arrivedAt };
     },
     close: () => pool.close(),
   };
@@ -180,4 +191,61 @@ export async function batchSubmitJobsPerSecond(
   } finally {
     await pool.close();
   }
+}
+
+/**
+ * End to end with clients that wait instead of re-polling: `jobs` async scrapes submitted (50
+ * submitters), each then held by one `?wait=` request until it ends (up to `waiters` at once, on
+ * `waitClient`, whose connections they hold). Throughput = jobs / (first submit → last answer).
+ */
+export async function endToEndWithWait(
+  client: ApiClient,
+  waitClient: ApiClient,
+  targetUrl: string,
+  jobs: number,
+  waiters = 200,
+): Promise<number> {
+  const ids: string[] = [];
+  const started = performance.now();
+  let submitted = 0;
+  let submitting = true;
+  const submitters = inParallel(50, async () => {
+    while (submitted < jobs) {
+      submitted++;
+      ids.push(await client.submit(targetUrl));
+    }
+  }).finally(() => (submitting = false));
+  let next = 0;
+  const waiting = inParallel(waiters, async () => {
+    for (;;) {
+      const id = ids[next];
+      if (id === undefined) {
+        if (!submitting && next >= ids.length) return;
+        await new Promise((r) => setTimeout(r, 2));
+        continue;
+      }
+      next++;
+      let status = '';
+      while (!TERMINAL.has(status)) status = (await waitClient.wait(id, 30)).status;
+      if (status !== 'completed') throw new Error(`job ${id} ended ${status}`);
+    }
+  });
+  await Promise.all([submitters, waiting]);
+  return jobs / ((performance.now() - started) / 1000);
+}
+
+/**
+ * One job at a time on an idle system, each waited for with `?wait=` right after its 202: the time
+ * from its terminal status change (its `updated_at`, set by the statement that ended it, so the
+ * figure also holds the rest of that transaction and its commit) to the wait's answer arriving.
+ */
+export async function waitLatency(client: ApiClient, targetUrl: string, samples: number): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const id = await client.submit(targetUrl);
+    let answer = await client.wait(id, 30);
+    while (!TERMINAL.has(answer.status)) answer = await client.wait(id, 30);
+    latencies.push(answer.arrivedAt - answer.updatedAt);
+  }
+  return latencies;
 }

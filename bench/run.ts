@@ -14,10 +14,12 @@ import {
   apiClient,
   batchSubmitJobsPerSecond,
   endToEnd,
+  endToEndWithWait,
   idleLatency,
   median,
   percentile,
   requestsPerSecond,
+  waitLatency,
 } from './clients';
 import { startBullmqGateway, startGateway, startRedis, startWorker } from './processes';
 import { loadHistory, pgbossNoopJobsPerSecond, waitForIdle } from './scenarios';
@@ -95,6 +97,15 @@ async function main(): Promise<void> {
     figures.e2e_jobs_per_s = round(median(e2e.map((r) => r.jobsPerSecond)));
     const pollP99 = median(e2e.map((r) => percentile(r.pollLatenciesMs, 99)));
     figures.poll_p99_ms = round(pollP99, 1);
+    // Clients that wait (?wait=) rather than re-poll: each held request keeps a connection.
+    const waitClient = apiClient(gateway.baseUrl, BENCH_KEY, 256);
+    log('wait latency');
+    figures.wait_latency_ms = latencyFigures(await waitLatency(client, page2kb, IDLE_SAMPLES));
+    const e2eWait = await runs(`gateway end to end with ?wait= clients, ${E2E_JOBS} jobs`, () =>
+      endToEndWithWait(client, waitClient, page2kb, E2E_JOBS),
+    );
+    figures.e2e_jobs_per_s_wait = round(median(e2eWait));
+    await waitClient.close();
     const submits = await runs('gateway single submits (autocannon, 50 connections)', async () => {
       const rate = await requestsPerSecond(
         `${gateway.baseUrl}/v1/scrape/async`,
@@ -255,6 +266,10 @@ async function main(): Promise<void> {
     ratios: {
       e2e_vs_bullmq: round(e2e / (figures.bullmq_e2e_jobs_per_s as number), 2),
       e2e_vs_pgboss_noop: round(e2e / (figures.pgboss_noop_jobs_per_s as number), 2),
+      e2e_wait_vs_bullmq: round(
+        (figures.e2e_jobs_per_s_wait as number) / (figures.bullmq_e2e_jobs_per_s as number),
+        2,
+      ),
       submit_vs_bullmq: round((figures.submit_per_s as number) / (figures.bullmq_submit_per_s as number), 2),
       e2e_debian_pg_vs_embedded: round((figures.e2e_jobs_per_s_debian_pg as number) / e2e, 2),
       e2e_loaded_vs_unloaded: round((figures.e2e_jobs_per_s_loaded as number) / e2e, 2),
@@ -312,6 +327,16 @@ function printTable(result: any): void {
       `target ≥ bullmq_e2e (ratio ${result.ratios.e2e_vs_bullmq}) and ≥ 0.35 × noop (ratio ${result.ratios.e2e_vs_pgboss_noop})`,
     ],
     ['bullmq_e2e_jobs_per_s', String(result.bullmq_e2e_jobs_per_s), 'same pipeline on BullMQ + Redis'],
+    [
+      'e2e_jobs_per_s_wait',
+      String(result.e2e_jobs_per_s_wait),
+      `clients wait with ?wait= instead of re-polling; target ≥ bullmq_e2e (ratio ${result.ratios.e2e_wait_vs_bullmq})`,
+    ],
+    [
+      'wait_latency_ms',
+      `${result.wait_latency_ms.p50} / ${result.wait_latency_ms.p95} / ${result.wait_latency_ms.p99}`,
+      'terminal status change → ?wait= answer, p50 / p95 / p99; target p50 ≤ 2',
+    ],
     [
       'submit_per_s',
       String(result.submit_per_s),
