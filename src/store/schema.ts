@@ -5,7 +5,7 @@ import type { ColumnType, Generated, Insertable, Kysely, Selectable } from 'kyse
 /** Timestamps read back as Date; written as Date or left to their defaults. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
-export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'timed_out';
+export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'timed_out' | 'cancelled';
 
 export interface ApiKeysTable {
   id: Generated<string>;
