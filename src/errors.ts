@@ -3,12 +3,18 @@
  * to its HTTP status and headers, so jobs/ and store/ know nothing of HTTP.
  */
 export type DomainErrorCode =
-  'CONCURRENCY_LIMIT' | 'TOO_MANY_QUEUED_JOBS' | 'MONTHLY_QUOTA_EXCEEDED' | 'QUEUE_UNAVAILABLE';
+  | 'CONCURRENCY_LIMIT'
+  | 'TOO_MANY_QUEUED_JOBS'
+  | 'MONTHLY_QUOTA_EXCEEDED'
+  | 'QUEUE_UNAVAILABLE'
+  | 'JOB_NOT_CANCELLABLE';
 
 export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     message: string,
+    /** Facts a client acts on, answered beside `error` and `code` (a job's `status`). */
+    readonly fields: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'DomainError';
@@ -35,6 +41,11 @@ export const monthlyQuotaExceeded = (quota: number) =>
     'MONTHLY_QUOTA_EXCEEDED',
     `This API key has used its monthly quota of ${quota} successful scrapes.`,
   );
+
+export const jobNotCancellable = (status: string) =>
+  new DomainError('JOB_NOT_CANCELLABLE', `This job is ${status}; only a queued job can be cancelled.`, {
+    status,
+  });
 
 /** Codes of a scrape that could not complete: an outcome recorded like a page, not a refusal. */
 export type ScrapeFailureCode =

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { ServiceContext } from '../context';
+import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
 import { findJobForKey } from '../store/statements/find-job-for-key';
 import { apiKeyOf } from './auth';
@@ -15,6 +16,14 @@ export function jobsRouter(ctx: Pick<ServiceContext, 'store'>): Router {
     // A malformed id cannot name any job: same answer as an unknown one, and no query.
     if (!UUID.test(id)) throw jobNotFound();
     const job = await findJobForKey(ctx.store.db, id.toLowerCase(), apiKeyOf(req).id);
+    if (!job) throw jobNotFound();
+    res.type('application/json').send(jobBody(job));
+  });
+
+  router.delete('/jobs/:job_id', async (req, res) => {
+    const id = req.params.job_id;
+    if (!UUID.test(id)) throw jobNotFound();
+    const job = await cancelJob(ctx.store.db, id.toLowerCase(), apiKeyOf(req).id);
     if (!job) throw jobNotFound();
     res.type('application/json').send(jobBody(job));
   });

@@ -44,7 +44,7 @@ export function presentJob(job: JobForOwner): JobView {
       view.error = 'The result of this job has expired and was purged; the job history is kept.';
       if (job.result_expires_at) view.result_expired_at = iso(job.result_expires_at);
     }
-  } else if (job.status === 'failed' || job.status === 'timed_out') {
+  } else if (job.status === 'failed' || job.status === 'timed_out' || job.status === 'cancelled') {
     view.error = job.error_message ?? 'The scrape could not complete.';
     view.code = job.error_code ?? 'SCRAPE_FAILED';
   }
