@@ -2,14 +2,21 @@ import { Router } from 'express';
 import type { ServiceContext } from '../context';
 import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
+import { listJobs } from '../jobs/list-jobs';
 import { findJobForKey } from '../store/statements/find-job-for-key';
 import { apiKeyOf } from './auth';
 import { jobNotFound } from './errors';
+import { parseJobListQuery } from './job-list-query';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function jobsRouter(ctx: Pick<ServiceContext, 'store'>): Router {
   const router = Router();
+
+  router.get('/jobs', async (req, res) => {
+    const page = await listJobs(ctx.store.db, parseJobListQuery(req.query, apiKeyOf(req).id));
+    res.json({ success: true, ...page });
+  });
 
   router.get('/jobs/:job_id', async (req, res) => {
     const id = req.params.job_id;

@@ -30,6 +30,14 @@ export function jobBody(job: JobForOwner): string {
 }
 
 export function presentJob(job: JobForOwner): JobView {
+  return presentJobState(job, job.result_json !== null);
+}
+
+/**
+ * A job's public view, its result left out. `resultKept` says whether a completed job's result is
+ * still stored: the poll knows it from the result it read, the job list from the expiry time.
+ */
+export function presentJobState(job: Omit<JobForOwner, 'result_json'>, resultKept: boolean): JobView {
   const view: JobView = {
     job_id: job.id,
     status: job.status,
@@ -38,7 +46,7 @@ export function presentJob(job: JobForOwner): JobView {
     updated_at: iso(job.updated_at),
   };
   if (job.status === 'completed') {
-    if (job.result_json === null) {
+    if (!resultKept) {
       // The history row outlives its result: say so plainly rather than answer an empty result.
       view.code = 'RESULT_EXPIRED';
       view.error = 'The result of this job has expired and was purged; the job history is kept.';
