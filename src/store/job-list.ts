@@ -37,8 +37,9 @@ export interface ListedJob {
 /**
  * A key's jobs, newest first (created_at, then id, descending), from `after` on. The key's index
  * (api_key_id, created_at) serves it walked backwards: the position bounds that walk through
- * `created_at <=`, the id breaks ties on the rows of that one instant, and status is checked on the
- * rows the walk reads (plan and why no index of its own: README "List jobs").
+ * `created_at <=`, the id breaks ties on the rows of that one instant, and a status filter is
+ * checked on the rows the walk reads, or served by a partial index for the rare statuses
+ * (migration 0006; plans in README "List jobs").
  */
 export async function listJobsForKey(db: Db, filter: JobListFilter): Promise<ListedJob[]> {
   return listJobsQuery(db, filter).execute();
@@ -61,7 +62,14 @@ export function listJobsQuery(db: Db, filter: JobListFilter) {
       sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('position'),
     ])
     .where('api_key_id', '=', filter.apiKeyId);
-  if (filter.statuses) query = query.where('status', 'in', filter.statuses);
+  // Literals: the partial indexes on a key's queued, processing and unsuccessful rows serve only a
+  // text that names the statuses (see statusLiterals).
+  if (filter.statuses)
+    query = query.where(
+      'status',
+      'in',
+      filter.statuses.map((status) => sql.lit(status)),
+    );
   if (filter.since) query = query.where('created_at', '>=', filter.since);
   if (filter.until) query = query.where('created_at', '<', filter.until);
   const { after } = filter;
