@@ -42,12 +42,9 @@ export function decodeCursor(cursor: string): JobListPosition | undefined {
   if (!match) return undefined;
   const [, createdAt, id] = match as unknown as [string, string, string];
   // A forged date Postgres would refuse (February 30, year 0) is no position: a 400, not a 500.
+  // No job was created before 1970.
   const ms = Date.parse(createdAt);
-  if (
-    Number.isNaN(ms) ||
-    ms < Date.UTC(1, 0, 1) ||
-    new Date(ms).toISOString().slice(0, 23) !== createdAt.slice(0, 23)
-  )
+  if (Number.isNaN(ms) || ms < 0 || new Date(ms).toISOString().slice(0, 23) !== createdAt.slice(0, 23))
     return undefined;
   return { createdAt, id };
 }
