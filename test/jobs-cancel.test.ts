@@ -2,6 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { startTargetServer, type TargetHandler, type TargetServer } from './helpers/target-server';
 import { KEY_B, startTestService, waitForJob, type TestService } from './helpers/service';
 import { waitFor } from './helpers/wait';
+import { createTestDatabase } from './helpers/database';
+import * as m0006 from '../migrations/0006_cancelled_status';
+import { migrateToLatest } from '../src/store/migrate';
+import { openStore } from '../src/store/pool';
+import { cancelScrapeJob } from '../src/store/scrape-jobs';
 
 const RACE_JOBS = 60;
 
@@ -178,5 +183,42 @@ describe('DELETE /v1/jobs/{job_id}', () => {
     }
     expect(outcomes.cancelled).toBeGreaterThan(0);
     expect(outcomes.started).toBeGreaterThan(0);
+  });
+});
+
+describe('migration 0006', () => {
+  test('down ends cancelled jobs failed (CANCELLED kept) and restores the old status check; up allows cancelled again', async () => {
+    const database = await createTestDatabase();
+    const store = openStore(database.url, { max: 2 });
+    try {
+      await migrateToLatest(store.db);
+      const [{ id: keyId }] = (
+        await store.pool.query(
+          `insert into omniscrape.api_keys (name, key_hash, key_prefix) values ('k', 'h', 'p') returning id`,
+        )
+      ).rows;
+      const insert = (id: string, status: string) =>
+        store.pool.query(
+          `insert into omniscrape.scrape_jobs (id, api_key_id, kind, url, host, method, format, timeout_seconds, status)
+           values ($1, $2, 'async', 'http://example.com/', 'example.com', 'GET', 'raw', 30, $3)`,
+          [id, keyId, status],
+        );
+      const id = randomUUID();
+      await insert(id, 'queued');
+      expect(await cancelScrapeJob(store.db, id, keyId)).toMatchObject({ status: 'cancelled' });
+
+      await m0006.down(store.db);
+      const [row] = (
+        await store.pool.query(`select status, error_code from omniscrape.scrape_jobs where id = $1`, [id])
+      ).rows;
+      expect(row).toEqual({ status: 'failed', error_code: 'CANCELLED' });
+      await expect(insert(randomUUID(), 'cancelled')).rejects.toThrow(/scrape_jobs_status_check/);
+
+      await m0006.up(store.db);
+      await insert(randomUUID(), 'cancelled');
+    } finally {
+      await store.close();
+      await database.drop();
+    }
   });
 });
