@@ -1,17 +1,8 @@
 import { z } from 'zod';
 import { decodeCursor, JOB_LIST_DEFAULT_LIMIT, JOB_LIST_MAX_LIMIT } from '../jobs/list-jobs';
 import type { JobListFilter } from '../store/job-list';
-import type { JobStatus } from '../store/schema';
+import { JOB_STATUSES } from '../store/schema';
 import { invalidRequest } from './errors';
-
-const STATUSES = [
-  'queued',
-  'processing',
-  'completed',
-  'failed',
-  'timed_out',
-  'cancelled',
-] as const satisfies readonly JobStatus[];
 
 /** ISO-8601 with a date and, if a time is given, its offset (Z or ±hh:mm): never the server's zone. */
 const timestamp = z
@@ -37,7 +28,9 @@ const jobListQuery = z
       .transform((text) => text.split(','))
       .pipe(
         z.array(
-          z.enum(STATUSES, { message: `must be one or more of ${STATUSES.join(', ')}, comma-separated` }),
+          z.enum(JOB_STATUSES, {
+            message: `must be one or more of ${JOB_STATUSES.join(', ')}, comma-separated`,
+          }),
         ),
       )
       .optional(),
