@@ -4,6 +4,7 @@ import * as m0002 from './0002_key_limits_and_usage';
 import * as m0003 from './0003_job_heartbeats';
 import * as m0004 from './0004_key_slots_function_and_one_index_fewer';
 import * as m0005 from './0005_sync_scrape_leases';
+import * as m0006 from './0006_cancelled_status';
 import * as m0007 from './0007_idempotency_keys';
 import * as m0008 from './0008_batches';
 
@@ -17,6 +18,7 @@ export const migrations: Record<string, Migration> = {
   '0003_job_heartbeats': m0003,
   '0004_key_slots_function_and_one_index_fewer': m0004,
   '0005_sync_scrape_leases': m0005,
+  '0006_cancelled_status': m0006,
   '0007_idempotency_keys': m0007,
   '0008_batches': m0008,
 };

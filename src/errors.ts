@@ -7,12 +7,15 @@ export type DomainErrorCode =
   | 'TOO_MANY_QUEUED_JOBS'
   | 'MONTHLY_QUOTA_EXCEEDED'
   | 'QUEUE_UNAVAILABLE'
-  | 'IDEMPOTENCY_KEY_REUSED';
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'JOB_NOT_CANCELLABLE';
 
 export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     message: string,
+    /** Facts a client acts on, answered beside `error` and `code` (a job's `status`). */
+    readonly fields: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'DomainError';
@@ -45,6 +48,11 @@ export const idempotencyKeyReused = () =>
     'IDEMPOTENCY_KEY_REUSED',
     'This Idempotency-Key was used in the last 24 hours with a different request; use a new key for a new request.',
   );
+
+export const jobNotCancellable = (status: string) =>
+  new DomainError('JOB_NOT_CANCELLABLE', `This job is ${status}; only a queued job can be cancelled.`, {
+    status,
+  });
 
 /** Codes of a scrape that could not complete: an outcome recorded like a page, not a refusal. */
 export type ScrapeFailureCode =

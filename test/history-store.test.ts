@@ -7,6 +7,7 @@ import { MAX_INSERT_BYTES } from '../src/store/job-results';
 import { STATUS_CHANGES } from '../src/store/job-status';
 import type { Db, JobStatus, NewScrapeJob } from '../src/store/schema';
 import {
+  cancelScrapeJob,
   failAbandonedSyncScrapes,
   handBackScrapeJob,
   requeueScrapeJobs,
@@ -198,7 +199,7 @@ describe('results beyond one statement', () => {
 });
 
 describe('status changes', () => {
-  const ALL: JobStatus[] = ['queued', 'processing', 'completed', 'failed', 'timed_out'];
+  const ALL: JobStatus[] = ['queued', 'processing', 'completed', 'failed', 'timed_out', 'cancelled'];
   const anHourAgo = () => new Date(Date.now() - 3_600_000);
 
   /** A job in `status` at attempt 1, started and last seen an hour ago. */
@@ -241,6 +242,7 @@ describe('status changes', () => {
       to: 'failed',
       run: () => failAbandonedSyncScrapes(store.db, 60, 60),
     },
+    cancelScrapeJob: { kind: 'async', to: 'cancelled', run: (id) => cancelScrapeJob(store.db, id, keyId) },
   };
 
   test('every change that moves a job is tested here, and each moves a job only from the statuses job-status.ts lists', async () => {
@@ -284,6 +286,38 @@ describe('status changes', () => {
         .where('id', '=', id)
         .executeTakeFirstOrThrow(),
     ).toEqual({ status: 'queued', attempts: 0 });
+  });
+
+  test("a cancel racing a claim's start waits for the claim's commit and then refuses; a claim after a cancel starts nothing", async () => {
+    const claimed = await jobIn('queued', 'async');
+    let cancel: Promise<unknown> | undefined;
+    await store.db.transaction().execute(async (trx) => {
+      expect(await startScrapeAttempts(trx, [claimed])).toHaveLength(1);
+      cancel = cancelScrapeJob(store.db, claimed, keyId);
+      // The cancel waits on the claim's row lock while the claim is open.
+      await waitFor(
+        async () =>
+          (
+            await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+                where datname = current_database() and wait_event_type = 'Lock'
+                  and query like '%set "status" = $1%'`.execute(store.db)
+          ).rows[0]!.n === 1,
+        { what: "the cancel to wait on the claim's row lock" },
+      );
+    });
+    expect(await cancel).toBeUndefined();
+    expect(await statusOf(claimed)).toBe('processing');
+
+    const cancelled = await jobIn('queued', 'async');
+    expect(await cancelScrapeJob(store.db, cancelled, keyId)).toMatchObject({ status: 'cancelled' });
+    expect(await startScrapeAttempts(store.db, [cancelled])).toEqual([]);
+    expect(await statusOf(cancelled)).toBe('cancelled');
+  });
+
+  test("a key cannot cancel another key's queued job", async () => {
+    const id = await jobIn('queued', 'async');
+    expect(await cancelScrapeJob(store.db, id, randomUUID())).toBeUndefined();
+    expect(await statusOf(id)).toBe('queued');
   });
 
   test("a sync scrape's outcome ends its row once, as attempt 1", async () => {

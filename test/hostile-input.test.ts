@@ -109,6 +109,37 @@ describe('hostile input', () => {
     );
   });
 
+  test('arbitrary job-list queries answer a page or a 400, never a 5xx', async () => {
+    const name = fc.oneof(
+      fc.constantFrom('status', 'since', 'until', 'cursor', 'limit'),
+      fc.string({ maxLength: 10 }),
+    );
+    const value = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.integer({ min: -5, max: 5000 }).map(String),
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      fc.constantFrom('queued,completed', 'cancelled', 'timed_out,', 'eyJ9', '2026-02-30T00:00:00Z'),
+      // Well-formed cursors of impossible instants.
+      fc
+        .constantFrom(
+          '2026-02-30T00:00:00.000000Z',
+          '0000-01-01T00:00:00.000000Z',
+          '9999-12-31T23:59:59.999999Z',
+        )
+        .map((at) => Buffer.from(`${at}|00000000-0000-0000-0000-000000000000`).toString('base64url')),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(name, value), { maxLength: 4 }), async (params) => {
+        const query = params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+        const res = await service.call('GET', `/v1/jobs?${query}`);
+        expectContractAnswer(res);
+        expect([200, 400]).toContain(res.status);
+        if (res.status === 200) expect(Array.isArray(res.body.data)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   test('arbitrary API keys and headers never cause a 5xx', async () => {
     const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,30}$/);
     const value = fc.stringMatching(/^[\x20-\x7e]{0,300}$/);

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { ServiceContext } from '../context';
-import { presentJobSummary } from '../jobs/job-view';
+import { presentJobState } from '../jobs/job-view';
 import { batchStatusCounts, findBatchForKey, listBatchJobs } from '../store/batches';
 import { apiKeyOf } from './auth';
 import { batchNotFound, invalidRequest } from './errors';
@@ -35,7 +35,7 @@ export function batchesRouter(ctx: Pick<ServiceContext, 'store'>): Router {
         created_at: batch.created_at.toISOString(),
         total: batch.job_count,
         counts: { ...Object.fromEntries(COUNTED_STATUSES.map((s) => [s, 0])), ...counts },
-        jobs: jobs.map((job) => presentJobSummary(job, job.has_result)),
+        jobs: jobs.map((job) => presentJobState(job, job.has_result)),
         next_cursor: jobs.length === limit && last ? cursorAfter(last.position) : null,
       },
     });

@@ -9,6 +9,8 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** Answered beside `error` and `code`, e.g. the `status` of a job that cannot be cancelled. */
+    readonly fields: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'HttpError';
@@ -29,13 +31,14 @@ const DOMAIN_ANSWERS: Record<DomainErrorCode, { status: number; retryAfterSecond
   MONTHLY_QUOTA_EXCEEDED: { status: 402 },
   QUEUE_UNAVAILABLE: { status: 503, retryAfterSeconds: 5 },
   IDEMPOTENCY_KEY_REUSED: { status: 409 },
+  JOB_NOT_CANCELLABLE: { status: 409 },
 };
 
 function fromDomainError(err: DomainError): HttpError {
   const { status, retryAfterSeconds } = DOMAIN_ANSWERS[err.code];
   const headers: Record<string, string> =
     retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) };
-  return new HttpError(status, err.code, err.message, headers);
+  return new HttpError(status, err.code, err.message, headers, err.fields);
 }
 
 /** The one place where errors become HTTP answers: `{ success: false, error, code }`. */
@@ -52,7 +55,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     res
       .status(answer.status)
       .set(answer.headers)
-      .json({ success: false, error: answer.message, code: answer.code });
+      .json({ success: false, error: answer.message, code: answer.code, ...answer.fields });
   };
 }
 

@@ -30,11 +30,14 @@ export function jobBody(job: JobForOwner): string {
 }
 
 export function presentJob(job: JobForOwner): JobView {
-  return presentJobSummary(job, job.result_json !== null);
+  return presentJobState(job, job.result_json !== null);
 }
 
-/** The public view of a job without its result; `resultStored` tells a completed one's result is still kept. */
-export function presentJobSummary(job: Omit<JobForOwner, 'result_json'>, resultStored: boolean): JobView {
+/**
+ * A job's public view, its result left out. `resultKept` says whether a completed job's result is
+ * still stored: the poll knows it from the result it read, the job list from the expiry time.
+ */
+export function presentJobState(job: Omit<JobForOwner, 'result_json'>, resultKept: boolean): JobView {
   const view: JobView = {
     job_id: job.id,
     status: job.status,
@@ -43,13 +46,13 @@ export function presentJobSummary(job: Omit<JobForOwner, 'result_json'>, resultS
     updated_at: iso(job.updated_at),
   };
   if (job.status === 'completed') {
-    if (!resultStored) {
+    if (!resultKept) {
       // The history row outlives its result: say so plainly rather than answer an empty result.
       view.code = 'RESULT_EXPIRED';
       view.error = 'The result of this job has expired and was purged; the job history is kept.';
       if (job.result_expires_at) view.result_expired_at = iso(job.result_expires_at);
     }
-  } else if (job.status === 'failed' || job.status === 'timed_out') {
+  } else if (job.status === 'failed' || job.status === 'timed_out' || job.status === 'cancelled') {
     view.error = job.error_message ?? 'The scrape could not complete.';
     view.code = job.error_code ?? 'SCRAPE_FAILED';
   }

@@ -24,8 +24,12 @@ import type { JobStatus } from './schema';
  *                                                                 being lost (JOB_TIMEOUT)
  *   processing          → failed        failAbandonedSyncScrapes  a sync scrape whose API process stopped
  *                                                                 before recording it (SCRAPE_ABANDONED)
+ *   queued              → cancelled     cancelScrapeJob           its owner cancelled it before any worker
+ *                                                                 started it (CANCELLED); never charged
  *
- * completed, failed and timed_out are final. No status change sends a NOTIFY: one inside a writing
+ * completed, failed, timed_out and cancelled are final. A cancel and a claim both move `queued`
+ * rows, one row lock decides: the claim's start then finds the row cancelled and skips it, or the
+ * cancel finds it `processing` and refuses. No status change sends a NOTIFY: one inside a writing
  * transaction holds Postgres's global notify lock through the commit, serialising every such
  * commit in the cluster (docs/performance.md); notices for long-poll or SSE belong after commit.
  */
@@ -39,6 +43,7 @@ export const STATUS_CHANGES = {
   finishScrapeJobs: { from: ['processing'], to: ['completed', 'failed', 'timed_out'] },
   timeOutLostScrapeJob: { from: ['queued', 'processing'], to: 'timed_out' },
   failAbandonedSyncScrapes: { from: ['processing'], to: 'failed' },
+  cancelScrapeJob: { from: ['queued'], to: 'cancelled' },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: JobStatus | readonly JobStatus[] }>;
 
 /**

@@ -5,7 +5,16 @@ import type { ColumnType, Generated, Insertable, Kysely, Selectable } from 'kyse
 /** Timestamps read back as Date; written as Date or left to their defaults. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
-export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'timed_out';
+/** Every status a job can be in (the check constraint of migration 0006; the changes: job-status.ts). */
+export const JOB_STATUSES = [
+  'queued',
+  'processing',
+  'completed',
+  'failed',
+  'timed_out',
+  'cancelled',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export interface ApiKeysTable {
   id: Generated<string>;

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { STATUS_CHANGES } from './job-status';
 import type { Db, NewScrapeJob } from './schema';
+import type { JobForOwner } from './statements/find-job-for-key';
 
 // The history's ordinary statements, through the query builder. Its hot statements (claim,
 // settle, heartbeat, poll, sync insert) are in statements/, one file each; which function makes
@@ -104,4 +105,42 @@ export async function failAbandonedSyncScrapes(
     .where(sql<boolean>`started_at < now() - make_interval(secs => timeout_seconds + ${slackSeconds})`)
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
+}
+
+/**
+ * Cancels a `queued` job of this key: it ends `cancelled` (CANCELLED), never charged. Returns the
+ * job as its owner now sees it, or undefined when no queued job of this key has that id (a worker
+ * may have started it a moment before: the row lock orders the two, see job-status.ts).
+ */
+export async function cancelScrapeJob(
+  db: Db,
+  id: string,
+  apiKeyId: string,
+): Promise<JobForOwner | undefined> {
+  const { from, to } = STATUS_CHANGES.cancelScrapeJob;
+  return db
+    .updateTable('omniscrape.scrape_jobs')
+    .set({
+      status: to,
+      error_code: 'CANCELLED',
+      error_message: 'The job was cancelled before it started.',
+      charged: 0,
+      finished_at: sql<Date>`now()`,
+      updated_at: sql<Date>`now()`,
+    })
+    .where('id', '=', id)
+    .where('api_key_id', '=', apiKeyId)
+    .where('status', 'in', from)
+    .returning([
+      'id',
+      'status',
+      'url',
+      'created_at',
+      'updated_at',
+      'error_code',
+      'error_message',
+      'result_expires_at',
+      sql<null>`null`.as('result_json'),
+    ])
+    .executeTakeFirst();
 }
