@@ -2,6 +2,7 @@ import type { PgBoss } from 'pg-boss';
 import type { Config } from './config';
 import type { ApiKeyCache } from './jobs/api-key-cache';
 import type { KeyRounds, QueueCapCheck } from './jobs/key-limits';
+import type { StatusNotices } from './jobs/status-notices';
 import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { SyncScrapeLeases } from './jobs/sync-leases';
 import type { Logger } from './logger';
@@ -24,6 +25,8 @@ export interface ServiceContext {
   syncLeases: SyncScrapeLeases;
   /** Valid API keys seen lately (API role). */
   apiKeys: ApiKeyCache;
+  /** Announces committed status changes to every API process's watchers. */
+  statusNotices: StatusNotices;
 }
 
 /** Work started by requests that must finish before the process closes its pools. */

@@ -8,6 +8,7 @@ import { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import { createBoss, ensureQueues, PGBOSS_SCHEMA, SCRAPE_QUEUE } from './jobs/queue';
 import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
 import { SubmitBatcher } from './jobs/submit-batcher';
+import { StatusNotices } from './jobs/status-notices';
 import { SyncScrapeLeases } from './jobs/sync-leases';
 import { WorkerWake } from './jobs/worker-wake';
 import { createLogger, type Logger } from './logger';
@@ -132,6 +133,7 @@ function createContext(
     inFlight: new InFlightWork(),
     syncLeases: new SyncScrapeLeases(store.db, logger, config.syncLeaseSeconds),
     apiKeys: new ApiKeyCache(store.db),
+    statusNotices: new StatusNotices(store.db, logger),
   };
 }
 
