@@ -4,6 +4,7 @@ import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
 import { listen } from './http/server';
 import { ApiKeyCache } from './jobs/api-key-cache';
+import { JobWatchers } from './jobs/job-watchers';
 import { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import { createBoss, ensureQueues, PGBOSS_SCHEMA, SCRAPE_QUEUE } from './jobs/queue';
 import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
@@ -19,6 +20,10 @@ import { migrateToLatest } from './store/migrate';
 import { openStore } from './store/pool';
 import { queueHeadRound } from './store/key-limits';
 import { listenForNotifications } from './store/notification-listener';
+import { JOB_STATUS_CHANNEL } from './store/statements/announce-status-changes';
+
+/** The application_name of each API process's status listener (tests find its backend by it). */
+export const JOB_STATUS_LISTENER = 'omniscrape-job-status-listener';
 
 export interface ServiceRoles {
   /** Serve the HTTP API. */
@@ -134,6 +139,7 @@ function createContext(
     syncLeases: new SyncScrapeLeases(store.db, logger, config.syncLeaseSeconds),
     apiKeys: new ApiKeyCache(store.db),
     statusNotices: new StatusNotices(store.db, logger),
+    jobWatchers: new JobWatchers(store.db, logger),
   };
 }
 
@@ -164,8 +170,10 @@ function startWorkerMaintenance({ boss, store, logger, config }: ServiceContext)
 }
 
 /**
- * The API role: the HTTP server, the leases of the sync scrapes it runs, and the listener that
- * empties the key cache when keys change. Its stop drains the server for the grace period first.
+ * The API role: the HTTP server, the leases of the sync scrapes it runs, the listener that empties
+ * the key cache when keys change, and the one listener that wakes every waiting request and event
+ * stream of the process. Its stop answers the waits and ends the streams, then drains the server
+ * for the grace period.
  */
 async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRole> {
   const { config, logger, syncLeases } = ctx;
@@ -176,6 +184,13 @@ async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRo
     () => ctx.apiKeys.clear(),
     logger,
   );
+  const statusChanges = listenForNotifications(
+    databaseUrl,
+    JOB_STATUS_CHANNEL,
+    (payload) => ctx.jobWatchers.notice(payload),
+    logger,
+    JOB_STATUS_LISTENER,
+  );
   try {
     const server = await listen(
       createApp(ctx),
@@ -185,13 +200,17 @@ async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRo
     return {
       port: server.port,
       async stop() {
+        ctx.jobWatchers.stop();
         await server.stop();
         await syncLeases.stop();
-        await keyChanges.stop();
+        await Promise.all([keyChanges.stop(), statusChanges.stop()]);
       },
     };
   } catch (err) {
-    logRejected(logger, await Promise.allSettled([keyChanges.stop(), syncLeases.stop()]));
+    logRejected(
+      logger,
+      await Promise.allSettled([keyChanges.stop(), statusChanges.stop(), syncLeases.stop()]),
+    );
     throw err;
   }
 }

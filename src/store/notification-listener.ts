@@ -17,6 +17,8 @@ export function listenForNotifications(
   channel: string,
   onNotify: (payload: string | undefined) => void,
   logger: Logger,
+  /** Names the connection in pg_stat_activity. */
+  applicationName = 'omniscrape-listener',
 ): NotificationListener {
   let client: pg.Client | undefined;
   let stopped = false;
@@ -28,7 +30,7 @@ export function listenForNotifications(
     if (stopped) return;
     const next = new pg.Client({
       connectionString: databaseUrl,
-      application_name: 'omniscrape-listener',
+      application_name: applicationName,
       keepAlive: true,
     });
     next.on('error', () => undefined); // 'end' follows and schedules the reconnect
