@@ -1,6 +1,6 @@
 import { JOB_STATUS_LISTENER } from '../src/service';
 import { statusPayloads } from '../src/store/statements/announce-status-changes';
-import { KEY_B, useServiceAndTarget } from './helpers/service';
+import { KEY_A, KEY_B, startTestService, useServiceAndTarget } from './helpers/service';
 import { waitFor } from './helpers/wait';
 
 const env = useServiceAndTarget();
@@ -109,6 +109,37 @@ describe('GET /v1/jobs/{job_id}?wait=', () => {
     const after = await listenerPid();
     expect(after).toBeDefined();
     expect(after).not.toBe(before);
+  });
+
+  test('a client that hangs up ends its wait and frees its entry', async () => {
+    const jobId = await heldJob('wait-hang-up');
+    await untilHeld('wait-hang-up');
+    const hangUp = new AbortController();
+    const request = fetch(`${env.service.baseUrl}/v1/jobs/${jobId}?wait=60`, {
+      headers: { 'x-api-key': KEY_A },
+      signal: hangUp.signal,
+    }).catch(() => 'aborted');
+    const watchers = env.service.running.context.jobWatchers;
+    await waitFor(() => watchers.size > 0, { what: 'the request to wait' });
+    hangUp.abort();
+    expect(await request).toBe('aborted');
+    await waitFor(() => watchers.size === 0, { what: 'the wait to end' });
+    env.target.release('wait-hang-up');
+  });
+
+  test('stopping the API process answers its waits with the job as it is', async () => {
+    const apiOnly = await startTestService({ roles: { api: true, worker: false } });
+    const submitted = await apiOnly.call('POST', '/v1/scrape/async', { url: `${env.target.origin}/page` });
+    const answer = fetch(`${apiOnly.baseUrl}/v1/jobs/${submitted.body.job_id}?wait=60`, {
+      headers: { 'x-api-key': KEY_A },
+    });
+    await waitFor(() => apiOnly.running.context.jobWatchers.size > 0, { what: 'the request to wait' });
+    const began = Date.now();
+    const [res] = await Promise.all([answer, apiOnly.stop()]);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data: unknown };
+    expect(body.data).toMatchObject({ job_id: submitted.body.job_id, status: 'queued' });
+    expect(Date.now() - began).toBeLessThan(30_000);
   });
 
   test('500 concurrent waiters are all answered terminal', async () => {
