@@ -19,11 +19,11 @@ import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
 import { migrateToLatest } from './store/migrate';
 import { openStore } from './store/pool';
 import { queueHeadRound } from './store/key-limits';
-import { listenForNotifications } from './store/notification-listener';
+import { listenOnChannels } from './store/notification-listener';
 import { JOB_STATUS_CHANNEL } from './store/statements/announce-status-changes';
 
-/** The application_name of each API process's status listener (tests find its backend by it). */
-export const JOB_STATUS_LISTENER = 'omniscrape-job-status-listener';
+/** The application_name of each API process's one listening connection (tests find its backend by it). */
+export const API_LISTENER = 'omniscrape-api-listener';
 
 export interface ServiceRoles {
   /** Serve the HTTP API. */
@@ -170,26 +170,22 @@ function startWorkerMaintenance({ boss, store, logger, config }: ServiceContext)
 }
 
 /**
- * The API role: the HTTP server, the leases of the sync scrapes it runs, the listener that empties
- * the key cache when keys change, and the one listener that wakes every waiting request and event
- * stream of the process. Its stop answers the waits and ends the streams, then drains the server
- * for the grace period.
+ * The API role: the HTTP server, the leases of the sync scrapes it runs, and one listening
+ * connection, which empties the key cache when keys change and wakes every waiting request and
+ * event stream of the process. Its stop answers the waits and ends the streams, then drains the
+ * server for the grace period.
  */
 async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRole> {
   const { config, logger, syncLeases } = ctx;
   syncLeases.start();
-  const keyChanges = listenForNotifications(
+  const listener = listenOnChannels(
     databaseUrl,
-    KEYS_CHANGED_CHANNEL,
-    () => ctx.apiKeys.clear(),
+    {
+      [KEYS_CHANGED_CHANNEL]: () => ctx.apiKeys.clear(),
+      [JOB_STATUS_CHANNEL]: (payload) => ctx.jobWatchers.notice(payload),
+    },
     logger,
-  );
-  const statusChanges = listenForNotifications(
-    databaseUrl,
-    JOB_STATUS_CHANNEL,
-    (payload) => ctx.jobWatchers.notice(payload),
-    logger,
-    JOB_STATUS_LISTENER,
+    API_LISTENER,
   );
   try {
     const server = await listen(
@@ -203,14 +199,11 @@ async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRo
         ctx.jobWatchers.stop();
         await server.stop();
         await syncLeases.stop();
-        await Promise.all([keyChanges.stop(), statusChanges.stop()]);
+        await listener.stop();
       },
     };
   } catch (err) {
-    logRejected(
-      logger,
-      await Promise.allSettled([keyChanges.stop(), statusChanges.stop(), syncLeases.stop()]),
-    );
+    logRejected(logger, await Promise.allSettled([listener.stop(), syncLeases.stop()]));
     throw err;
   }
 }

@@ -1,4 +1,4 @@
-import { JOB_STATUS_LISTENER } from '../src/service';
+import { API_LISTENER } from '../src/service';
 import { statusPayloads } from '../src/store/statements/announce-status-changes';
 import { KEY_A, KEY_B, startTestService, useServiceAndTarget } from './helpers/service';
 import { waitFor } from './helpers/wait';
@@ -95,7 +95,7 @@ describe('GET /v1/jobs/{job_id}?wait=', () => {
       (
         await env.service.query(
           `select pid from pg_stat_activity where application_name = $1 and datname = current_database()`,
-          [JOB_STATUS_LISTENER],
+          [API_LISTENER],
         )
       )[0]?.pid;
     const before = await listenerPid();
