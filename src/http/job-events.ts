@@ -7,16 +7,16 @@ import type { JobForOwner } from '../store/statements/find-job-for-key';
 const KEEP_ALIVE_MS = 15_000;
 
 /**
- * An event's id: the job's `updated_at` in milliseconds. Every status change sets it to its
+ * An event's id: the job's `updated_at` in microseconds. Every status change sets it to its
  * transaction's time, and each change's transaction begins after the previous one committed, so
  * the ids of one job's events increase.
  */
-export const eventIdOf = (job: JobForOwner): number => job.updated_at.getTime();
+export const eventIdOf = (job: JobForOwner): number => Number(job.updated_us);
 
 /** `Last-Event-ID` as a number; 0 (everything is new) when absent or not one. */
 function lastEventId(req: Request): number {
   const raw = req.get('last-event-id')?.trim();
-  return raw && /^\d{1,15}$/.test(raw) ? Number(raw) : 0;
+  return raw && /^\d{1,16}$/.test(raw) ? Number(raw) : 0;
 }
 
 /** One Server-Sent Event: the job object as data, its event id. */

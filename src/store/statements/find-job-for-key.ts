@@ -8,6 +8,11 @@ export interface JobForOwner {
   url: string;
   created_at: Date;
   updated_at: Date;
+  /**
+   * `updated_at` in microseconds since 1970 (a Date keeps only milliseconds): every status change
+   * moves it forward, so it orders one job's states (an event stream's ids).
+   */
+  updated_us: string;
   error_code: string | null;
   error_message: string | null;
   result_expires_at: Date | null;
@@ -16,7 +21,8 @@ export interface JobForOwner {
 }
 
 /** A job's owner and what the owner sees of it, with the result as text, for the statements below. */
-const SELECT_JOBS = `select j.id, j.api_key_id, j.status, j.url, j.created_at, j.updated_at, j.error_code,
+const SELECT_JOBS = `select j.id, j.api_key_id, j.status, j.url, j.created_at, j.updated_at,
+          (extract(epoch from j.updated_at) * 1000000)::int8::text as updated_us, j.error_code,
           j.error_message, j.result_expires_at, r.result::text as result_json
      from omniscrape.scrape_jobs j
      left join omniscrape.job_results r on r.job_id = j.id and r.expires_at > now()
