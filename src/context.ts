@@ -1,7 +1,9 @@
 import type { PgBoss } from 'pg-boss';
 import type { Config } from './config';
 import type { ApiKeyCache } from './jobs/api-key-cache';
+import type { JobWatchers } from './jobs/job-watchers';
 import type { KeyRounds, QueueCapCheck } from './jobs/key-limits';
+import type { StatusNotices } from './jobs/status-notices';
 import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { SyncScrapeLeases } from './jobs/sync-leases';
 import type { Logger } from './logger';
@@ -24,6 +26,10 @@ export interface ServiceContext {
   syncLeases: SyncScrapeLeases;
   /** Valid API keys seen lately (API role). */
   apiKeys: ApiKeyCache;
+  /** Announces committed status changes to every API process's watchers. */
+  statusNotices: StatusNotices;
+  /** The jobs this process's waiting requests and event streams watch (API role). */
+  jobWatchers: JobWatchers;
 }
 
 /** Work started by requests that must finish before the process closes its pools. */

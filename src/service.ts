@@ -4,10 +4,12 @@ import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
 import { listen } from './http/server';
 import { ApiKeyCache } from './jobs/api-key-cache';
+import { JobWatchers } from './jobs/job-watchers';
 import { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import { createBoss, ensureQueues, PGBOSS_SCHEMA, SCRAPE_QUEUE } from './jobs/queue';
 import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
 import { SubmitBatcher } from './jobs/submit-batcher';
+import { StatusNotices } from './jobs/status-notices';
 import { SyncScrapeLeases } from './jobs/sync-leases';
 import { WorkerWake } from './jobs/worker-wake';
 import { createLogger, type Logger } from './logger';
@@ -17,7 +19,11 @@ import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
 import { migrateToLatest } from './store/migrate';
 import { openStore } from './store/pool';
 import { queueHeadRound } from './store/key-limits';
-import { listenForNotifications } from './store/notification-listener';
+import { listenOnChannels } from './store/notification-listener';
+import { JOB_STATUS_CHANNEL } from './store/statements/announce-status-changes';
+
+/** The application_name of each API process's one listening connection (tests find its backend by it). */
+export const API_LISTENER = 'omniscrape-api-listener';
 
 export interface ServiceRoles {
   /** Serve the HTTP API. */
@@ -132,6 +138,8 @@ function createContext(
     inFlight: new InFlightWork(),
     syncLeases: new SyncScrapeLeases(store.db, logger, config.syncLeaseSeconds),
     apiKeys: new ApiKeyCache(store.db),
+    statusNotices: new StatusNotices(store.db, logger),
+    jobWatchers: new JobWatchers(store.db, logger),
   };
 }
 
@@ -162,17 +170,22 @@ function startWorkerMaintenance({ boss, store, logger, config }: ServiceContext)
 }
 
 /**
- * The API role: the HTTP server, the leases of the sync scrapes it runs, and the listener that
- * empties the key cache when keys change. Its stop drains the server for the grace period first.
+ * The API role: the HTTP server, the leases of the sync scrapes it runs, and one listening
+ * connection, which empties the key cache when keys change and wakes every waiting request and
+ * event stream of the process. Its stop answers the waits and ends the streams, then drains the
+ * server for the grace period.
  */
 async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRole> {
   const { config, logger, syncLeases } = ctx;
   syncLeases.start();
-  const keyChanges = listenForNotifications(
+  const listener = listenOnChannels(
     databaseUrl,
-    KEYS_CHANGED_CHANNEL,
-    () => ctx.apiKeys.clear(),
+    {
+      [KEYS_CHANGED_CHANNEL]: () => ctx.apiKeys.clear(),
+      [JOB_STATUS_CHANNEL]: (payload) => ctx.jobWatchers.notice(payload),
+    },
     logger,
+    API_LISTENER,
   );
   try {
     const server = await listen(
@@ -183,13 +196,14 @@ async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRo
     return {
       port: server.port,
       async stop() {
+        ctx.jobWatchers.stop();
         await server.stop();
         await syncLeases.stop();
-        await keyChanges.stop();
+        await listener.stop();
       },
     };
   } catch (err) {
-    logRejected(logger, await Promise.allSettled([keyChanges.stop(), syncLeases.stop()]));
+    logRejected(logger, await Promise.allSettled([listener.stop(), syncLeases.stop()]));
     throw err;
   }
 }

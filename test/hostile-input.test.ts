@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { KEY_A, startTestService, type TestService } from './helpers/service';
+import { KEY_A, KEY_B, startTestService, type TestService } from './helpers/service';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 
 // Thousands of arbitrary requests: never a 5xx, never a crash, always the documented error shape.
@@ -180,6 +180,27 @@ describe('hostile input', () => {
         );
       }),
       { numRuns: 400 },
+    );
+  });
+
+  test('arbitrary ?wait= values and Last-Event-ID headers on unknown and foreign jobs answer at once, never a 5xx', async () => {
+    // Key B's queued job, never fetched (no worker runs): to key A it is unknown, so nothing waits.
+    const foreign = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/page` }, KEY_B);
+    const jobId = fc.constantFrom(foreign.body.job_id as string, '00000000-0000-4000-8000-000000000000', 'x');
+    const wait = fc.oneof(fc.string({ maxLength: 12 }), fc.double().map(String), fc.integer().map(String));
+    const lastEventId = fc.stringMatching(/^[\x20-\x7e]{0,30}$/);
+    await fc.assert(
+      fc.asyncProperty(jobId, wait, lastEventId, async (id, w, last) => {
+        const polled = await service.call('GET', `/v1/jobs/${id}?wait=${encodeURIComponent(w)}`);
+        expectContractAnswer(polled);
+        expect([400, 404]).toContain(polled.status);
+        const res = await fetch(`${service.baseUrl}/v1/jobs/${id}/events`, {
+          headers: { 'x-api-key': KEY_A, 'last-event-id': last },
+        });
+        expectContractAnswer({ status: res.status, body: await res.json() });
+        expect(res.status).toBe(404);
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -1,16 +1,28 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import type { ServiceContext } from '../context';
 import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
 import { listJobs } from '../jobs/list-jobs';
-import { findJobForKey } from '../store/statements/find-job-for-key';
+import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
 import { apiKeyOf } from './auth';
 import { jobNotFound } from './errors';
 import { idParam } from './ids';
+import { streamJobEvents } from './job-events';
 import { parseJobListQuery } from './job-list-query';
+import { jobAfterWait, waitParameter } from './job-wait';
 
-export function jobsRouter(ctx: Pick<ServiceContext, 'store'>): Router {
+export function jobsRouter(ctx: Pick<ServiceContext, 'store' | 'jobWatchers' | 'statusNotices'>): Router {
   const router = Router();
+
+  /** The job `:job_id` names, if it is the requesting key's; else 404. */
+  const ownedJob = async (req: Request<{ job_id: string }>): Promise<JobForOwner> => {
+    // A malformed id cannot name any job: same answer as an unknown one, and no query.
+    const id = idParam(req.params.job_id);
+    if (!id) throw jobNotFound();
+    const job = await findJobForKey(ctx.store.db, id, apiKeyOf(req).id);
+    if (!job) throw jobNotFound();
+    return job;
+  };
 
   router.get('/jobs', async (req, res) => {
     const page = await listJobs(ctx.store.db, parseJobListQuery(req.query, apiKeyOf(req).id));
@@ -18,12 +30,14 @@ export function jobsRouter(ctx: Pick<ServiceContext, 'store'>): Router {
   });
 
   router.get('/jobs/:job_id', async (req, res) => {
-    // A malformed id cannot name any job: same answer as an unknown one, and no query.
-    const id = idParam(req.params.job_id);
-    if (!id) throw jobNotFound();
-    const job = await findJobForKey(ctx.store.db, id, apiKeyOf(req).id);
-    if (!job) throw jobNotFound();
-    res.type('application/json').send(jobBody(job));
+    const waitMs = waitParameter(req.query);
+    const job = await ownedJob(req);
+    const answer = waitMs === undefined ? job : await jobAfterWait(ctx, job, apiKeyOf(req).id, waitMs, res);
+    res.type('application/json').send(jobBody(answer));
+  });
+
+  router.get('/jobs/:job_id/events', async (req, res) => {
+    streamJobEvents(ctx.jobWatchers, req, res, await ownedJob(req), apiKeyOf(req).id);
   });
 
   router.delete('/jobs/:job_id', async (req, res) => {
@@ -31,6 +45,7 @@ export function jobsRouter(ctx: Pick<ServiceContext, 'store'>): Router {
     if (!id) throw jobNotFound();
     const job = await cancelJob(ctx.store.db, id, apiKeyOf(req).id);
     if (!job) throw jobNotFound();
+    ctx.statusNotices.announce([job.id]);
     res.type('application/json').send(jobBody(job));
   });
 

@@ -43,7 +43,10 @@ export async function claimScrapeJobs(
 ): Promise<ClaimedBatch> {
   const { boss } = ctx;
   const limitOf = (key: KeyConcurrency) => key.limit ?? ctx.config.defaultConcurrency;
-  return transactionWithSettings(ctx.store.db, CLAIM_TRANSACTION_SETTINGS, async (trx) => {
+  /** Jobs whose status this claim changed: announced once it committed. */
+  let changed: string[] = [];
+  const batch = await transactionWithSettings(ctx.store.db, CLAIM_TRANSACTION_SETTINGS, async (trx) => {
+    changed = [];
     const db = fromKysely(trx);
     const jobs = await boss.fetch<ScrapeJobData>(SCRAPE_QUEUE, { ...fetchOptions, batchSize: max, db });
     if (jobs.length === 0) return { claimed: [], fetched: 0, capped: false, busyKeys: [] };
@@ -66,13 +69,13 @@ export async function claimScrapeJobs(
       admitted.map((j) => j.data.jobId),
     );
     const rowOf = new Map(rows.map((r) => [r.id, r]));
+    changed = rows.map((r) => r.id);
     const ended = admitted.filter((j) => !rowOf.has(j.data.jobId));
     if (busy.length > 0) {
       // A taken-over job waits as queued; each waits its turn as a copy in the same group.
-      await requeueScrapeJobs(
-        trx,
-        busy.map((j) => j.data.jobId),
-      );
+      const busyIds = busy.map((j) => j.data.jobId);
+      await requeueScrapeJobs(trx, busyIds);
+      changed.push(...busyIds);
       await boss.insert(SCRAPE_QUEUE, busy.map(retryCopy), { db });
     }
     const settled = [...ended, ...busy];
@@ -87,6 +90,8 @@ export async function claimScrapeJobs(
       busyKeys: [...new Set(busy.map((j) => keyOf.get(j.data.jobId)!))],
     };
   });
+  ctx.statusNotices.announce(changed);
+  return batch;
 }
 
 /** Splits a fetched batch into jobs within their key's limit (each then counted) and jobs whose key is full. */

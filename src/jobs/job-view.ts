@@ -21,12 +21,15 @@ const iso = (value: Date | string | null) =>
  * Postgres stored, so a large result is neither parsed nor serialised again on each poll.
  */
 export function jobBody(job: JobForOwner): string {
+  return `{"success":true,"data":${jobData(job)}}`;
+}
+
+/** The job object alone (`data` of jobBody) as JSON text, on one line: an event stream's data. */
+export function jobData(job: JobForOwner): string {
   const data = JSON.stringify(presentJob(job));
-  const withResult =
-    job.status === 'completed' && job.result_json !== null
-      ? withJsonMember(data, 'result', job.result_json)
-      : data;
-  return `{"success":true,"data":${withResult}}`;
+  return job.status === 'completed' && job.result_json !== null
+    ? withJsonMember(data, 'result', job.result_json)
+    : data;
 }
 
 export function presentJob(job: JobForOwner): JobView {
@@ -37,7 +40,10 @@ export function presentJob(job: JobForOwner): JobView {
  * A job's public view, its result left out. `resultKept` says whether a completed job's result is
  * still stored: the poll knows it from the result it read, the job list from the expiry time.
  */
-export function presentJobState(job: Omit<JobForOwner, 'result_json'>, resultKept: boolean): JobView {
+export function presentJobState(
+  job: Omit<JobForOwner, 'result_json' | 'updated_us'>,
+  resultKept: boolean,
+): JobView {
   const view: JobView = {
     job_id: job.id,
     status: job.status,

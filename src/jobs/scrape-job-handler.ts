@@ -2,7 +2,7 @@ import type { Job } from 'pg-boss';
 import type { ServiceContext } from '../context';
 import { ScrapeFailure } from '../errors';
 import type { MemoryBudget } from '../scraper/memory-budget';
-import type { Db, ScrapeJobRow } from '../store/schema';
+import type { ScrapeJobRow } from '../store/schema';
 import type { PageResult } from '../store/job-results';
 import { handBackScrapeJob, timeOutLostScrapeJob } from '../store/scrape-jobs';
 import type { ClaimedScrape } from './claim-scrape-jobs';
@@ -37,8 +37,8 @@ export class HandedBack extends Error {
 }
 
 /** A stopping worker's unfinished job goes back to `queued`; the interrupted attempt is not counted. */
-async function handBack(db: Db, job: ScrapeJobRow): Promise<void> {
-  await handBackScrapeJob(db, job.id, job.attempts);
+async function handBack(ctx: ServiceContext, job: ScrapeJobRow): Promise<void> {
+  if (await handBackScrapeJob(ctx.store.db, job.id, job.attempts)) ctx.statusNotices.announce([job.id]);
 }
 
 /**
@@ -84,7 +84,7 @@ export async function processScrapeJob(
       if (shutdown.aborted) {
         // Back to `queued` before pg-boss sees the throw and requeues it, so no other worker can
         // claim the job while its history still says this one holds it.
-        await handBack(ctx.store.db, row);
+        await handBack(ctx, row);
         throw new HandedBack(row.id);
       }
       if (!(err instanceof ScrapeFailure)) throw err;
@@ -103,5 +103,6 @@ export async function processScrapeJob(
 export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
   const message =
     'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.';
-  await timeOutLostScrapeJob(ctx.store.db, job.data.jobId, message);
+  if (await timeOutLostScrapeJob(ctx.store.db, job.data.jobId, message))
+    ctx.statusNotices.announce([job.data.jobId]);
 }

@@ -44,6 +44,7 @@ export function scrapeSettler(ctx: ServiceContext): ScrapeSettler {
           { db: fromKysely(trx) },
         );
       });
+      ctx.statusNotices.announce(batch.filter(finished).map((s) => s.finish.id));
       const successes = new Map<string, number>();
       for (const s of batch) {
         if (s.finish.status === 'completed' && finished(s))

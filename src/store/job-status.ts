@@ -31,7 +31,10 @@ import type { JobStatus } from './schema';
  * rows, one row lock decides: the claim's start then finds the row cancelled and skips it, or the
  * cancel finds it `processing` and refuses. No status change sends a NOTIFY: one inside a writing
  * transaction holds Postgres's global notify lock through the commit, serialising every such
- * commit in the cluster (docs/performance.md); notices for long-poll or SSE belong after commit.
+ * commit in the cluster (docs/performance.md). Instead the caller announces the jobs it changed
+ * once its transaction committed (StatusNotices in jobs/status-notices.ts, which calls
+ * announceStatusChanges), for the `?wait=` polls and event streams. Not announced: new rows
+ * (nobody has their id yet) and sync scrapes' rows (their id is never given to the client).
  */
 export const STATUS_CHANGES = {
   insertScrapeJobs: { from: [], to: 'queued' },

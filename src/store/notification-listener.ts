@@ -7,6 +7,9 @@ export interface NotificationListener {
 
 const RECONNECT_DELAY_MS = 1_000;
 
+/** Called with each notice's payload, and with undefined after each (re)connect. */
+export type OnNotify = (payload: string | undefined) => void;
+
 /**
  * Holds one connection LISTENing on `channel` and calls `onNotify` for each notice. A lost
  * connection is reopened every second until it works; `onNotify` is also called after each
@@ -15,9 +18,24 @@ const RECONNECT_DELAY_MS = 1_000;
 export function listenForNotifications(
   databaseUrl: string,
   channel: string,
-  onNotify: (payload: string | undefined) => void,
+  onNotify: OnNotify,
   logger: Logger,
 ): NotificationListener {
+  return listenOnChannels(databaseUrl, { [channel]: onNotify }, logger);
+}
+
+/**
+ * Like listenForNotifications, for several channels on one connection: each notice goes to its
+ * channel's handler, and every handler is called after each (re)connect.
+ */
+export function listenOnChannels(
+  databaseUrl: string,
+  handlers: Record<string, OnNotify>,
+  logger: Logger,
+  /** Names the connection in pg_stat_activity. */
+  applicationName = 'omniscrape-listener',
+): NotificationListener {
+  const channels = Object.keys(handlers).join(', ');
   let client: pg.Client | undefined;
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -28,29 +46,29 @@ export function listenForNotifications(
     if (stopped) return;
     const next = new pg.Client({
       connectionString: databaseUrl,
-      application_name: 'omniscrape-listener',
+      application_name: applicationName,
       keepAlive: true,
     });
     next.on('error', () => undefined); // 'end' follows and schedules the reconnect
-    next.on('notification', (msg) => onNotify(msg.payload));
+    next.on('notification', (msg) => handlers[msg.channel]?.(msg.payload));
     next.on('end', () => {
       if (client === next) client = undefined;
       scheduleReconnect();
     });
     try {
       await next.connect();
-      await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      for (const name of Object.keys(handlers)) await next.query(`LISTEN ${pg.escapeIdentifier(name)}`);
       // Stopped while connecting: closed at once; an error closing it changes nothing.
       if (stopped) return void (await next.end().catch(() => undefined));
       client = next;
-      if (failing) logger.info({ channel }, 'LISTEN connection back');
+      if (failing) logger.info({ channels }, 'LISTEN connection back');
       failing = false;
-      onNotify(undefined);
+      for (const onNotify of Object.values(handlers)) onNotify(undefined);
     } catch (err) {
       // Not rethrown: nothing waits on this; the 'end' that follows schedules the next try.
       if (!failing)
         logger.warn(
-          { err, channel },
+          { err, channels },
           'LISTEN connection failed; retrying every second (logged once per outage)',
         );
       failing = true;

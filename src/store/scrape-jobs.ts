@@ -140,6 +140,7 @@ export async function cancelScrapeJob(
       'error_code',
       'error_message',
       'result_expires_at',
+      sql<string>`(extract(epoch from updated_at) * 1000000)::int8::text`.as('updated_us'),
       sql<null>`null`.as('result_json'),
     ])
     .executeTakeFirst();

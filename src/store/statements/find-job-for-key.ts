@@ -8,12 +8,25 @@ export interface JobForOwner {
   url: string;
   created_at: Date;
   updated_at: Date;
+  /**
+   * `updated_at` in microseconds since 1970 (a Date keeps only milliseconds): every status change
+   * moves it forward, so it orders one job's states (an event stream's ids).
+   */
+  updated_us: string;
   error_code: string | null;
   error_message: string | null;
   result_expires_at: Date | null;
   /** The stored result as JSON text (passed through to the client unparsed); null once purged. */
   result_json: string | null;
 }
+
+/** A job's owner and what the owner sees of it, with the result as text, for the statements below. */
+const SELECT_JOBS = `select j.id, j.api_key_id, j.status, j.url, j.created_at, j.updated_at,
+          (extract(epoch from j.updated_at) * 1000000)::int8::text as updated_us, j.error_code,
+          j.error_message, j.result_expires_at, r.result::text as result_json
+     from omniscrape.scrape_jobs j
+     left join omniscrape.job_results r on r.job_id = j.id and r.expires_at > now()
+   `;
 
 /**
  * The poll, the API's most frequent statement: two primary-key lookups, prepared so each
@@ -22,17 +35,21 @@ export interface JobForOwner {
  * `api_key_id` in the WHERE clause, the generic plan Postgres cached while the table was small
  * walked the key's index instead, and a cached plan is not revisited as the table grows.
  */
-const FIND_JOB = namedStatement(
-  'omniscrape_find_job',
-  `select j.id, j.api_key_id, j.status, j.url, j.created_at, j.updated_at, j.error_code, j.error_message,
-          j.result_expires_at, r.result::text as result_json
-     from omniscrape.scrape_jobs j
-     left join omniscrape.job_results r on r.job_id = j.id and r.expires_at > now()
-    where j.id = $1`,
-);
+const FIND_JOB = namedStatement('omniscrape_find_job', `${SELECT_JOBS} where j.id = $1`);
+
+/** The watched jobs' re-read after a status notice (JobWatchers): one statement for a notice's ids. */
+const FIND_JOBS = namedStatement('omniscrape_find_jobs', `${SELECT_JOBS} where j.id = any($1::uuid[])`);
 
 /** A job as its owner sees it; undefined for unknown ids and for other keys' jobs alike. */
 export async function findJobForKey(db: Db, id: string, apiKeyId: string): Promise<JobForOwner | undefined> {
-  const [row] = await runStatement<JobForOwner & { api_key_id: string }>(db, FIND_JOB, [id]);
+  const [row] = await runStatement<OwnedJob>(db, FIND_JOB, [id]);
   return row && row.api_key_id === apiKeyId ? row : undefined;
+}
+
+/** A job with its owner's id, as JobWatchers re-reads it. */
+export type OwnedJob = JobForOwner & { api_key_id: string };
+
+/** Jobs by id (any owner: the caller checks), straight from Postgres, never from a cache. */
+export async function findJobs(db: Db, ids: readonly string[]): Promise<OwnedJob[]> {
+  return ids.length === 0 ? [] : runStatement<OwnedJob>(db, FIND_JOBS, [ids]);
 }

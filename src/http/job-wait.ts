@@ -1,0 +1,43 @@
+import type { Request, Response } from 'express';
+import type { ServiceContext } from '../context';
+import { MAX_WAIT_SECONDS, waitForTerminal } from '../jobs/job-wait';
+import { isTerminal } from '../jobs/job-watchers';
+import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
+import { invalidRequest } from './errors';
+
+const SECONDS = /^\d+(\.\d+)?$/;
+
+/** `?wait=<seconds>` in milliseconds; undefined without it; a 400 naming `wait` when it is not 0 < wait ≤ 60. */
+export function waitParameter(query: Request['query']): number | undefined {
+  const raw = query.wait;
+  if (raw === undefined) return undefined;
+  const seconds = typeof raw === 'string' && SECONDS.test(raw) ? Number(raw) : NaN;
+  if (!(seconds > 0 && seconds <= MAX_WAIT_SECONDS))
+    throw invalidRequest(`wait: must be a number of seconds greater than 0 and at most ${MAX_WAIT_SECONDS}.`);
+  return seconds * 1000;
+}
+
+/**
+ * The job to answer a `?wait=` poll with: at once if it is terminal; otherwise once a status notice
+ * finds it terminal, or else as it is when the wait ends (the client left, or the process stops).
+ * Every answer is a read from Postgres made after the change it shows committed.
+ */
+export async function jobAfterWait(
+  ctx: Pick<ServiceContext, 'store' | 'jobWatchers'>,
+  job: JobForOwner,
+  apiKeyId: string,
+  waitMs: number,
+  res: Response,
+): Promise<JobForOwner> {
+  if (isTerminal(job.status)) return job;
+  const left = new AbortController();
+  const onClose = () => left.abort();
+  res.once('close', onClose);
+  try {
+    const ended = await waitForTerminal(ctx.jobWatchers, job.id, waitMs, left.signal);
+    if (ended?.api_key_id === apiKeyId) return ended;
+    return (await findJobForKey(ctx.store.db, job.id, apiKeyId)) ?? job;
+  } finally {
+    res.off('close', onClose);
+  }
+}

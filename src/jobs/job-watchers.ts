@@ -1,0 +1,92 @@
+import type { Logger } from '../logger';
+import type { Db, JobStatus } from '../store/schema';
+import { findJobs, type OwnedJob } from '../store/statements/find-job-for-key';
+
+/** Most jobs re-read by one statement (a reconnect re-reads every watched job). */
+const REREAD_CHUNK = 1_000;
+
+/** Every status but queued and processing is final, a status added later included. */
+export const isTerminal = (status: JobStatus): boolean => status !== 'queued' && status !== 'processing';
+
+/** Called with a watched job as re-read from Postgres after a notice named it. */
+export type JobChange = (job: OwnedJob) => void;
+
+/**
+ * The jobs this API process's waiting requests (`?wait=`) and event streams watch, fed by the one
+ * LISTEN connection on the status channel (StatusNotices sends after each change commits). A
+ * notice re-reads the watched jobs it names, in one statement, and hands each row to the job's
+ * watchers; the re-read, not the notice, is what they see, so what they are told was committed.
+ * A watcher costs a map entry and a closure: no timer, connection or query of its own.
+ */
+export class JobWatchers {
+  readonly #watching = new Map<string, Set<JobChange>>();
+  /** What ends each wait and stream when the process stops (a Set: 10,000 of them come and go cheaply). */
+  readonly #onStop = new Set<() => void>();
+  #stopped = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Calls `end` when the process stops (at once if it has), so every wait answers and every stream
+   * ends; returns the function that forgets it.
+   */
+  onStop(end: () => void): () => void {
+    if (this.#stopped) {
+      end();
+      return () => undefined;
+    }
+    this.#onStop.add(end);
+    return () => this.#onStop.delete(end);
+  }
+
+  /** Jobs watched right now. */
+  get size(): number {
+    return this.#watching.size;
+  }
+
+  /** Calls `onChange` after each notice that names the job; returns the function that stops it. */
+  watch(jobId: string, onChange: JobChange): () => void {
+    let set = this.#watching.get(jobId);
+    if (!set) this.#watching.set(jobId, (set = new Set()));
+    set.add(onChange);
+    return () => {
+      set.delete(onChange);
+      if (set.size === 0 && this.#watching.get(jobId) === set) this.#watching.delete(jobId);
+    };
+  }
+
+  /**
+   * A notice on the status channel: its payload names jobs (comma-separated); none (the LISTEN
+   * connection was just opened) stands for every watched job, since notices sent while it was
+   * down are lost.
+   */
+  notice(payload: string | undefined): void {
+    const ids = payload === undefined ? [...this.#watching.keys()] : payload.split(',');
+    void this.reread(ids.filter((id) => this.#watching.has(id)));
+  }
+
+  /** Re-reads these jobs and hands each to its watchers. */
+  async reread(jobIds: readonly string[]): Promise<void> {
+    for (let i = 0; i < jobIds.length; i += REREAD_CHUNK) {
+      let jobs: OwnedJob[];
+      try {
+        jobs = await findJobs(this.db, jobIds.slice(i, i + REREAD_CHUNK));
+      } catch (err) {
+        // Not rethrown: a wait still ends at its deadline, and the next reconnect re-reads everything.
+        this.logger.warn({ err, jobs: jobIds.length }, 'could not re-read watched jobs');
+        return;
+      }
+      for (const job of jobs) for (const onChange of [...(this.#watching.get(job.id) ?? [])]) onChange(job);
+    }
+  }
+
+  /** Ends every wait (each answers the job as it is) and every stream. */
+  stop(): void {
+    this.#stopped = true;
+    for (const end of [...this.#onStop]) end();
+    this.#onStop.clear();
+  }
+}
