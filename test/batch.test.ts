@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { insertApiKey } from '../src/store/api-keys';
-import { KEY_B, useServiceAndTarget } from './helpers/service';
+import { KEY_A, KEY_B, useServiceAndTarget } from './helpers/service';
+import { openEventStream } from './helpers/event-stream';
 import { waitFor } from './helpers/wait';
 
 // A key may queue 300 jobs here, and a batch may carry 250: both limits are reached in a test.
@@ -165,5 +166,60 @@ describe('POST /v1/scrape/batch and GET /v1/batches/{batch_id}', () => {
       expect(bad.status).toBe(400);
       expect(bad.body.error).toMatch(/^(limit|cursor): /);
     }
+  });
+
+  test("DELETE /v1/batches/{id} cancels the batch's queued jobs, says how many, and leaves started ones alone", async () => {
+    // A key with one slot: one job of the batch runs (held at the target), the rest wait queued.
+    const key = `test-key-delta-${randomUUID()}`;
+    await insertApiKey(env.service.running.context.store.db, `delta-${randomUUID()}`, key, {
+      concurrency: 1,
+    });
+    const name = `cancel-${randomUUID()}`;
+    const urls = Array.from({ length: 20 }, (_, i) => `${env.target.origin}/held?name=${name}&i=${i}`);
+    const submitted = await env.service.call('POST', '/v1/scrape/batch', batchOf(urls), key);
+    await waitFor(() => env.target.held(name) === 1, { what: 'one job of the batch to reach the target' });
+    const cancel = await env.service.call('DELETE', `/v1/batches/${submitted.body.batch_id}`, undefined, key);
+    expect(cancel.status).toBe(200);
+    expect(cancel.body).toEqual({ success: true, batch_id: submitted.body.batch_id, cancelled: 19 });
+    env.target.release(name);
+    const done = await waitFor(
+      async () => {
+        const batch = await env.service.call('GET', `/v1/batches/${submitted.body.batch_id}`, undefined, key);
+        return batch.body.data.counts.completed === 1 ? batch.body.data : undefined;
+      },
+      { what: 'the started job to complete' },
+    );
+    expect(done.counts).toMatchObject({ queued: 0, processing: 0, completed: 1, cancelled: 19 });
+    expect(env.target.hits.get('/held')).toBeGreaterThanOrEqual(1);
+    const again = await env.service.call('DELETE', `/v1/batches/${submitted.body.batch_id}`, undefined, key);
+    expect(again.body.cancelled).toBe(0);
+    const foreign = await env.service.call('DELETE', `/v1/batches/${submitted.body.batch_id}`);
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.code).toBe('BATCH_NOT_FOUND');
+  });
+
+  test("GET /v1/batches/{id}/events streams the batch's counts until every job has ended, and resumes by Last-Event-ID", async () => {
+    const name = `events-${randomUUID()}`;
+    const urls = Array.from({ length: 5 }, (_, i) => `${env.target.origin}/held?name=${name}&i=${i}`);
+    const submitted = await env.service.call('POST', '/v1/scrape/batch', batchOf(urls));
+    const url = `${env.service.baseUrl}/v1/batches/${submitted.body.batch_id}/events`;
+    const stream = await openEventStream(url);
+    expect(stream.res.status).toBe(200);
+    expect(stream.res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    await waitFor(() => stream.events.length >= 1, { what: 'the current counts first' });
+    expect(stream.events[0]!.data).toMatchObject({ batch_id: submitted.body.batch_id, total: 5 });
+    env.target.release(name);
+    await stream.closed;
+    const last = stream.events.at(-1)!;
+    expect(last.data.counts).toMatchObject({ queued: 0, processing: 0, completed: 5 });
+    const ids = stream.events.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(ids.length);
+    // Caught up: 204 tells an EventSource to stop reconnecting; an older id gets the final counts.
+    const caughtUp = await fetch(url, { headers: { 'x-api-key': KEY_A, 'last-event-id': String(last.id) } });
+    expect(caughtUp.status).toBe(204);
+    const behind = await openEventStream(url, { 'last-event-id': String(stream.events[0]!.id) });
+    await behind.closed;
+    expect(behind.events.map((e) => e.data.counts.completed)).toEqual([5]);
   });
 });

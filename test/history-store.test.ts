@@ -1,3 +1,4 @@
+import { cancelBatchJobs } from '../src/store/batches';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { migrateToLatest } from '../src/store/migrate';
@@ -243,6 +244,22 @@ describe('status changes', () => {
       run: () => failAbandonedSyncScrapes(store.db, 60, 60),
     },
     cancelScrapeJob: { kind: 'async', to: 'cancelled', run: (id) => cancelScrapeJob(store.db, id, keyId) },
+    cancelBatchJobs: {
+      kind: 'async',
+      to: 'cancelled',
+      run: async (id) => {
+        const batchId = randomUUID();
+        await store.db
+          .insertInto('omniscrape.batches')
+          .values({ id: batchId, api_key_id: keyId, job_count: 1 })
+          .execute();
+        await store.db
+          .insertInto('omniscrape.batch_jobs')
+          .values({ batch_id: batchId, position: 0, job_id: id })
+          .execute();
+        return cancelBatchJobs(store.db, batchId, keyId);
+      },
+    },
   };
 
   test('every change that moves a job is tested here, and each moves a job only from the statuses job-status.ts lists', async () => {

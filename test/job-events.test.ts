@@ -1,38 +1,15 @@
 import { KEY_A, KEY_B, startTestService, useServiceAndTarget } from './helpers/service';
 import { waitFor } from './helpers/wait';
+import { openEventStream, type StreamEvent } from './helpers/event-stream';
 
 // The API alone: a submitted job stays queued until a test starts a worker on the same database.
 const env = useServiceAndTarget({ roles: { api: true, worker: false } });
 
-interface JobEvent {
-  id: number;
-  data: any;
-}
+type JobEvent = StreamEvent;
 
 /** Opens GET /v1/jobs/{id}/events and collects its events until the server closes the stream. */
-async function openEvents(jobId: string, headers: Record<string, string> = {}, key = KEY_A) {
-  const res = await fetch(`${env.service.baseUrl}/v1/jobs/${jobId}/events`, {
-    headers: { 'x-api-key': key, ...headers },
-  });
-  const events: JobEvent[] = [];
-  const closed = (async () => {
-    if (!res.body) return;
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of res.body) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const id = /^id: (.*)$/m.exec(block)?.[1];
-        const data = [...block.matchAll(/^data: (.*)$/gm)].map((m) => m[1]).join('\n');
-        if (id !== undefined) events.push({ id: Number(id), data: JSON.parse(data) });
-      }
-    }
-  })();
-  return { res, events, closed };
-}
+const openEvents = (jobId: string, headers: Record<string, string> = {}, key = KEY_A) =>
+  openEventStream(`${env.service.baseUrl}/v1/jobs/${jobId}/events`, headers, key);
 
 const statuses = (events: JobEvent[]) => events.map((e) => e.data.status);
 

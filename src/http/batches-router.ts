@@ -1,7 +1,14 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import type { ServiceContext } from '../context';
 import { presentJobState } from '../jobs/job-view';
-import { batchStatusCounts, findBatchForKey, listBatchJobs } from '../store/batches';
+import {
+  batchProgress,
+  cancelBatchJobs,
+  findBatchForKey,
+  listBatchJobs,
+  type BatchForOwner,
+} from '../store/batches';
+import { batchSummary, streamBatchEvents } from './batch-events';
 import { apiKeyOf } from './auth';
 import { batchNotFound, invalidRequest } from './errors';
 import { idParam } from './ids';
@@ -9,36 +16,56 @@ import { idParam } from './ids';
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 
-/** The statuses every batch answer counts, zero or not. */
-const COUNTED_STATUSES = ['queued', 'processing', 'completed', 'failed', 'timed_out'] as const;
-
-export function batchesRouter(ctx: Pick<ServiceContext, 'store'>): Router {
+export function batchesRouter(
+  ctx: Pick<ServiceContext, 'store' | 'jobWatchers' | 'statusNotices' | 'logger'>,
+): Router {
   const router = Router();
+
+  /** The batch `:batch_id` names, if it is the requesting key's; else 404. */
+  const ownedBatch = async (req: Request<{ batch_id: string }>): Promise<BatchForOwner> => {
+    const id = idParam(req.params.batch_id);
+    if (!id) throw batchNotFound();
+    const batch = await findBatchForKey(ctx.store.db, id, apiKeyOf(req).id);
+    if (!batch) throw batchNotFound();
+    return batch;
+  };
 
   /** A batch's counts per status and a page of its jobs, in request order. */
   router.get('/batches/:batch_id', async (req, res) => {
-    const id = idParam(req.params.batch_id);
-    if (!id) throw batchNotFound();
     const limit = pageLimit(req.query.limit);
     const after = positionAfter(req.query.cursor);
-    const batch = await findBatchForKey(ctx.store.db, id, apiKeyOf(req).id);
-    if (!batch) throw batchNotFound();
-    const [counts, jobs] = await Promise.all([
-      batchStatusCounts(ctx.store.db, id),
-      listBatchJobs(ctx.store.db, id, after, limit),
+    const batch = await ownedBatch(req);
+    const [progress, jobs] = await Promise.all([
+      batchProgress(ctx.store.db, batch.id),
+      listBatchJobs(ctx.store.db, batch.id, after, limit),
     ]);
     const last = jobs.at(-1);
     res.json({
       success: true,
       data: {
-        batch_id: batch.id,
-        created_at: batch.created_at.toISOString(),
-        total: batch.job_count,
-        counts: { ...Object.fromEntries(COUNTED_STATUSES.map((s) => [s, 0])), ...counts },
+        ...batchSummary(batch, progress),
         jobs: jobs.map((job) => presentJobState(job, job.has_result)),
         next_cursor: jobs.length === limit && last ? cursorAfter(last.position) : null,
       },
     });
+  });
+
+  router.get('/batches/:batch_id/events', async (req, res) => {
+    const batch = await ownedBatch(req);
+    await streamBatchEvents(
+      { db: ctx.store.db, jobWatchers: ctx.jobWatchers, logger: ctx.logger },
+      req,
+      res,
+      batch,
+    );
+  });
+
+  /** Cancels the batch's queued jobs; those already started or ended go on as they are. */
+  router.delete('/batches/:batch_id', async (req, res) => {
+    const batch = await ownedBatch(req);
+    const cancelled = await cancelBatchJobs(ctx.store.db, batch.id, apiKeyOf(req).id);
+    ctx.statusNotices.announce(cancelled);
+    res.json({ success: true, batch_id: batch.id, cancelled: cancelled.length });
   });
 
   return router;

@@ -2,9 +2,7 @@ import type { Request, Response } from 'express';
 import { jobData } from '../jobs/job-view';
 import { isTerminal, type JobWatchers } from '../jobs/job-watchers';
 import type { JobForOwner } from '../store/statements/find-job-for-key';
-
-/** A comment sent this often keeps proxies and clients from closing a quiet stream. */
-const KEEP_ALIVE_MS = 15_000;
+import { lastEventIdOf, openEventStream } from './event-stream';
 
 /**
  * An event's id: the job's `updated_at` in microseconds. Every status change sets it to its
@@ -12,18 +10,6 @@ const KEEP_ALIVE_MS = 15_000;
  * the ids of one job's events increase.
  */
 export const eventIdOf = (job: JobForOwner): number => Number(job.updated_us);
-
-/** `Last-Event-ID` as a number; 0 (everything is new) when absent or not one. */
-function lastEventId(req: Request): number {
-  const raw = req.get('last-event-id')?.trim();
-  return raw && /^\d{1,16}$/.test(raw) ? Number(raw) : 0;
-}
-
-/** One Server-Sent Event: the job object as data, its event id. */
-function eventText(job: JobForOwner): string {
-  const data = jobData(job).split('\n').join('\ndata: ');
-  return `id: ${eventIdOf(job)}\ndata: ${data}\n\n`;
-}
 
 /**
  * GET /v1/jobs/{id}/events for an owned job: Server-Sent Events, first the job as it is now (unless
@@ -40,43 +26,23 @@ export function streamJobEvents(
   job: JobForOwner,
   apiKeyId: string,
 ): void {
-  let sent = lastEventId(req);
+  let sent = lastEventIdOf(req.get('last-event-id'));
   if (isTerminal(job.status) && eventIdOf(job) <= sent) return void res.status(204).end();
-  res
-    .status(200)
-    .set({
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache',
-      'X-Accel-Buffering': 'no',
-    })
-    .flushHeaders();
-
-  let closed = false;
-  let forgetStop: () => unknown = () => undefined;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    unwatch();
-    forgetStop();
-    clearInterval(keepAlive);
-    res.end();
-  };
+  let unwatch: () => void = () => undefined;
+  const stream = openEventStream(res, watchers, () => unwatch());
   const send = (next: JobForOwner) => {
-    if (closed) return;
+    if (stream.closed) return;
     // Re-reads can finish out of order: an older state than the one sent is skipped.
     if (eventIdOf(next) > sent) {
       sent = eventIdOf(next);
-      res.write(eventText(next));
+      stream.send(sent, jobData(next));
     }
-    if (isTerminal(next.status)) close();
+    if (isTerminal(next.status)) stream.close();
   };
-  const unwatch = watchers.watch(job.id, (row) => {
+  unwatch = watchers.watch(job.id, (row) => {
     if (row.api_key_id === apiKeyId) send(row);
   });
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
-  res.once('close', close);
-  forgetStop = watchers.onStop(close);
   send(job);
   // The job may have changed between the caller's read and the watch (its notice then came too early).
-  if (!closed) void watchers.reread([job.id]);
+  if (!stream.closed) void watchers.reread([job.id]);
 }

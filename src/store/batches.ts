@@ -1,7 +1,8 @@
+import { sql } from 'kysely';
 import { STATUS_CHANGES, statusLiterals } from './job-status';
 import { namedStatement, runStatement } from './prepared-statements';
 import type { Db, JobStatus } from './schema';
-import type { NewAsyncScrapeJob } from './scrape-jobs';
+import { cancelledColumns, type NewAsyncScrapeJob } from './scrape-jobs';
 
 /**
  * A batch's history rows in one statement, however many: the rows travel as one JSON parameter
@@ -58,19 +59,30 @@ export async function findBatchForKey(
     .executeTakeFirst();
 }
 
-/** How many of the batch's jobs are in each status (statuses with none are left out). */
-export async function batchStatusCounts(
-  db: Db,
-  batchId: string,
-): Promise<Partial<Record<JobStatus, number>>> {
+export interface BatchProgress {
+  /** How many of the batch's jobs are in each status (statuses with none are left out). */
+  counts: Partial<Record<JobStatus, number>>;
+  /** The latest `updated_at` of its jobs, in microseconds: it grows with every status change. */
+  changedUs: number;
+}
+
+/** The batch's jobs counted by status, and when the last of them changed. */
+export async function batchProgress(db: Db, batchId: string): Promise<BatchProgress> {
   const rows = await db
     .selectFrom('omniscrape.batch_jobs as b')
     .innerJoin('omniscrape.scrape_jobs as j', 'j.id', 'b.job_id')
-    .select(['j.status', (eb) => eb.fn.countAll<string>().as('n')])
+    .select([
+      'j.status',
+      (eb) => eb.fn.countAll<string>().as('n'),
+      sql<string>`(extract(epoch from max(j.updated_at)) * 1000000)::int8::text`.as('changed_us'),
+    ])
     .where('b.batch_id', '=', batchId)
     .groupBy('j.status')
     .execute();
-  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  return {
+    counts: Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])),
+    changedUs: Math.max(0, ...rows.map((r) => Number(r.changed_us))),
+  };
 }
 
 export interface BatchJob {
@@ -129,4 +141,23 @@ export async function batchJobIds(db: Db, batchId: string): Promise<string[]> {
     .orderBy('position')
     .execute();
   return rows.map((r) => r.job_id);
+}
+
+/**
+ * Cancels the batch's `queued` jobs (one statement; jobs a worker already started go on), as
+ * cancelScrapeJob does one job; returns the ids of those it cancelled.
+ */
+export async function cancelBatchJobs(db: Db, batchId: string, apiKeyId: string): Promise<string[]> {
+  const { from, to } = STATUS_CHANGES.cancelBatchJobs;
+  const rows = await db
+    .updateTable('omniscrape.scrape_jobs')
+    .set({ status: to, ...cancelledColumns() })
+    .where('id', 'in', (eb) =>
+      eb.selectFrom('omniscrape.batch_jobs').select('job_id').where('batch_id', '=', batchId),
+    )
+    .where('api_key_id', '=', apiKeyId)
+    .where('status', 'in', from)
+    .returning('id')
+    .execute();
+  return rows.map((r) => r.id);
 }

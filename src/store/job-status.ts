@@ -26,6 +26,7 @@ import type { JobStatus } from './schema';
  *                                                                 before recording it (SCRAPE_ABANDONED)
  *   queued              → cancelled     cancelScrapeJob           its owner cancelled it before any worker
  *                                                                 started it (CANCELLED); never charged
+ *   queued              → cancelled     cancelBatchJobs           the same for every queued job of a batch
  *
  * completed, failed, timed_out and cancelled are final. A cancel and a claim both move `queued`
  * rows, one row lock decides: the claim's start then finds the row cancelled and skips it, or the
@@ -47,6 +48,7 @@ export const STATUS_CHANGES = {
   timeOutLostScrapeJob: { from: ['queued', 'processing'], to: 'timed_out' },
   failAbandonedSyncScrapes: { from: ['processing'], to: 'failed' },
   cancelScrapeJob: { from: ['queued'], to: 'cancelled' },
+  cancelBatchJobs: { from: ['queued'], to: 'cancelled' },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: JobStatus | readonly JobStatus[] }>;
 
 /**

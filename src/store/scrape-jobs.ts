@@ -107,6 +107,15 @@ export async function failAbandonedSyncScrapes(
   return Number(result.numUpdatedRows);
 }
 
+/** What a cancel writes besides the status: its code and message, nothing charged, its end. */
+export const cancelledColumns = () => ({
+  error_code: 'CANCELLED',
+  error_message: 'The job was cancelled before it started.',
+  charged: 0,
+  finished_at: sql<Date>`now()`,
+  updated_at: sql<Date>`now()`,
+});
+
 /**
  * Cancels a `queued` job of this key: it ends `cancelled` (CANCELLED), never charged. Returns the
  * job as its owner now sees it, or undefined when no queued job of this key has that id (a worker
@@ -120,14 +129,7 @@ export async function cancelScrapeJob(
   const { from, to } = STATUS_CHANGES.cancelScrapeJob;
   return db
     .updateTable('omniscrape.scrape_jobs')
-    .set({
-      status: to,
-      error_code: 'CANCELLED',
-      error_message: 'The job was cancelled before it started.',
-      charged: 0,
-      finished_at: sql<Date>`now()`,
-      updated_at: sql<Date>`now()`,
-    })
+    .set({ status: to, ...cancelledColumns() })
     .where('id', '=', id)
     .where('api_key_id', '=', apiKeyId)
     .where('status', 'in', from)

@@ -95,7 +95,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
 export async function waitForJob(
   service: TestService,
   jobId: string,
-  until: (data: any) => boolean = (d) => ['completed', 'failed', 'timed_out'].includes(d.status),
+  until: (data: any) => boolean = (d) => ['completed', 'failed', 'timed_out', 'cancelled'].includes(d.status),
   timeoutMs = 30_000,
   key: string = KEY_A,
 ): Promise<any> {
