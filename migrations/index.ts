@@ -7,6 +7,7 @@ import * as m0005 from './0005_sync_scrape_leases';
 import * as m0006 from './0006_cancelled_status';
 import * as m0007 from './0007_idempotency_keys';
 import * as m0008 from './0008_batches';
+import * as m0009 from './0009_webhooks';
 
 /**
  * Every migration, in order. Listed by hand rather than read from the folder so the same list
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_cancelled_status': m0006,
   '0007_idempotency_keys': m0007,
   '0008_batches': m0008,
+  '0009_webhooks': m0009,
 };

@@ -133,6 +133,12 @@ const settings = {
   ),
   /** How often a worker looks for a due maintenance job (the cron queues them; pg-boss polls for them). */
   maintenancePollSeconds: tunable(z.number().min(0.5).default(5)),
+  /** The first retry delay of a failing webhook delivery (then doubling, see WEBHOOK_RETRY_LIMIT). */
+  webhookRetryDelaySeconds: tunable(z.number().int().min(1).default(10)),
+  /** Whether webhook retry delays grow exponentially (tests turn it off to retry at once). */
+  webhookRetryBackoff: tunable(z.boolean().default(true)),
+  /** How often a worker looks for a due webhook retry (new deliveries are announced by NOTIFY). */
+  webhookPollSeconds: tunable(z.number().min(0.5).default(2)),
   /** omniscrape's own pool (history, results, key limits); a process serving the API gets `api`. */
   storePoolMax: tunable(poolSizes({ api: 20, worker: 10 })),
   /** pg-boss's pool: a worker process's grows with its concurrency up to `worker`; others get `api`. */

@@ -8,7 +8,9 @@ export type DomainErrorCode =
   | 'MONTHLY_QUOTA_EXCEEDED'
   | 'QUEUE_UNAVAILABLE'
   | 'IDEMPOTENCY_KEY_REUSED'
-  | 'JOB_NOT_CANCELLABLE';
+  | 'JOB_NOT_CANCELLABLE'
+  | 'WEBHOOK_NOT_CONFIGURED'
+  | 'JOB_NOT_FINISHED';
 
 export class DomainError extends Error {
   constructor(
@@ -53,6 +55,12 @@ export const jobNotCancellable = (status: string) =>
   new DomainError('JOB_NOT_CANCELLABLE', `This job is ${status}; only a queued job can be cancelled.`, {
     status,
   });
+
+export const webhookNotConfigured = () =>
+  new DomainError('WEBHOOK_NOT_CONFIGURED', 'This job has no webhook: there is nothing to redeliver.');
+
+export const jobNotFinished = (status: string) =>
+  new DomainError('JOB_NOT_FINISHED', `This job is ${status}; its webhook is sent when it ends.`, { status });
 
 /** Codes of a scrape that could not complete: an outcome recorded like a page, not a refusal. */
 export type ScrapeFailureCode =

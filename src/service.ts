@@ -8,6 +8,7 @@ import { JobWatchers } from './jobs/job-watchers';
 import { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import { createBoss, ensureQueues, PGBOSS_SCHEMA, SCRAPE_QUEUE } from './jobs/queue';
 import { startScrapeWorker, type ScrapeWorker } from './jobs/scrape-worker';
+import { startWebhookDeliveries } from './jobs/webhook-delivery';
 import { SubmitBatcher } from './jobs/submit-batcher';
 import { StatusNotices } from './jobs/status-notices';
 import { SyncScrapeLeases } from './jobs/sync-leases';
@@ -62,12 +63,14 @@ export async function startService(
   const context = createContext(config, databaseUrl, roles, logger, processId, () => worker?.wake());
   const { store, boss, scraper } = context;
   let maintenance: Part | undefined;
+  let webhooks: Part | undefined;
   let api: ApiRole | undefined;
   try {
     await prepareDatabase(context);
     if (roles.worker) {
       worker = await startScrapeWorker(context, databaseUrl, processId);
       maintenance = await startWorkerMaintenance(context);
+      webhooks = await startWebhookDeliveries(context);
     }
     if (roles.api) api = await startApi(context, databaseUrl);
   } catch (err) {
@@ -85,12 +88,13 @@ export async function startService(
   const stop = () =>
     (stopping ??= (async () => {
       // Stop claiming at once; in-flight jobs get the grace period while the API drains. Then,
-      // in order: the API's leases and listener, maintenance, the worker, pg-boss, scraper, store.
+      // in order: the API's leases and listener, maintenance, webhook deliveries, the worker, pg-boss, scraper, store.
       const workerStopped = worker
         ?.stop()
         .catch((err) => logger.error({ err }, 'stopping the workers failed'));
       await api?.stop();
       await maintenance?.stop();
+      await webhooks?.stop();
       await workerStopped;
       await boss.stop({ graceful: true, timeout: config.shutdownGraceSeconds * 1000 });
       await scraper.close();

@@ -57,6 +57,25 @@ describe('omniscrape CLI', () => {
     expect((await service.call('GET', `/v1/jobs/${submitted.body.job_id}`, undefined, key)).status).toBe(401);
   });
 
+  test('keys create --webhook sets the key default webhook; keys limits --webhook none removes it', async () => {
+    const hook = `${target.origin}/hook`;
+    const created = await runCli(['keys', 'create', 'delta', '--webhook', hook], env);
+    expect(created.code).toBe(0);
+    const key = created.stdout.trim();
+    expect((await runCli(['keys', 'list'], env)).stdout).toMatch(new RegExp(`delta\\t.*webhook ${hook}`));
+    const submitted = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/plain` }, key);
+    const hooks = await service.query('select url, secret from omniscrape.job_webhooks where job_id = $1', [
+      submitted.body.job_id,
+    ]);
+    expect(hooks).toEqual([{ url: hook, secret: null }]);
+
+    expect((await runCli(['keys', 'limits', 'delta', '--webhook', 'none'], env)).code).toBe(0);
+    expect((await runCli(['keys', 'list'], env)).stdout).not.toContain('webhook');
+    const bad = await runCli(['keys', 'limits', 'delta', '--webhook', 'ftp://example.com/'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--webhook');
+  });
+
   test('a key lookup in flight when the key cache is cleared (a revoke) does not put the key back in the cache', async () => {
     const { db } = service.running.context.store;
     const name = `cache-race-${Date.now()}`;

@@ -183,6 +183,42 @@ describe('hostile input', () => {
     );
   });
 
+  test('arbitrary webhooks on submits, and the webhook routes of any job, never cause a 5xx', async () => {
+    const hookUrl = fc.oneof(
+      fc.webUrl(),
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom('http://127.0.0.1:1/', 'ftp://example.com/', 'https://[::1]/', 'http://localhost./'),
+      anyValue,
+    );
+    const webhook = fc.oneof(
+      fc.record(
+        { url: hookUrl, secret: fc.oneof(fc.string({ maxLength: 300 }), anyValue) },
+        { requiredKeys: [] },
+      ),
+      fc.dictionary(fc.oneof(fc.constantFrom('url', 'secret'), fc.string({ maxLength: 8 })), anyValue, {
+        maxKeys: 3,
+      }),
+      anyValue,
+    );
+    await fc.assert(
+      fc.asyncProperty(webhook, webhook, async (own, shared) => {
+        const request = { url: `${target.origin}/page`, webhook: own };
+        const submitted = await service.call('POST', '/v1/scrape/async', request);
+        expectContractAnswer(submitted);
+        expectContractAnswer(
+          await service.call('POST', '/v1/scrape/batch', { requests: [request], webhook: shared }),
+        );
+        const id = submitted.body.job_id ?? 'not-a-job';
+        expectContractAnswer(await service.call('GET', `/v1/jobs/${id}/webhooks`));
+        const redelivered = await service.call('POST', `/v1/jobs/${id}/webhooks/redeliver`);
+        expectContractAnswer(redelivered);
+        // No worker runs: an accepted job is still queued, so nothing is sent.
+        expect([404, 409]).toContain(redelivered.status);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   test('arbitrary ?wait= values and Last-Event-ID headers on unknown and foreign jobs answer at once, never a 5xx', async () => {
     // Key B's queued job, never fetched (no worker runs): to key A it is unknown, so nothing waits.
     const foreign = await service.call('POST', '/v1/scrape/async', { url: `${target.origin}/page` }, KEY_B);

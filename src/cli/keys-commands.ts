@@ -6,12 +6,29 @@ import {
   revokeApiKey,
   updateApiKeyLimits,
 } from '../store/api-keys';
+import { MAX_WEBHOOK_URL_LENGTH } from '../http/webhook-schema';
 import { config, fail, positiveInt, print, withStore } from './common';
 
 /** A limit flag: a whole number, or `default` (back to the service default; no quota for --monthly-quota). */
 function limitValue(value: string): number | null {
   if (value === 'default' || value === 'none') return null;
   return positiveInt(value);
+}
+
+/** `--webhook`: an http(s) URL, or `none` (no default webhook). */
+function webhookValue(value: string): string | null {
+  if (value === 'none') return null;
+  const url = URL.parse(value);
+  if (
+    !url ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    value.length > MAX_WEBHOOK_URL_LENGTH
+  ) {
+    fail(
+      `--webhook: must be an absolute http:// or https:// URL of at most ${MAX_WEBHOOK_URL_LENGTH} characters, or none`,
+    );
+  }
+  return value;
 }
 
 function withLimitOptions(command: Command): Command {
@@ -26,14 +43,22 @@ function withLimitOptions(command: Command): Command {
       'async jobs waiting at once (default: OMNISCRAPE_DEFAULT_MAX_QUEUED)',
       limitValue,
     )
-    .option('--monthly-quota <n>', 'successful scrapes per calendar month, UTC (default: none)', limitValue);
+    .option('--monthly-quota <n>', 'successful scrapes per calendar month, UTC (default: none)', limitValue)
+    .option(
+      '--webhook <url>',
+      "where the key's jobs report their end when a submission names no webhook (`none`: nowhere)",
+      webhookValue,
+    );
 }
 
 type LimitOptions = {
   concurrency?: number | null;
   maxQueued?: number | null;
   monthlyQuota?: number | null;
+  webhook?: string | null;
 };
+
+const settingsOf = ({ webhook, ...limits }: LimitOptions) => ({ ...limits, webhookUrl: webhook });
 
 /** The `keys` commands: create, limits, revoke, list. */
 export function addKeysCommands(program: Command): void {
@@ -43,7 +68,7 @@ export function addKeysCommands(program: Command): void {
     .action(async (name: string, limits: LimitOptions) => {
       const cfg = config();
       const key = generateApiKey();
-      const created = await withStore(cfg, (store) => insertApiKey(store.db, name, key, limits));
+      const created = await withStore(cfg, (store) => insertApiKey(store.db, name, key, settingsOf(limits)));
       if (!created) fail(`a key named "${name}" already exists`);
       print(key);
       process.stderr.write(`created key "${name}"; it is shown only this once.\n`);
@@ -51,7 +76,9 @@ export function addKeysCommands(program: Command): void {
   withLimitOptions(keys.command('limits <name>'))
     .description("change a key's limits (a value of `default` restores the service default)")
     .action(async (name: string, limits: LimitOptions) => {
-      const updated = await withStore(config(), (store) => updateApiKeyLimits(store.db, name, limits));
+      const updated = await withStore(config(), (store) =>
+        updateApiKeyLimits(store.db, name, settingsOf(limits)),
+      );
       if (!updated) fail(`no key named "${name}"`);
       print(`updated the limits of key "${name}" (they apply to jobs submitted from now on)`);
     });
@@ -71,9 +98,10 @@ export function addKeysCommands(program: Command): void {
       const or = (value: number | null, fallback: string) => (value === null ? fallback : String(value));
       for (const row of rows) {
         const limits = `concurrency ${or(row.concurrency_limit, 'default')}, max queued ${or(row.max_queued, 'default')}, monthly quota ${or(row.monthly_quota, 'none')}`;
+        const webhook = row.webhook_url ? `, webhook ${row.webhook_url}` : '';
         const revoked = row.revoked_at ? `\trevoked ${new Date(row.revoked_at).toISOString()}` : '';
         print(
-          `${row.name}\t${row.key_prefix}…\tcreated ${row.created_at.toISOString()}\t${limits}${revoked}`,
+          `${row.name}\t${row.key_prefix}…\tcreated ${row.created_at.toISOString()}\t${limits}${webhook}${revoked}`,
         );
       }
     });

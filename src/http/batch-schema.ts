@@ -1,20 +1,29 @@
+import type { BatchSubmission } from '../jobs/submit-batch';
 import type { ScrapeRequest } from '../scraper/scrape-request';
+import type { JobWebhook } from '../store/webhooks';
 import { HttpError, invalidRequest } from './errors';
 import { parseScrapeRequest } from './scrape-schema';
+import { takeWebhook } from './webhook-schema';
 
 /** How many bad items a refused batch names (the first ones): enough to fix, not a wall of text. */
 const MAX_REPORTED_ITEMS = 10;
 
 /**
- * Validates `{ "requests": [ <scrape body>, ... ] }` as a whole: any bad item refuses the batch
- * with 400 INVALID_REQUEST naming each bad item's index and field (`requests[3].url: …`).
+ * Validates `{ "requests": [ <scrape body>, ... ], "webhook"?: … }` as a whole: any bad item
+ * refuses the batch with 400 INVALID_REQUEST naming each bad item's index and field
+ * (`requests[3].url: …`). The top-level webhook applies to the items without their own.
  */
-export function parseBatchRequest(input: unknown, maxBatch: number): ScrapeRequest[] {
+export function parseBatchRequest(
+  input: unknown,
+  maxBatch: number,
+  allowPrivateTargets: boolean,
+): BatchSubmission {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalidRequest('The request body must be a JSON object: { "requests": [ … ] }.');
   }
-  const unknown = Object.keys(input).filter((field) => field !== 'requests');
+  const unknown = Object.keys(input).filter((field) => field !== 'requests' && field !== 'webhook');
   if (unknown.length > 0) throw invalidRequest(`unknown field(s): ${unknown.join(', ')}`);
+  const shared = takeWebhook(input, 'webhook', allowPrivateTargets).webhook;
   const { requests } = input as { requests?: unknown };
   if (!Array.isArray(requests)) throw invalidRequest('requests: must be an array of scrape requests');
   if (requests.length === 0) throw invalidRequest('requests: must hold at least one scrape request');
@@ -23,11 +32,13 @@ export function parseBatchRequest(input: unknown, maxBatch: number): ScrapeReque
       `requests: at most ${maxBatch} per batch (OMNISCRAPE_MAX_BATCH); this one has ${requests.length}`,
     );
   }
-  const parsed: ScrapeRequest[] = [];
+  const parsed = { requests: [] as ScrapeRequest[], webhooks: [] as (JobWebhook | undefined)[] };
   const problems: string[] = [];
   requests.forEach((item, i) => {
     try {
-      parsed.push(parseScrapeRequest(item));
+      const { rest, webhook } = takeWebhook(item, 'webhook', allowPrivateTargets);
+      parsed.requests.push(parseScrapeRequest(rest));
+      parsed.webhooks.push(webhook ?? shared);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       if (problems.length < MAX_REPORTED_ITEMS) problems.push(itemProblem(i, err.message));

@@ -1,6 +1,7 @@
 import { Router, type Request } from 'express';
 import type { ServiceContext } from '../context';
 import { presentJobState } from '../jobs/job-view';
+import { enqueueWebhooksOf } from '../jobs/webhook-trigger';
 import {
   batchProgress,
   cancelBatchJobs,
@@ -17,7 +18,7 @@ const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 
 export function batchesRouter(
-  ctx: Pick<ServiceContext, 'store' | 'jobWatchers' | 'statusNotices' | 'logger'>,
+  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices' | 'logger'>,
 ): Router {
   const router = Router();
 
@@ -65,6 +66,7 @@ export function batchesRouter(
     const batch = await ownedBatch(req);
     const cancelled = await cancelBatchJobs(ctx.store.db, batch.id, apiKeyOf(req).id);
     ctx.statusNotices.announce(cancelled);
+    await enqueueWebhooksOf(ctx, cancelled);
     res.json({ success: true, batch_id: batch.id, cancelled: cancelled.length });
   });
 

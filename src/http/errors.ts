@@ -32,6 +32,8 @@ const DOMAIN_ANSWERS: Record<DomainErrorCode, { status: number; retryAfterSecond
   QUEUE_UNAVAILABLE: { status: 503, retryAfterSeconds: 5 },
   IDEMPOTENCY_KEY_REUSED: { status: 409 },
   JOB_NOT_CANCELLABLE: { status: 409 },
+  WEBHOOK_NOT_CONFIGURED: { status: 409 },
+  JOB_NOT_FINISHED: { status: 409 },
 };
 
 function fromDomainError(err: DomainError): HttpError {

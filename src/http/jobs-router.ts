@@ -3,7 +3,9 @@ import type { ServiceContext } from '../context';
 import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
 import { listJobs } from '../jobs/list-jobs';
+import { enqueueWebhooksOf, redeliverWebhook } from '../jobs/webhook-trigger';
 import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
+import { listWebhookDeliveries } from '../store/webhooks';
 import { apiKeyOf } from './auth';
 import { jobNotFound } from './errors';
 import { idParam } from './ids';
@@ -11,7 +13,9 @@ import { streamJobEvents } from './job-events';
 import { parseJobListQuery } from './job-list-query';
 import { jobAfterWait, waitParameter } from './job-wait';
 
-export function jobsRouter(ctx: Pick<ServiceContext, 'store' | 'jobWatchers' | 'statusNotices'>): Router {
+export function jobsRouter(
+  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices'>,
+): Router {
   const router = Router();
 
   /** The job `:job_id` names, if it is the requesting key's; else 404. */
@@ -46,7 +50,20 @@ export function jobsRouter(ctx: Pick<ServiceContext, 'store' | 'jobWatchers' | '
     const job = await cancelJob(ctx.store.db, id, apiKeyOf(req).id);
     if (!job) throw jobNotFound();
     ctx.statusNotices.announce([job.id]);
+    await enqueueWebhooksOf(ctx, [job.id]);
     res.type('application/json').send(jobBody(job));
+  });
+
+  /** The job's webhook delivery attempts, oldest first. */
+  router.get('/jobs/:job_id/webhooks', async (req, res) => {
+    const job = await ownedJob(req);
+    res.json({ success: true, data: await listWebhookDeliveries(ctx.store.db, job.id) });
+  });
+
+  router.post('/jobs/:job_id/webhooks/redeliver', async (req, res) => {
+    const job = await ownedJob(req);
+    await redeliverWebhook(ctx, job);
+    res.status(202).json({ success: true, job_id: job.id });
   });
 
   return router;

@@ -6,6 +6,7 @@ import { submitScrapeBatch } from '../jobs/submit-batch';
 import { parseBatchRequest } from './batch-schema';
 import { apiKeyOf } from './auth';
 import { parseIdempotencyKey, parseScrapeRequest } from './scrape-schema';
+import { takeWebhook } from './webhook-schema';
 
 export function scrapeRouter(ctx: ServiceContext): Router {
   const router = Router();
@@ -25,8 +26,9 @@ export function scrapeRouter(ctx: ServiceContext): Router {
 
   router.post('/scrape/async', async (req, res) => {
     const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
-    const request = parseScrapeRequest(req.body);
-    const submitted = await submitScrapeJob(ctx, apiKeyOf(req), request, idempotencyKey);
+    const { rest, webhook } = takeWebhook(req.body, 'webhook', ctx.config.allowPrivateTargets);
+    const request = parseScrapeRequest(rest);
+    const submitted = await submitScrapeJob(ctx, apiKeyOf(req), { request, webhook }, idempotencyKey);
     const poll = `/v1/jobs/${submitted.jobId}`;
     // A replay answers 200: nothing new was accepted.
     if (submitted.replayed) res.status(200).set('Idempotent-Replayed', 'true');
@@ -36,8 +38,8 @@ export function scrapeRouter(ctx: ServiceContext): Router {
 
   router.post('/scrape/batch', async (req, res) => {
     const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
-    const requests = parseBatchRequest(req.body, ctx.config.maxBatch);
-    const submitted = await submitScrapeBatch(ctx, apiKeyOf(req), requests, idempotencyKey);
+    const batch = parseBatchRequest(req.body, ctx.config.maxBatch, ctx.config.allowPrivateTargets);
+    const submitted = await submitScrapeBatch(ctx, apiKeyOf(req), batch, idempotencyKey);
     const poll = `/v1/batches/${submitted.batchId}`;
     // A replay answers 200: nothing new was accepted.
     if (submitted.replayed) res.status(200).set('Idempotent-Replayed', 'true');

@@ -3,6 +3,7 @@ import { idempotencyKeyReused } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import { findIdempotentSubmission, type IdempotentSubmission } from '../store/idempotency-keys';
 import type { Db } from '../store/schema';
+import type { JobWebhook } from '../store/webhooks';
 
 /** An Idempotency-Key with the hash of what it came with. */
 export interface Idempotency {
@@ -11,12 +12,15 @@ export interface Idempotency {
 }
 
 /**
- * The identity of a submission for idempotency: its validated form (defaults filled in) and its
- * route, hashed, so a key used for a job cannot answer a batch and the reverse.
+ * The identity of a submission for idempotency: its validated form (defaults filled in), its
+ * route, and the webhooks it names (absent when none, so older hashes keep their meaning), hashed,
+ * so a key used for a job cannot answer a batch and the reverse.
  */
 export function idempotencyOf(
   key: string,
-  submission: { job: ScrapeRequest } | { batch: readonly ScrapeRequest[] },
+  submission:
+    | { job: ScrapeRequest; webhook?: JobWebhook }
+    | { batch: readonly ScrapeRequest[]; webhooks?: readonly (JobWebhook | undefined)[] },
 ): Idempotency {
   return { key, hash: createHash('sha256').update(JSON.stringify(submission)).digest('hex') };
 }

@@ -11,6 +11,14 @@ export const LOST_SCRAPE_QUEUE = 'scrape-lost';
 export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
 export const ABANDONED_SYNC_SCRAPES_QUEUE = 'fail-abandoned-sync-scrapes';
 export const PURGE_IDEMPOTENCY_KEYS_QUEUE = 'purge-expired-idempotency-keys';
+/** Webhook deliveries, one pg-boss job per job end (or redelivery); its retries are the backoff. */
+export const WEBHOOK_QUEUE = 'deliver-webhook';
+/**
+ * Retries of a failing delivery: with pg-boss's backoff (each delay 0.5–1× retryDelay·2^n, capped
+ * at retryDelayMax) from 10 s up to an hour, 32 retries span about a day (23.4–24.4 h).
+ */
+export const WEBHOOK_RETRY_LIMIT = 32;
+export const WEBHOOK_RETRY_DELAY_MAX_SECONDS = 3600;
 
 /** How often pg-boss's supervisor looks for jobs whose heartbeat stopped (crash detection). */
 export const SUPERVISE_INTERVAL_SECONDS = 5;
@@ -21,6 +29,8 @@ export interface ScrapeJobData {
   request: ScrapeRequest;
   /** Its pg-boss priority (its round, see KeyRounds), kept for the copy a busy key's job is put back as. */
   priority?: number;
+  /** The job has a webhook: its end enqueues a delivery (see settle-scrape-jobs.ts). */
+  webhook?: true;
 }
 
 /** The attempt of a job a worker holds: what pg-boss's `complete` is fenced to. */
@@ -82,6 +92,18 @@ export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> 
   } else {
     await boss.createQueue(SCRAPE_QUEUE, scrapeQueue);
   }
+  const webhookQueue = {
+    retryLimit: WEBHOOK_RETRY_LIMIT,
+    retryDelay: config.webhookRetryDelaySeconds,
+    retryBackoff: config.webhookRetryBackoff,
+    ...(config.webhookRetryBackoff && { retryDelayMax: WEBHOOK_RETRY_DELAY_MAX_SECONDS }),
+    // A delivery sends for 10 s at most; a worker lost mid-delivery has its job retried.
+    expireInSeconds: 60,
+    deleteAfterSeconds: 24 * 3600,
+    notify: true,
+  };
+  if (await boss.getQueue(WEBHOOK_QUEUE)) await boss.updateQueue(WEBHOOK_QUEUE, webhookQueue);
+  else await boss.createQueue(WEBHOOK_QUEUE, webhookQueue);
   const maintenanceQueue = { retryLimit: 1, deleteAfterSeconds: 3600 };
   await boss.createQueue(PURGE_RESULTS_QUEUE, maintenanceQueue);
   await boss.createQueue(ABANDONED_SYNC_SCRAPES_QUEUE, maintenanceQueue);

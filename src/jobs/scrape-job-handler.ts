@@ -18,6 +18,7 @@ import {
 } from './outcome';
 import { attemptOf, type ScrapeJobData } from './queue';
 import type { ScrapeSettler } from './settle-scrape-jobs';
+import { enqueueWebhooksOf } from './webhook-trigger';
 
 // Which status changes a job may make, and which function makes each: store/job-status.ts.
 
@@ -63,6 +64,7 @@ export async function processScrapeJob(
         result_expires_at: result ? new Date(Date.now() + ctx.config.resultTtlSeconds * 1000) : null,
       },
       result,
+      webhook: job.data.webhook === true,
     });
   if (row.attempts > MAX_ATTEMPTS) {
     await settle(
@@ -103,6 +105,8 @@ export async function processScrapeJob(
 export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
   const message =
     'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.';
-  if (await timeOutLostScrapeJob(ctx.store.db, job.data.jobId, message))
+  if (await timeOutLostScrapeJob(ctx.store.db, job.data.jobId, message)) {
     ctx.statusNotices.announce([job.data.jobId]);
+    if (job.data.webhook) await enqueueWebhooksOf(ctx, [job.data.jobId]);
+  }
 }

@@ -5,7 +5,8 @@ import type { PageResult } from '../store/job-results';
 import { recordSuccessfulScrapes } from '../store/key-limits';
 import { finishKey, finishScrapeJobs, type JobFinish } from '../store/statements/finish-scrape-jobs';
 import { GroupCommit } from './group-commit';
-import { SCRAPE_QUEUE } from './queue';
+import { SCRAPE_QUEUE, WEBHOOK_QUEUE } from './queue';
+import { deliveryJobs } from './webhook-trigger';
 
 /** Most jobs settled by one transaction. */
 const MAX_SETTLE_BATCH = 200;
@@ -17,6 +18,8 @@ export interface Settlement {
   finish: JobFinish;
   /** The result of a completed job. */
   result?: PageResult;
+  /** The job has a webhook: its end is delivered (ScrapeJobData.webhook). */
+  webhook?: boolean;
 }
 
 /** Settles a job; resolves true when its outcome was written (false: another attempt owns the job now). */
@@ -37,6 +40,10 @@ export function scrapeSettler(ctx: ServiceContext): ScrapeSettler {
       const finished = (s: Settlement) => applied.has(finishKey(s.finish.id, s.finish.attempt));
       await db.transaction().execute(async (trx) => {
         applied = new Set(await finishScrapeJobs(trx, batch));
+        // The delivery is enqueued with the outcome it reports: neither commits without the other.
+        const ended = batch.filter((s) => s.webhook && finished(s)).map((s) => s.finish.id);
+        if (ended.length > 0)
+          await ctx.boss.insert(WEBHOOK_QUEUE, deliveryJobs(ended), { db: fromKysely(trx) });
         await ctx.boss.complete(
           SCRAPE_QUEUE,
           batch.map((s) => s.attempt),

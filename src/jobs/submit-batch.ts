@@ -4,10 +4,18 @@ import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
 import { batchJobIds } from '../store/batches';
 import { isIdempotencyKeyTaken } from '../store/idempotency-keys';
+import type { JobWebhook } from '../store/webhooks';
 import { requestColumns } from './history-row';
 import { earlierSubmission, idempotencyOf, type Idempotency } from './idempotency';
 import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
+import { effectiveWebhook } from './webhook-trigger';
 import type { QueuedSubmission } from './submit-batcher';
+
+/** A validated batch: its requests, and each item's webhook (its own, else the batch's). */
+export interface BatchSubmission {
+  requests: readonly ScrapeRequest[];
+  webhooks: readonly (JobWebhook | undefined)[];
+}
 
 /** An accepted batch; `replayed` when an idempotency key answered with its earlier batch. */
 export interface SubmittedBatch {
@@ -26,11 +34,14 @@ export interface SubmittedBatch {
 export async function submitScrapeBatch(
   ctx: Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions'>,
   key: ApiKeyIdentity,
-  requests: readonly ScrapeRequest[],
+  { requests, webhooks }: BatchSubmission,
   idempotencyKey?: string,
 ): Promise<SubmittedBatch> {
+  const named = webhooks.some((w) => w !== undefined);
   const idempotency =
-    idempotencyKey === undefined ? undefined : idempotencyOf(idempotencyKey, { batch: requests });
+    idempotencyKey === undefined
+      ? undefined
+      : idempotencyOf(idempotencyKey, { batch: requests, ...(named && { webhooks }) });
   if (idempotency) {
     const earlier = await replay(ctx, key, idempotency);
     if (earlier) return earlier;
@@ -44,9 +55,11 @@ export async function submitScrapeBatch(
   const submissions = requests.map((request, i): QueuedSubmission => {
     const jobId = randomUUID();
     const priority = priorities[i]!;
+    const webhook = effectiveWebhook(key, webhooks[i]);
     return {
       row: { ...requestColumns(jobId, key.id, request), created_at: createdAt },
-      data: { jobId, request, priority },
+      data: { jobId, request, priority, ...(webhook && { webhook: true }) },
+      webhook,
       group,
       priority,
     };

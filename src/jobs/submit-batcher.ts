@@ -4,6 +4,7 @@ import type { Db } from '../store/schema';
 import { insertBatch } from '../store/batches';
 import { insertIdempotencyKeys, type NewIdempotencyKey } from '../store/idempotency-keys';
 import { insertScrapeJobs, type NewAsyncScrapeJob } from '../store/scrape-jobs';
+import { insertJobWebhooks, type JobWebhook } from '../store/webhooks';
 import { GroupCommit } from './group-commit';
 import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 
@@ -14,6 +15,8 @@ export interface QueuedSubmission {
   priority: number;
   /** The client's Idempotency-Key, recorded with the job in the same transaction. */
   idempotencyKey?: NewIdempotencyKey;
+  /** Where the job's end is delivered (the request's webhook, else its key's), recorded with it. */
+  webhook?: JobWebhook | undefined;
 }
 
 /** Most submissions written by one transaction. */
@@ -43,6 +46,7 @@ export class SubmitBatcher {
             trx,
             batch.flatMap((s) => (s.idempotencyKey ? [s.idempotencyKey] : [])),
           );
+          await insertJobWebhooks(trx, webhooksOf(batch));
           await boss.insert(SCRAPE_QUEUE, batch.map(bossJobOf), { db: fromKysely(trx) });
         });
         onCommitted();
@@ -70,11 +74,15 @@ export class SubmitBatcher {
     await this.db.transaction().execute(async (trx) => {
       await insertBatch(trx, { ...batch, jobs: submissions.map((s) => s.row) });
       if (idempotencyKey) await insertIdempotencyKeys(trx, [idempotencyKey]);
+      await insertJobWebhooks(trx, webhooksOf(submissions));
       await this.boss.insert(SCRAPE_QUEUE, submissions.map(bossJobOf), { db: fromKysely(trx) });
     });
     this.onCommitted();
   }
 }
+
+const webhooksOf = (submissions: readonly QueuedSubmission[]) =>
+  submissions.flatMap((s) => (s.webhook ? [{ jobId: s.data.jobId, webhook: s.webhook }] : []));
 
 const bossJobOf = (s: QueuedSubmission) => ({
   id: s.data.jobId,

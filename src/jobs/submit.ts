@@ -4,9 +4,11 @@ import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
 import { isIdempotencyKeyTaken } from '../store/idempotency-keys';
 import type { JobStatus } from '../store/schema';
+import type { JobWebhook } from '../store/webhooks';
 import { requestColumns } from './history-row';
 import { earlierSubmission, idempotencyOf, type Idempotency } from './idempotency';
 import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
+import { effectiveWebhook } from './webhook-trigger';
 
 type SubmitContext = Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions'>;
 
@@ -29,11 +31,13 @@ export type Submitted =
 export async function submitScrapeJob(
   ctx: SubmitContext,
   key: ApiKeyIdentity,
-  request: ScrapeRequest,
+  { request, webhook }: { request: ScrapeRequest; webhook?: JobWebhook | undefined },
   idempotencyKey?: string,
 ): Promise<Submitted> {
   const idempotency =
-    idempotencyKey === undefined ? undefined : idempotencyOf(idempotencyKey, { job: request });
+    idempotencyKey === undefined
+      ? undefined
+      : idempotencyOf(idempotencyKey, { job: request, ...(webhook && { webhook }) });
   if (idempotency) {
     const earlier = await replay(ctx, key, idempotency);
     if (earlier) return earlier;
@@ -43,10 +47,12 @@ export async function submitScrapeJob(
   await ctx.queueCaps.check(ctx.store.db, key, limits);
   const priority = await ctx.rounds.priorityOf(key.id, limits.concurrency);
   const jobId = randomUUID();
+  const applied = effectiveWebhook(key, webhook);
   try {
     await ctx.submissions.submit({
       row: { ...requestColumns(jobId, key.id, request), created_at: new Date() },
-      data: { jobId, request, priority },
+      data: { jobId, request, priority, ...(applied && { webhook: true }) },
+      webhook: applied,
       group: groupOf(key, limits),
       priority,
       ...(idempotency && {

@@ -1,14 +1,14 @@
-import { Agent, buildConnector, request } from 'undici';
+import { type Agent, request } from 'undici';
 import { ScrapeFailure } from '../errors';
-import { BLOCKED_ERROR_CODE, checkHostBeforeConnect, guardedLookup, isBlockedAddress } from './address-guard';
+import { checkHostBeforeConnect, isBlockedAddress } from './address-guard';
 import { renderContent } from './formats';
+import { guardedAgent } from './guarded-agent';
 import type { BudgetHold } from './memory-budget';
 import { decodeBody, discard, flattenHeaders, readBody, type BodyBudget } from './read-body';
 import type { ScrapedPage, ScrapeRequest } from './scrape-request';
 import { toScrapeFailure } from './scrape-failures';
 
 export const MAX_REDIRECTS = 10;
-const CONNECT_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
 /**
  * Bytes a response may buffer in the process before its body is read (socket and body stream
@@ -58,27 +58,13 @@ export class Scraper {
   readonly #isBlocked: (address: string) => boolean;
 
   constructor(private readonly options: ScraperOptions) {
-    const isBlocked = (this.#isBlocked = options.isBlockedAddress ?? isBlockedAddress);
-    const baseConnect = buildConnector({
-      timeout: CONNECT_TIMEOUT_MS,
+    this.#isBlocked = options.isBlockedAddress ?? isBlockedAddress;
+    this.#agent = guardedAgent({
+      allowPrivateTargets: options.allowPrivateTargets,
+      isBlockedAddress: this.#isBlocked,
       highWaterMark: READ_AHEAD_BYTES,
-      ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup(isBlocked) }),
-    } as buildConnector.BuildOptions);
-    const connect: buildConnector.connector = (opts, callback) =>
-      baseConnect(opts, (err, socket) => {
-        if (err || !socket) return callback(err ?? new Error('connect failed'), null);
-        // Defence in depth: judge the address the socket really reached (unknown counts as refused).
-        if (!options.allowPrivateTargets && (!socket.remoteAddress || isBlocked(socket.remoteAddress))) {
-          socket.destroy();
-          const blocked: NodeJS.ErrnoException = new Error(
-            `connected address ${socket.remoteAddress ?? '(unknown)'} is not allowed`,
-          );
-          blocked.code = BLOCKED_ERROR_CODE;
-          return callback(blocked, null);
-        }
-        callback(null, socket);
-      });
-    this.#agent = new Agent({ connect, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES, keepAliveTimeout: 10_000 });
+      maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
+    });
   }
 
   async close(): Promise<void> {

@@ -38,15 +38,26 @@ export interface ApiKeyIdentity {
   concurrency_limit: number | null;
   max_queued: number | null;
   monthly_quota: number | null;
+  /** Where its jobs report their end when a submission names no webhook. */
+  webhook_url: string | null;
 }
 
 export interface KeyLimitSettings {
   concurrency?: number | null;
   maxQueued?: number | null;
   monthlyQuota?: number | null;
+  /** The key's default webhook URL. */
+  webhookUrl?: string | null;
 }
 
-const IDENTITY_COLUMNS = ['id', 'name', 'concurrency_limit', 'max_queued', 'monthly_quota'] as const;
+const IDENTITY_COLUMNS = [
+  'id',
+  'name',
+  'concurrency_limit',
+  'max_queued',
+  'monthly_quota',
+  'webhook_url',
+] as const;
 
 /** Creates a key under a new name; returns undefined when the name is taken. */
 export async function insertApiKey(
@@ -64,6 +75,7 @@ export async function insertApiKey(
       concurrency_limit: limits.concurrency ?? null,
       max_queued: limits.maxQueued ?? null,
       monthly_quota: limits.monthlyQuota ?? null,
+      webhook_url: limits.webhookUrl ?? null,
     })
     .onConflict((oc) => oc.column('name').doNothing())
     .returning(IDENTITY_COLUMNS)
@@ -76,6 +88,7 @@ export async function updateApiKeyLimits(db: Db, name: string, limits: KeyLimitS
     ...(limits.concurrency !== undefined && { concurrency_limit: limits.concurrency }),
     ...(limits.maxQueued !== undefined && { max_queued: limits.maxQueued }),
     ...(limits.monthlyQuota !== undefined && { monthly_quota: limits.monthlyQuota }),
+    ...(limits.webhookUrl !== undefined && { webhook_url: limits.webhookUrl }),
   };
   if (Object.keys(set).length === 0) return true;
   return changeKeys(db, async (trx) => {
@@ -131,6 +144,7 @@ export async function listApiKeys(db: Db) {
       'concurrency_limit',
       'max_queued',
       'monthly_quota',
+      'webhook_url',
     ])
     .orderBy('created_at')
     .execute();

@@ -1,6 +1,6 @@
 // The project's own tables (schema `omniscrape`), declared once: every query is typed from these.
 // The migrations in migrations/ create them; a column added there is added here too.
-import type { ColumnType, Generated, Insertable, Kysely, Selectable } from 'kysely';
+import type { ColumnType, Generated, GeneratedAlways, Insertable, Kysely, Selectable } from 'kysely';
 
 /** Timestamps read back as Date; written as Date or left to their defaults. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -29,6 +29,8 @@ export interface ApiKeysTable {
   max_queued: number | null;
   /** NULL: no quota. */
   monthly_quota: number | null;
+  /** Where this key's jobs report their end when a submission names no webhook; NULL: nowhere. */
+  webhook_url: string | null;
 }
 
 export interface KeyUsageTable {
@@ -100,6 +102,29 @@ export interface BatchJobsTable {
   job_id: string;
 }
 
+/** The webhook a job reports its end to (migration 0009). */
+export interface JobWebhooksTable {
+  job_id: string;
+  url: string;
+  /** NULL: deliveries are signed with the key's hash (see README, Webhooks). */
+  secret: string | null;
+}
+
+/** One delivery attempt of a job's webhook. */
+export interface WebhookDeliveriesTable {
+  id: GeneratedAlways<string>;
+  job_id: string;
+  /** pg-boss's attempt number of the delivery job, from 1. */
+  attempt: number;
+  /** Sent by POST /v1/jobs/{id}/webhooks/redeliver rather than by the job's end. */
+  redelivery: boolean;
+  succeeded: boolean;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   'omniscrape.api_keys': ApiKeysTable;
   'omniscrape.scrape_jobs': ScrapeJobsTable;
@@ -108,6 +133,8 @@ export interface Database {
   'omniscrape.idempotency_keys': IdempotencyKeysTable;
   'omniscrape.batches': BatchesTable;
   'omniscrape.batch_jobs': BatchJobsTable;
+  'omniscrape.job_webhooks': JobWebhooksTable;
+  'omniscrape.webhook_deliveries': WebhookDeliveriesTable;
 }
 
 export type Db = Kysely<Database>;

@@ -5,7 +5,7 @@ import type { Db } from '../schema';
 /** Every API request whose key is not cached runs this: one lookup on the unique hash. */
 const FIND_ACTIVE_KEY_BY_HASH = namedStatement(
   'omniscrape_find_active_key_by_hash',
-  `select id, name, concurrency_limit, max_queued, monthly_quota
+  `select id, name, concurrency_limit, max_queued, monthly_quota, webhook_url
      from omniscrape.api_keys
     where key_hash = $1 and revoked_at is null`,
 );

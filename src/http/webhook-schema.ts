@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { ScrapeFailure } from '../errors';
+import { checkHostBeforeConnect } from '../scraper/address-guard';
+import type { JobWebhook } from '../store/webhooks';
+import { invalidRequest } from './errors';
+
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
+
+const webhookBody = z.strictObject(
+  {
+    url: z
+      .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+      .max(MAX_WEBHOOK_URL_LENGTH, `must be at most ${MAX_WEBHOOK_URL_LENGTH} characters`)
+      .refine((value) => {
+        const url = URL.parse(value);
+        return url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+      }, 'must be an absolute http:// or https:// URL'),
+    secret: z
+      .string({ error: 'must be a string' })
+      .min(8, 'must be 8 to 256 characters')
+      .max(256, 'must be 8 to 256 characters')
+      .optional(),
+  },
+  { error: 'must be an object { "url": …, "secret"?: … }' },
+);
+
+/**
+ * Validates a submission's `webhook` (`field` names it in the 400). A host that is a blocked
+ * address literal or a localhost name is refused here already, unless private targets are allowed;
+ * names that resolve to blocked addresses are refused at connect time, by the delivery's agent.
+ */
+export function parseWebhook(input: unknown, field: string, allowPrivateTargets: boolean): JobWebhook {
+  const parsed = webhookBody.safeParse(input);
+  if (!parsed.success) {
+    const messages = parsed.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') return `${field}: unknown field(s): ${issue.keys.join(', ')}`;
+      return `${[field, ...issue.path].join('.')}: ${issue.message}`;
+    });
+    throw invalidRequest(messages.join('; '));
+  }
+  const webhook = parsed.data;
+  if (!allowPrivateTargets) {
+    try {
+      checkHostBeforeConnect(new URL(webhook.url).hostname);
+    } catch (err) {
+      if (!(err instanceof ScrapeFailure)) throw err;
+      throw invalidRequest(
+        `${field}.url: must not be a loopback, private, link-local or reserved address (OMNISCRAPE_ALLOW_PRIVATE_TARGETS)`,
+      );
+    }
+  }
+  return webhook;
+}
+
+/** A submit body split into its scrape request fields and its webhook (parsed), if any. */
+export function takeWebhook(
+  input: unknown,
+  field: string,
+  allowPrivateTargets: boolean,
+): { rest: unknown; webhook?: JobWebhook } {
+  if (typeof input !== 'object' || input === null || Array.isArray(input) || !('webhook' in input)) {
+    return { rest: input };
+  }
+  const { webhook, ...rest } = input as Record<string, unknown>;
+  return { rest, webhook: parseWebhook(webhook, field, allowPrivateTargets) };
+}

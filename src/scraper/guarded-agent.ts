@@ -1,0 +1,47 @@
+import { Agent, buildConnector } from 'undici';
+import { BLOCKED_ERROR_CODE, guardedLookup, isBlockedAddress } from './address-guard';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export interface GuardedAgentOptions {
+  /** Lifts the guard (development, tests): any address may be connected to. */
+  allowPrivateTargets: boolean;
+  /** Which addresses are refused; tests substitute their own to exercise every check on loopback. */
+  isBlockedAddress?: (address: string) => boolean;
+  /** Bytes a socket may buffer before they are read. */
+  highWaterMark?: number;
+  maxHeaderSize?: number;
+}
+
+/**
+ * An undici Agent that can only open sockets to allowed addresses: names resolve to allowed
+ * addresses only (guardedLookup), and the address a socket really reached is judged again. Scrapes
+ * and webhook deliveries go out through one of these each.
+ */
+export function guardedAgent(options: GuardedAgentOptions): Agent {
+  const isBlocked = options.isBlockedAddress ?? isBlockedAddress;
+  const baseConnect = buildConnector({
+    timeout: CONNECT_TIMEOUT_MS,
+    ...(options.highWaterMark !== undefined && { highWaterMark: options.highWaterMark }),
+    ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup(isBlocked) }),
+  });
+  const connect: buildConnector.connector = (opts, callback) =>
+    baseConnect(opts, (err, socket) => {
+      if (err || !socket) return callback(err ?? new Error('connect failed'), null);
+      // Defence in depth: judge the address the socket really reached (unknown counts as refused).
+      if (!options.allowPrivateTargets && (!socket.remoteAddress || isBlocked(socket.remoteAddress))) {
+        socket.destroy();
+        const blocked: NodeJS.ErrnoException = new Error(
+          `connected address ${socket.remoteAddress ?? '(unknown)'} is not allowed`,
+        );
+        blocked.code = BLOCKED_ERROR_CODE;
+        return callback(blocked, null);
+      }
+      callback(null, socket);
+    });
+  return new Agent({
+    connect,
+    ...(options.maxHeaderSize !== undefined && { maxHeaderSize: options.maxHeaderSize }),
+    keepAliveTimeout: 10_000,
+  });
+}
