@@ -67,23 +67,31 @@ async function inParallel(count: number, fn: (worker: number) => Promise<void>):
   await Promise.all(Array.from({ length: count }, (_, i) => fn(i)));
 }
 
+/** Submits `jobs` async scrapes (50 submitters); `ids` fills as they are accepted, `done` once all are. */
+function submitAll(client: ApiClient, targetUrl: string, jobs: number) {
+  const state = { ids: [] as string[], done: false, finished: Promise.resolve() };
+  let submitted = 0;
+  state.finished = inParallel(50, async () => {
+    while (submitted < jobs) {
+      submitted++;
+      state.ids.push(await client.submit(targetUrl));
+    }
+  }).finally(() => {
+    state.done = true;
+  });
+  return state;
+}
+
 /**
  * End to end: submits `jobs` async scrapes through the API (50 submitters), and observes each one
  * `completed` through the API (20 pollers walking the jobs oldest first, revisiting unfinished
  * ones). Throughput = jobs / (first submit → last completion observed).
  */
 export async function endToEnd(client: ApiClient, targetUrl: string, jobs: number): Promise<Timed> {
-  const ids: string[] = [];
   const pollLatenciesMs: number[] = [];
   const started = performance.now();
-  let submitted = 0;
-  let submitting = true;
-  const submitters = inParallel(50, async () => {
-    while (submitted < jobs) {
-      submitted++;
-      ids.push(await client.submit(targetUrl));
-    }
-  }).finally(() => (submitting = false));
+  const submissions = submitAll(client, targetUrl, jobs);
+  const { ids } = submissions;
 
   let next = 0;
   let completed = 0;
@@ -95,7 +103,7 @@ export async function endToEnd(client: ApiClient, targetUrl: string, jobs: numbe
       else if (next < ids.length) id = ids[next++];
       else if (pending.length > 0) id = pending.shift();
       if (!id) {
-        if (!submitting && next >= ids.length && pending.length === 0) return;
+        if (submissions.done && next >= ids.length && pending.length === 0) return;
         await new Promise((r) => setTimeout(r, 2));
         continue;
       }
@@ -110,7 +118,7 @@ export async function endToEnd(client: ApiClient, targetUrl: string, jobs: numbe
       }
     }
   });
-  await Promise.all([submitters, pollers]);
+  await Promise.all([submissions.finished, pollers]);
   return { jobsPerSecond: jobs / ((performance.now() - started) / 1000), pollLatenciesMs };
 }
 
@@ -205,22 +213,15 @@ export async function endToEndWithWait(
   jobs: number,
   waiters = 200,
 ): Promise<number> {
-  const ids: string[] = [];
   const started = performance.now();
-  let submitted = 0;
-  let submitting = true;
-  const submitters = inParallel(50, async () => {
-    while (submitted < jobs) {
-      submitted++;
-      ids.push(await client.submit(targetUrl));
-    }
-  }).finally(() => (submitting = false));
+  const submissions = submitAll(client, targetUrl, jobs);
+  const { ids } = submissions;
   let next = 0;
   const waiting = inParallel(waiters, async () => {
     for (;;) {
       const id = ids[next];
       if (id === undefined) {
-        if (!submitting && next >= ids.length) return;
+        if (submissions.done && next >= ids.length) return;
         await new Promise((r) => setTimeout(r, 2));
         continue;
       }
@@ -230,7 +231,7 @@ export async function endToEndWithWait(
       if (status !== 'completed') throw new Error(`job ${id} ended ${status}`);
     }
   });
-  await Promise.all([submitters, waiting]);
+  await Promise.all([submissions.finished, waiting]);
   return jobs / ((performance.now() - started) / 1000);
 }
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { STATUS_CHANGES, statusLiterals } from './job-status';
 import { namedStatement, runStatement } from './prepared-statements';
-import type { Db, JobStatus } from './schema';
+import { PUBLIC_JOB_COLUMNS, type Db, type JobStatus, type PublicJobRow } from './schema';
 import { cancelledColumns, type NewAsyncScrapeJob } from './scrape-jobs';
 
 /**
@@ -85,16 +85,8 @@ export async function batchProgress(db: Db, batchId: string): Promise<BatchProgr
   };
 }
 
-export interface BatchJob {
+export interface BatchJob extends PublicJobRow {
   position: number;
-  id: string;
-  status: JobStatus;
-  url: string;
-  created_at: Date;
-  updated_at: Date;
-  error_code: string | null;
-  error_message: string | null;
-  result_expires_at: Date | null;
   /** Whether the result is still stored (a completed job's). */
   has_result: boolean;
 }
@@ -114,14 +106,7 @@ export async function listBatchJobs(
     )
     .select([
       'b.position',
-      'j.id',
-      'j.status',
-      'j.url',
-      'j.created_at',
-      'j.updated_at',
-      'j.error_code',
-      'j.error_message',
-      'j.result_expires_at',
+      ...PUBLIC_JOB_COLUMNS.map((column) => `j.${column}` as const),
       (eb) => eb('r.job_id', 'is not', null).$castTo<boolean>().as('has_result'),
     ])
     .where('b.batch_id', '=', batchId)

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db, JobStatus } from './schema';
+import { PUBLIC_JOB_COLUMNS, type Db, type JobStatus, type PublicJobRow } from './schema';
 
 /** Where a page of a key's job list starts: after the job with this creation time and id. */
 export interface JobListPosition {
@@ -20,15 +20,7 @@ export interface JobListFilter {
 }
 
 /** A listed job: the public columns, no result (see JobListPosition for `position`). */
-export interface ListedJob {
-  id: string;
-  status: JobStatus;
-  url: string;
-  created_at: Date;
-  updated_at: Date;
-  error_code: string | null;
-  error_message: string | null;
-  result_expires_at: Date | null;
+export interface ListedJob extends PublicJobRow {
   /** The result is still kept (a completed job whose result was not purged). */
   result_kept: boolean;
   position: string;
@@ -50,14 +42,7 @@ export function listJobsQuery(db: Db, filter: JobListFilter) {
   let query = db
     .selectFrom('omniscrape.scrape_jobs')
     .select([
-      'id',
-      'status',
-      'url',
-      'created_at',
-      'updated_at',
-      'error_code',
-      'error_message',
-      'result_expires_at',
+      ...PUBLIC_JOB_COLUMNS,
       sql<boolean>`coalesce(result_expires_at > now(), false)`.as('result_kept'),
       sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('position'),
     ])

@@ -140,4 +140,17 @@ export interface Database {
 export type Db = Kysely<Database>;
 
 export type ScrapeJobRow = Selectable<ScrapeJobsTable>;
+
+/** The history columns a job's owner sees (the job object's fields, its result apart). */
+export const PUBLIC_JOB_COLUMNS = [
+  'id',
+  'status',
+  'url',
+  'created_at',
+  'updated_at',
+  'error_code',
+  'error_message',
+  'result_expires_at',
+] as const satisfies readonly (keyof ScrapeJobsTable)[];
+export type PublicJobRow = Pick<ScrapeJobRow, (typeof PUBLIC_JOB_COLUMNS)[number]>;
 export type NewScrapeJob = Insertable<ScrapeJobsTable>;

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { STATUS_CHANGES } from './job-status';
-import type { Db, NewScrapeJob } from './schema';
+import { PUBLIC_JOB_COLUMNS, type Db, type NewScrapeJob } from './schema';
 import type { JobForOwner } from './statements/find-job-for-key';
 
 // The history's ordinary statements, through the query builder. Its hot statements (claim,
@@ -134,14 +134,7 @@ export async function cancelScrapeJob(
     .where('api_key_id', '=', apiKeyId)
     .where('status', 'in', from)
     .returning([
-      'id',
-      'status',
-      'url',
-      'created_at',
-      'updated_at',
-      'error_code',
-      'error_message',
-      'result_expires_at',
+      ...PUBLIC_JOB_COLUMNS,
       sql<string>`(extract(epoch from updated_at) * 1000000)::int8::text`.as('updated_us'),
       sql<null>`null`.as('result_json'),
     ])
