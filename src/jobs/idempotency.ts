@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import { idempotencyKeyReused } from '../errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
-import { findIdempotentSubmission, type IdempotentSubmission } from '../store/idempotency-keys';
+import {
+  findIdempotentSubmission,
+  isIdempotencyKeyTaken,
+  type IdempotentSubmission,
+} from '../store/idempotency-keys';
 import type { Db } from '../store/schema';
 import type { JobWebhook } from '../store/webhooks';
 
@@ -37,4 +41,34 @@ export async function earlierSubmission(
   const earlier = await findIdempotentSubmission(db, apiKeyId, idempotency.key);
   if (earlier && earlier.requestHash !== idempotency.hash) throw idempotencyKeyReused();
   return earlier;
+}
+
+/**
+ * Runs a submission at most once per idempotency key: a key used in the last 24 hours answers what
+ * it created (`answer`), before any limit is checked, since that submission was accepted; a new key
+ * runs `create`, which records the key in the submission's own transaction. Of two concurrent
+ * submissions with one key only the first commits; the second's insert of the key fails after that
+ * commit, and it answers the first's work. Without a key, `create` simply runs.
+ */
+export async function submitOnce<T>(
+  db: Db,
+  apiKeyId: string,
+  idempotency: Idempotency | undefined,
+  answer: (earlier: IdempotentSubmission) => T | undefined | Promise<T | undefined>,
+  create: () => Promise<T>,
+): Promise<T> {
+  if (!idempotency) return create();
+  const replay = async () => {
+    const earlier = await earlierSubmission(db, apiKeyId, idempotency);
+    return earlier && (await answer(earlier));
+  };
+  const earlier = await replay();
+  if (earlier !== undefined) return earlier;
+  try {
+    return await create();
+  } catch (err) {
+    const first = isIdempotencyKeyTaken(err) ? await replay() : undefined;
+    if (first !== undefined) return first;
+    throw err;
+  }
 }

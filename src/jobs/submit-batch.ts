@@ -3,10 +3,9 @@ import type { ServiceContext } from '../context';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../store/api-keys';
 import { batchJobIds } from '../store/batches';
-import { isIdempotencyKeyTaken } from '../store/idempotency-keys';
 import type { JobWebhook } from '../store/webhooks';
 import { requestColumns } from './history-row';
-import { earlierSubmission, idempotencyOf, type Idempotency } from './idempotency';
+import { idempotencyOf, submitOnce } from './idempotency';
 import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
 import { effectiveWebhook } from './webhook-trigger';
 import type { QueuedSubmission } from './submit-batcher';
@@ -42,56 +41,44 @@ export async function submitScrapeBatch(
     idempotencyKey === undefined
       ? undefined
       : idempotencyOf(idempotencyKey, { batch: requests, ...(named && { webhooks }) });
-  if (idempotency) {
-    const earlier = await replay(ctx, key, idempotency);
-    if (earlier) return earlier;
-  }
-  const limits = limitsOf(key, ctx.config);
-  await checkMonthlyQuota(ctx.store.db, key, limits);
-  await ctx.queueCaps.check(ctx.store.db, key, limits, requests.length);
-  const priorities = await ctx.rounds.prioritiesOf(key.id, limits.concurrency, requests.length);
-  const group = groupOf(key, limits);
-  const createdAt = new Date();
-  const submissions = requests.map((request, i): QueuedSubmission => {
-    const jobId = randomUUID();
-    const priority = priorities[i]!;
-    const webhook = effectiveWebhook(key, webhooks[i]);
-    return {
-      row: { ...requestColumns(jobId, key.id, request), created_at: createdAt },
-      data: { jobId, request, priority, ...(webhook && { webhook: true }) },
-      webhook,
-      group,
-      priority,
-    };
-  });
-  const batchId = randomUUID();
-  try {
-    await ctx.submissions.submitBatch(
-      { id: batchId, apiKeyId: key.id },
-      submissions,
-      idempotency && { apiKeyId: key.id, key: idempotency.key, requestHash: idempotency.hash, batchId },
-    );
-  } catch (err) {
-    // A concurrent submission recorded the key first: its batch is the answer.
-    const earlier =
-      idempotency && isIdempotencyKeyTaken(err) ? await replay(ctx, key, idempotency) : undefined;
-    if (earlier) return earlier;
-    throw err;
-  }
-  return { batchId, jobIds: submissions.map((s) => s.data.jobId), replayed: false };
-}
-
-/** The earlier batch of an idempotency key, or a refusal when it came with another submission. */
-async function replay(
-  ctx: Pick<ServiceContext, 'store'>,
-  key: ApiKeyIdentity,
-  idempotency: Idempotency,
-): Promise<SubmittedBatch | undefined> {
-  const earlier = await earlierSubmission(ctx.store.db, key.id, idempotency);
-  if (!earlier?.batchId) return undefined;
-  return {
-    batchId: earlier.batchId,
-    jobIds: await batchJobIds(ctx.store.db, earlier.batchId),
-    replayed: true,
-  };
+  return submitOnce<SubmittedBatch>(
+    ctx.store.db,
+    key.id,
+    idempotency,
+    async (earlier) =>
+      earlier.batchId === undefined
+        ? undefined
+        : {
+            batchId: earlier.batchId,
+            jobIds: await batchJobIds(ctx.store.db, earlier.batchId),
+            replayed: true,
+          },
+    async () => {
+      const limits = limitsOf(key, ctx.config);
+      await checkMonthlyQuota(ctx.store.db, key, limits);
+      await ctx.queueCaps.check(ctx.store.db, key, limits, requests.length);
+      const priorities = await ctx.rounds.prioritiesOf(key.id, limits.concurrency, requests.length);
+      const group = groupOf(key, limits);
+      const createdAt = new Date();
+      const submissions = requests.map((request, i): QueuedSubmission => {
+        const jobId = randomUUID();
+        const priority = priorities[i]!;
+        const webhook = effectiveWebhook(key, webhooks[i]);
+        return {
+          row: { ...requestColumns(jobId, key.id, request), created_at: createdAt },
+          data: { jobId, request, priority, ...(webhook && { webhook: true }) },
+          webhook,
+          group,
+          priority,
+        };
+      });
+      const batchId = randomUUID();
+      await ctx.submissions.submitBatch(
+        { id: batchId, apiKeyId: key.id },
+        submissions,
+        idempotency && { apiKeyId: key.id, key: idempotency.key, requestHash: idempotency.hash, batchId },
+      );
+      return { batchId, jobIds: submissions.map((s) => s.data.jobId), replayed: false };
+    },
+  );
 }
