@@ -1,4 +1,5 @@
 import { Router, type Request } from 'express';
+import { z } from 'zod';
 import type { ServiceContext } from '../context';
 import { presentJobState } from '../jobs/job-view';
 import { enqueueWebhooksOf } from '../jobs/webhook-trigger';
@@ -11,11 +12,9 @@ import {
 } from '../store/batches';
 import { batchSummary, streamBatchEvents } from './batch-events';
 import { apiKeyOf } from './auth';
-import { batchNotFound, invalidRequest } from './errors';
+import { batchNotFound } from './errors';
 import { idParam } from './ids';
-
-const DEFAULT_PAGE = 100;
-const MAX_PAGE = 1000;
+import { pageLimit, parseQuery } from './query';
 
 export function batchesRouter(
   ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices' | 'logger'>,
@@ -33,8 +32,7 @@ export function batchesRouter(
 
   /** A batch's counts per status and a page of its jobs, in request order. */
   router.get('/batches/:batch_id', async (req, res) => {
-    const limit = pageLimit(req.query.limit);
-    const after = positionAfter(req.query.cursor);
+    const { limit, cursor: after } = parseQuery(batchPageQuery, req.query);
     const batch = await ownedBatch(req);
     const [progress, jobs] = await Promise.all([
       batchProgress(ctx.store.db, batch.id),
@@ -73,20 +71,26 @@ export function batchesRouter(
   return router;
 }
 
-function pageLimit(value: unknown): number {
-  if (value === undefined) return DEFAULT_PAGE;
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 1 && n <= MAX_PAGE)) throw invalidRequest(`limit: must be a whole number from 1 to ${MAX_PAGE}`);
-  return n;
-}
-
 /** Cursors are opaque to clients: the position of the last job of the page before. */
 const cursorAfter = (position: number) => Buffer.from(`after:${position}`).toString('base64url');
 
-function positionAfter(value: unknown): number {
-  if (value === undefined) return -1;
-  const decoded = typeof value === 'string' ? Buffer.from(value, 'base64url').toString() : '';
-  const match = /^after:(\d{1,9})$/.exec(decoded);
-  if (!match) throw invalidRequest('cursor: not a cursor this API gave out (pass next_cursor as it is)');
-  return Number(match[1]);
-}
+/** The query of GET /v1/batches/{id}: a page of its jobs. */
+const batchPageQuery = z
+  .object({
+    limit: pageLimit,
+    cursor: z
+      .string()
+      .transform((text, ctx) => {
+        const match = /^after:(\d{1,9})$/.exec(Buffer.from(text, 'base64url').toString());
+        if (!match) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'not a cursor this API gave out (pass next_cursor as it is)',
+          });
+          return z.NEVER;
+        }
+        return Number(match[1]);
+      })
+      .default(-1),
+  })
+  .strict();

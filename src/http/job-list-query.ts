@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { decodeCursor, JOB_LIST_DEFAULT_LIMIT, JOB_LIST_MAX_LIMIT } from '../jobs/list-jobs';
+import { decodeCursor } from '../jobs/list-jobs';
 import type { JobListFilter } from '../store/job-list';
 import { JOB_STATUSES } from '../store/schema';
-import { invalidRequest } from './errors';
+import { pageLimit, parseQuery } from './query';
 
 /** ISO-8601 with a date and, if a time is given, its offset (Z or ±hh:mm): never the server's zone. */
 const timestamp = z
@@ -47,35 +47,13 @@ const jobListQuery = z
         return position;
       })
       .optional(),
-    limit: z
-      .string()
-      .regex(/^\d{1,7}$/, `must be a whole number from 1 to ${JOB_LIST_MAX_LIMIT}`)
-      .transform(Number)
-      .pipe(
-        z
-          .number()
-          .min(1, 'must be at least 1')
-          .max(JOB_LIST_MAX_LIMIT, `must be at most ${JOB_LIST_MAX_LIMIT}`),
-      )
-      .default(JOB_LIST_DEFAULT_LIMIT),
+    limit: pageLimit,
   })
   .strict();
 
 /** Validates GET /v1/jobs's query; throws a 400 INVALID_REQUEST whose message names the parameter. */
 export function parseJobListQuery(query: Record<string, unknown>, apiKeyId: string): JobListFilter {
-  const repeated = Object.entries(query).filter(([, v]) => typeof v !== 'string');
-  if (repeated.length > 0)
-    throw invalidRequest(repeated.map(([name]) => `${name}: must be given once`).join('; '));
-  const parsed = jobListQuery.safeParse(query);
-  if (!parsed.success) {
-    const messages = parsed.error.issues.map((issue) => {
-      if (issue.code === 'unrecognized_keys') return `unknown parameter(s): ${issue.keys.join(', ')}`;
-      const name = issue.path[0];
-      return `${typeof name === 'string' ? name : 'query'}: ${issue.message}`;
-    });
-    throw invalidRequest([...new Set(messages)].join('; '));
-  }
-  const { status, since, until, cursor, limit } = parsed.data;
+  const { status, since, until, cursor, limit } = parseQuery(jobListQuery, query);
   return {
     apiKeyId,
     limit,

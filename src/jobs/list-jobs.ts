@@ -2,10 +2,6 @@ import type { Db } from '../store/schema';
 import { listJobsForKey, type JobListFilter, type JobListPosition } from '../store/job-list';
 import { presentJobState, type JobView } from './job-view';
 
-/** Jobs one page of GET /v1/jobs answers unless `limit` says otherwise, and at most. */
-export const JOB_LIST_DEFAULT_LIMIT = 100;
-export const JOB_LIST_MAX_LIMIT = 1000;
-
 export interface JobListPage {
   data: JobView[];
   /** Where the next page starts; null on the last page. */

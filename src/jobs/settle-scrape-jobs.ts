@@ -40,15 +40,15 @@ export function scrapeSettler(ctx: ServiceContext): ScrapeSettler {
       const finished = (s: Settlement) => applied.has(finishKey(s.finish.id, s.finish.attempt));
       await db.transaction().execute(async (trx) => {
         applied = new Set(await finishScrapeJobs(trx, batch));
+        const bossDb = fromKysely(trx);
         // The delivery is enqueued with the outcome it reports: neither commits without the other.
         const ended = batch.filter((s) => s.webhook && finished(s)).map((s) => s.finish.id);
-        if (ended.length > 0)
-          await ctx.boss.insert(WEBHOOK_QUEUE, deliveryJobs(ended), { db: fromKysely(trx) });
+        if (ended.length > 0) await ctx.boss.insert(WEBHOOK_QUEUE, deliveryJobs(ended), { db: bossDb });
         await ctx.boss.complete(
           SCRAPE_QUEUE,
           batch.map((s) => s.attempt),
           null,
-          { db: fromKysely(trx) },
+          { db: bossDb },
         );
       });
       ctx.statusNotices.announce(batch.filter(finished).map((s) => s.finish.id));
