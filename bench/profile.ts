@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- [e2e|loaded|submit|sync|idle|rss] [jobs]` — where the time goes in one benchmark
+ * `npm run bench:profile -- [e2e|e2e-wait|loaded|submit|sync|idle|rss] [jobs]` — where the time goes in one benchmark
  * scenario: CPU seconds spent by the gateway, by Postgres (all its processes) and by the load
  * generator, the gateway's hottest functions from a V8 CPU profile (`--cpu-prof`), and what the
  * gateway's Postgres sessions were doing (pg_stat_activity sampled every 10 ms: statement and wait
@@ -12,7 +12,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
-import { apiClient, endToEnd, idleLatency, percentile, requestsPerSecond } from './clients';
+import { apiClient, endToEnd, endToEndWithWait, idleLatency, percentile, requestsPerSecond } from './clients';
 import { startGateway, startWorker } from './processes';
 import { startBenchTarget } from './target-server';
 import { loadHistory } from './scenarios';
@@ -208,6 +208,7 @@ async function main(): Promise<void> {
   const worker =
     scenario === 'rss' ? await startWorker(postgres.url, { ...gatewayEnv }, nodeFlags) : undefined;
   const client = apiClient(gateway.baseUrl, BENCH_KEY);
+  const waitClient = scenario === 'e2e-wait' ? apiClient(gateway.baseUrl, BENCH_KEY, 256) : undefined;
   try {
     if (scenario === 'loaded') {
       log('loading 200,000 finished jobs and 100,000 queued ones of another tenant');
@@ -240,10 +241,14 @@ async function main(): Promise<void> {
                   (r) =>
                     `${Math.round(r.jobsPerSecond)} jobs/s with 500 pages of ~1 MB, worker peak RSS ${Math.round(worker!.peakRssMb())} MB`,
                 )
-              : endToEnd(client, page, jobs).then(
-                  (r) =>
-                    `${Math.round(r.jobsPerSecond)} jobs/s end to end, ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job`,
-                );
+              : scenario === 'e2e-wait'
+                ? endToEndWithWait(client, waitClient!, page, jobs).then(
+                    (r) => `${Math.round(r)} jobs/s end to end, clients waiting with ?wait=`,
+                  )
+                : endToEnd(client, page, jobs).then(
+                    (r) =>
+                      `${Math.round(r.jobsPerSecond)} jobs/s end to end, ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job`,
+                  );
     const [figure, activity] = await sampleActivity(postgres.url, work);
     const wall = (performance.now() - started) / 1000;
     clearInterval(tick);
@@ -276,6 +281,7 @@ async function main(): Promise<void> {
       );
   } finally {
     await client.close();
+    await waitClient?.close();
     await gateway.stop();
     await worker?.stop();
     await target.close();

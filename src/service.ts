@@ -186,7 +186,7 @@ async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRo
     databaseUrl,
     {
       [KEYS_CHANGED_CHANNEL]: () => ctx.apiKeys.clear(),
-      [JOB_STATUS_CHANNEL]: (payload) => ctx.jobWatchers.notice(payload),
+      [JOB_STATUS_CHANNEL]: (payload) => void ctx.jobWatchers.notice(payload),
     },
     logger,
     API_LISTENER,

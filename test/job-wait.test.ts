@@ -162,9 +162,38 @@ describe('status notices', () => {
       { length: 1_000 },
       (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
     );
-    const payloads = statusPayloads(ids);
+    const payloads = statusPayloads('ended', ids);
     expect(payloads.length).toBeGreaterThan(1);
     for (const p of payloads) expect(Buffer.byteLength(p)).toBeLessThan(8_000);
-    expect(payloads.flatMap((p) => p.split(','))).toEqual(ids);
+    for (const p of payloads) expect(p.split(',')[0]).toBe('ended');
+    expect(payloads.flatMap((p) => p.split(',').slice(1))).toEqual(ids);
+  });
+});
+
+describe('job watchers', () => {
+  test('a notice that a job changed without ending re-reads it for event streams, not for ?wait= alone', async () => {
+    const watchers = env.service.running.context.jobWatchers;
+    const jobId = await heldJob('watch-kinds');
+    await untilHeld('watch-kinds');
+    const waitSaw: string[] = [];
+    const streamSaw: string[] = [];
+    const forgetWait = watchers.watch(jobId, (job) => waitSaw.push(job.status), { endOnly: true });
+    try {
+      // Only the stream's watcher would need this one: with none, the job is not even re-read.
+      await watchers.notice(`changed,${jobId}`);
+      expect(waitSaw).toEqual([]);
+      const forgetStream = watchers.watch(jobId, (job) => streamSaw.push(job.status));
+      await watchers.notice(`changed,${jobId}`);
+      expect(streamSaw).toEqual(['processing']);
+      expect(waitSaw).toEqual(['processing']);
+      forgetStream();
+      // An end, or a payload from a version without kinds, is for every watcher.
+      await watchers.notice(`ended,${jobId}`);
+      await watchers.notice(jobId);
+      expect(waitSaw).toEqual(['processing', 'processing', 'processing']);
+    } finally {
+      forgetWait();
+      env.target.release('watch-kinds');
+    }
   });
 });

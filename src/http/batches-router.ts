@@ -63,7 +63,7 @@ export function batchesRouter(
   router.delete('/batches/:batch_id', async (req, res) => {
     const batch = await ownedBatch(req);
     const cancelled = await cancelBatchJobs(ctx.store.db, batch.id, apiKeyOf(req).id);
-    ctx.statusNotices.announce(cancelled);
+    ctx.statusNotices.announce('ended', cancelled);
     await enqueueWebhooksOf(ctx, cancelled);
     res.json({ success: true, batch_id: batch.id, cancelled: cancelled.length });
   });

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { ServiceContext } from '../context';
-import { MAX_WAIT_SECONDS, waitForTerminal } from '../jobs/job-wait';
+import { MAX_WAIT_SECONDS, readAndWaitForEnd } from '../jobs/job-wait';
 import { isTerminal } from '../jobs/job-watchers';
 import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
 import { invalidRequest } from './errors';
@@ -18,25 +18,28 @@ export function waitParameter(query: Request['query']): number | undefined {
 }
 
 /**
- * The job to answer a `?wait=` poll with: at once if it is terminal; otherwise once a status notice
- * finds it terminal, or else as it is when the wait ends (the client left, or the process stops).
- * Every answer is a read from Postgres made after the change it shows committed.
+ * The key's job to answer a `?wait=` poll with (undefined: no such job of this key): at once if it
+ * is terminal; otherwise once a status notice finds it terminal, or else as it is when the wait
+ * ends (the client left, or the process stops). Every answer is a read from Postgres made after
+ * the change it shows committed.
  */
-export async function jobAfterWait(
+export async function ownedJobAfterWait(
   ctx: Pick<ServiceContext, 'store' | 'jobWatchers'>,
-  job: JobForOwner,
+  jobId: string,
   apiKeyId: string,
   waitMs: number,
   res: Response,
-): Promise<JobForOwner> {
-  if (isTerminal(job.status)) return job;
+): Promise<JobForOwner | undefined> {
   const left = new AbortController();
   const onClose = () => left.abort();
   res.once('close', onClose);
   try {
-    const ended = await waitForTerminal(ctx.jobWatchers, job.id, waitMs, left.signal);
+    const { read, ended } = await readAndWaitForEnd(ctx.jobWatchers, jobId, waitMs, left.signal, () =>
+      findJobForKey(ctx.store.db, jobId, apiKeyId),
+    );
+    if (!read || isTerminal(read.status)) return read;
     if (ended?.api_key_id === apiKeyId) return ended;
-    return (await findJobForKey(ctx.store.db, job.id, apiKeyId)) ?? job;
+    return (await findJobForKey(ctx.store.db, jobId, apiKeyId)) ?? read;
   } finally {
     res.off('close', onClose);
   }

@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { ServiceContext } from '../context';
 import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
@@ -11,19 +11,29 @@ import { jobNotFound } from './errors';
 import { idParam } from './ids';
 import { streamJobEvents } from './job-events';
 import { parseJobListQuery } from './job-list-query';
-import { jobAfterWait, waitParameter } from './job-wait';
+import { ownedJobAfterWait, waitParameter } from './job-wait';
 
 export function jobsRouter(
   ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices'>,
 ): Router {
   const router = Router();
 
-  /** The job `:job_id` names, if it is the requesting key's; else 404. */
-  const ownedJob = async (req: Request<{ job_id: string }>): Promise<JobForOwner> => {
+  /**
+   * The job `:job_id` names, if it is the requesting key's; else 404. With `wait`, read as a
+   * `?wait=` answers it (http/job-wait.ts).
+   */
+  const ownedJob = async (
+    req: Request<{ job_id: string }>,
+    wait?: { ms: number; res: Response },
+  ): Promise<JobForOwner> => {
     // A malformed id cannot name any job: same answer as an unknown one, and no query.
     const id = idParam(req.params.job_id);
     if (!id) throw jobNotFound();
-    const job = await findJobForKey(ctx.store.db, id, apiKeyOf(req).id);
+    const apiKeyId = apiKeyOf(req).id;
+    const job =
+      wait === undefined
+        ? await findJobForKey(ctx.store.db, id, apiKeyId)
+        : await ownedJobAfterWait(ctx, id, apiKeyId, wait.ms, wait.res);
     if (!job) throw jobNotFound();
     return job;
   };
@@ -35,9 +45,8 @@ export function jobsRouter(
 
   router.get('/jobs/:job_id', async (req, res) => {
     const waitMs = waitParameter(req.query);
-    const job = await ownedJob(req);
-    const answer = waitMs === undefined ? job : await jobAfterWait(ctx, job, apiKeyOf(req).id, waitMs, res);
-    res.type('application/json').send(jobBody(answer));
+    const job = await ownedJob(req, waitMs === undefined ? undefined : { ms: waitMs, res });
+    res.type('application/json').send(jobBody(job));
   });
 
   router.get('/jobs/:job_id/events', async (req, res) => {
@@ -49,7 +58,7 @@ export function jobsRouter(
     if (!id) throw jobNotFound();
     const job = await cancelJob(ctx.store.db, id, apiKeyOf(req).id);
     if (!job) throw jobNotFound();
-    ctx.statusNotices.announce([job.id]);
+    ctx.statusNotices.announce('ended', [job.id]);
     await enqueueWebhooksOf(ctx, [job.id]);
     res.type('application/json').send(jobBody(job));
   });

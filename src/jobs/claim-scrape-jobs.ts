@@ -90,7 +90,7 @@ export async function claimScrapeJobs(
       busyKeys: [...new Set(busy.map((j) => keyOf.get(j.data.jobId)!))],
     };
   });
-  ctx.statusNotices.announce(changed);
+  ctx.statusNotices.announce('changed', changed);
   return batch;
 }
 

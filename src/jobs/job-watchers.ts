@@ -1,5 +1,6 @@
 import type { Logger } from '../logger';
 import type { Db, JobStatus } from '../store/schema';
+import { STATUS_CHANGE_KINDS, type StatusChangeKind } from '../store/statements/announce-status-changes';
 import { findJobs, type OwnedJob } from '../store/statements/find-job-for-key';
 
 /** Most jobs re-read by one statement (a reconnect re-reads every watched job). */
@@ -11,6 +12,12 @@ export const isTerminal = (status: JobStatus): boolean => status !== 'queued' &&
 /** Called with a watched job as re-read from Postgres after a notice named it. */
 export type JobChange = (job: OwnedJob) => void;
 
+interface Watcher {
+  onChange: JobChange;
+  /** Wants only the job's end (a `?wait=`): notices of other changes do not re-read the job for it. */
+  endOnly: boolean;
+}
+
 /**
  * The jobs this API process's waiting requests (`?wait=`) and event streams watch, fed by the one
  * LISTEN connection on the status channel (StatusNotices sends after each change commits). A
@@ -19,7 +26,7 @@ export type JobChange = (job: OwnedJob) => void;
  * A watcher costs a map entry and a closure: no timer, connection or query of its own.
  */
 export class JobWatchers {
-  readonly #watching = new Map<string, Set<JobChange>>();
+  readonly #watching = new Map<string, Set<Watcher>>();
   /** What ends each wait and stream when the process stops (a Set: 10,000 of them come and go cheaply). */
   readonly #onStop = new Set<() => void>();
   #stopped = false;
@@ -47,25 +54,41 @@ export class JobWatchers {
     return this.#watching.size;
   }
 
-  /** Calls `onChange` after each notice that names the job; returns the function that stops it. */
-  watch(jobId: string, onChange: JobChange): () => void {
+  /**
+   * Calls `onChange` after each notice that names the job (with `endOnly`, only after those that
+   * say it ended, and after a reconnect); returns the function that stops it.
+   */
+  watch(jobId: string, onChange: JobChange, { endOnly = false } = {}): () => void {
     let set = this.#watching.get(jobId);
     if (!set) this.#watching.set(jobId, (set = new Set()));
-    set.add(onChange);
+    const watcher = { onChange, endOnly };
+    set.add(watcher);
     return () => {
-      set.delete(onChange);
+      set.delete(watcher);
       if (set.size === 0 && this.#watching.get(jobId) === set) this.#watching.delete(jobId);
     };
   }
 
   /**
-   * A notice on the status channel: its payload names jobs (comma-separated); none (the LISTEN
-   * connection was just opened) stands for every watched job, since notices sent while it was
-   * down are lost.
+   * A notice on the status channel: its payload is the kind of change and the jobs it names
+   * (comma-separated, announce-status-changes.ts); none (the LISTEN connection was just opened)
+   * stands for every watched job, since notices sent while it was down are lost. Resolves once
+   * the watchers were told (it never rejects).
    */
-  notice(payload: string | undefined): void {
-    const ids = payload === undefined ? [...this.#watching.keys()] : payload.split(',');
-    void this.reread(ids.filter((id) => this.#watching.has(id)));
+  notice(payload: string | undefined): Promise<void> {
+    if (payload === undefined) return this.reread([...this.#watching.keys()]);
+    const items = payload.split(',');
+    const kind = STATUS_CHANGE_KINDS.find((k) => k === items[0]);
+    return this.reread((kind ? items.slice(1) : items).filter((id) => this.#wantsReread(id, kind)));
+  }
+
+  /** Whether a watcher of this job needs it re-read after a notice of this kind (undefined: any). */
+  #wantsReread(jobId: string, kind: StatusChangeKind | undefined): boolean {
+    const set = this.#watching.get(jobId);
+    if (!set) return false;
+    if (kind !== 'changed') return true;
+    for (const watcher of set) if (!watcher.endOnly) return true;
+    return false;
   }
 
   /** Re-reads these jobs and hands each to its watchers. */
@@ -79,7 +102,8 @@ export class JobWatchers {
         this.logger.warn({ err, jobs: jobIds.length }, 'could not re-read watched jobs');
         return;
       }
-      for (const job of jobs) for (const onChange of [...(this.#watching.get(job.id) ?? [])]) onChange(job);
+      for (const job of jobs)
+        for (const watcher of [...(this.#watching.get(job.id) ?? [])]) watcher.onChange(job);
     }
   }
 

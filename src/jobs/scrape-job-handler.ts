@@ -39,7 +39,8 @@ export class HandedBack extends Error {
 
 /** A stopping worker's unfinished job goes back to `queued`; the interrupted attempt is not counted. */
 async function handBack(ctx: ServiceContext, job: ScrapeJobRow): Promise<void> {
-  if (await handBackScrapeJob(ctx.store.db, job.id, job.attempts)) ctx.statusNotices.announce([job.id]);
+  if (await handBackScrapeJob(ctx.store.db, job.id, job.attempts))
+    ctx.statusNotices.announce('changed', [job.id]);
 }
 
 /**
@@ -106,7 +107,7 @@ export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJ
   const message =
     'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.';
   if (await timeOutLostScrapeJob(ctx.store.db, job.data.jobId, message)) {
-    ctx.statusNotices.announce([job.data.jobId]);
+    ctx.statusNotices.announce('ended', [job.data.jobId]);
     if (job.data.webhook) await enqueueWebhooksOf(ctx, [job.data.jobId]);
   }
 }

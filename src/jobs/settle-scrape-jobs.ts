@@ -51,7 +51,10 @@ export function scrapeSettler(ctx: ServiceContext): ScrapeSettler {
           { db: bossDb },
         );
       });
-      ctx.statusNotices.announce(batch.filter(finished).map((s) => s.finish.id));
+      ctx.statusNotices.announce(
+        'ended',
+        batch.filter(finished).map((s) => s.finish.id),
+      );
       const successes = new Map<string, number>();
       for (const s of batch) {
         if (s.finish.status === 'completed' && finished(s))

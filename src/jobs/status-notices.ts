@@ -1,16 +1,20 @@
 import type { Logger } from '../logger';
 import type { Db } from '../store/schema';
-import { announceStatusChanges } from '../store/statements/announce-status-changes';
+import {
+  announceStatusChanges,
+  STATUS_CHANGE_KINDS,
+  type StatusChangeKind,
+} from '../store/statements/announce-status-changes';
 
 /**
  * Announces status changes to the API processes' waiting requests and streams (JobWatchers), after
  * the changes committed: one announcement at a time, and while one is in flight, the jobs changed
  * meanwhile share the next one. A settle batch of hundreds of jobs costs one round trip, and a
  * burst of batches a handful. Every function that changes a job's status (store/job-status.ts)
- * has its caller announce the job here once its transaction committed.
+ * has its caller announce the job here once its transaction committed, saying whether it ended.
  */
 export class StatusNotices {
-  #pending = new Set<string>();
+  #pending = StatusNotices.#none();
   #sending = false;
 
   constructor(
@@ -18,22 +22,27 @@ export class StatusNotices {
     private readonly logger: Logger,
   ) {}
 
-  /** Announces these jobs' status changes; call only after the changes committed. */
-  announce(jobIds: Iterable<string>): void {
-    for (const id of jobIds) this.#pending.add(id);
-    if (this.#sending || this.#pending.size === 0) return;
-    const ids = [...this.#pending];
-    this.#pending = new Set();
+  static #none(): Record<StatusChangeKind, Set<string>> {
+    return { ended: new Set(), changed: new Set() };
+  }
+
+  /** Announces that these jobs ended (a terminal status) or changed otherwise; call only after the changes committed. */
+  announce(kind: StatusChangeKind, jobIds: Iterable<string>): void {
+    for (const id of jobIds) this.#pending[kind].add(id);
+    if (this.#sending || STATUS_CHANGE_KINDS.every((k) => this.#pending[k].size === 0)) return;
+    const ended = [...this.#pending.ended];
+    const changed = [...this.#pending.changed];
+    this.#pending = StatusNotices.#none();
     this.#sending = true;
-    announceStatusChanges(this.db, ids)
+    announceStatusChanges(this.db, { ended, changed })
       // Not rethrown: the changes are committed; a waiter that missed it answers when its wait ends,
       // and the listeners re-read every watched job when their connection comes back.
       .catch((err: unknown) =>
-        this.logger.debug({ err, jobs: ids.length }, 'could not announce status changes'),
+        this.logger.debug({ err, jobs: ended.length + changed.length }, 'could not announce status changes'),
       )
       .finally(() => {
         this.#sending = false;
-        this.announce([]);
+        this.announce('ended', []);
       });
   }
 }
