@@ -9,6 +9,7 @@ case "${1:-}" in
   --profile) shift; exec node dist/bench/profile.js "$@" ;;
   --history) shift; exec node dist/bench/history-writes.js "$@" ;;
   --waiters) shift; exec node dist/bench/waiters.js "$@" ;;
+  --reporting) shift; exec node dist/bench/reporting.js "$@" ;;
 esac
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "[bench] installing Debian's redis-server for the BullMQ baseline" >&2
