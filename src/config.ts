@@ -52,6 +52,11 @@ const settings = {
   host: fromEnv('HOST', z.string().min(1).default('0.0.0.0')),
   /** Absent means: start an embedded Postgres (only `serve` and `npm start` do that). */
   databaseUrl: fromEnv('DATABASE_URL', z.string().url().optional()),
+  /**
+   * Where the reporting reads (`omniscrape report`, the dashboard) go, typically a read replica;
+   * absent means the main database. Job reads of the API never go here: they must see every commit.
+   */
+  reportingDatabaseUrl: fromEnv('OMNISCRAPE_REPORTING_DATABASE_URL', z.string().url().optional()),
   /** Keys provisioned at start-up (`name1:key1,name2:key2`; idempotent). */
   apiKeys: fromEnv('OMNISCRAPE_API_KEYS', apiKeysFromEnv.default([])),
   /** Whether loopback and private addresses may be scraped (development, tests). */
