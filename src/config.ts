@@ -146,6 +146,8 @@ const settings = {
   webhookPollSeconds: tunable(z.number().min(0.5).default(2)),
   /** omniscrape's own pool (history, results, key limits); a process serving the API gets `api`. */
   storePoolMax: tunable(poolSizes({ api: 20, worker: 10 })),
+  /** The reporting pool (ServiceContext.reporting): report queries are few and may be slow, so it is kept small. */
+  reportingPoolMax: tunable(z.number().int().min(1).default(4)),
   /** pg-boss's pool: a worker process's grows with its concurrency up to `worker`; others get `api`. */
   bossPoolMax: tunable(poolSizes({ api: 10, worker: 20 })),
 };
