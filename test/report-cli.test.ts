@@ -4,7 +4,6 @@ import { migrateToLatest } from '../src/store/migrate';
 import { openStore, type Store } from '../src/store/pool';
 import { runCli } from './helpers/cli';
 import { createTestDatabase } from './helpers/database';
-import { ensureReportingViews } from './helpers/reporting-views-standin';
 
 // `omniscrape report` against a history seeded over several days, checked against SQL over the
 // reporting views: what an analyst with psql would see is what the command prints.
@@ -19,7 +18,6 @@ beforeAll(async () => {
   database = await createTestDatabase();
   store = openStore(database.url, { max: 2 });
   await migrateToLatest(store.db);
-  await ensureReportingViews(database.url);
   await seedHistory();
   env = { DATABASE_URL: database.url };
 });

@@ -2,7 +2,6 @@ import { sql, type Kysely } from 'kysely';
 import { readDailyUsage } from '../src/store/reports';
 import { runCli } from './helpers/cli';
 import { startPackagedPostgres, type PackagedPostgres } from './helpers/packaged-postgres';
-import { ensureReportingViews } from './helpers/reporting-views-standin';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
 import { allowReplication, startStreamingReplica, type StreamingReplica } from './helpers/streaming-replica';
@@ -24,7 +23,6 @@ beforeAll(async () => {
     databaseUrl: primary.url,
     env: { OMNISCRAPE_REPORTING_DATABASE_URL: replica.url },
   });
-  await ensureReportingViews(primary.url);
   await replica.caughtUp();
 }, 180_000);
 afterAll(async () => {

@@ -8,6 +8,7 @@ import { openStore } from '../store/pool';
 import { config, connecting, databaseUrlFor, failWith, positiveInt, print, withStore } from './common';
 import { addKeysCommands } from './keys-commands';
 import { addReportCommand } from './report-command';
+import { addReportingCommands } from './reporting-commands';
 import { runRoles } from './run-roles';
 
 const program = new Command()
@@ -76,5 +77,6 @@ program
 
 addKeysCommands(program);
 addReportCommand(program);
+addReportingCommands(program);
 
 program.parseAsync(process.argv).catch(failWith);
