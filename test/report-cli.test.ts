@@ -1,4 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import pg from 'pg';
 import { generateApiKey, insertApiKey } from '../src/store/api-keys';
 import { migrateToLatest } from '../src/store/migrate';
 import { openStore, type Store } from '../src/store/pool';
@@ -21,9 +26,16 @@ beforeAll(async () => {
   await seedHistory();
   env = { DATABASE_URL: database.url };
 });
+/** The login role the reporting-role test creates (roles are the whole server's: a name of its own). */
+const REPORTER = `reporter_${randomBytes(4).toString('hex')}`;
+
 afterAll(async () => {
   await store?.close();
   await database?.drop();
+  // What the role held was in the test database, dropped with it; now the role can go.
+  const admin = new pg.Client({ connectionString: process.env.OMNISCRAPE_TEST_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`drop role if exists ${REPORTER}`).finally(() => admin.end());
 });
 
 /** Jobs of keys alpha, bravo and ODD_KEY, created `hoursAgo`, each run for `runMs`. */
@@ -253,13 +265,39 @@ describe('omniscrape report', () => {
     expect({ code, stdout, stderr }).toEqual({ code: 1, stdout: '', stderr: `omniscrape: ${message}\n` });
   });
 
-  test('an unknown option is named with a suggestion, without the help text, and exits non-zero', async () => {
+  test('an unknown option is one line with a suggestion, without the help text, and exits non-zero', async () => {
     const { code, stdout, stderr } = await report(['--frmat', 'csv']);
     expect({ code, stdout, stderr }).toEqual({
       code: 1,
       stdout: '',
-      stderr: "error: unknown option '--frmat'\n(Did you mean --format?)\n",
+      stderr: "omniscrape: unknown option '--frmat' (Did you mean --format?)\n",
     });
+  });
+
+  test('a role granted by `omniscrape reporting grant` (the views, nothing else) runs every report', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-report-'));
+    const password = randomBytes(12).toString('hex');
+    try {
+      fs.writeFileSync(path.join(dir, 'password'), password + '\n', { mode: 0o600 });
+      const granted = await runCli(
+        ['reporting', 'grant', REPORTER, '--create', '--password-file', path.join(dir, 'password')],
+        env,
+      );
+      expect(granted.code).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const asReporter = new URL(database.url);
+    asReporter.username = REPORTER;
+    asReporter.password = password;
+    const reporterEnv = { OMNISCRAPE_REPORTING_DATABASE_URL: asReporter.toString() };
+    for (const args of [[], ['--format', 'csv', '--since', '30d'], ['--format', 'json', '--key', 'alpha']]) {
+      const bySuperuser = await report(args);
+      expect(bySuperuser.code).toBe(0);
+      expect(await report(args, reporterEnv)).toEqual(bySuperuser);
+    }
+    // Even the check of an unknown key reads the views alone.
+    expect(await report(['--key', 'nobody'], reporterEnv)).toEqual(await report(['--key', 'nobody']));
   });
 
   test('OMNISCRAPE_REPORTING_DATABASE_URL is read instead of DATABASE_URL, and named when it is wrong', async () => {

@@ -34,8 +34,13 @@ export function addReportCommand(program: Command): void {
     .option('--since <span>', 'how far back the daily usage goes: Nh, Nd or Nw (whole UTC days)', '7d')
     .option('--key <name>', 'only the usage of this key')
     .option('--format <format>', `output: ${REPORT_FORMATS.join(', ')}`, 'table')
-    // Bad input is one line (fail), like every refusal of this command, not the help text after it.
+    // Bad input is one line, like every refusal of this command: no help text, and commander's
+    // suggestion for a mistyped option joined to its error line.
     .showHelpAfterError(false)
+    .configureOutput({
+      outputError: (text, write) =>
+        write(`omniscrape: ${text.replace(/^error: /, '').replace(/\n(?=.)/g, ' ')}`),
+    })
     .action(async (options: ReportOptions) => {
       const since =
         sinceFrom(options.since, new Date()) ??
