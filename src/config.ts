@@ -52,6 +52,11 @@ const settings = {
   host: fromEnv('HOST', z.string().min(1).default('0.0.0.0')),
   /** Absent means: start an embedded Postgres (only `serve` and `npm start` do that). */
   databaseUrl: fromEnv('DATABASE_URL', z.string().url().optional()),
+  /**
+   * Where the reporting reads (`omniscrape report`, the dashboard) go, typically a read replica;
+   * absent means the main database. Job reads of the API never go here: they must see every commit.
+   */
+  reportingDatabaseUrl: fromEnv('OMNISCRAPE_REPORTING_DATABASE_URL', z.string().url().optional()),
   /** Keys provisioned at start-up (`name1:key1,name2:key2`; idempotent). */
   apiKeys: fromEnv('OMNISCRAPE_API_KEYS', apiKeysFromEnv.default([])),
   /** Whether loopback and private addresses may be scraped (development, tests). */
@@ -103,7 +108,12 @@ const settings = {
     'OMNISCRAPE_PURGE_BATCH_SIZE',
     z.coerce.number().int().min(1).max(100_000).default(1000),
   ),
-  /** When the result purge runs (pg-boss cron, UTC). */
+  /**
+   * How many days history rows are kept: older ones are deleted, their days' usage rolled up first
+   * (maintenance/history-retention.ts).
+   */
+  historyDays: fromEnv('OMNISCRAPE_HISTORY_DAYS', z.coerce.number().int().min(1).max(36_500).default(90)),
+  /** When the maintenance duties run (pg-boss cron, UTC). */
   purgeCron: fromEnv('OMNISCRAPE_PURGE_CRON', z.string().min(9).default('*/5 * * * *')),
   /** How long a stopping process lets in-flight scrapes finish. */
   shutdownGraceSeconds: fromEnv(
@@ -141,6 +151,8 @@ const settings = {
   webhookPollSeconds: tunable(z.number().min(0.5).default(2)),
   /** omniscrape's own pool (history, results, key limits); a process serving the API gets `api`. */
   storePoolMax: tunable(poolSizes({ api: 20, worker: 10 })),
+  /** The reporting pool (ServiceContext.reporting): report queries are few and may be slow, so it is kept small. */
+  reportingPoolMax: tunable(z.number().int().min(1).default(4)),
   /** pg-boss's pool: a worker process's grows with its concurrency up to `worker`; others get `api`. */
   bossPoolMax: tunable(poolSizes({ api: 10, worker: 20 })),
 };

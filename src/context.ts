@@ -8,6 +8,7 @@ import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { SyncScrapeLeases } from './jobs/sync-leases';
 import type { Logger } from './logger';
 import type { Scraper } from './scraper/scraper';
+import type { ReportingDb } from './store/reporting-schema';
 import type { Store } from './store/pool';
 
 /** What the roles need from each other, passed in rather than held in module singletons. */
@@ -15,6 +16,12 @@ export interface ServiceContext {
   config: Config;
   logger: Logger;
   store: Store;
+  /**
+   * Reads of the reporting views (`omniscrape_reporting`: the dashboard's figures), on their own
+   * small pool to OMNISCRAPE_REPORTING_DATABASE_URL (a read replica), else to the main database.
+   * Never use it for job reads of the API: a replica lags, and those must see every commit.
+   */
+  reporting: ReportingDb;
   boss: PgBoss;
   scraper: Scraper;
   queueCaps: QueueCapCheck;

@@ -18,7 +18,7 @@ import { startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
 import { migrateToLatest } from './store/migrate';
-import { openStore } from './store/pool';
+import { openReportingDb, openStore } from './store/pool';
 import { queueHeadRound } from './store/key-limits';
 import { listenOnChannels } from './store/notification-listener';
 import { JOB_STATUS_CHANNEL } from './store/statements/announce-status-changes';
@@ -61,7 +61,7 @@ export async function startService(
   const processId = randomUUID();
   let worker: ScrapeWorker | undefined;
   const context = createContext(config, databaseUrl, roles, logger, processId, () => worker?.wake());
-  const { store, boss, scraper } = context;
+  const { store, reporting, boss, scraper } = context;
   let maintenance: Part | undefined;
   let webhooks: Part | undefined;
   let api: ApiRole | undefined;
@@ -78,6 +78,7 @@ export async function startService(
       boss.stop({ graceful: false }),
       scraper.close(),
       store.close(),
+      reporting.destroy(),
     ]);
     // The start-up error is rethrown (the caller reports it); failures while undoing it only logged.
     logRejected(logger, cleanup);
@@ -88,7 +89,8 @@ export async function startService(
   const stop = () =>
     (stopping ??= (async () => {
       // Stop claiming at once; in-flight jobs get the grace period while the API drains. Then,
-      // in order: the API's leases and listener, maintenance, webhook deliveries, the worker, pg-boss, scraper, store.
+      // in order: the API's leases and listener, maintenance, webhook deliveries, the worker, pg-boss,
+      // scraper, store, reporting reads.
       const workerStopped = worker
         ?.stop()
         .catch((err) => logger.error({ err }, 'stopping the workers failed'));
@@ -99,6 +101,7 @@ export async function startService(
       await boss.stop({ graceful: true, timeout: config.shutdownGraceSeconds * 1000 });
       await scraper.close();
       await store.close();
+      await reporting.destroy();
     })());
 
   return { port: api?.port, context, stop };
@@ -119,6 +122,12 @@ function createContext(
     applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
     prepareStatements: true,
   });
+  // Its pool connects on first use: a process that reads no report opens no connection for it.
+  const reporting = openReportingDb(config.reportingDatabaseUrl ?? databaseUrl, {
+    max: config.reportingPoolMax,
+    onError: (err) => logger.warn({ err }, 'idle reporting connection lost'),
+    applicationName: 'omniscrape-reporting',
+  });
   const boss = createBoss(config, databaseUrl, roles.worker ? 'worker' : 'api');
   // pg-boss reports background failures (Postgres down) as events; they must never crash the process.
   boss.on('error', (err) => logger.warn({ err }, 'pg-boss background error'));
@@ -127,6 +136,7 @@ function createContext(
     config,
     logger,
     store,
+    reporting,
     boss,
     scraper: new Scraper({
       allowPrivateTargets: config.allowPrivateTargets,
@@ -167,6 +177,7 @@ function startWorkerMaintenance({ boss, store, logger, config }: ServiceContext)
       cron: config.purgeCron,
       purgeBatchSize: config.purgeBatchSize,
       syncLeaseSeconds: config.syncLeaseSeconds,
+      historyDays: config.historyDays,
       stopTimeoutMs: config.shutdownGraceSeconds * 1000,
       pollSeconds: config.maintenancePollSeconds,
     },

@@ -50,9 +50,11 @@ describe('settings', () => {
       port: 8080,
       host: '0.0.0.0',
       databaseUrl: undefined,
+      reportingDatabaseUrl: undefined,
       apiKeys: [],
       allowPrivateTargets: false,
       resultTtlSeconds: 86_400,
+      historyDays: 90,
       workerBodyBudgetBytes: 8 * 1024 * 1024,
       maintenancePollSeconds: 5,
       storePoolMax: { api: 20, worker: 10 },
@@ -61,6 +63,7 @@ describe('settings', () => {
     expect(
       loadConfig({
         PORT: '0',
+        OMNISCRAPE_REPORTING_DATABASE_URL: 'postgres://reader@replica.internal:5432/omniscrape',
         OMNISCRAPE_API_KEYS: 'a:12345678, b:abcdefgh',
         OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'yes',
         OMNISCRAPE_WORKER_BODY_BUDGET_MB: '0.5',
@@ -68,6 +71,7 @@ describe('settings', () => {
       }),
     ).toMatchObject({
       port: 0,
+      reportingDatabaseUrl: 'postgres://reader@replica.internal:5432/omniscrape',
       apiKeys: [
         { name: 'a', key: '12345678' },
         { name: 'b', key: 'abcdefgh' },
@@ -79,7 +83,12 @@ describe('settings', () => {
   });
 
   test('bad values throw one ConfigError naming every bad variable', () => {
-    const bad = { PORT: '70000', OMNISCRAPE_HEARTBEAT_SECONDS: '5', OMNISCRAPE_API_KEYS: 'bob:short' };
+    const bad = {
+      PORT: '70000',
+      OMNISCRAPE_HEARTBEAT_SECONDS: '5',
+      OMNISCRAPE_API_KEYS: 'bob:short',
+      OMNISCRAPE_REPORTING_DATABASE_URL: 'replica host',
+    };
     expect(() => loadConfig(bad)).toThrow(ConfigError);
     const message = (() => {
       try {
@@ -94,6 +103,7 @@ describe('settings', () => {
     expect(message).toContain(
       '\n  OMNISCRAPE_API_KEYS: entry "bob" must be name:key with a key of 8+ characters',
     );
+    expect(message).toContain('\n  OMNISCRAPE_REPORTING_DATABASE_URL: ');
   });
 
   test('tuning no variable reaches is set through the second argument, and checked too', () => {

@@ -26,12 +26,15 @@ export function failWith(err: unknown): never {
   return fail(`${message.split('\n')[0]}${debug ? '' : ' (OMNISCRAPE_LOG_LEVEL=debug shows where)'}`);
 }
 
-/** Runs the first contact with a database; its failures come out explained, naming the server (never the password). */
-export async function connecting<T>(databaseUrl: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs the first contact with a database; its failures come out explained, naming the server
+ * (never the password) and the variable to check (`setting`, default DATABASE_URL).
+ */
+export async function connecting<T>(databaseUrl: string, fn: () => Promise<T>, setting?: string): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    throw explainStartupError(err, { databaseUrl }) ?? err;
+    throw explainStartupError(err, { databaseUrl, setting }) ?? err;
   }
 }
 

@@ -9,10 +9,16 @@ import { StartupFailure } from '../startup-failure';
  */
 export function explainStartupError(
   err: unknown,
-  context: { databaseUrl?: string; port?: number } = {},
+  context: {
+    databaseUrl?: string;
+    port?: number;
+    /** The variable the database URL came from (default DATABASE_URL), named in the way out. */
+    setting?: string;
+  } = {},
 ): StartupFailure | undefined {
   if (err instanceof StartupFailure) return err;
   const where = describeServer(context.databaseUrl);
+  const setting = context.setting ?? 'DATABASE_URL';
   for (const e of causes(err)) {
     const { code } = e;
     const message = String(e.message);
@@ -34,31 +40,29 @@ export function explainStartupError(
     }
     if (code === '28P01')
       return new StartupFailure(
-        `Postgres at ${where} refused the password: ${message} (check DATABASE_URL)`,
+        `Postgres at ${where} refused the password: ${message} (check ${setting})`,
         'PASSWORD_REFUSED',
         { cause: err },
       );
     if (code === '28000')
       return new StartupFailure(
-        `Postgres at ${where} refused the login: ${message} (check DATABASE_URL, or the server's pg_hba.conf)`,
+        `Postgres at ${where} refused the login: ${message} (check ${setting}, or the server's pg_hba.conf)`,
         'OTHER',
         { cause: err },
       );
     if (code === '3D000')
-      return new StartupFailure(
-        `Postgres at ${where}: ${message} (create it, or fix DATABASE_URL)`,
-        'OTHER',
-        { cause: err },
-      );
+      return new StartupFailure(`Postgres at ${where}: ${message} (create it, or fix ${setting})`, 'OTHER', {
+        cause: err,
+      });
     if (code === 'ECONNREFUSED')
       return new StartupFailure(
-        `cannot reach Postgres at ${where}: connection refused (is it running? check DATABASE_URL)`,
+        `cannot reach Postgres at ${where}: connection refused (is it running? check ${setting})`,
         'OTHER',
         { cause: err },
       );
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
       return new StartupFailure(
-        `cannot reach Postgres at ${where}: the host name does not resolve (check DATABASE_URL)`,
+        `cannot reach Postgres at ${where}: the host name does not resolve (check ${setting})`,
         'OTHER',
         { cause: err },
       );
@@ -68,7 +72,7 @@ export function explainStartupError(
       /timeout exceeded when trying to connect/i.test(message)
     ) {
       return new StartupFailure(
-        `cannot reach Postgres at ${where}: it did not answer (check DATABASE_URL, and that nothing blocks the way)`,
+        `cannot reach Postgres at ${where}: it did not answer (check ${setting}, and that nothing blocks the way)`,
         'OTHER',
         { cause: err },
       );

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PreparingClient } from './prepared-statements';
+import type { ReportingDatabase, ReportingDb } from './reporting-schema';
 import type { Database, Db } from './schema';
 
 export interface Store {
@@ -9,22 +10,23 @@ export interface Store {
   close(): Promise<void>;
 }
 
+interface PoolOptions {
+  max?: number;
+  onError?: (err: Error) => void;
+  applicationName?: string;
+}
+
 /**
- * Opens the pool behind the project's own tables. Connection errors on idle clients (a Postgres
- * restart) are reported, never thrown: the pool replaces broken clients on the next checkout.
+ * Connection errors on idle clients (a Postgres restart) are reported, never thrown: the pool
+ * replaces broken clients on the next checkout.
  */
-export function openStore(
+function openPool(
   databaseUrl: string,
-  options: {
-    max?: number;
-    onError?: (err: Error) => void;
-    applicationName?: string;
-    /** Run repeated statements as prepared statements (see PreparingClient); for long-lived processes. */
-    prepareStatements?: boolean;
-  } = {},
-): Store {
+  options: PoolOptions & Pick<pg.PoolConfig, 'Client' | 'types'>,
+): pg.Pool {
   const pool = new pg.Pool({
-    ...(options.prepareStatements ? { Client: PreparingClient } : {}),
+    ...(options.Client ? { Client: options.Client } : {}),
+    ...(options.types ? { types: options.types } : {}),
     connectionString: databaseUrl,
     max: options.max ?? 10,
     connectionTimeoutMillis: 5_000,
@@ -37,6 +39,21 @@ export function openStore(
   // unhandled 'error' and crash the process; its next statement fails instead, and that failure
   // is what the caller sees (503 on the API).
   pool.on('connect', (client) => client.on('error', (err) => options.onError?.(err)));
+  return pool;
+}
+
+/** Opens the pool behind the project's own tables. */
+export function openStore(
+  databaseUrl: string,
+  options: PoolOptions & {
+    /** Run repeated statements as prepared statements (see PreparingClient); for long-lived processes. */
+    prepareStatements?: boolean;
+  } = {},
+): Store {
+  const pool = openPool(databaseUrl, {
+    ...options,
+    ...(options.prepareStatements ? { Client: PreparingClient } : {}),
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
@@ -45,6 +62,29 @@ export function openStore(
       await db.destroy();
     },
   };
+}
+
+const DATE_OID: number = pg.types.builtins.DATE;
+const INT8_OID: number = pg.types.builtins.INT8;
+/**
+ * Reporting values as the views mean them: a `date` is a calendar day, kept as its text
+ * (`YYYY-MM-DD`, not a Date at some time zone's midnight), and a bigint count is a number.
+ */
+const reportingTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === DATE_OID) return (value: string) => value;
+    if (oid === INT8_OID) return Number;
+    return pg.types.getTypeParser(oid, format) as unknown;
+  }) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * Opens the handle for reporting reads (the reporting views) on its own small pool: heavy report
+ * queries then never take the connections the job path needs, on whichever server they run.
+ */
+export function openReportingDb(databaseUrl: string, options: PoolOptions = {}): ReportingDb {
+  const pool = openPool(databaseUrl, { ...options, types: reportingTypes });
+  return new Kysely<ReportingDatabase>({ dialect: new PostgresDialect({ pool }) });
 }
 
 /** Whether Postgres answers on this pool (what /readyz checks first); throws when it does not. */
