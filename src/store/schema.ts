@@ -31,6 +31,8 @@ export interface ApiKeysTable {
   monthly_quota: number | null;
   /** Where this key's jobs report their end when a submission names no webhook; NULL: nowhere. */
   webhook_url: string | null;
+  /** May open the dashboard (migration 0011); set only by `keys create --admin`. */
+  is_admin: Generated<boolean>;
 }
 
 export interface KeyUsageTable {
@@ -125,6 +127,14 @@ export interface WebhookDeliveriesTable {
   created_at: Generated<Date>;
 }
 
+/** A dashboard sign-in (migration 0011): the cookie holds the token, this row only its SHA-256 digest. */
+export interface DashboardSessionsTable {
+  token_hash: string;
+  api_key_id: string;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   'omniscrape.api_keys': ApiKeysTable;
   'omniscrape.scrape_jobs': ScrapeJobsTable;
@@ -135,6 +145,7 @@ export interface Database {
   'omniscrape.batch_jobs': BatchJobsTable;
   'omniscrape.job_webhooks': JobWebhooksTable;
   'omniscrape.webhook_deliveries': WebhookDeliveriesTable;
+  'omniscrape.dashboard_sessions': DashboardSessionsTable;
 }
 
 export type Db = Kysely<Database>;
