@@ -131,12 +131,13 @@ describe('the dashboard', () => {
   });
 
   test('a sign-in posted from another site, or with no origin at all, is refused (CSRF)', async () => {
-    for (const headers of [
+    const attempts: Record<string, string>[] = [
       { origin: 'https://evil.example' },
       { origin: 'null' },
       {},
       { origin: service.baseUrl, 'sec-fetch-site': 'cross-site' },
-    ]) {
+    ];
+    for (const headers of attempts) {
       const res = await signIn(adminKey, headers);
       expect(res.status).toBe(403);
       expect(res.headers.get('set-cookie')).toBeNull();

@@ -55,18 +55,21 @@ export function requireDashboardAdmin(db: Db, whenSignedOut: 'redirect' | 'refus
 }
 
 /**
- * Refuses a form post from another site (CSRF): the browser's Origin, or its Referer when it sends
- * no Origin, must name this host. The session cookie is SameSite=Strict, so other sites cannot
- * send it; this check covers the sign-in itself, which carries no cookie yet. Returns the origin,
- * whose scheme says whether the browser reached us over HTTPS (through a proxy, too).
+ * Refuses a form post from another site (CSRF). A browser says where a request comes from in
+ * Sec-Fetch-Site, which no page can forge; an older one only in Origin (or Referer), which must then
+ * name this host. The session cookie is SameSite=Strict, so other sites cannot send it; this check
+ * covers the sign-in itself, which carries no cookie yet. Returns whether the browser reached us
+ * over HTTPS (through a proxy, too: its Origin says so).
  */
-function sameOriginOf(req: Request): URL {
+function checkSameOrigin(req: Request): { https: boolean } {
   const claimed = req.get('origin') ?? req.get('referer');
   const origin = claimed === undefined ? null : URL.parse(claimed);
   const site = req.get('sec-fetch-site');
-  if (!origin || origin.host !== req.get('host') || (site !== undefined && site !== 'same-origin'))
+  const sameOrigin =
+    site !== undefined ? site === 'same-origin' : origin !== null && origin.host === req.get('host');
+  if (!sameOrigin)
     throw forbidden('Form posts from another site are refused: open the sign-in form on this host.');
-  return origin;
+  return { https: req.secure || origin?.protocol === 'https:' };
 }
 
 /**
@@ -76,7 +79,7 @@ function sameOriginOf(req: Request): URL {
  */
 export function signIn(db: Db): RequestHandler {
   return async (req, res) => {
-    const origin = sameOriginOf(req);
+    const { https } = checkSameOrigin(req);
     const body = req.body as { key?: unknown } | undefined;
     const found = typeof body?.key === 'string' ? await keyByValue(db, body.key.trim()) : undefined;
     if (!found?.is_admin) {
@@ -90,7 +93,7 @@ export function signIn(db: Db): RequestHandler {
     res.cookie(SESSION_COOKIE, token, {
       httpOnly: true,
       sameSite: 'strict',
-      secure: req.secure || origin.protocol === 'https:',
+      secure: https,
       path: DASHBOARD_PATH,
       maxAge: SESSION_TTL_SECONDS * 1000,
     });
@@ -101,7 +104,7 @@ export function signIn(db: Db): RequestHandler {
 /** POST /dashboard/sign-out: ends the session in Postgres (its cookie stops working everywhere) and clears the cookie. */
 export function signOut(db: Db): RequestHandler {
   return async (req, res) => {
-    sameOriginOf(req);
+    checkSameOrigin(req);
     const token = sessionTokenOf(req);
     if (token !== undefined) await deleteDashboardSession(db, token);
     res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'strict', path: DASHBOARD_PATH });

@@ -18,6 +18,7 @@ function layout(title: string, body: string, scripts: string[] = []): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
 <link rel="stylesheet" href="/dashboard/assets/dashboard.css">
+<link rel="icon" href="/dashboard/assets/favicon.svg">
 ${scriptTags}
 </head>
 <body>

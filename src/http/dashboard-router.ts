@@ -34,7 +34,8 @@ const securityHeaders: RequestHandler = (_req, res, next) => {
     'Content-Security-Policy': CONTENT_SECURITY_POLICY,
     'X-Content-Type-Options': 'nosniff',
     'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
+    // Not no-referrer: under it a browser's form posts say `Origin: null`, which the sign-in refuses.
+    'Referrer-Policy': 'same-origin',
     'Cache-Control': 'no-store',
   });
   next();
@@ -59,6 +60,7 @@ function assetFiles(): Map<string, string> {
     ['chart.umd.min.js', path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js')],
     ['dashboard.js', path.join(staticDir, 'dashboard.js')],
     ['dashboard.css', path.join(staticDir, 'dashboard.css')],
+    ['favicon.svg', path.join(staticDir, 'favicon.svg')],
   ]);
 }
 
