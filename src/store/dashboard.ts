@@ -16,14 +16,18 @@ export interface JobsPerBucket {
   jobs: number;
 }
 
-/** Jobs created per bucket (aligned to the UTC epoch) and by their status now; empty buckets are absent. */
+/**
+ * Jobs created per bucket (aligned to the UTC epoch) and by their status now; empty buckets are
+ * absent. date_part, not extract: it computes in double precision rather than numeric, for every
+ * row of the range.
+ */
 export async function readJobsPerBucket<DB>(
   db: Kysely<DB>,
   range: TimeRange,
   bucketSeconds: number,
 ): Promise<JobsPerBucket[]> {
   const { rows } = await sql<JobsPerBucket>`
-    select to_timestamp(floor(extract(epoch from created_at) / ${bucketSeconds}) * ${bucketSeconds}) as bucket,
+    select to_timestamp(floor(date_part('epoch', created_at) / ${bucketSeconds}) * ${bucketSeconds}) as bucket,
            status, count(*)::int as jobs
       from omniscrape_reporting.job_history
      where created_at >= ${range.from} and created_at < ${range.to}
@@ -55,13 +59,16 @@ export interface QueueDepth {
   processing: number;
 }
 
-/** Jobs waiting and running now, whenever they were created. */
+/**
+ * Jobs waiting and running now, whenever they were created. One count per status, so each is
+ * answered by that status's partial index (the unfinished jobs only), never by a scan of the history.
+ */
 export async function readQueueDepth<DB>(db: Kysely<DB>): Promise<QueueDepth> {
   const { rows } = await sql<QueueDepth>`
-    select count(*) filter (where status = 'queued')::int as queued,
-           count(*) filter (where status = 'processing')::int as processing
-      from omniscrape_reporting.job_history
-     where status in ('queued', 'processing')`.execute(db);
+    select (select count(*) from omniscrape_reporting.job_history where status = 'queued')::int as queued,
+           (select count(*) from omniscrape_reporting.job_history where status = 'processing')::int as processing`.execute(
+    db,
+  );
   return rows[0] ?? { queued: 0, processing: 0 };
 }
 
