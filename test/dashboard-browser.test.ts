@@ -326,4 +326,14 @@ describe('the dashboard in Chromium', () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(fs.statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
   });
+
+  test('Sign out ends the session: the browser is back at the sign-in form and the page is closed to it', async () => {
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/dashboard/sign-in'),
+      page.click('form[action="/dashboard/sign-out"] button'),
+    ]);
+    expect(await context.cookies()).toEqual([]);
+    await page.goto('/dashboard');
+    expect(new URL(page.url()).pathname).toBe('/dashboard/sign-in');
+  });
 });
