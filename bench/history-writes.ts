@@ -5,7 +5,8 @@
  * result), with a steady backlog of 2,000 queued and 1,000 processing jobs. One connection,
  * nothing else running, so index and heap costs show without the noise of a busy machine. It
  * compares the current schema with the index it had before migration 0004 (`(status, updated_at)`
- * for unfinished jobs), in alternating runs; medians of 3.
+ * for unfinished jobs) and with `scrape_jobs_key_created_idx` as it was before migration 0010
+ * (without `status` included), in alternating runs; medians of 3.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -25,12 +26,19 @@ const RUNS = 3;
 const log = (line: string) => process.stderr.write(`[history] ${line}\n`);
 const RESULT = { json: JSON.stringify({ success: true, data: {} }), content: 'x'.repeat(2_000) };
 
-type Variant = 'current' | 'before_0004';
+const VARIANTS = ['before_0004', 'before_0010', 'current'] as const;
+type Variant = (typeof VARIANTS)[number];
 
 async function prepare(store: Store, variant: Variant): Promise<string> {
   await migrateToLatest(store.db);
   if (variant === 'before_0004') {
     await sql`create index scrape_jobs_unfinished_idx on omniscrape.scrape_jobs (status, updated_at) where status in ('queued', 'processing')`.execute(
+      store.db,
+    );
+  }
+  if (variant === 'before_0010') {
+    await sql`drop index omniscrape.scrape_jobs_key_created_idx`.execute(store.db);
+    await sql`create index scrape_jobs_key_created_idx on omniscrape.scrape_jobs (api_key_id, created_at)`.execute(
       store.db,
     );
   }
@@ -119,12 +127,13 @@ async function main(): Promise<void> {
   const results: Record<Variant, { insert: number[]; start: number[]; finish: number[] }> = {
     current: { insert: [], start: [], finish: [] },
     before_0004: { insert: [], start: [], finish: [] },
+    before_0010: { insert: [], start: [], finish: [] },
   };
   try {
     const admin = openStore(postgres.url, { max: 1 });
     try {
       for (let i = 1; i <= RUNS; i++) {
-        for (const variant of ['before_0004', 'current'] as const) {
+        for (const variant of VARIANTS) {
           const name = `history_${variant}_${i}`;
           await sql.raw(`create database ${name}`).execute(admin.db);
           const url = new URL(postgres.url);
@@ -154,7 +163,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `  ${'schema'.padEnd(14)}${'insert'.padStart(8)}${'start'.padStart(8)}${'finish'.padStart(8)}${'total'.padStart(8)}\n`,
   );
-  for (const variant of ['before_0004', 'current'] as const) {
+  for (const variant of VARIANTS) {
     const [insert, start, finish] = (['insert', 'start', 'finish'] as const).map((step) =>
       median(results[variant][step]),
     );

@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_job_history_and_keys';
 import * as m0002 from './0002_key_limits_and_usage';
@@ -8,6 +9,7 @@ import * as m0006 from './0006_cancelled_status';
 import * as m0007 from './0007_idempotency_keys';
 import * as m0008 from './0008_batches';
 import * as m0009 from './0009_webhooks';
+import * as m0010 from './0010_reporting';
 import * as m0011 from './0011_admin_keys_and_sessions';
 
 /**
@@ -24,5 +26,15 @@ export const migrations: Record<string, Migration> = {
   '0007_idempotency_keys': m0007,
   '0008_batches': m0008,
   '0009_webhooks': m0009,
+  '0010_reporting': m0010,
   '0011_admin_keys_and_sessions': m0011,
+};
+
+/**
+ * Steps migrations leave to run after they commit, outside any transaction (a backfill in short
+ * batches, an index built CONCURRENTLY), by name; a migration records their names as pending in
+ * `omniscrape.deferred_steps`, and migrateToLatest runs the pending ones.
+ */
+export const deferredSteps: Record<string, (db: Kysely<any>) => Promise<void>> = {
+  ...m0010.deferred,
 };

@@ -103,7 +103,12 @@ const settings = {
     'OMNISCRAPE_PURGE_BATCH_SIZE',
     z.coerce.number().int().min(1).max(100_000).default(1000),
   ),
-  /** When the result purge runs (pg-boss cron, UTC). */
+  /**
+   * How many days history rows are kept: older ones are deleted, their days' usage rolled up first
+   * (maintenance/history-retention.ts).
+   */
+  historyDays: fromEnv('OMNISCRAPE_HISTORY_DAYS', z.coerce.number().int().min(1).max(36_500).default(90)),
+  /** When the maintenance duties run (pg-boss cron, UTC). */
   purgeCron: fromEnv('OMNISCRAPE_PURGE_CRON', z.string().min(9).default('*/5 * * * *')),
   /** How long a stopping process lets in-flight scrapes finish. */
   shutdownGraceSeconds: fromEnv(

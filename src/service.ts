@@ -167,6 +167,7 @@ function startWorkerMaintenance({ boss, store, logger, config }: ServiceContext)
       cron: config.purgeCron,
       purgeBatchSize: config.purgeBatchSize,
       syncLeaseSeconds: config.syncLeaseSeconds,
+      historyDays: config.historyDays,
       stopTimeoutMs: config.shutdownGraceSeconds * 1000,
       pollSeconds: config.maintenancePollSeconds,
     },

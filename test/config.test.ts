@@ -53,6 +53,7 @@ describe('settings', () => {
       apiKeys: [],
       allowPrivateTargets: false,
       resultTtlSeconds: 86_400,
+      historyDays: 90,
       workerBodyBudgetBytes: 8 * 1024 * 1024,
       maintenancePollSeconds: 5,
       storePoolMax: { api: 20, worker: 10 },

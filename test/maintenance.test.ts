@@ -1,6 +1,7 @@
 import { waitFor } from './helpers/wait';
 import {
   ABANDONED_SYNC_SCRAPES_QUEUE,
+  HISTORY_RETENTION_QUEUE,
   PURGE_IDEMPOTENCY_KEYS_QUEUE,
   PURGE_RESULTS_QUEUE,
 } from '../src/jobs/queue';
@@ -16,7 +17,12 @@ afterAll(() => service?.stop());
 describe('maintenance duties', () => {
   test('each duty has a pg-boss schedule of its own', async () => {
     const { boss } = service.running.context;
-    for (const queue of [PURGE_RESULTS_QUEUE, ABANDONED_SYNC_SCRAPES_QUEUE, PURGE_IDEMPOTENCY_KEYS_QUEUE]) {
+    for (const queue of [
+      PURGE_RESULTS_QUEUE,
+      ABANDONED_SYNC_SCRAPES_QUEUE,
+      PURGE_IDEMPOTENCY_KEYS_QUEUE,
+      HISTORY_RETENTION_QUEUE,
+    ]) {
       expect((await boss.getSchedules(queue)).map((s) => s.cron)).toEqual([service.config.purgeCron]);
     }
   });

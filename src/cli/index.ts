@@ -7,6 +7,7 @@ import { migrateToLatest } from '../store/migrate';
 import { openStore } from '../store/pool';
 import { config, connecting, databaseUrlFor, failWith, positiveInt, print, withStore } from './common';
 import { addKeysCommands } from './keys-commands';
+import { addReportingCommands } from './reporting-commands';
 import { runRoles } from './run-roles';
 
 const program = new Command()
@@ -74,5 +75,6 @@ program
   });
 
 addKeysCommands(program);
+addReportingCommands(program);
 
 program.parseAsync(process.argv).catch(failWith);

@@ -11,6 +11,7 @@ export const LOST_SCRAPE_QUEUE = 'scrape-lost';
 export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
 export const ABANDONED_SYNC_SCRAPES_QUEUE = 'fail-abandoned-sync-scrapes';
 export const PURGE_IDEMPOTENCY_KEYS_QUEUE = 'purge-expired-idempotency-keys';
+export const HISTORY_RETENTION_QUEUE = 'roll-up-and-delete-old-history';
 /** Webhook deliveries, one pg-boss job per job end (or redelivery); its retries are the backoff. */
 export const WEBHOOK_QUEUE = 'deliver-webhook';
 /**
@@ -108,4 +109,5 @@ export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> 
   await boss.createQueue(PURGE_RESULTS_QUEUE, maintenanceQueue);
   await boss.createQueue(ABANDONED_SYNC_SCRAPES_QUEUE, maintenanceQueue);
   await boss.createQueue(PURGE_IDEMPOTENCY_KEYS_QUEUE, maintenanceQueue);
+  await boss.createQueue(HISTORY_RETENTION_QUEUE, maintenanceQueue);
 }

@@ -2,6 +2,7 @@ import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
 import type { Db } from '../store/schema';
 import { abandonedSyncScrapes } from './abandoned-sync-scrapes';
+import { historyRetention } from './history-retention';
 import { idempotencyKeyPurge } from './idempotency-key-purge';
 import { resultPurge } from './result-purge';
 import { scheduleDuty, type ScheduledDuty } from './scheduled-duty';
@@ -11,6 +12,8 @@ export interface MaintenanceOptions {
   cron: string;
   purgeBatchSize: number;
   syncLeaseSeconds: number;
+  /** How many days history rows are kept (OMNISCRAPE_HISTORY_DAYS). */
+  historyDays: number;
   /** How long a stop waits for a duty in progress. */
   stopTimeoutMs: number;
   /** How often a worker looks for a due run of each duty. */
@@ -30,6 +33,11 @@ export async function startMaintenance(
     resultPurge(deps, { cron: options.cron, batchSize: options.purgeBatchSize }),
     abandonedSyncScrapes(deps, { cron: options.cron, syncLeaseSeconds: options.syncLeaseSeconds }),
     idempotencyKeyPurge(deps, { cron: options.cron, batchSize: options.purgeBatchSize }),
+    historyRetention(deps, {
+      cron: options.cron,
+      batchSize: options.purgeBatchSize,
+      historyDays: options.historyDays,
+    }),
   ];
   const scheduled: ScheduledDuty[] = [];
   for (const duty of duties) scheduled.push(await scheduleDuty(deps, duty, options));

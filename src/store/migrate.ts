@@ -1,6 +1,7 @@
+import { sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { inspect } from 'node:util';
-import { migrations } from '../../migrations';
+import { deferredSteps, migrations } from '../../migrations';
 import { StartupFailure } from '../startup-failure';
 import type { Db } from './schema';
 
@@ -15,8 +16,10 @@ function migrator(db: Db): Migrator {
 }
 
 /**
- * Applies every pending migration; throws with the failing migration's name. Every path that
- * starts work on a database migrates first, so the server's version is checked here, once.
+ * Applies every pending migration, then the steps they left to run after their commit (see
+ * runDeferredSteps); throws with the failing migration's or step's name. Returns the names of what
+ * it applied. Every path that starts work on a database migrates first, so the server's version is
+ * checked here, once.
  */
 export async function migrateToLatest(db: Db): Promise<string[]> {
   await assertSupportedPostgres(db);
@@ -27,7 +30,55 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     const reason = error instanceof Error ? error.message : inspect(error);
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${reason}`);
   }
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  return [...applied, ...(await runDeferredSteps(db))];
+}
+
+/** The session advisory lock that lets one process at a time run the deferred steps. */
+export const DEFERRED_STEPS_LOCK = 73_410_010;
+
+/**
+ * Runs the pending deferred steps (`omniscrape.deferred_steps`), in name order, each outside any
+ * transaction on one connection, and marks each done. One process runs them: a process that finds
+ * another one at it goes on without waiting (the service works before they are done; they only
+ * fill in and speed up). A step this release does not know (a newer one's) is left pending.
+ */
+export async function runDeferredSteps(db: Db): Promise<string[]> {
+  const pending = (executor: Db) =>
+    executor
+      .selectFrom('omniscrape.deferred_steps')
+      .select('name')
+      .where('done_at', 'is', null)
+      .orderBy('name')
+      .execute();
+  if ((await pending(db)).length === 0) return [];
+  return db.connection().execute(async (conn) => {
+    const { rows } = await sql<{
+      locked: boolean;
+    }>`select pg_try_advisory_lock(${DEFERRED_STEPS_LOCK}) as locked`.execute(conn);
+    if (!rows[0]?.locked) return [];
+    try {
+      const done: string[] = [];
+      for (const { name } of await pending(conn)) {
+        const step = deferredSteps[name];
+        if (!step) continue;
+        await step(conn).catch((err: unknown) => {
+          throw new Error(
+            `deferred migration step "${name}" failed: ${(err as Error)?.message ?? inspect(err)}`,
+          );
+        });
+        await conn
+          .updateTable('omniscrape.deferred_steps')
+          .set({ done_at: sql`now()` })
+          .where('name', '=', name)
+          .execute();
+        done.push(name);
+      }
+      return done;
+    } finally {
+      await sql`select pg_advisory_unlock(${DEFERRED_STEPS_LOCK})`.execute(conn);
+    }
+  });
 }
 
 /**

@@ -70,6 +70,8 @@ export interface ScrapeJobsTable {
    * sync scrape's lease renewed by its API process (migration 0005).
    */
   heartbeat_at: Timestamp | null;
+  /** The batch it was submitted in (migration 0010; NULL for a single submission or a sync scrape). */
+  batch_id: string | null;
 }
 
 export interface JobResultsTable {
@@ -127,6 +129,40 @@ export interface WebhookDeliveriesTable {
   created_at: Generated<Date>;
 }
 
+/**
+ * Usage per UTC day and key, rolled up from the history before the retention may delete it
+ * (migration 0010, maintenance/history-retention.ts); omniscrape_reporting.daily_usage reads it.
+ */
+export interface DailyUsageRollupTable {
+  day: ColumnType<Date, string, string>;
+  api_key_id: string;
+  jobs: ColumnType<string, number, number>;
+  completed: ColumnType<string, number, number>;
+  failed: ColumnType<string, number, number>;
+  timed_out: ColumnType<string, number, number>;
+  cancelled: ColumnType<string, number, number>;
+  /** The day's jobs still queued or processing at the roll-up: the day is rolled up again when this changes. */
+  unfinished: ColumnType<string, number, number>;
+  charged: ColumnType<string, number | string, number | string>;
+  p50_run_ms: number | null;
+  p95_run_ms: number | null;
+  rolled_up_at: Generated<Date>;
+  /** When the retention deleted the (day, key)'s history; from then on it is never rolled up again. */
+  history_deleted_at: Timestamp | null;
+}
+
+/** One row: the last day the roll-up has done (days without jobs included). */
+export interface DailyUsageRolledUpTable {
+  through: ColumnType<Date, string, string>;
+  one_row: Generated<boolean>;
+}
+
+/** Steps migrations left to run after their commit (see runDeferredSteps). */
+export interface DeferredStepsTable {
+  name: string;
+  done_at: Timestamp | null;
+}
+
 /** A dashboard sign-in (migration 0011): the cookie holds the token, this row only its SHA-256 digest. */
 export interface DashboardSessionsTable {
   token_hash: string;
@@ -145,6 +181,9 @@ export interface Database {
   'omniscrape.batch_jobs': BatchJobsTable;
   'omniscrape.job_webhooks': JobWebhooksTable;
   'omniscrape.webhook_deliveries': WebhookDeliveriesTable;
+  'omniscrape.daily_usage_rollup': DailyUsageRollupTable;
+  'omniscrape.daily_usage_rolled_up': DailyUsageRolledUpTable;
+  'omniscrape.deferred_steps': DeferredStepsTable;
   'omniscrape.dashboard_sessions': DashboardSessionsTable;
 }
 
