@@ -10,6 +10,7 @@ import * as m0007 from './0007_idempotency_keys';
 import * as m0008 from './0008_batches';
 import * as m0009 from './0009_webhooks';
 import * as m0010 from './0010_reporting';
+import * as m0011 from './0011_admin_keys_and_sessions';
 
 /**
  * Every migration, in order. Listed by hand rather than read from the folder so the same list
@@ -26,6 +27,7 @@ export const migrations: Record<string, Migration> = {
   '0008_batches': m0008,
   '0009_webhooks': m0009,
   '0010_reporting': m0010,
+  '0011_admin_keys_and_sessions': m0011,
 };
 
 /**

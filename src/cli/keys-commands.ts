@@ -57,6 +57,7 @@ type LimitOptions = {
   monthlyQuota?: number | null;
   webhook?: string | null;
 };
+type CreateOptions = LimitOptions & { admin?: boolean };
 
 const settingsOf = ({ webhook, ...limits }: LimitOptions) => ({ ...limits, webhookUrl: webhook });
 
@@ -64,11 +65,14 @@ const settingsOf = ({ webhook, ...limits }: LimitOptions) => ({ ...limits, webho
 export function addKeysCommands(program: Command): void {
   const keys = program.command('keys').description('manage API keys');
   withLimitOptions(keys.command('create <name>'))
+    .option('--admin', 'an admin key: it may open the operator dashboard (GET /dashboard)')
     .description('create a key and print it once (only its hash is stored)')
-    .action(async (name: string, limits: LimitOptions) => {
+    .action(async (name: string, { admin, ...limits }: CreateOptions) => {
       const cfg = config();
       const key = generateApiKey();
-      const created = await withStore(cfg, (store) => insertApiKey(store.db, name, key, settingsOf(limits)));
+      const created = await withStore(cfg, (store) =>
+        insertApiKey(store.db, name, key, { ...settingsOf(limits), admin: admin === true }),
+      );
       if (!created) fail(`a key named "${name}" already exists`);
       print(key);
       process.stderr.write(`created key "${name}"; it is shown only this once.\n`);
@@ -99,9 +103,10 @@ export function addKeysCommands(program: Command): void {
       for (const row of rows) {
         const limits = `concurrency ${or(row.concurrency_limit, 'default')}, max queued ${or(row.max_queued, 'default')}, monthly quota ${or(row.monthly_quota, 'none')}`;
         const webhook = row.webhook_url ? `, webhook ${row.webhook_url}` : '';
+        const admin = row.is_admin ? '\tadmin' : '';
         const revoked = row.revoked_at ? `\trevoked ${new Date(row.revoked_at).toISOString()}` : '';
         print(
-          `${row.name}\t${row.key_prefix}…\tcreated ${row.created_at.toISOString()}\t${limits}${webhook}${revoked}`,
+          `${row.name}\t${row.key_prefix}…\tcreated ${row.created_at.toISOString()}\t${limits}${webhook}${admin}${revoked}`,
         );
       }
     });

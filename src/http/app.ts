@@ -5,6 +5,7 @@ import { pingDatabase } from '../store/pool';
 import { requireApiKey } from './auth';
 import { errorHandler, routeNotFound } from './errors';
 import { batchesRouter } from './batches-router';
+import { dashboardRouter } from './dashboard-router';
 import { jobsRouter } from './jobs-router';
 import { scrapeRouter } from './scrape-router';
 
@@ -52,6 +53,8 @@ export function createApp(ctx: ServiceContext): Express {
   v1.use(jobsRouter(ctx));
   v1.use(batchesRouter(ctx));
   app.use('/v1', v1);
+  // The operator page: admin keys only, by X-API-Key or a sign-in session (dashboard-auth.ts).
+  app.use('/dashboard', dashboardRouter(ctx));
 
   app.use(routeNotFound);
   app.use(errorHandler(ctx.logger));

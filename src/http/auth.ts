@@ -9,7 +9,8 @@ declare module 'express-serve-static-core' {
   }
 }
 
-const MAX_KEY_LENGTH = 256;
+/** Longer keys are refused before any lookup (generated keys are 52 characters). */
+export const MAX_KEY_LENGTH = 256;
 
 /** Requires a valid, unrevoked `X-API-Key`; the key is looked up by its hash, never stored plain. */
 export function requireApiKey(keys: ApiKeyCache): RequestHandler {

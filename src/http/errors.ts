@@ -19,6 +19,7 @@ export class HttpError extends Error {
 
 export const invalidRequest = (message: string) => new HttpError(400, 'INVALID_REQUEST', message);
 export const unauthorized = (message: string) => new HttpError(401, 'UNAUTHORIZED', message);
+export const forbidden = (message: string) => new HttpError(403, 'FORBIDDEN', message);
 export const jobNotFound = () =>
   new HttpError(404, 'JOB_NOT_FOUND', 'No job with this id exists for this API key.');
 export const batchNotFound = () =>

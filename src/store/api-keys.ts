@@ -59,12 +59,12 @@ const IDENTITY_COLUMNS = [
   'webhook_url',
 ] as const;
 
-/** Creates a key under a new name; returns undefined when the name is taken. */
+/** Creates a key under a new name (`admin`: it may open the dashboard); returns undefined when the name is taken. */
 export async function insertApiKey(
   db: Db,
   name: string,
   key: string,
-  limits: KeyLimitSettings = {},
+  limits: KeyLimitSettings & { admin?: boolean } = {},
 ): Promise<ApiKeyIdentity | undefined> {
   return db
     .insertInto('omniscrape.api_keys')
@@ -76,6 +76,7 @@ export async function insertApiKey(
       max_queued: limits.maxQueued ?? null,
       monthly_quota: limits.monthlyQuota ?? null,
       webhook_url: limits.webhookUrl ?? null,
+      is_admin: limits.admin ?? false,
     })
     .onConflict((oc) => oc.column('name').doNothing())
     .returning(IDENTITY_COLUMNS)
@@ -145,6 +146,7 @@ export async function listApiKeys(db: Db) {
       'max_queued',
       'monthly_quota',
       'webhook_url',
+      'is_admin',
     ])
     .orderBy('created_at')
     .execute();

@@ -31,6 +31,8 @@ export interface ApiKeysTable {
   monthly_quota: number | null;
   /** Where this key's jobs report their end when a submission names no webhook; NULL: nowhere. */
   webhook_url: string | null;
+  /** May open the dashboard (migration 0011); set only by `keys create --admin`. */
+  is_admin: Generated<boolean>;
 }
 
 export interface KeyUsageTable {
@@ -161,6 +163,14 @@ export interface DeferredStepsTable {
   done_at: Timestamp | null;
 }
 
+/** A dashboard sign-in (migration 0011): the cookie holds the token, this row only its SHA-256 digest. */
+export interface DashboardSessionsTable {
+  token_hash: string;
+  api_key_id: string;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   'omniscrape.api_keys': ApiKeysTable;
   'omniscrape.scrape_jobs': ScrapeJobsTable;
@@ -174,6 +184,7 @@ export interface Database {
   'omniscrape.daily_usage_rollup': DailyUsageRollupTable;
   'omniscrape.daily_usage_rolled_up': DailyUsageRolledUpTable;
   'omniscrape.deferred_steps': DeferredStepsTable;
+  'omniscrape.dashboard_sessions': DashboardSessionsTable;
 }
 
 export type Db = Kysely<Database>;

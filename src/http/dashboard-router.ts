@@ -1,0 +1,97 @@
+import express, { type RequestHandler, type Router } from 'express';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ServiceContext } from '../context';
+import { requireDashboardAdmin, signIn, signOut } from './dashboard-auth';
+import { dashboardFigures } from './dashboard-data';
+import { dashboardPage, signInPage } from './dashboard-page';
+import { parseDashboardRange } from './dashboard-range';
+
+/**
+ * The one handle the dashboard reads the reporting views through: the main database's for now,
+ * the reporting database's (OMNISCRAPE_REPORTING_DATABASE_URL) once the service context carries
+ * one. Keys and sessions are not read through it: they are written on the primary.
+ */
+const reportingReads = (ctx: ServiceContext) => ctx.store.db;
+
+/**
+ * Nothing but this origin's own files run or load: no inline script or style, no frames, forms
+ * post only here. The page needs nothing more (dashboard-page.ts).
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+const securityHeaders: RequestHandler = (_req, res, next) => {
+  res.set({
+    'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+    'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
+    // Not no-referrer: under it a browser's form posts say `Origin: null`, which the sign-in refuses.
+    'Referrer-Policy': 'same-origin',
+    'Cache-Control': 'no-store',
+  });
+  next();
+};
+
+/** The checkout's or the installed package's root (package.json): static/ sits there, beside src/ and dist/. */
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+/**
+ * The files the pages load, by name. Chart.js is served from its own npm package's build (no
+ * CDN: the page works offline); the package's exports name no dist file, so it is found beside
+ * its main entry.
+ */
+function assetFiles(): Map<string, string> {
+  const staticDir = path.join(packageRoot(__dirname), 'static', 'dashboard');
+  return new Map([
+    ['chart.umd.min.js', path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js')],
+    ['dashboard.js', path.join(staticDir, 'dashboard.js')],
+    ['dashboard.css', path.join(staticDir, 'dashboard.css')],
+    ['favicon.svg', path.join(staticDir, 'favicon.svg')],
+  ]);
+}
+
+/** GET /dashboard and its data, assets, sign-in and sign-out: for admin keys (dashboard-auth.ts). */
+export function dashboardRouter(ctx: ServiceContext): Router {
+  const db = ctx.store.db;
+  const assets = assetFiles();
+  const router = express.Router();
+  router.use(securityHeaders);
+
+  router.get('/assets/:name', (req, res, next) => {
+    const file = assets.get(req.params.name);
+    if (!file) {
+      next();
+      return;
+    }
+    // Public code, the same for everyone: cacheable, unlike the pages.
+    res.set('Cache-Control', 'public, max-age=300').sendFile(file);
+  });
+  router.get('/sign-in', (_req, res) => {
+    res.type('html').send(signInPage());
+  });
+  router.post('/sign-in', express.urlencoded({ extended: false, limit: '4kb' }), signIn(db));
+  router.post('/sign-out', signOut(db));
+
+  router.get('/', requireDashboardAdmin(db, 'redirect'), (req, res) => {
+    res.type('html').send(dashboardPage(parseDashboardRange(req.query)));
+  });
+  router.get('/data', requireDashboardAdmin(db, 'refuse'), async (req, res) => {
+    const figures = await dashboardFigures(reportingReads(ctx), parseDashboardRange(req.query));
+    res.json({ success: true, data: figures });
+  });
+  return router;
+}
