@@ -8,11 +8,11 @@ import { dashboardPage, signInPage } from './dashboard-page';
 import { parseDashboardRange } from './dashboard-range';
 
 /**
- * The one handle the dashboard reads the reporting views through: the main database's for now,
- * the reporting database's (OMNISCRAPE_REPORTING_DATABASE_URL) once the service context carries
- * one. Keys and sessions are not read through it: they are written on the primary.
+ * The one handle the dashboard reads the reporting views through: the reporting database
+ * (OMNISCRAPE_REPORTING_DATABASE_URL, a replica) when set, else the main one. Keys and sessions are
+ * not read through it: they are written on the primary, and a replica lags.
  */
-const reportingReads = (ctx: ServiceContext) => ctx.store.db;
+const reportingReads = (ctx: ServiceContext) => ctx.reporting;
 
 /**
  * Nothing but this origin's own files run or load: no inline script or style, no frames, forms
