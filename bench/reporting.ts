@@ -8,7 +8,9 @@
  * last run's plan. Results go to bench/results/reporting.json.
  *
  * `--data DIR` keeps the Postgres data directory: a second run with the same DIR skips the filling
- * (minutes for 10M rows) and only times the queries.
+ * (minutes for 10M rows) and only times the queries. `--retention-days N` then runs the scheduled
+ * cleanup's retention once with OMNISCRAPE_HISTORY_DAYS=N and reports what it did (it deletes the
+ * older days from a kept DIR for good).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +23,7 @@ import { freePort } from '../test/helpers/free-port';
 import Table from 'cli-table3';
 import { timeDashboardQueries } from './dashboard-queries';
 import { EXAMPLE_QUESTIONS, REPORTING_QUERIES, rollUpSeededDays } from './reporting-queries';
+import { measureRetention } from './reporting-retention';
 
 const log = (line: string) => process.stderr.write(`[reporting] ${line}\n`);
 
@@ -100,7 +103,7 @@ async function seed(url: string): Promise<void> {
   await client.connect();
   try {
     const { rows } = await client.query<{ n: string }>('select count(*) as n from omniscrape.scrape_jobs');
-    if (Number(rows[0]!.n) >= ROWS) {
+    if (Number(rows[0]!.n) > 0) {
       log(`history already holds ${rows[0]!.n} rows: not filling`);
       if ((await rollUpSeededDays(url)) > 0) await client.query('vacuum analyze');
       return;
@@ -219,10 +222,13 @@ async function main(): Promise<void> {
     const timings = await timeQueries(postgres.url);
     const dashboard = await timeDashboardQueries(postgres.url, log);
     const answers = await answerQuestions(postgres.url);
+    const retentionDays = option('retention-days');
+    if (retentionDays) log(`running the retention with OMNISCRAPE_HISTORY_DAYS=${retentionDays}`);
+    const retention = retentionDays ? await measureRetention(postgres.url, Number(retentionDays)) : undefined;
     const out = path.resolve(__dirname, '../../bench/results/reporting.json');
     fs.writeFileSync(
       out,
-      `${JSON.stringify({ rows: ROWS, cores: os.cpus().length, measured_at: new Date().toISOString(), timings, dashboard_ms: dashboard }, null, 2)}\n`,
+      `${JSON.stringify({ rows: ROWS, cores: os.cpus().length, measured_at: new Date().toISOString(), timings, dashboard_ms: dashboard, retention }, null, 2)}\n`,
     );
     process.stdout.write(
       `\nreporting views over ${ROWS.toLocaleString('en')} history rows (${os.cpus().length} cores)\n`,
@@ -236,6 +242,7 @@ async function main(): Promise<void> {
           .join(', ')}\n`,
       );
     process.stdout.write(`\nThe example questions of docs/reporting.md\n${answers}`);
+    if (retention) process.stdout.write(`\nThe retention, once\n${JSON.stringify(retention, null, 2)}\n`);
     log(`written ${path.relative(process.cwd(), out)} (with each query's plan)`);
   } finally {
     await postgres.stop();
