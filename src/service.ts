@@ -117,14 +117,14 @@ function createContext(
   wakeOwnWorker: () => void,
 ): ServiceContext {
   const store = openStore(databaseUrl, {
-    max: roles.api ? config.storePoolMax.api : config.storePoolMax.worker,
+    max: roles.api ? config.apiPoolSize : config.workerPoolSize,
     onError: (err) => logger.warn({ err }, 'idle Postgres connection lost'),
     applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
     prepareStatements: true,
   });
   // Its pool connects on first use: a process that reads no report opens no connection for it.
   const reporting = openReportingDb(config.reportingDatabaseUrl ?? databaseUrl, {
-    max: config.reportingPoolMax,
+    max: config.reportingPoolSize,
     onError: (err) => logger.warn({ err }, 'idle reporting connection lost'),
     applicationName: 'omniscrape-reporting',
   });

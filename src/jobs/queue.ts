@@ -39,6 +39,20 @@ export const attemptOf = (job: Job<unknown>): JobAttempt => ({ id: job.id, retry
 
 export type BossRole = 'api' | 'worker' | 'admin';
 
+/** pg-boss's pool of the admin instance: it creates the schema and the queues one statement at a time. */
+const ADMIN_BOSS_POOL_SIZE = 2;
+
+/**
+ * pg-boss's pool size in a process of this role: OMNISCRAPE_PGBOSS_POOL_SIZE, else 10 in an API, and
+ * in a worker 4 + a quarter of its concurrency, at most 20 (its failures and heartbeats go through
+ * this pool, next to the supervisor, the cron and the maintenance queues' polls).
+ */
+export function bossPoolSize(config: Config, role: BossRole): number {
+  if (role === 'admin') return ADMIN_BOSS_POOL_SIZE;
+  if (config.bossPoolSize !== undefined) return config.bossPoolSize;
+  return role === 'worker' ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), 20) : 10;
+}
+
 /**
  * One pg-boss instance per process. Only a worker's supervises (heartbeat and expiry checks), runs
  * the cron schedules and LISTENs for queue notices; an API's (and the CLI's) inserts jobs and
@@ -51,9 +65,7 @@ export function createBoss(config: Config, databaseUrl: string, role: BossRole):
     connectionString: databaseUrl,
     schema: PGBOSS_SCHEMA,
     application_name: `omniscrape-${role}`,
-    max: working
-      ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), config.bossPoolMax.worker)
-      : config.bossPoolMax.api,
+    max: bossPoolSize(config, role),
     connectionTimeoutMillis: 5_000,
     supervise: working,
     schedule: working,
