@@ -1,4 +1,5 @@
 import type { Config } from '../config';
+import { connectionBudget } from '../connection-budget';
 import { migrateDatabase, pendingDatabaseMigrations, waitForMigrations } from '../database-setup';
 import { isDatabaseUnavailable } from '../errors';
 import { createLogger, type Logger } from '../logger';
@@ -61,7 +62,10 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
     .filter(([, on]) => on)
     .map(([name]) => name)
     .join(' + ');
-  logger.info({ roles: roleNames, port: service.port }, 'omniscrape started');
+  logger.info(
+    { roles: roleNames, port: service.port, maxConnections: connectionBudget(cfg, roles).total },
+    'omniscrape started',
+  );
   if (embedded) {
     print('');
     print(`  omniscrape is running (${roleNames}) on an embedded Postgres.`);
