@@ -109,7 +109,10 @@ export async function checkRuntimeRole(db: Db, role: string, queueSchema: string
   };
 }
 
-/** The default privileges runtimeGrants sets that the role lacks, per schema and kind of object. */
+/**
+ * The default privileges runtimeGrants sets that the role lacks, per schema and kind of object; in
+ * a schema the role owns (or as a superuser) it needs none: what it creates there is its own.
+ */
 async function missingDefaults(db: Db, role: string, queueSchema: string): Promise<string[]> {
   const wanted: [string, 'r' | 'S' | 'f', string[]][] = [
     [OWN_SCHEMA, 'r', ['SELECT', ...WRITE]],
@@ -127,16 +130,25 @@ async function missingDefaults(db: Db, role: string, queueSchema: string): Promi
      where d.defaclrole = n.nspowner and a.grantee = (select oid from pg_roles where rolname = ${role})`.execute(
     db,
   );
+  const { rows: foreign } = await sql<{ schema: string }>`
+    select nspname as schema from pg_namespace
+     where nspname = any(${runtimeSchemas(queueSchema)}) and not pg_has_role(${role}, nspowner, 'USAGE')`.execute(
+    db,
+  );
+  const needed = new Set(foreign.map((r) => r.schema));
   const has = new Set(rows.map((r) => `${r.schema}/${r.kind}/${r.privilege}`));
   const kinds = { r: 'tables', S: 'sequences', f: 'functions' };
   return wanted.flatMap(([schema, kind, privileges]) =>
-    privileges
+    (needed.has(schema) ? privileges : [])
       .filter((p) => !has.has(`${schema}/${kind}/${p}`))
       .map((p) => `default ${p} on later ${kinds[kind]} in schema ${schema}`),
   );
 }
 
-/** DDL a runtime role should not have: superuser, CREATE on the database or a schema, owning one. */
+/**
+ * DDL a runtime role should not have: superuser, CREATE on the database or on any schema (`public`
+ * before Postgres 15 lets every role create there), owning one of the runtime schemas.
+ */
 async function excessOf(db: Db, role: string, schemas: string[]): Promise<string[]> {
   const { rows } = await sql<{ excess: string }>`
     select 'superuser' as excess from pg_roles where rolname = ${role} and rolsuper
@@ -144,8 +156,8 @@ async function excessOf(db: Db, role: string, schemas: string[]): Promise<string
     select 'CREATE on database ' || current_database()
      where has_database_privilege(${role}, current_database(), 'CREATE')
     union all
-    select 'CREATE on schema ' || s from unnest(${schemas}::text[]) as s
-     where to_regnamespace(s) is not null and has_schema_privilege(${role}, s, 'CREATE')
+    select 'CREATE on schema ' || nspname from pg_namespace
+     where nspname !~ '^(pg_|information_schema$)' and has_schema_privilege(${role}, oid, 'CREATE')
     union all
     select 'owns schema ' || nspname from pg_namespace
      where nspname = any(${schemas}) and pg_has_role(${role}, nspowner, 'USAGE')
