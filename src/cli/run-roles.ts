@@ -41,7 +41,9 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
   let service: Awaited<ReturnType<typeof startService>>;
   try {
     if (options.allowEmbedded) await migrateAtStart(cfg, databaseUrl, logger);
-    else await assertMigrated(databaseUrl, options.waitForMigrations ?? false, logger);
+    // serve too, when it migrated as another role: its own role may lack the runtime grants.
+    if (!options.allowEmbedded || cfg.migrationDatabaseUrl)
+      await assertMigrated(databaseUrl, options.waitForMigrations ?? false, logger);
     if (embedded && cfg.apiKeys.length === 0) {
       printedKey = localApiKey(cfg);
       cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
