@@ -117,6 +117,10 @@ export class ServiceMetrics {
     name: 'omniscrape_queue_depth_errors_total',
     help: 'Scrapes that could not count the queue depth (Postgres away or too slow); the depth is then left out.',
     registers: [this.#own],
+    // Read after this scrape's count (shared with the depth gauge): a failure shows in the same scrape.
+    collect: async () => {
+      await this.#readQueueDepth();
+    },
   });
   readonly #listenerConnected = new Gauge({
     name: 'omniscrape_listener_connected',
