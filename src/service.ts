@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Config } from './config';
+import { directDatabaseUrl, type Config } from './config';
 import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
 import { listen } from './http/server';
@@ -17,7 +17,7 @@ import { createLogger, type Logger } from './logger';
 import { startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
-import { migrateToLatest } from './store/migrate';
+import { migrateToLatestOver, type DatabaseUrls } from './store/migrate';
 import { openReportingDb, openStore } from './store/pool';
 import { queueHeadRound } from './store/key-limits';
 import { listenOnChannels } from './store/notification-listener';
@@ -49,7 +49,8 @@ type ApiRole = Part & { port: number | undefined };
 
 /**
  * Starts the roles this process runs against one Postgres. Any number of API and worker processes
- * can run side by side, on any machines: all they share is the database.
+ * can run side by side, on any machines: all they share is the database. `databaseUrl` may be a
+ * transaction-mode pooler's (PgBouncer): what needs one session goes to config.directDatabaseUrl.
  */
 export async function startService(
   config: Config,
@@ -59,20 +60,21 @@ export async function startService(
 ): Promise<RunningService> {
   // Names this process in its job notices (its own worker is woken directly instead).
   const processId = randomUUID();
+  const urls = { pooled: databaseUrl, direct: directDatabaseUrl(config, databaseUrl) };
   let worker: ScrapeWorker | undefined;
-  const context = createContext(config, databaseUrl, roles, logger, processId, () => worker?.wake());
+  const context = createContext(config, urls, roles, logger, processId, () => worker?.wake());
   const { store, reporting, boss, scraper } = context;
   let maintenance: Part | undefined;
   let webhooks: Part | undefined;
   let api: ApiRole | undefined;
   try {
-    await prepareDatabase(context);
+    await prepareDatabase(context, urls);
     if (roles.worker) {
-      worker = await startScrapeWorker(context, databaseUrl, processId);
+      worker = await startScrapeWorker(context, urls.direct, processId);
       maintenance = await startWorkerMaintenance(context);
       webhooks = await startWebhookDeliveries(context);
     }
-    if (roles.api) api = await startApi(context, databaseUrl);
+    if (roles.api) api = await startApi(context, urls.direct);
   } catch (err) {
     const cleanup = await Promise.allSettled([
       boss.stop({ graceful: false }),
@@ -110,25 +112,25 @@ export async function startService(
 /** The store, the queue client, the scraper, and what the roles share, unstarted. */
 function createContext(
   config: Config,
-  databaseUrl: string,
+  urls: DatabaseUrls,
   roles: ServiceRoles,
   logger: Logger,
   processId: string,
   wakeOwnWorker: () => void,
 ): ServiceContext {
-  const store = openStore(databaseUrl, {
+  const store = openStore(urls.pooled, {
     max: roles.api ? config.storePoolMax.api : config.storePoolMax.worker,
     onError: (err) => logger.warn({ err }, 'idle Postgres connection lost'),
     applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
-    prepareStatements: true,
+    prepareStatements: config.preparedStatements,
   });
   // Its pool connects on first use: a process that reads no report opens no connection for it.
-  const reporting = openReportingDb(config.reportingDatabaseUrl ?? databaseUrl, {
+  const reporting = openReportingDb(config.reportingDatabaseUrl ?? urls.pooled, {
     max: config.reportingPoolMax,
     onError: (err) => logger.warn({ err }, 'idle reporting connection lost'),
     applicationName: 'omniscrape-reporting',
   });
-  const boss = createBoss(config, databaseUrl, roles.worker ? 'worker' : 'api');
+  const boss = createBoss(config, urls.pooled, roles.worker ? 'worker' : 'api', urls.direct);
   // pg-boss reports background failures (Postgres down) as events; they must never crash the process.
   boss.on('error', (err) => logger.warn({ err }, 'pg-boss background error'));
   const workerWake = new WorkerWake(store.db, logger, processId);
@@ -158,8 +160,11 @@ function createContext(
 }
 
 /** Migrations, the configured API keys, pg-boss and its queues: what every role needs first. */
-async function prepareDatabase({ store, boss, config, logger }: ServiceContext): Promise<void> {
-  const applied = await migrateToLatest(store.db);
+async function prepareDatabase(
+  { store, boss, config, logger }: ServiceContext,
+  urls: DatabaseUrls,
+): Promise<void> {
+  const applied = await migrateToLatestOver(store.db, urls);
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
   for (const { name, key } of config.apiKeys) {
     if (!(await upsertApiKey(store.db, name, key)))
@@ -190,11 +195,11 @@ function startWorkerMaintenance({ boss, store, logger, config }: ServiceContext)
  * event stream of the process. Its stop answers the waits and ends the streams, then drains the
  * server for the grace period.
  */
-async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRole> {
+async function startApi(ctx: ServiceContext, directUrl: string): Promise<ApiRole> {
   const { config, logger, syncLeases } = ctx;
   syncLeases.start();
   const listener = listenOnChannels(
-    databaseUrl,
+    directUrl,
     {
       [KEYS_CHANGED_CHANNEL]: () => ctx.apiKeys.clear(),
       [JOB_STATUS_CHANNEL]: (payload) => void ctx.jobWatchers.notice(payload),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { createBoss, ensureQueues } from '../jobs/queue';
+import { directDatabaseUrl } from '../config';
 import { createLogger } from '../logger';
 import { purgeExpiredResults } from '../maintenance/result-purge';
 import { migrateToLatest } from '../store/migrate';
@@ -38,7 +39,9 @@ program
   .description("apply the project's migrations and install pg-boss's queue tables")
   .action(async () => {
     const cfg = config();
-    const url = databaseUrlFor(cfg);
+    // DDL and the session lock of the deferred steps: never through a transaction-mode pooler.
+    const url = directDatabaseUrl(cfg, databaseUrlFor(cfg));
+    const setting = cfg.databaseUrl && cfg.directDatabaseUrl ? 'OMNISCRAPE_DIRECT_DATABASE_URL' : undefined;
     const store = openStore(url, { max: 2, applicationName: 'omniscrape-cli' });
     const boss = createBoss(cfg, url, 'admin');
     // pg-boss also reports through this event what its start() then throws; the throw is what
@@ -46,12 +49,16 @@ program
     const logger = createLogger(cfg);
     boss.on('error', (err) => logger.debug({ err }, 'pg-boss error during migrate'));
     try {
-      const applied = await connecting(url, () => migrateToLatest(store.db));
+      const applied = await connecting(url, () => migrateToLatest(store.db), setting);
       print(applied.length ? `applied: ${applied.join(', ')}` : 'omniscrape tables: up to date');
-      await connecting(url, async () => {
-        await boss.start();
-        await ensureQueues(boss, cfg);
-      });
+      await connecting(
+        url,
+        async () => {
+          await boss.start();
+          await ensureQueues(boss, cfg);
+        },
+        setting,
+      );
       print('pg-boss queue tables: installed and up to date');
     } finally {
       await boss.stop({ graceful: false });

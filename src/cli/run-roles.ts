@@ -1,6 +1,8 @@
+import { directDatabaseUrl } from '../config';
 import { isDatabaseUnavailable } from '../errors';
 import { createLogger } from '../logger';
 import { startService, type ServiceRoles } from '../service';
+import { assertConnects } from '../store/pool';
 import { config, connecting, fail, print } from './common';
 import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, startLocalPostgres } from './local-mode';
 import { assertCanListen } from './startup-errors';
@@ -22,6 +24,14 @@ export async function runRoles(roles: ServiceRoles, allowEmbedded: boolean): Pro
     embedded = await startLocalPostgres(cfg, (line) => logger.warn(line));
   }
   const databaseUrl = cfg.databaseUrl ?? embedded!.url;
+  const directUrl = directDatabaseUrl(cfg, databaseUrl);
+  if (embedded && cfg.directDatabaseUrl)
+    logger.warn(
+      'OMNISCRAPE_DIRECT_DATABASE_URL is ignored without DATABASE_URL: the embedded Postgres is used',
+    );
+  // Checked first, so that its failure names OMNISCRAPE_DIRECT_DATABASE_URL rather than DATABASE_URL.
+  if (directUrl !== databaseUrl)
+    await connecting(directUrl, () => assertConnects(directUrl), 'OMNISCRAPE_DIRECT_DATABASE_URL');
   let service: Awaited<ReturnType<typeof startService>>;
   try {
     if (embedded && cfg.apiKeys.length === 0) {

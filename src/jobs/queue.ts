@@ -1,6 +1,7 @@
 import { PgBoss, type Job, type JobAttempt } from 'pg-boss';
 import type { Config } from '../config';
 import { MAX_TIMEOUT_SECONDS, type ScrapeRequest } from '../scraper/scrape-request';
+import { PgBossDbListeningElsewhere } from './queue-listener-db';
 
 /** pg-boss owns these queue tables, in schema `pgboss`. */
 export const PGBOSS_SCHEMA = 'pgboss';
@@ -45,16 +46,30 @@ export type BossRole = 'api' | 'worker' | 'admin';
  * fetches nothing. The service's own LISTENs (job notices in a worker, key changes in an API) are
  * connections of their own (listenForNotifications), not pg-boss's.
  */
-export function createBoss(config: Config, databaseUrl: string, role: BossRole): PgBoss {
+export function createBoss(
+  config: Config,
+  databaseUrl: string,
+  role: BossRole,
+  /** Where its LISTEN connection goes (the direct connection, when DATABASE_URL is a pooler's). */
+  listenUrl = databaseUrl,
+): PgBoss {
   const working = role === 'worker';
-  return new PgBoss({
+  const connection = {
     connectionString: databaseUrl,
-    schema: PGBOSS_SCHEMA,
     application_name: `omniscrape-${role}`,
     max: working
       ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), config.bossPoolMax.worker)
       : config.bossPoolMax.api,
     connectionTimeoutMillis: 5_000,
+  };
+  return new PgBoss({
+    ...(listenUrl === databaseUrl
+      ? connection
+      : {
+          db: new PgBossDbListeningElsewhere(connection, listenUrl),
+          application_name: connection.application_name,
+        }),
+    schema: PGBOSS_SCHEMA,
     supervise: working,
     schedule: working,
     useListenNotify: working,
