@@ -151,6 +151,7 @@ function iniText(sections: Record<string, Record<string, string>>): string {
     .concat('\n');
 }
 
+/** Whether PgBouncer answers on its admin console (a user it does not admit is answered too). */
 async function answers(adminUrl: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2_000 });
   client.on('error', () => undefined);
@@ -158,8 +159,8 @@ async function answers(adminUrl: string): Promise<boolean> {
     await client.connect();
     await client.query('SHOW VERSION');
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as Error).message === 'not allowed';
   } finally {
     await client.end().catch(() => undefined);
   }
