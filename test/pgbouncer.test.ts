@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { API_LISTENER } from '../src/service';
 import { insertApiKey } from '../src/store/api-keys';
@@ -13,7 +15,23 @@ import { waitFor } from './helpers/wait';
 
 // The service behind Debian's PgBouncer (1.18) in transaction mode, as a team's Postgres often
 // sits: DATABASE_URL is PgBouncer's, OMNISCRAPE_DIRECT_DATABASE_URL Postgres's own, prepared
-// statements off.
+// statements off, PgBouncer set up as the README's example.
+
+/**
+ * The [pgbouncer] section of the README's example pgbouncer.ini, but for the lines naming that
+ * machine's addresses and files (the test's PgBouncer listens and keeps its files elsewhere).
+ */
+function readmePgBouncerSettings(): Record<string, string> {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const ini = /```ini\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('### PgBouncer')))?.[1] ?? '';
+  const local = new Set(['listen_addr', 'listen_port', 'auth_file', 'logfile', 'pidfile', 'unix_socket_dir']);
+  const entries = ini
+    .slice(ini.indexOf('[pgbouncer]'))
+    .split('\n')
+    .map((line) => /^(\w+)\s*=\s*(.*)$/.exec(line.trim()))
+    .filter((m): m is RegExpExecArray => m !== null && !local.has(m[1]!));
+  return Object.fromEntries(entries.map((m) => [m[1]!, m[2]!]));
+}
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let bouncer: PgBouncer;
@@ -32,7 +50,9 @@ beforeAll(async () => {
   };
   target = await startTargetServer({ '/n': (_req, res) => void res.end('ok') });
   database = await createTestDatabase();
-  bouncer = await startPgBouncer(database.url);
+  const settings = readmePgBouncerSettings();
+  expect(settings).toMatchObject({ pool_mode: 'transaction', auth_type: 'scram-sha-256' });
+  bouncer = await startPgBouncer(database.url, { settings });
   service = await startTestService({
     databaseUrl: bouncer.url(database.url),
     env: { OMNISCRAPE_DIRECT_DATABASE_URL: database.url, OMNISCRAPE_PREPARED_STATEMENTS: 'false' },
