@@ -6,7 +6,9 @@ import { API_LISTENER } from '../src/service';
 import { insertApiKey } from '../src/store/api-keys';
 import { detectPgBouncer, pgBouncerProblems } from '../src/store/pgbouncer-detection';
 import { namedStatement, PreparingClient } from '../src/store/prepared-statements';
+import { runCli } from './helpers/cli';
 import { createTestDatabase } from './helpers/database';
+import { freePort } from './helpers/free-port';
 import { submitJobs, waitUntilAllFinished } from './helpers/load';
 import { startPgBouncer, type PgBouncer } from './helpers/pgbouncer';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
@@ -186,6 +188,36 @@ describe('through PgBouncer in transaction mode, prepared statements off', () =>
       what: 'the LISTEN connections back',
     });
   }, 150_000);
+});
+
+describe('the commands behind PgBouncer', () => {
+  test('migrate and keys run with the direct URL; a wrong one stops api, migrate and keys with one line naming it', async () => {
+    const env = {
+      DATABASE_URL: bouncer.url(database.url),
+      OMNISCRAPE_DIRECT_DATABASE_URL: database.url,
+      OMNISCRAPE_PREPARED_STATEMENTS: 'false',
+      PORT: String(await freePort()),
+    };
+    const migrated = await runCli(['migrate'], env);
+    expect(migrated).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('omniscrape tables: up to date'),
+    });
+    expect(await runCli(['keys', 'list'], env)).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('alpha'),
+    });
+    const wrong = Object.assign(new URL(database.url), { password: 'not-the-password' }).toString();
+    for (const args of [['api'], ['migrate'], ['keys', 'list']]) {
+      const res = await runCli(args, { ...env, OMNISCRAPE_DIRECT_DATABASE_URL: wrong });
+      expect(res.code).toBe(1);
+      expect(res.stderr.trimEnd().split('\n')).toEqual([
+        expect.stringMatching(
+          /^omniscrape: Postgres at .* refused the password: .*\(check OMNISCRAPE_DIRECT_DATABASE_URL\)$/,
+        ),
+      ]);
+    }
+  });
 });
 
 describe('why the switch is needed: PgBouncer 1.18 in transaction mode', () => {
