@@ -1,8 +1,6 @@
-// Times the dashboard's queries on the database at DATABASE_URL (a large history: see
-// docs/dashboard.md), each alone and all of them as one GET /dashboard/data reads them, for every
-// named range. Prints the median of 5 runs after one warm-up, in ms.
-//
-//   npx tsc -p tsconfig.bench.json && DATABASE_URL=postgres://… node dist/bench/dashboard-queries.js
+// Times the dashboard's queries on a database (`npm run bench:reporting` runs it on its 10M-row
+// history: see docs/dashboard.md), each alone and all of them as one GET /dashboard/data reads
+// them, for every named range: the median of 5 runs after one warm-up, in ms.
 import { sql } from 'kysely';
 import { dashboardFigures } from '../src/http/dashboard-data';
 import { NAMED_RANGES, parseDashboardRange, type RangeName } from '../src/http/dashboard-range';
@@ -29,9 +27,12 @@ async function medianMs(read: () => Promise<unknown>): Promise<number> {
   return times.sort((a, b) => a - b)[Math.floor(RUNS / 2)]!;
 }
 
-async function main(): Promise<void> {
-  const url = process.env.DATABASE_URL;
-  if (!url) throw new Error('set DATABASE_URL to the database to time');
+export type DashboardTimings = Record<RangeName, Record<string, number>>;
+
+export async function timeDashboardQueries(
+  url: string,
+  log: (line: string) => void,
+): Promise<DashboardTimings> {
   // As the API opens it: repeated statements run prepared.
   const store = openStore(url, { max: 8, prepareStatements: true });
   const { db } = store;
@@ -39,7 +40,8 @@ async function main(): Promise<void> {
     const { rows } = await sql<{
       n: string;
     }>`select count(*)::text as n from omniscrape_reporting.job_history`.execute(db);
-    console.log(`history rows: ${rows[0]?.n}`);
+    log(`dashboard queries over ${rows[0]?.n} history rows`);
+    const timings = {} as DashboardTimings;
     for (const name of Object.keys(NAMED_RANGES) as RangeName[]) {
       const range = parseDashboardRange({ range: name });
       const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -52,17 +54,16 @@ async function main(): Promise<void> {
         failures: () => readLatestFailures(db, range),
         'GET /dashboard/data': () => dashboardFigures(db, range),
       };
-      const line: string[] = [];
-      for (const [what, read] of Object.entries(reads))
-        line.push(`${what} ${(await medianMs(read)).toFixed(0)}`);
-      console.log(`${name}: ${line.join(', ')}`);
+      timings[name] = {};
+      for (const [what, read] of Object.entries(reads)) timings[name][what] = await medianMs(read);
+      log(
+        `${name}: ${Object.entries(timings[name])
+          .map(([what, ms]) => `${what} ${ms.toFixed(0)}`)
+          .join(', ')}`,
+      );
     }
+    return timings;
   } finally {
     await store.close();
   }
 }
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});

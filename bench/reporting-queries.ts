@@ -4,7 +4,7 @@ import { openStore } from '../src/store/pool';
  * The reporting views' typical queries, as bench/reporting.ts times them at size and docs/reporting.md
  * shows them: one key over 7 days, one host and all hosts over 24 h, all keys for one day, one key
  * over 30 days. The seeded history names keys `key-01`… (key-01 the busiest) and hosts
- * `host-000.example`… (host-000 the busiest).
+ * `host-0000.example`… (host-0000 the busiest).
  */
 export const REPORTING_QUERIES: { name: string; sql: string; params: unknown[] }[] = [
   {
@@ -23,7 +23,7 @@ export const REPORTING_QUERIES: { name: string; sql: string; params: unknown[] }
   {
     name: 'host_health: one host (last 24 h)',
     sql: `select * from omniscrape_reporting.host_health where host = $1`,
-    params: ['host-000.example'],
+    params: ['host-0000.example'],
   },
   {
     name: 'host_health: the 20 most failing hosts (last 24 h)',
@@ -40,6 +40,38 @@ export const REPORTING_QUERIES: { name: string; sql: string; params: unknown[] }
     sql: `select * from omniscrape_reporting.daily_usage
            where api_key_name = $1 and day >= (now() at time zone 'utc')::date - 30 order by day`,
     params: ['key-01'],
+  },
+];
+
+/** The example questions of docs/reporting.md, answered over the seeded history. */
+export const EXAMPLE_QUESTIONS: { question: string; sql: string }[] = [
+  {
+    question: 'Which hosts failed most this week?',
+    sql: `select host,
+       count(*) filter (where status in ('failed', 'timed_out')) as failures,
+       count(*) as jobs,
+       round(100.0 * count(*) filter (where status in ('failed', 'timed_out')) / count(*), 1) as failure_pct,
+       mode() within group (order by error_code) filter (where status in ('failed', 'timed_out')) as top_error
+  from omniscrape_reporting.job_history
+ where created_at > now() - interval '7 days'
+ group by host
+ order by failures desc
+ limit 5`,
+  },
+  {
+    question: 'What did key key-03 spend per day this week?',
+    sql: `select day, jobs, completed, failed + timed_out as failed, charged
+  from omniscrape_reporting.daily_usage
+ where api_key_name = 'key-03' and day > current_date - 7
+ order by day`,
+  },
+  {
+    question: 'p95 run time per host (the last 24 hours, slowest first, hosts with at least 100 jobs)',
+    sql: `select host, jobs, round(p95_run_ms) as p95_ms, round(success_rate::numeric, 3) as success_rate, top_error_code
+  from omniscrape_reporting.host_health
+ where jobs >= 100
+ order by p95_run_ms desc
+ limit 5`,
   },
 ];
 

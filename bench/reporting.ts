@@ -8,7 +8,9 @@
  * last run's plan. Results go to bench/results/reporting.json.
  *
  * `--data DIR` keeps the Postgres data directory: a second run with the same DIR skips the filling
- * (minutes for 10M rows) and only times the queries.
+ * (minutes for 10M rows) and only times the queries. `--retention-days N` then runs the scheduled
+ * cleanup's retention once with OMNISCRAPE_HISTORY_DAYS=N and reports what it did (it deletes the
+ * older days from a kept DIR for good).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +20,10 @@ import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
 import { migrateToLatest } from '../src/store/migrate';
 import { openStore } from '../src/store/pool';
 import { freePort } from '../test/helpers/free-port';
-import { REPORTING_QUERIES, rollUpSeededDays } from './reporting-queries';
+import Table from 'cli-table3';
+import { timeDashboardQueries } from './dashboard-queries';
+import { EXAMPLE_QUESTIONS, REPORTING_QUERIES, rollUpSeededDays } from './reporting-queries';
+import { measureRetention } from './reporting-retention';
 
 const log = (line: string) => process.stderr.write(`[reporting] ${line}\n`);
 
@@ -29,21 +34,23 @@ function option(name: string): string | undefined {
 
 const ROWS = Number(option('rows') ?? 10_000_000);
 const CHUNK = 250_000;
-const KEYS = 20;
-const HOSTS = 500;
+const KEYS = 50;
+const HOSTS = 2_000;
 const DAYS = 90;
 
 /**
  * One chunk of history rows, `$1` to `$2` of `$3` in creation order, over the last DAYS days. Keys
- * and hosts are skewed (random()^2: the first few carry most jobs); times in milliseconds. The
- * random draws are columns of the row source: in an uncorrelated LATERAL, Postgres would draw them
- * once for the whole statement.
+ * and hosts are skewed (key-01 and host-0000 carry the most jobs); 20 % sync; 90 % completed, 6 %
+ * failed, 1.5 % timed out, 2.5 % cancelled — but host-0007 is blocked on 45 % of its jobs, and
+ * host-0015 has timed out (30 s) on 35 % of its jobs in the last 7 days: trouble for the example
+ * questions of docs/reporting.md to find. The random draws are columns of the row source: in an
+ * uncorrelated LATERAL, Postgres would draw them once for the whole statement.
  */
 const INSERT_CHUNK = `
   insert into omniscrape.scrape_jobs (id, api_key_id, kind, url, host, method, format, timeout_seconds,
          status, target_status_code, error_code, error_message, attempts, charged, result_bytes,
          elapsed_ms, created_at, started_at, finished_at, updated_at, result_expires_at)
-  select gen_random_uuid(), k.id, case when r.kind < 0.05 then 'sync' else 'async' end,
+  select gen_random_uuid(), k.id, case when r.kind < 0.2 then 'sync' else 'async' end,
          'https://' || h.host || '/page/' || r.g, h.host, 'GET', 'markdown', 30,
          s.status,
          case s.status when 'completed' then 200 when 'failed' then (array[403, 404, 500, 503])[1 + (r.g % 4)] end,
@@ -51,26 +58,35 @@ const INSERT_CHUNK = `
          case when s.status = 'cancelled' then 0 else 1 + (r.retry < 0.03)::int end,
          case when s.status = 'completed' then 0.0035 else 0 end,
          case when s.status = 'completed' then 2000 + (r.size * 200000)::int end,
-         case when s.status <> 'cancelled' then t.run_ms::int end,
+         case when s.status <> 'cancelled' then s.run_ms::int end,
          t.created, case when s.status <> 'cancelled' then t.created + t.queue_ms * interval '1 ms' end,
-         t.created + (t.queue_ms + t.run_ms) * interval '1 ms',
-         t.created + (t.queue_ms + t.run_ms) * interval '1 ms',
+         t.created + (t.queue_ms + coalesce(s.run_ms, 0)) * interval '1 ms',
+         t.created + (t.queue_ms + coalesce(s.run_ms, 0)) * interval '1 ms',
          case when s.status = 'completed' then t.created + interval '1 day' end
-    from (select g, random() as kind, random() as retry, random() as size, random() as st, random() as key,
-                 random() as host
+    from (select g, random() as kind, random() as retry, random() as size, random() as st,
+                 floor(power(random(), 3) * ${KEYS})::int as key, floor(power(random(), 4) * ${HOSTS})::int as host,
+                 150 + power(random(), 3) * 5000 as run_ms
             from generate_series($1::bigint, $2::bigint) g) r
     cross join lateral (
       select now() - ${DAYS} * interval '1 day' + (r.g::float8 / $3) * ${DAYS} * interval '1 day' as created,
-             5 + random() * 400 as queue_ms, 40 + power(random(), 3) * 8000 as run_ms) t
+             5 + random() * 400 as queue_ms) t
     cross join lateral (
-      select case when r.st < 0.90 then 'completed' when r.st < 0.96 then 'failed'
-                  when r.st < 0.985 then 'timed_out' else 'cancelled' end as status,
-             case when r.st < 0.90 then null
+      select case when r.host = 7 and r.st < 0.45 then 'failed'
+                  when r.host = 15 and t.created > now() - interval '7 days' and r.st < 0.35 then 'timed_out'
+                  when r.st < 0.90 then 'completed' when r.st < 0.96 then 'failed'
+                  when r.st < 0.975 then 'timed_out' else 'cancelled' end as status,
+             case when r.host = 7 and r.st < 0.45 then 'TARGET_BLOCKED'
+                  when r.host = 15 and t.created > now() - interval '7 days' and r.st < 0.35 then 'TARGET_TIMEOUT'
+                  when r.st < 0.90 then null
                   when r.st < 0.96 then (array['TARGET_UNREACHABLE', 'TARGET_PROTOCOL_ERROR', 'TARGET_TLS_ERROR',
-                                               'SCRAPE_FAILED'])[1 + (r.g % 4)]
-                  when r.st < 0.985 then 'TARGET_TIMEOUT' else 'CANCELLED' end as error_code) s
-    join seed_keys k on k.n = floor(power(r.key, 2) * ${KEYS})
-    join seed_hosts h on h.n = floor(power(r.host, 2) * ${HOSTS})`;
+                                               'TARGET_BLOCKED'])[1 + (r.g % 4)]
+                  when r.st < 0.975 then 'TARGET_TIMEOUT' else 'CANCELLED' end as error_code,
+             case when r.st >= 0.975 and not (r.host = 7 and r.st < 0.45) then null
+                  when (r.host = 15 and t.created > now() - interval '7 days' and r.st < 0.35)
+                    or (r.st >= 0.96 and r.st < 0.975) then 30000
+                  else r.run_ms end as run_ms) s
+    join seed_keys k on k.n = r.key
+    join seed_hosts h on h.n = r.host`;
 
 async function seed(url: string): Promise<void> {
   const store = openStore(url, { max: 1 });
@@ -87,7 +103,7 @@ async function seed(url: string): Promise<void> {
   await client.connect();
   try {
     const { rows } = await client.query<{ n: string }>('select count(*) as n from omniscrape.scrape_jobs');
-    if (Number(rows[0]!.n) >= ROWS) {
+    if (Number(rows[0]!.n) > 0) {
       log(`history already holds ${rows[0]!.n} rows: not filling`);
       if ((await rollUpSeededDays(url)) > 0) await client.query('vacuum analyze');
       return;
@@ -103,7 +119,7 @@ async function seed(url: string): Promise<void> {
       await client.query('insert into seed_keys values ($1, $2)', [n, key.rows[0]!.id]);
     }
     await client.query(`create temp table seed_hosts as
-      select n, 'host-' || lpad(n::text, 3, '0') || '.example' as host from generate_series(0, ${HOSTS - 1}) n`);
+      select n, 'host-' || lpad(n::text, 4, '0') || '.example' as host from generate_series(0, ${HOSTS - 1}) n`);
     const began = performance.now();
     for (let from = 1; from <= ROWS; from += CHUNK) {
       const to = Math.min(ROWS, from + CHUNK - 1);
@@ -164,6 +180,33 @@ async function timeQueries(url: string): Promise<Timing[]> {
   return timings;
 }
 
+/** Each example question's SQL, its answer as a table, and how long it took (one run, warm). */
+async function answerQuestions(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let out = '';
+  try {
+    for (const q of EXAMPLE_QUESTIONS) {
+      await client.query(q.sql);
+      const began = performance.now();
+      const result = await client.query<Record<string, unknown>>(q.sql);
+      const ms = performance.now() - began;
+      const table = new Table({ head: result.fields.map((f) => f.name), style: { head: [], border: [] } });
+      const cell = (value: unknown) =>
+        value instanceof Date
+          ? value.toISOString().slice(0, 10)
+          : value == null
+            ? ''
+            : (value as string | number).toString();
+      for (const row of result.rows) table.push(result.fields.map((f) => cell(row[f.name])));
+      out += `\n${q.question}\n\n${q.sql};\n\n${table.toString()}\n(${result.rowCount} rows, ${ms.toFixed(1)} ms)\n`;
+    }
+  } finally {
+    await client.end();
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const keep = option('data');
   const dir = keep ? path.resolve(keep) : fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-reporting-'));
@@ -177,15 +220,29 @@ async function main(): Promise<void> {
   try {
     await seed(postgres.url);
     const timings = await timeQueries(postgres.url);
+    const dashboard = await timeDashboardQueries(postgres.url, log);
+    const answers = await answerQuestions(postgres.url);
+    const retentionDays = option('retention-days');
+    if (retentionDays) log(`running the retention with OMNISCRAPE_HISTORY_DAYS=${retentionDays}`);
+    const retention = retentionDays ? await measureRetention(postgres.url, Number(retentionDays)) : undefined;
     const out = path.resolve(__dirname, '../../bench/results/reporting.json');
     fs.writeFileSync(
       out,
-      `${JSON.stringify({ rows: ROWS, cores: os.cpus().length, measured_at: new Date().toISOString(), timings }, null, 2)}\n`,
+      `${JSON.stringify({ rows: ROWS, cores: os.cpus().length, measured_at: new Date().toISOString(), timings, dashboard_ms: dashboard, retention }, null, 2)}\n`,
     );
     process.stdout.write(
       `\nreporting views over ${ROWS.toLocaleString('en')} history rows (${os.cpus().length} cores)\n`,
     );
     for (const t of timings) process.stdout.write(`  ${t.median_ms.toFixed(1).padStart(8)} ms  ${t.name}\n`);
+    process.stdout.write(`\nGET /dashboard/data and its statements, ms (median of 5)\n`);
+    for (const [range, parts] of Object.entries(dashboard))
+      process.stdout.write(
+        `  ${range.padEnd(4)} ${Object.entries(parts)
+          .map(([what, ms]) => `${what} ${ms.toFixed(0)}`)
+          .join(', ')}\n`,
+      );
+    process.stdout.write(`\nThe example questions of docs/reporting.md\n${answers}`);
+    if (retention) process.stdout.write(`\nThe retention, once\n${JSON.stringify(retention, null, 2)}\n`);
     log(`written ${path.relative(process.cwd(), out)} (with each query's plan)`);
   } finally {
     await postgres.stop();

@@ -7,7 +7,7 @@ import { insertApiKey } from '../src/store/api-keys';
 import { detectPgBouncer, pgBouncerProblems } from '../src/store/pgbouncer-detection';
 import { namedStatement, PreparingClient } from '../src/store/prepared-statements';
 import { runCli } from './helpers/cli';
-import { createTestDatabase } from './helpers/database';
+import { createTestDatabase, withClient } from './helpers/database';
 import { freePort } from './helpers/free-port';
 import { submitJobs, waitUntilAllFinished } from './helpers/load';
 import { startPgBouncer, type PgBouncer } from './helpers/pgbouncer';
@@ -67,17 +67,6 @@ afterAll(async () => {
   await database?.drop();
   await target?.close();
 });
-
-/** Runs `fn` on a connection of its own to `url`. */
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** The application names of the service's connections that reach Postgres directly, not through PgBouncer. */
 async function directConnections(): Promise<string[]> {

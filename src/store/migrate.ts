@@ -24,6 +24,9 @@ function migrator(db: Db): Migrator {
  */
 export async function migrateToLatest(db: Db): Promise<string[]> {
   await assertSupportedPostgres(db);
+  // With none pending, no DDL at all (even CREATE SCHEMA IF NOT EXISTS needs the CREATE right):
+  // the commands that migrate first then work as a runtime role on a current database.
+  if ((await pendingMigrations(db)).length === 0) return runDeferredSteps(db);
   await db.schema.createSchema(MIGRATION_TABLE_SCHEMA).ifNotExists().execute();
   const { error, results } = await migrator(db).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
@@ -55,6 +58,12 @@ export async function migrateToLatestOver(db: Db, urls: DatabaseUrls): Promise<s
   } finally {
     await direct.close();
   }
+}
+
+/** The migrations not applied yet, by name, in order. Reads only: any role with the runtime grants may ask. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const all = await migrator(db).getMigrations();
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
 
 /** The session advisory lock that lets one process at a time run the deferred steps. */
@@ -129,6 +138,5 @@ export async function assertSupportedPostgres(db: Db, oldest = OLDEST_SUPPORTED_
 
 /** True when every known migration has been applied (what /readyz reports). */
 export async function isMigrated(db: Db): Promise<boolean> {
-  const all = await migrator(db).getMigrations();
-  return all.every((m) => m.executedAt !== undefined);
+  return (await pendingMigrations(db)).length === 0;
 }
