@@ -1,11 +1,11 @@
-import type { Config } from '../config';
+import { directDatabaseUrl, type Config } from '../config';
 import { connectionBudget } from '../connection-budget';
 import { migrateDatabase, pendingDatabaseMigrations, waitForMigrations } from '../database-setup';
 import { isDatabaseUnavailable } from '../errors';
 import { createLogger, type Logger } from '../logger';
 import { startService, type ServiceRoles } from '../service';
 import { StartupFailure } from '../startup-failure';
-import { openStore } from '../store/pool';
+import { assertConnects, openStore } from '../store/pool';
 import { config, connecting, fail, print } from './common';
 import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, startLocalPostgres } from './local-mode';
 import { assertCanListen } from './startup-errors';
@@ -30,6 +30,10 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
   const logger = createLogger(cfg);
   let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
   let printedKey: string | undefined;
+  let heldSignal: NodeJS.Signals | undefined;
+  const holdSignal = (signal: NodeJS.Signals) => {
+    heldSignal ??= signal;
+  };
   if (roles.api) await assertCanListen(cfg.host, cfg.port);
   if (cfg.metricsPort !== undefined) {
     if (roles.api && cfg.metricsPort === cfg.port && cfg.port !== 0)
@@ -43,9 +47,17 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
     embedded = await startLocalPostgres(cfg, (line) => logger.warn(line));
   }
   const databaseUrl = cfg.databaseUrl ?? embedded!.url;
+  const directUrl = directDatabaseUrl(cfg, databaseUrl);
+  if (embedded && cfg.directDatabaseUrl)
+    logger.warn(
+      'OMNISCRAPE_DIRECT_DATABASE_URL is ignored without DATABASE_URL: the embedded Postgres is used',
+    );
+  // Checked first, so that its failure names OMNISCRAPE_DIRECT_DATABASE_URL rather than DATABASE_URL.
+  if (directUrl !== databaseUrl)
+    await connecting(directUrl, () => assertConnects(directUrl), 'OMNISCRAPE_DIRECT_DATABASE_URL');
   let service: Awaited<ReturnType<typeof startService>>;
   try {
-    if (options.allowEmbedded) await migrateAtStart(cfg, databaseUrl, logger);
+    if (options.allowEmbedded) await migrateAtStart(cfg, directUrl, logger);
     // serve too, when it migrated as another role: its own role may lack the runtime grants.
     if (!options.allowEmbedded || cfg.migrationDatabaseUrl)
       await assertMigrated(databaseUrl, options.waitForMigrations ?? false, logger);
@@ -53,6 +65,9 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
       printedKey = localApiKey(cfg);
       cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
     }
+    // A worker claims jobs before startService returns: a signal from then on is held, and the
+    // service stopped in order once it is up, instead of the process dying with jobs in hand.
+    process.on('SIGTERM', holdSignal).on('SIGINT', holdSignal);
     // A port taken since assertCanListen makes startService reject (EADDRINUSE), explained like the rest.
     service = await connecting(databaseUrl, () => startService(cfg, databaseUrl, roles, logger));
   } catch (err) {
@@ -118,14 +133,23 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
       process.exit(1);
     }
   };
+  process.off('SIGTERM', holdSignal).off('SIGINT', holdSignal);
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (heldSignal) void shutdown(heldSignal);
 }
 
-/** `serve`'s first step: what `omniscrape migrate` does, as the owner role when one is named. */
-async function migrateAtStart(cfg: Config, databaseUrl: string, logger: Logger): Promise<void> {
-  const url = cfg.migrationDatabaseUrl ?? databaseUrl;
-  const setting = cfg.migrationDatabaseUrl ? 'OMNISCRAPE_MIGRATION_DATABASE_URL' : undefined;
+/**
+ * `serve`'s first step: what `omniscrape migrate` does, as the owner role when one is named, else
+ * on the direct connection (migrations hold session locks, which a transaction pooler would lose).
+ */
+async function migrateAtStart(cfg: Config, directUrl: string, logger: Logger): Promise<void> {
+  const url = cfg.migrationDatabaseUrl ?? directUrl;
+  const setting = cfg.migrationDatabaseUrl
+    ? 'OMNISCRAPE_MIGRATION_DATABASE_URL'
+    : directUrl === cfg.directDatabaseUrl
+      ? 'OMNISCRAPE_DIRECT_DATABASE_URL'
+      : undefined;
   const report = await connecting(url, () => migrateDatabase(cfg, url, logger), setting);
   if (report.applied.length > 0 || report.queueSchema !== 'current')
     logger.info({ applied: report.applied, queueSchema: report.queueSchema }, 'database migrated');

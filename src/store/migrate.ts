@@ -3,6 +3,7 @@ import { Migrator } from 'kysely/migration';
 import { inspect } from 'node:util';
 import { deferredSteps, migrations } from '../../migrations';
 import { StartupFailure } from '../startup-failure';
+import { openStore } from './pool';
 import type { Db } from './schema';
 
 const MIGRATION_TABLE_SCHEMA = 'omniscrape';
@@ -35,6 +36,28 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   }
   const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   return [...applied, ...(await runDeferredSteps(db))];
+}
+
+/** A process's connections: `pooled` may go through a transaction-mode pooler, `direct` never does. */
+export interface DatabaseUrls {
+  pooled: string;
+  direct: string;
+}
+
+/**
+ * migrateToLatest for a process whose `db` (a pool to `urls.pooled`) may go through a
+ * transaction-mode pooler, where consecutive statements of one connection may reach different
+ * sessions: the migrations and the session lock of their deferred steps then run on a small pool
+ * of their own to the direct connection, closed after.
+ */
+export async function migrateToLatestOver(db: Db, urls: DatabaseUrls): Promise<string[]> {
+  if (urls.direct === urls.pooled) return migrateToLatest(db);
+  const direct = openStore(urls.direct, { max: 2, applicationName: 'omniscrape-migrate' });
+  try {
+    return await migrateToLatest(direct.db);
+  } finally {
+    await direct.close();
+  }
 }
 
 /** The migrations not applied yet, by name, in order. Reads only: any role with the runtime grants may ask. */
