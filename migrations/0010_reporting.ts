@@ -68,8 +68,8 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`alter table omniscrape.scrape_jobs drop column batch_id`.execute(db);
 }
 
-/** Milliseconds from one timestamp to another; NULL when either is, never negative. */
-function msBetween(from: string, to: string) {
+/** Milliseconds from one timestamp to another; NULL when either is, never negative (0012 reuses it). */
+export function msBetween(from: string, to: string) {
   // date_part, not extract: extract's numeric arithmetic costs several times more per row. Never
   // negative: created_at and a sync scrape's started_at come from an API host's clock, the other
   // times from Postgres's, and clocks a few milliseconds apart must not make a duration negative.

@@ -11,6 +11,7 @@ import * as m0008 from './0008_batches';
 import * as m0009 from './0009_webhooks';
 import * as m0010 from './0010_reporting';
 import * as m0011 from './0011_admin_keys_and_sessions';
+import * as m0012 from './0012_request_ids';
 
 /**
  * Every migration, in order. Listed by hand rather than read from the folder so the same list
@@ -28,6 +29,7 @@ export const migrations: Record<string, Migration> = {
   '0009_webhooks': m0009,
   '0010_reporting': m0010,
   '0011_admin_keys_and_sessions': m0011,
+  '0012_request_ids': m0012,
 };
 
 /**

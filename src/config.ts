@@ -172,6 +172,19 @@ const settings = {
   bossPoolSize: fromEnv('OMNISCRAPE_PGBOSS_POOL_SIZE', poolSize.optional()),
   /** The reporting pool (ServiceContext.reporting): report queries are few and may be slow, so it is kept small. */
   reportingPoolSize: fromEnv('OMNISCRAPE_REPORTING_POOL_SIZE', poolSize.default(4)),
+  /**
+   * Where GET /metrics is served: absent, on the API port (a worker without the API then serves
+   * none); set, on a port of its own at HOST, in every role (each process exposes its own counters).
+   */
+  metricsPort: fromEnv('OMNISCRAPE_METRICS_PORT', z.coerce.number().int().min(0).max(65535).optional()),
+  /**
+   * Absent: /metrics answers anyone who reaches it, as Prometheus targets usually are (its labels
+   * name no key and no URL); set: it requires `Authorization: Bearer <token>`.
+   */
+  metricsToken: fromEnv(
+    'OMNISCRAPE_METRICS_TOKEN',
+    z.string().min(16, 'must be at least 16 characters').optional(),
+  ),
   /** `fatal` … `trace`, or `silent` (JSON logs on stdout, by pino). */
   logLevel: fromEnv(
     'OMNISCRAPE_LOG_LEVEL',

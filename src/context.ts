@@ -7,6 +7,7 @@ import type { StatusNotices } from './jobs/status-notices';
 import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { SyncScrapeLeases } from './jobs/sync-leases';
 import type { Logger } from './logger';
+import type { ServiceMetrics } from './metrics/service-metrics';
 import type { Scraper } from './scraper/scraper';
 import type { ReportingDb } from './store/reporting-schema';
 import type { Store } from './store/pool';
@@ -37,6 +38,8 @@ export interface ServiceContext {
   statusNotices: StatusNotices;
   /** The jobs this process's waiting requests and event streams watch (API role). */
   jobWatchers: JobWatchers;
+  /** What this process counts for GET /metrics (src/metrics/). */
+  metrics: ServiceMetrics;
 }
 
 /** Work started by requests that must finish before the process closes its pools. */

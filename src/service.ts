@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { directDatabaseUrl, type Config } from './config';
 import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
-import { listen } from './http/server';
+import { createMetricsApp } from './http/metrics-route';
+import { listen, type HttpServer } from './http/server';
 import { ApiKeyCache } from './jobs/api-key-cache';
 import { JobWatchers } from './jobs/job-watchers';
 import { KeyRounds, QueueCapCheck } from './jobs/key-limits';
@@ -14,17 +15,23 @@ import { StatusNotices } from './jobs/status-notices';
 import { SyncScrapeLeases } from './jobs/sync-leases';
 import { WorkerWake } from './jobs/worker-wake';
 import { createLogger, type Logger } from './logger';
+import { ServiceMetrics } from './metrics/service-metrics';
 import { startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
 import type { DatabaseUrls } from './store/migrate';
-import { openReportingDb, openStore } from './store/pool';
+import { openReportingStore, openStore, poolCounts } from './store/pool';
+import { countQueueDepth } from './store/queue-depth';
 import { queueHeadRound } from './store/key-limits';
 import { listenOnChannels } from './store/notification-listener';
 import { JOB_STATUS_CHANNEL } from './store/statements/announce-status-changes';
 
 /** The application_name of each API process's one listening connection (tests find its backend by it). */
 export const API_LISTENER = 'omniscrape-api-listener';
+/** The longest the queue-depth count of a metrics scrape may run. */
+const QUEUE_DEPTH_TIMEOUT_MS = 2_000;
+/** A stopping metrics port's wait for a scrape in progress. */
+const METRICS_GRACE_MS = 1_000;
 
 export interface ServiceRoles {
   /** Serve the HTTP API. */
@@ -36,6 +43,8 @@ export interface ServiceRoles {
 export interface RunningService {
   /** The port the API listens on (when it runs). */
   port: number | undefined;
+  /** The port GET /metrics has to itself (OMNISCRAPE_METRICS_PORT), when set. */
+  metricsPort: number | undefined;
   context: ServiceContext;
   stop(): Promise<void>;
 }
@@ -70,7 +79,10 @@ export async function startService(
   let maintenance: Part | undefined;
   let webhooks: Part | undefined;
   let api: ApiRole | undefined;
+  let metricsServer: HttpServer | undefined;
   try {
+    // First: a taken port then stops the start before anything else has started.
+    metricsServer = await listenForMetrics(context);
     await prepareDatabase(context);
     if (roles.worker) {
       worker = await startScrapeWorker(context, urls.direct, processId);
@@ -80,6 +92,7 @@ export async function startService(
     if (roles.api) api = await startApi(context, urls.direct);
   } catch (err) {
     const cleanup = await Promise.allSettled([
+      metricsServer?.stop(),
       boss.stop({ graceful: false }),
       scraper.close(),
       store.close(),
@@ -94,8 +107,8 @@ export async function startService(
   const stop = () =>
     (stopping ??= (async () => {
       // Stop claiming at once; in-flight jobs get the grace period while the API drains. Then,
-      // in order: the API's leases and listener, maintenance, webhook deliveries, the worker, pg-boss,
-      // scraper, store, reporting reads.
+      // in order: the API's leases and listener, maintenance, webhook deliveries, the worker, the
+      // metrics port (answering until then), pg-boss, scraper, store, reporting reads.
       const workerStopped = worker
         ?.stop()
         .catch((err) => logger.error({ err }, 'stopping the workers failed'));
@@ -103,13 +116,14 @@ export async function startService(
       await maintenance?.stop();
       await webhooks?.stop();
       await workerStopped;
+      await metricsServer?.stop();
       await boss.stop({ graceful: true, timeout: config.shutdownGraceSeconds * 1000 });
       await scraper.close();
       await store.close();
       await reporting.destroy();
     })());
 
-  return { port: api?.port, context, stop };
+  return { port: api?.port, metricsPort: metricsServer?.port, context, stop };
 }
 
 /** The store, the queue client, the scraper, and what the roles share, unstarted. */
@@ -128,7 +142,7 @@ function createContext(
     prepareStatements: config.preparedStatements,
   });
   // Its pool connects on first use: a process that reads no report opens no connection for it.
-  const reporting = openReportingDb(config.reportingDatabaseUrl ?? urls.pooled, {
+  const reporting = openReportingStore(config.reportingDatabaseUrl ?? urls.pooled, {
     max: config.reportingPoolSize,
     onError: (err) => logger.warn({ err }, 'idle reporting connection lost'),
     applicationName: 'omniscrape-reporting',
@@ -140,11 +154,22 @@ function createContext(
   // (`omniscrape migrate` does, as the owner).
   boss.on('warning', ({ message, data }) => logger.warn({ data }, `pg-boss: ${message}`));
   const workerWake = new WorkerWake(store.db, logger, processId);
+  const metrics = new ServiceMetrics(
+    {
+      pools: {
+        store: () => poolCounts(store.pool),
+        reporting: () => poolCounts(reporting.pool),
+        pgboss: () => boss.getDb().poolCounts?.() ?? null,
+      },
+      queueDepth: () => countQueueDepth(store.db, QUEUE_DEPTH_TIMEOUT_MS),
+    },
+    logger,
+  );
   return {
     config,
     logger,
     store,
-    reporting,
+    reporting: reporting.db,
     boss,
     scraper: new Scraper({
       allowPrivateTargets: config.allowPrivateTargets,
@@ -162,6 +187,7 @@ function createContext(
     apiKeys: new ApiKeyCache(store.db),
     statusNotices: new StatusNotices(store.db, logger),
     jobWatchers: new JobWatchers(store.db, logger),
+    metrics,
   };
 }
 
@@ -179,9 +205,15 @@ async function prepareDatabase({ store, boss, config, logger }: ServiceContext):
 }
 
 /** The scheduled duties a worker process takes its share of (see maintenance/). */
-function startWorkerMaintenance({ boss, store, logger, config }: ServiceContext): Promise<Maintenance> {
+function startWorkerMaintenance({
+  boss,
+  store,
+  logger,
+  config,
+  metrics,
+}: ServiceContext): Promise<Maintenance> {
   return startMaintenance(
-    { boss, db: store.db, logger },
+    { boss, db: store.db, logger, metrics },
     {
       cron: config.purgeCron,
       purgeBatchSize: config.purgeBatchSize,
@@ -209,7 +241,7 @@ async function startApi(ctx: ServiceContext, directUrl: string): Promise<ApiRole
       [JOB_STATUS_CHANNEL]: (payload) => void ctx.jobWatchers.notice(payload),
     },
     logger,
-    API_LISTENER,
+    { applicationName: API_LISTENER, observer: ctx.metrics.listenerObserver('api') },
   );
   try {
     const server = await listen(
@@ -230,6 +262,17 @@ async function startApi(ctx: ServiceContext, directUrl: string): Promise<ApiRole
     logRejected(logger, await Promise.allSettled([listener.stop(), syncLeases.stop()]));
     throw err;
   }
+}
+
+/** GET /metrics on a port of its own (OMNISCRAPE_METRICS_PORT, at HOST), when that is set. */
+async function listenForMetrics(ctx: ServiceContext): Promise<HttpServer | undefined> {
+  const { config } = ctx;
+  if (config.metricsPort === undefined) return undefined;
+  return listen(
+    createMetricsApp(ctx),
+    { host: config.host, port: config.metricsPort },
+    { graceMs: METRICS_GRACE_MS, inFlight: new InFlightWork() },
+  );
 }
 
 function logRejected(logger: Logger, cleanup: PromiseSettledResult<unknown>[]): void {

@@ -18,8 +18,11 @@ import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { waitFor } from './helpers/wait';
 
 const KEY = 'least-privilege-key-0001';
-/** Undone and applied again in the upgrade test: it creates a table, which the runtime role must get. */
-const LAST_MIGRATION = '0011_admin_keys_and_sessions';
+/**
+ * Undone (the last first) and applied again in the upgrade test: 0011 creates a table, which the
+ * runtime role must get.
+ */
+const LAST_MIGRATIONS = ['0011_admin_keys_and_sessions', '0012_request_ids'];
 const MAINTENANCE_QUEUES = [
   PURGE_RESULTS_QUEUE,
   ABANDONED_SYNC_SCRAPES_QUEUE,
@@ -84,7 +87,7 @@ describe('the API and workers as a role that may not create anything', () => {
       const res = await runCli([role], { ...env(), PORT: '0' });
       expectOneLineRefusal(
         res,
-        /^omniscrape: pending migrations: 0001_job_history_and_keys, .*0011_admin_keys_and_sessions, pg-boss schema \(not installed\); run `omniscrape migrate`/,
+        /^omniscrape: pending migrations: 0001_job_history_and_keys, .*0012_request_ids, pg-boss schema \(not installed\); run `omniscrape migrate`/,
       );
     }
   });
@@ -220,20 +223,24 @@ describe('the API and workers as a role that may not create anything', () => {
   });
 
   test('after an upgrade brings a migration, api refuses; a worker --wait-for-migrations waits, then runs once migrate ran, its new table granted by default privileges', async () => {
-    // The database as the previous release left it: the last migration not applied yet.
+    // The database as an earlier release left it: the last migrations not applied yet.
     const store = openStore(urlAs(owner), { max: 1 });
     try {
-      await migrations[LAST_MIGRATION]!.down!(store.db);
-      await store.db
-        .deleteFrom('omniscrape.kysely_migration' as never)
-        .where('name' as never, '=', LAST_MIGRATION as never)
-        .execute();
+      for (const name of [...LAST_MIGRATIONS].reverse()) {
+        await migrations[name]!.down!(store.db);
+        await store.db
+          .deleteFrom('omniscrape.kysely_migration' as never)
+          .where('name' as never, '=', name as never)
+          .execute();
+      }
     } finally {
       await store.close();
     }
     expectOneLineRefusal(
       await runCli(['api'], { ...env(), PORT: '0' }),
-      new RegExp(`^omniscrape: pending migrations: ${LAST_MIGRATION}; run \`omniscrape migrate\``),
+      new RegExp(
+        `^omniscrape: pending migrations: ${LAST_MIGRATIONS.join(', ')}; run \`omniscrape migrate\``,
+      ),
     );
 
     const worker = startRole(['worker', '--wait-for-migrations'], env());
@@ -242,11 +249,11 @@ describe('the API and workers as a role that may not create anything', () => {
       what: 'the worker to say it waits',
       timeoutMs: 30_000,
     });
-    expect(worker.output()).toContain(LAST_MIGRATION);
+    for (const name of LAST_MIGRATIONS) expect(worker.output()).toContain(name);
     expect(worker.child.exitCode).toBeNull();
 
     const migrated = await runCli(['migrate'], env());
-    expect(migrated.stdout).toContain(`applied: ${LAST_MIGRATION}`);
+    expect(migrated.stdout).toContain(`applied: ${LAST_MIGRATIONS.join(', ')}`);
     await worker.started;
     const api = await startApiRole(env());
     running.push(api);

@@ -37,6 +37,7 @@ const INTERFACE = {
     ['charged', 'numeric'],
     ['result_bytes', 'integer'],
     ['result_expired', 'boolean'],
+    ['request_id', 'text'],
   ],
   daily_usage: [
     ['day', 'date'],
@@ -115,6 +116,7 @@ describe('the reporting views (schema omniscrape_reporting)', () => {
         charged: row.charged,
         result_bytes: row.result_bytes,
         result_expired: row.kind === 'async' && row.status === 'completed' ? false : null,
+        request_id: row.request_id,
       });
       // The row's times come back to the millisecond; the view's figures are to the microsecond.
       expect(Math.abs(view.queue_ms - Math.max(0, ms(row.created_at, row.started_at)!))).toBeLessThan(1);

@@ -56,14 +56,14 @@ async function slotsInUseReach(n: number, what: string, timeoutMs = 10_000): Pro
 /** A context for runSyncScrape in this process, with a scraper of the test's choosing and a log it can read. */
 function syncContext(scraper: Pick<Scraper, 'scrape'>) {
   const { logger, lines } = capturingLogger();
-  const { store } = service.running.context;
+  const { store, metrics } = service.running.context;
   const syncLeases = new SyncScrapeLeases(store.db, logger, LEASE_SECONDS);
   syncLeases.start();
   const config = loadConfig({
     OMNISCRAPE_SYNC_LEASE_SECONDS: String(LEASE_SECONDS),
     OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
   });
-  return { ctx: { store, config, logger, syncLeases, scraper: scraper as Scraper }, lines };
+  return { ctx: { store, config, logger, syncLeases, metrics, scraper: scraper as Scraper }, lines };
 }
 
 const request = (url: string): ScrapeRequest => ({

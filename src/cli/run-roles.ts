@@ -35,6 +35,11 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
     heldSignal ??= signal;
   };
   if (roles.api) await assertCanListen(cfg.host, cfg.port);
+  if (cfg.metricsPort !== undefined) {
+    if (roles.api && cfg.metricsPort === cfg.port && cfg.port !== 0)
+      fail('OMNISCRAPE_METRICS_PORT must differ from PORT (unset, /metrics is served on PORT)');
+    await assertCanListen(cfg.host, cfg.metricsPort, 'OMNISCRAPE_METRICS_PORT');
+  }
   if (!cfg.databaseUrl) {
     if (!options.allowEmbedded)
       fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
@@ -80,7 +85,12 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
     .map(([name]) => name)
     .join(' + ');
   logger.info(
-    { roles: roleNames, port: service.port, maxConnections: connectionBudget(cfg, roles).total },
+    {
+      roles: roleNames,
+      port: service.port,
+      metricsPort: service.metricsPort,
+      maxConnections: connectionBudget(cfg, roles).total,
+    },
     'omniscrape started',
   );
   if (embedded) {

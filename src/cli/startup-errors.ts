@@ -12,6 +12,8 @@ export function explainStartupError(
   context: {
     databaseUrl?: string;
     port?: number;
+    /** The variable the port came from (default PORT), named in the way out. */
+    portSetting?: string;
     /** The variable the database URL came from (default DATABASE_URL), named in the way out. */
     setting?: string;
   } = {},
@@ -26,7 +28,7 @@ export function explainStartupError(
       const port = typeof e.port === 'number' ? e.port : context.port;
       const address = typeof e.address === 'string' ? e.address : 'this machine';
       return new StartupFailure(
-        `port ${port} is already in use on ${address}: set PORT to a free port, or stop what listens there`,
+        `port ${port} is already in use on ${address}: set ${context.portSetting ?? 'PORT'} to a free port, or stop what listens there`,
         'PORT_IN_USE',
         { cause: err },
       );
@@ -97,15 +99,15 @@ export function describeServer(databaseUrl: string | undefined): string {
 }
 
 /**
- * Fails early, explained, when the API's address cannot be listened on (a port taken), before
- * anything else starts: startService would find out too, but only after the embedded Postgres, the
- * migrations and pg-boss had started.
+ * Fails early, explained, when the API's address (or the metrics port's: `portSetting`) cannot be
+ * listened on (a port taken), before anything else starts: startService would find out too, but
+ * only after the embedded Postgres, the migrations and pg-boss had started.
  */
-export async function assertCanListen(host: string, port: number): Promise<void> {
+export async function assertCanListen(host: string, port: number, portSetting = 'PORT'): Promise<void> {
   if (port === 0) return;
   await new Promise<void>((resolve, reject) => {
     const probe = net.createServer();
-    probe.once('error', (err) => reject(explainStartupError(err, { port }) ?? err));
+    probe.once('error', (err) => reject(explainStartupError(err, { port, portSetting }) ?? err));
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
   });
 }

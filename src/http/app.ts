@@ -7,6 +7,9 @@ import { errorHandler, routeNotFound } from './errors';
 import { batchesRouter } from './batches-router';
 import { dashboardRouter } from './dashboard-router';
 import { jobsRouter } from './jobs-router';
+import { metricsRoute } from './metrics-route';
+import { requestIds } from './request-id';
+import { requestMetrics } from './request-metrics';
 import { scrapeRouter } from './scrape-router';
 
 export const REQUEST_BODY_LIMIT = '2mb';
@@ -17,6 +20,8 @@ export function createApp(ctx: ServiceContext): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  app.use(requestIds(ctx.logger));
+  app.use(requestMetrics(ctx.metrics));
 
   app.get('/healthz', (_req, res) => {
     res.json({ success: true, status: 'ok' });
@@ -43,6 +48,9 @@ export function createApp(ctx: ServiceContext): Express {
         .json({ success: false, error: 'Postgres cannot be reached.', code: 'NOT_READY' });
     }
   });
+
+  // Before any key is asked for, as Prometheus targets usually are (OMNISCRAPE_METRICS_TOKEN guards it).
+  if (ctx.config.metricsPort === undefined) app.get('/metrics', metricsRoute(ctx));
 
   const v1 = express.Router();
   v1.use(requireApiKey(ctx.apiKeys));

@@ -17,7 +17,7 @@ import { idParam } from './ids';
 import { pageLimit, parseQuery } from './query';
 
 export function batchesRouter(
-  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices' | 'logger'>,
+  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices' | 'metrics'>,
 ): Router {
   const router = Router();
 
@@ -52,7 +52,7 @@ export function batchesRouter(
   router.get('/batches/:batch_id/events', async (req, res) => {
     const batch = await ownedBatch(req);
     await streamBatchEvents(
-      { db: ctx.store.db, jobWatchers: ctx.jobWatchers, logger: ctx.logger },
+      { db: ctx.store.db, jobWatchers: ctx.jobWatchers, logger: req.log },
       req,
       res,
       batch,
@@ -64,6 +64,7 @@ export function batchesRouter(
     const batch = await ownedBatch(req);
     const cancelled = await cancelBatchJobs(ctx.store.db, batch.id, apiKeyOf(req).id);
     ctx.statusNotices.announce('ended', cancelled);
+    ctx.metrics.jobsEnded({ kind: 'async', status: 'cancelled', errorCode: 'CANCELLED' }, cancelled.length);
     await enqueueWebhooksOf(ctx, cancelled);
     res.json({ success: true, batch_id: batch.id, cancelled: cancelled.length });
   });

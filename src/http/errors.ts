@@ -49,10 +49,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   // Four parameters: Express knows an error handler by its arity.
   return (err, req, res, _next) => {
     const answer = toHttpError(err);
+    // The request's own logger (http/request-id.ts), so the line carries its requestId.
+    const log = req.log ?? logger;
     if (answer.status >= 500 && answer.code !== 'QUEUE_UNAVAILABLE') {
-      logger.error({ err, method: req.method, path: req.path }, 'request failed');
+      log.error({ err, method: req.method, path: req.path }, 'request failed');
     } else if (answer.code === 'QUEUE_UNAVAILABLE') {
-      logger.warn({ err, method: req.method, path: req.path }, 'Postgres unavailable');
+      log.warn({ err, method: req.method, path: req.path }, 'Postgres unavailable');
     }
     if (res.headersSent) return;
     res

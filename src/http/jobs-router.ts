@@ -14,7 +14,7 @@ import { parseJobListQuery } from './job-list-query';
 import { ownedJobAfterWait, waitParameter } from './job-wait';
 
 export function jobsRouter(
-  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices'>,
+  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices' | 'metrics'>,
 ): Router {
   const router = Router();
 
@@ -59,6 +59,7 @@ export function jobsRouter(
     const job = await cancelJob(ctx.store.db, id, apiKeyOf(req).id);
     if (!job) throw jobNotFound();
     ctx.statusNotices.announce('ended', [job.id]);
+    ctx.metrics.jobsEnded({ kind: 'async', status: 'cancelled', errorCode: 'CANCELLED' }, 1);
     await enqueueWebhooksOf(ctx, [job.id]);
     res.type('application/json').send(jobBody(job));
   });

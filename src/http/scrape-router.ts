@@ -20,7 +20,12 @@ export function scrapeRouter(ctx: ServiceContext): Router {
     });
     // Tracked so a stopping server waits for it: the client's socket may be gone, but the outcome
     // still has to be recorded before the pool closes.
-    const body = await ctx.inFlight.track(runSyncScrape(ctx, apiKeyOf(req), request, clientGone.signal));
+    const body = await ctx.inFlight.track(
+      runSyncScrape({ ...ctx, logger: req.log }, apiKeyOf(req), request, {
+        requestId: req.id,
+        clientGone: clientGone.signal,
+      }),
+    );
     if (!clientGone.signal.aborted) res.status(body.success ? 200 : 502).json(body);
   });
 
@@ -28,7 +33,12 @@ export function scrapeRouter(ctx: ServiceContext): Router {
     const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
     const { rest, webhook } = takeWebhook(req.body, 'webhook', ctx.config.allowPrivateTargets);
     const request = parseScrapeRequest(rest);
-    const submitted = await submitScrapeJob(ctx, apiKeyOf(req), { request, webhook }, idempotencyKey);
+    const submitted = await submitScrapeJob(
+      ctx,
+      apiKeyOf(req),
+      { request, webhook, requestId: req.id },
+      idempotencyKey,
+    );
     const poll = `/v1/jobs/${submitted.jobId}`;
     // A replay answers 200: nothing new was accepted.
     if (submitted.replayed) res.status(200).set('Idempotent-Replayed', 'true');
@@ -39,7 +49,7 @@ export function scrapeRouter(ctx: ServiceContext): Router {
   router.post('/scrape/batch', async (req, res) => {
     const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
     const batch = parseBatchRequest(req.body, ctx.config.maxBatch, ctx.config.allowPrivateTargets);
-    const submitted = await submitScrapeBatch(ctx, apiKeyOf(req), batch, idempotencyKey);
+    const submitted = await submitScrapeBatch(ctx, apiKeyOf(req), batch, idempotencyKey, req.id);
     const poll = `/v1/batches/${submitted.batchId}`;
     // A replay answers 200: nothing new was accepted.
     if (submitted.replayed) res.status(200).set('Idempotent-Replayed', 'true');

@@ -1,4 +1,5 @@
 import { ScrapeFailure } from '../errors';
+import type { JobEnd } from '../metrics/service-metrics';
 import type { ScrapedPage } from '../scraper/scrape-request';
 import type { PageResult } from '../store/job-results';
 
@@ -70,6 +71,19 @@ export function outcomeOf(body: ScrapeSuccessBody | ScrapeFailureBody): ScrapeOu
     elapsed_ms: elapsedMs,
   };
 }
+
+/** A recorded outcome as the metrics count a job's end. */
+export const jobEndOf = (
+  kind: JobEnd['kind'],
+  outcome: Pick<ScrapeOutcome, 'status' | 'error_code' | 'target_status_code'>,
+  startedAt: Date | null,
+): JobEnd => ({
+  kind,
+  status: outcome.status,
+  errorCode: outcome.error_code,
+  targetStatusCode: outcome.target_status_code,
+  startedAt,
+});
 
 /** The outcome of a job whose workers kept being lost: no scrape answered, so no time is recorded. */
 export const lostJobOutcome = (message: string): ScrapeOutcome => failedOutcome('JOB_TIMEOUT', message, null);

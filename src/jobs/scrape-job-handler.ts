@@ -45,7 +45,8 @@ async function handBack(ctx: ServiceContext, job: ScrapeJobRow): Promise<void> {
 
 /**
  * Runs one claimed scrape job and settles it. Throws for infrastructure errors and hand-backs,
- * which pg-boss retries; every scrape outcome, good or bad, is recorded and returns normally.
+ * which pg-boss retries; every scrape outcome, good or bad, is recorded and returned (undefined
+ * when another attempt owns the job now, so this one recorded nothing).
  */
 export async function processScrapeJob(
   ctx: ServiceContext,
@@ -53,9 +54,9 @@ export async function processScrapeJob(
   budget: MemoryBudget,
   { job, row }: ClaimedScrape,
   { claim, shutdown }: { claim: AbortSignal; shutdown: AbortSignal },
-): Promise<void> {
-  const settle = (outcome: ScrapeOutcome, result?: PageResult) =>
-    settler.add({
+): Promise<ScrapeOutcome | undefined> {
+  const settle = async (outcome: ScrapeOutcome, result?: PageResult) => {
+    const applied = await settler.add({
       attempt: attemptOf(job),
       apiKeyId: row.api_key_id,
       finish: {
@@ -67,11 +68,12 @@ export async function processScrapeJob(
       result,
       webhook: job.data.webhook === true,
     });
+    return applied ? outcome : undefined;
+  };
   if (row.attempts > MAX_ATTEMPTS) {
-    await settle(
+    return settle(
       lostJobOutcome(`The job could not finish: the workers processing it were lost ${MAX_ATTEMPTS} times.`),
     );
-    return;
   }
   const began = performance.now();
   // The page's memory is held from its first byte read until its result is stored.
@@ -83,7 +85,7 @@ export async function processScrapeJob(
       body = successBody(page, performance.now() - began, ctx.config.pricePerScrape);
     } catch (err) {
       // The claim was taken away (another worker owns the job now): leave the outcome to it.
-      if (claim.aborted) return;
+      if (claim.aborted) return undefined;
       if (shutdown.aborted) {
         // Back to `queued` before pg-boss sees the throw and requeues it, so no other worker can
         // claim the job while its history still says this one holds it.
@@ -93,7 +95,7 @@ export async function processScrapeJob(
       if (!(err instanceof ScrapeFailure)) throw err;
       body = failureBody(err, performance.now() - began);
     }
-    await settle(outcomeOf(body), body.success ? storedResult(body) : undefined);
+    return await settle(outcomeOf(body), body.success ? storedResult(body) : undefined);
   } finally {
     hold.release();
   }
@@ -106,8 +108,14 @@ export async function processScrapeJob(
 export async function processLostScrapeJob(ctx: ServiceContext, job: Job<ScrapeJobData>): Promise<void> {
   const message =
     'The job could not finish: pg-boss gave up on it after the workers processing it kept being lost.';
-  if (await timeOutLostScrapeJob(ctx.store.db, job.data.jobId, message)) {
+  const ended = await timeOutLostScrapeJob(ctx.store.db, job.data.jobId, message);
+  if (ended) {
     ctx.statusNotices.announce('ended', [job.data.jobId]);
+    ctx.metrics.jobsEnded({ kind: 'async', status: 'timed_out', errorCode: 'JOB_TIMEOUT' }, 1);
+    ctx.logger.warn(
+      { jobId: job.data.jobId, requestId: ended.request_id },
+      'pg-boss gave up on a job whose workers kept being lost; it ended timed_out',
+    );
     if (job.data.webhook) await enqueueWebhooksOf(ctx, [job.data.jobId]);
   }
 }

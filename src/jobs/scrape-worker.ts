@@ -7,6 +7,7 @@ import { BusyKeys, claimScrapeJobs, type ClaimedScrape } from './claim-scrape-jo
 import { ClaimLoop } from './claim-loop';
 import { keyGroupLimits } from './key-group-limits';
 import { attemptOf, LOST_SCRAPE_QUEUE, SCRAPE_QUEUE, type ScrapeJobData } from './queue';
+import { jobEndOf } from './outcome';
 import { HandedBack, processLostScrapeJob, processScrapeJob } from './scrape-job-handler';
 import { scrapeSettler } from './settle-scrape-jobs';
 
@@ -47,6 +48,8 @@ export async function startScrapeWorker(
         ...busyKeys.fetchOption(),
       });
       busyKeys.add(result.busyKeys);
+      for (const { row } of result.claimed)
+        if (row.attempts === 1 && row.started_at) ctx.metrics.jobStarted(row.created_at, row.started_at);
       return result;
     },
     attemptOf: (claimed) => attemptOf(claimed.job),
@@ -56,12 +59,21 @@ export async function startScrapeWorker(
         alive.map((c) => c.row.id),
       ),
     handle: async (claimed, signals) => {
+      const { row } = claimed;
+      // Every line about the job carries the id of the request that submitted it.
+      const log = logger.child({ jobId: row.id, requestId: row.request_id });
+      log.debug({ attempt: row.attempts }, 'scrape job started');
       try {
-        await processScrapeJob(ctx, settler, budget, claimed, signals);
+        const ended = await processScrapeJob(ctx, settler, budget, claimed, signals);
+        if (!ended) return log.info({ attempt: row.attempts }, 'scrape job taken over by another worker');
+        ctx.metrics.jobEnded(jobEndOf('async', ended, row.started_at));
+        log.info(
+          { attempt: row.attempts, status: ended.status, errorCode: ended.error_code, ms: ended.elapsed_ms },
+          'scrape job ended',
+        );
       } catch (err) {
-        if (err instanceof HandedBack)
-          logger.info({ jobId: claimed.row.id }, 'handed back an unfinished job');
-        else logger.error({ err, jobId: claimed.row.id }, 'scrape job handler failed; pg-boss will retry it');
+        if (err instanceof HandedBack) log.info('handed back an unfinished job');
+        else log.error({ err }, 'scrape job handler failed; pg-boss will retry it');
         throw err;
       }
     },
@@ -74,6 +86,7 @@ export async function startScrapeWorker(
       if (from !== processId) loop.wake();
     },
     logger,
+    { observer: ctx.metrics.listenerObserver('worker') },
   );
   loop.start();
   await boss.work<ScrapeJobData>(LOST_SCRAPE_QUEUE, { pollingIntervalSeconds: 5 }, async ([job]) => {

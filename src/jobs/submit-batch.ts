@@ -31,10 +31,12 @@ export interface SubmittedBatch {
  * the history rows, the pg-boss jobs) is committed before this resolves.
  */
 export async function submitScrapeBatch(
-  ctx: Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions'>,
+  ctx: Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions' | 'metrics'>,
   key: ApiKeyIdentity,
   { requests, webhooks }: BatchSubmission,
   idempotencyKey?: string,
+  /** The id of the request submitting it (X-Request-Id), recorded in each of its jobs' rows. */
+  requestId?: string,
 ): Promise<SubmittedBatch> {
   const named = webhooks.some((w) => w !== undefined);
   const idempotency =
@@ -74,10 +76,11 @@ export async function submitScrapeBatch(
       });
       const batchId = randomUUID();
       await ctx.submissions.submitBatch(
-        { id: batchId, apiKeyId: key.id },
+        { id: batchId, apiKeyId: key.id, requestId: requestId ?? null },
         submissions,
         idempotency && { apiKeyId: key.id, key: idempotency.key, requestHash: idempotency.hash, batchId },
       );
+      ctx.metrics.jobsSubmitted('async', submissions.length);
       return { batchId, jobIds: submissions.map((s) => s.data.jobId), replayed: false };
     },
   );

@@ -67,7 +67,7 @@ export class SubmitBatcher {
    * in a fixed number of statements, whatever its size.
    */
   async submitBatch(
-    batch: { id: string; apiKeyId: string },
+    batch: { id: string; apiKeyId: string; requestId: string | null },
     submissions: readonly QueuedSubmission[],
     idempotencyKey?: NewIdempotencyKey,
   ): Promise<void> {

@@ -9,7 +9,10 @@ import { idempotencyOf, submitOnce } from './idempotency';
 import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';
 import { effectiveWebhook } from './webhook-trigger';
 
-type SubmitContext = Pick<ServiceContext, 'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions'>;
+type SubmitContext = Pick<
+  ServiceContext,
+  'store' | 'config' | 'queueCaps' | 'rounds' | 'submissions' | 'metrics'
+>;
 
 /** An accepted submission; `replayed` when an idempotency key answered with its earlier job. */
 export type Submitted =
@@ -27,7 +30,16 @@ export type Submitted =
 export async function submitScrapeJob(
   ctx: SubmitContext,
   key: ApiKeyIdentity,
-  { request, webhook }: { request: ScrapeRequest; webhook?: JobWebhook | undefined },
+  {
+    request,
+    webhook,
+    requestId,
+  }: {
+    request: ScrapeRequest;
+    webhook?: JobWebhook | undefined;
+    /** The id of the request submitting it (X-Request-Id), recorded in its history row. */
+    requestId?: string;
+  },
   idempotencyKey?: string,
 ): Promise<Submitted> {
   const idempotency =
@@ -51,7 +63,11 @@ export async function submitScrapeJob(
       const jobId = randomUUID();
       const applied = effectiveWebhook(key, webhook);
       await ctx.submissions.submit({
-        row: { ...requestColumns(jobId, key.id, request), created_at: new Date() },
+        row: {
+          ...requestColumns(jobId, key.id, request),
+          request_id: requestId ?? null,
+          created_at: new Date(),
+        },
         data: { jobId, request, priority, ...(applied && { webhook: true }) },
         webhook: applied,
         group: groupOf(key, limits),
@@ -60,6 +76,7 @@ export async function submitScrapeJob(
           idempotencyKey: { apiKeyId: key.id, key: idempotency.key, requestHash: idempotency.hash, jobId },
         }),
       });
+      ctx.metrics.jobsSubmitted('async');
       return { jobId, status: 'queued', replayed: false };
     },
   );

@@ -11,13 +11,24 @@ import { checkMonthlyQuota, limitsOf, slotLeases } from './key-limits';
 import { requestColumns } from './history-row';
 import {
   failureBody,
+  jobEndOf,
   outcomeOf,
   successBody,
   type ScrapeFailureBody,
   type ScrapeSuccessBody,
 } from './outcome';
 
-type SyncScrapeContext = Pick<ServiceContext, 'store' | 'scraper' | 'config' | 'logger' | 'syncLeases'>;
+type SyncScrapeContext = Pick<
+  ServiceContext,
+  'store' | 'scraper' | 'config' | 'logger' | 'syncLeases' | 'metrics'
+>;
+
+/** Where a sync scrape comes from: its request's id, and a signal that the client hung up. */
+export interface SyncScrapeOrigin {
+  /** X-Request-Id, recorded in the history row. */
+  requestId?: string;
+  clientGone?: AbortSignal;
+}
 
 /**
  * Runs a scrape in the API process. It holds one of the key's concurrency slots while it runs: its
@@ -33,26 +44,29 @@ export async function runSyncScrape(
   ctx: SyncScrapeContext,
   key: ApiKeyIdentity,
   request: ScrapeRequest,
-  clientGone?: AbortSignal,
+  { requestId, clientGone }: SyncScrapeOrigin = {},
 ): Promise<ScrapeSuccessBody | ScrapeFailureBody> {
   const { db } = ctx.store;
   const limits = limitsOf(key, ctx.config);
   await checkMonthlyQuota(db, key, limits);
   const jobId = randomUUID();
+  const startedAt = new Date();
   await db.transaction().execute(async (trx) => {
     const slots = await lockAndCountKeySlots(trx, [key.id], [], slotLeases(ctx.config));
     if ((slots.get(key.id)?.processing ?? 0) >= limits.concurrency)
       throw concurrencyLimitReached(limits.concurrency);
     await insertSyncScrapeJob(trx, {
       ...requestColumns(jobId, key.id, request),
-      started_at: new Date(),
+      started_at: startedAt,
+      request_id: requestId ?? null,
     });
   });
+  ctx.metrics.jobsSubmitted('sync');
 
   ctx.syncLeases.hold(jobId);
   try {
     const body = await scrape(ctx, request, clientGone);
-    await recordOutcome(ctx, jobId, body);
+    await recordOutcome(ctx, jobId, startedAt, body);
     // The outcome is committed: a failure to count it must not turn a delivered scrape into an error.
     if (body.success) {
       await recordSuccessfulScrapes(db, new Map([[key.id, 1]])).catch((err: unknown) =>
@@ -64,7 +78,7 @@ export async function runSyncScrape(
     }
     return body;
   } catch (err) {
-    await endUnrecorded(ctx, jobId);
+    await endUnrecorded(ctx, jobId, startedAt);
     throw err; // the caller (the API) answers and logs it
   } finally {
     ctx.syncLeases.release(jobId);
@@ -94,12 +108,16 @@ async function scrape(
   }
 }
 
+/** Writes the outcome (and counts it, unless the row had ended meanwhile as abandoned). */
 async function recordOutcome(
   ctx: SyncScrapeContext,
   jobId: string,
+  startedAt: Date,
   body: ScrapeSuccessBody | ScrapeFailureBody,
 ): Promise<void> {
-  await finishSyncScrapeJob(ctx.store.db, jobId, outcomeOf(body));
+  const outcome = outcomeOf(body);
+  if (await finishSyncScrapeJob(ctx.store.db, jobId, outcome))
+    ctx.metrics.jobEnded(jobEndOf('sync', outcome, startedAt));
 }
 
 /**
@@ -107,14 +125,16 @@ async function recordOutcome(
  * it), so its slot frees now rather than when its lease lapses. If this fails too, it is logged
  * and the lease lapses; the caller rethrows the original error.
  */
-async function endUnrecorded(ctx: SyncScrapeContext, jobId: string): Promise<void> {
+async function endUnrecorded(ctx: SyncScrapeContext, jobId: string, startedAt: Date): Promise<void> {
   try {
-    await finishSyncScrapeJob(ctx.store.db, jobId, {
+    const ended = await finishSyncScrapeJob(ctx.store.db, jobId, {
       status: 'failed',
       error_code: 'INTERNAL_ERROR',
       error_message: 'The scrape stopped on an unexpected error; it has been logged.',
       charged: 0,
     });
+    if (ended)
+      ctx.metrics.jobEnded({ kind: 'sync', status: 'failed', errorCode: 'INTERNAL_ERROR', startedAt });
   } catch (err) {
     ctx.logger.warn(
       { err, jobId, leaseSeconds: ctx.syncLeases.leaseSeconds },

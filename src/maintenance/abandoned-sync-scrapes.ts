@@ -1,5 +1,6 @@
 import { ABANDONED_SYNC_SCRAPES_QUEUE } from '../jobs/queue';
 import type { Logger } from '../logger';
+import type { ServiceMetrics } from '../metrics/service-metrics';
 import type { Db } from '../store/schema';
 import { failAbandonedSyncScrapes as failAbandonedSyncScrapeRows } from '../store/scrape-jobs';
 import type { Duty } from './scheduled-duty';
@@ -20,7 +21,7 @@ export async function failAbandonedSyncScrapes(db: Db, leaseSeconds: number): Pr
 
 /** The scheduled end of abandoned sync scrapes' rows. */
 export function abandonedSyncScrapes(
-  deps: { db: Db; logger: Logger },
+  deps: { db: Db; logger: Logger; metrics: ServiceMetrics },
   options: { cron: string; syncLeaseSeconds: number },
 ): Duty {
   return {
@@ -30,6 +31,7 @@ export function abandonedSyncScrapes(
     // One statement: nothing to stop between steps.
     async run() {
       const abandoned = await failAbandonedSyncScrapes(deps.db, options.syncLeaseSeconds);
+      deps.metrics.jobsEnded({ kind: 'sync', status: 'failed', errorCode: 'SCRAPE_ABANDONED' }, abandoned);
       if (abandoned > 0) deps.logger.warn({ abandoned }, 'ended abandoned sync scrapes');
     },
   };

@@ -1,5 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
+import type { ServiceMetrics } from '../metrics/service-metrics';
 import type { Db } from '../store/schema';
 import { abandonedSyncScrapes } from './abandoned-sync-scrapes';
 import { historyRetention } from './history-retention';
@@ -26,7 +27,7 @@ export interface Maintenance {
 
 /** Schedules every maintenance duty, each on its own pg-boss queue and schedule. */
 export async function startMaintenance(
-  deps: { boss: PgBoss; db: Db; logger: Logger },
+  deps: { boss: PgBoss; db: Db; logger: Logger; metrics: ServiceMetrics },
   options: MaintenanceOptions,
 ): Promise<Maintenance> {
   const duties = [

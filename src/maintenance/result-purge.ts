@@ -1,4 +1,5 @@
 import type { Logger } from '../logger';
+import type { ServiceMetrics } from '../metrics/service-metrics';
 import type { Db } from '../store/schema';
 import { deleteExpiredResultsBatch } from '../store/job-results';
 import { PURGE_RESULTS_QUEUE } from '../jobs/queue';
@@ -15,7 +16,7 @@ export function purgeExpiredResults(db: Db, options: BatchedDeleteOptions): Prom
 
 /** The scheduled result purge (`omniscrape cleanup` runs the same purge by hand). */
 export function resultPurge(
-  deps: { db: Db; logger: Logger },
+  deps: { db: Db; logger: Logger; metrics: ServiceMetrics },
   options: { cron: string; batchSize: number },
 ): Duty {
   return {
@@ -23,7 +24,16 @@ export function resultPurge(
     queue: PURGE_RESULTS_QUEUE,
     cron: options.cron,
     async run(stopping) {
-      const deleted = await purgeExpiredResults(deps.db, { batchSize: options.batchSize, signal: stopping });
+      // Counted batch by batch: a run that fails halfway has still deleted what it deleted.
+      let counted = 0;
+      const deleted = await purgeExpiredResults(deps.db, {
+        batchSize: options.batchSize,
+        signal: stopping,
+        onBatch: (soFar) => {
+          deps.metrics.resultsPurged(soFar - counted);
+          counted = soFar;
+        },
+      });
       if (deleted > 0) deps.logger.info({ deleted }, 'purged expired results');
     },
   };

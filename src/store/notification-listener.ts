@@ -10,6 +10,18 @@ const RECONNECT_DELAY_MS = 1_000;
 /** Called with each notice's payload, and with undefined after each (re)connect. */
 export type OnNotify = (payload: string | undefined) => void;
 
+/** Told when the listening connection comes up and when it is lost (the metrics of its health). */
+export interface ListenerObserver {
+  connected(): void;
+  lost(): void;
+}
+
+export interface ListenerOptions {
+  /** Names the connection in pg_stat_activity. */
+  applicationName?: string;
+  observer?: ListenerObserver;
+}
+
 /**
  * Holds one connection LISTENing on `channel` and calls `onNotify` for each notice. A lost
  * connection is reopened every second until it works; `onNotify` is also called after each
@@ -20,8 +32,9 @@ export function listenForNotifications(
   channel: string,
   onNotify: OnNotify,
   logger: Logger,
+  options: ListenerOptions = {},
 ): NotificationListener {
-  return listenOnChannels(databaseUrl, { [channel]: onNotify }, logger);
+  return listenOnChannels(databaseUrl, { [channel]: onNotify }, logger, options);
 }
 
 /**
@@ -32,8 +45,7 @@ export function listenOnChannels(
   databaseUrl: string,
   handlers: Record<string, OnNotify>,
   logger: Logger,
-  /** Names the connection in pg_stat_activity. */
-  applicationName = 'omniscrape-listener',
+  { applicationName = 'omniscrape-listener', observer }: ListenerOptions = {},
 ): NotificationListener {
   const channels = Object.keys(handlers).join(', ');
   let client: pg.Client | undefined;
@@ -52,7 +64,10 @@ export function listenOnChannels(
     next.on('error', () => undefined); // 'end' follows and schedules the reconnect
     next.on('notification', (msg) => handlers[msg.channel]?.(msg.payload));
     next.on('end', () => {
-      if (client === next) client = undefined;
+      if (client === next) {
+        client = undefined;
+        observer?.lost();
+      }
       scheduleReconnect();
     });
     try {
@@ -61,6 +76,7 @@ export function listenOnChannels(
       // Stopped while connecting: closed at once; an error closing it changes nothing.
       if (stopped) return void (await next.end().catch(() => undefined));
       client = next;
+      observer?.connected();
       if (failing) logger.info({ channels }, 'LISTEN connection back');
       failing = false;
       for (const onNotify of Object.values(handlers)) onNotify(undefined);

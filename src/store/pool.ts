@@ -83,9 +83,32 @@ const reportingTypes: pg.CustomTypesConfig = {
  * queries then never take the connections the job path needs, on whichever server they run.
  */
 export function openReportingDb(databaseUrl: string, options: PoolOptions = {}): ReportingDb {
-  const pool = openPool(databaseUrl, { ...options, types: reportingTypes });
-  return new Kysely<ReportingDatabase>({ dialect: new PostgresDialect({ pool }) });
+  return openReportingStore(databaseUrl, options).db;
 }
+
+/** openReportingDb's handle with its pool beside it (whose use a service reports as metrics). */
+export function openReportingStore(
+  databaseUrl: string,
+  options: PoolOptions = {},
+): { db: ReportingDb; pool: pg.Pool } {
+  const pool = openPool(databaseUrl, { ...options, types: reportingTypes });
+  return { db: new Kysely<ReportingDatabase>({ dialect: new PostgresDialect({ pool }) }), pool };
+}
+
+/** A pool's size and use, as pg-boss reports its own pool's (poolCounts). */
+export interface PoolCounts {
+  max: number;
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+export const poolCounts = (pool: pg.Pool): PoolCounts => ({
+  max: pool.options.max,
+  total: pool.totalCount,
+  idle: pool.idleCount,
+  waiting: pool.waitingCount,
+});
 
 /** Whether Postgres answers on this pool (what /readyz checks first); throws when it does not. */
 export async function pingDatabase(db: Db): Promise<void> {

@@ -1,5 +1,5 @@
-// The reporting views (schema `omniscrape_reporting`, migration 0010; README and docs/reporting.md
-// document them column by column), as the reporting handle reads them. Views only gain columns, so
+// The reporting views (schema `omniscrape_reporting`, migrations 0010 and 0012; README and
+// docs/reporting.md document them column by column), as the reporting handle reads them. Views only gain columns, so
 // the interfaces here only ever grow. Read-only: nothing is insertable or updatable.
 import type { ColumnType, Kysely } from 'kysely';
 
@@ -27,6 +27,8 @@ export interface JobHistoryView {
   charged: ViewColumn<string>;
   result_bytes: ViewColumn<number | null>;
   result_expired: ViewColumn<boolean | null>;
+  /** The X-Request-Id of the request that submitted it (migration 0012); null for older jobs. */
+  request_id: ViewColumn<string | null>;
 }
 
 /** Per UTC day (of `created_at`) and key; days past the history's retention come from the roll-up. */

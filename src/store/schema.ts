@@ -72,6 +72,11 @@ export interface ScrapeJobsTable {
   heartbeat_at: Timestamp | null;
   /** The batch it was submitted in (migration 0010; NULL for a single submission or a sync scrape). */
   batch_id: string | null;
+  /**
+   * The `X-Request-Id` of the request that submitted it (migration 0012; a batch's jobs share
+   * their request's; NULL for jobs older than that migration).
+   */
+  request_id: string | null;
 }
 
 export interface JobResultsTable {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { STATUS_CHANGES } from './job-status';
-import { PUBLIC_JOB_COLUMNS, type Db, type NewScrapeJob } from './schema';
+import { PUBLIC_JOB_COLUMNS, type Db, type NewScrapeJob, type ScrapeJobRow } from './schema';
 import type { JobForOwner } from './statements/find-job-for-key';
 
 // The history's ordinary statements, through the query builder. Its hot statements (claim,
@@ -51,11 +51,15 @@ export async function handBackScrapeJob(db: Db, id: string, attempt: number): Pr
 
 /**
  * Ends a job pg-boss gave up on (its workers kept being lost) `timed_out` with JOB_TIMEOUT, unless
- * it already ended. Returns whether it did.
+ * it already ended. Returns the job's request id (for the log line about it) when it did.
  */
-export async function timeOutLostScrapeJob(db: Db, id: string, message: string): Promise<boolean> {
+export async function timeOutLostScrapeJob(
+  db: Db,
+  id: string,
+  message: string,
+): Promise<Pick<ScrapeJobRow, 'request_id'> | undefined> {
   const { from, to } = STATUS_CHANGES.timeOutLostScrapeJob;
-  const result = await db
+  return db
     .updateTable('omniscrape.scrape_jobs')
     .set({
       status: to,
@@ -68,8 +72,8 @@ export async function timeOutLostScrapeJob(db: Db, id: string, message: string):
     })
     .where('id', '=', id)
     .where('status', 'in', from)
+    .returning('request_id')
     .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
 }
 
 /**

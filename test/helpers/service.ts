@@ -1,6 +1,6 @@
 import { directDatabaseUrl, loadConfig, type Config, type Tuning } from '../../src/config';
 import { migrateDatabase } from '../../src/database-setup';
-import { createLogger } from '../../src/logger';
+import { createLogger, type Logger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
 import { createTestDatabase } from './database';
 import { startTargetServer, type TargetServer } from './target-server';
@@ -33,6 +33,8 @@ export interface TestServiceOptions {
   tuning?: Partial<Tuning>;
   roles?: ServiceRoles;
   databaseUrl?: string;
+  /** The service's logger (a test reading its lines passes capturingLogger's); else per OMNISCRAPE_LOG_LEVEL. */
+  logger?: Logger;
 }
 
 /** The whole service in this process, on a fresh database, with keys A and B provisioned. */
@@ -52,7 +54,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     },
     options.tuning,
   );
-  const logger = createLogger(config);
+  const logger = options.logger ?? createLogger(config);
   // What `omniscrape migrate` (or serve's start) does first, never through a pooler: the service
   // itself runs no DDL.
   await migrateDatabase(config, directDatabaseUrl(config, databaseUrl), logger);

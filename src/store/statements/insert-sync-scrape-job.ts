@@ -5,7 +5,7 @@ import type { Db, ScrapeJobRow } from '../schema';
 /** What a sync scrape's history row needs to begin. */
 export type NewSyncScrapeJob = Pick<
   ScrapeJobRow,
-  'id' | 'api_key_id' | 'url' | 'host' | 'method' | 'format' | 'timeout_seconds' | 'started_at'
+  'id' | 'api_key_id' | 'url' | 'host' | 'method' | 'format' | 'timeout_seconds' | 'started_at' | 'request_id'
 >;
 
 /**
@@ -16,9 +16,10 @@ export type NewSyncScrapeJob = Pick<
 const INSERT_SYNC_SCRAPE_JOB = namedStatement(
   'omniscrape_insert_sync_scrape_job',
   `insert into omniscrape.scrape_jobs
-          (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, attempts, started_at, heartbeat_at)
+          (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, attempts, started_at, heartbeat_at,
+           request_id)
    values ($1, $2, 'sync', $3, $4, $5, $6, $7, ${statusLiterals(STATUS_CHANGES.insertSyncScrapeJob.to)}, 1, $8,
-           clock_timestamp())`,
+           clock_timestamp(), $9)`,
 );
 
 /**
@@ -35,5 +36,6 @@ export async function insertSyncScrapeJob(db: Db, job: NewSyncScrapeJob): Promis
     job.format,
     job.timeout_seconds,
     job.started_at,
+    job.request_id,
   ]);
 }
