@@ -7,6 +7,7 @@ import { errorHandler, routeNotFound } from './errors';
 import { batchesRouter } from './batches-router';
 import { dashboardRouter } from './dashboard-router';
 import { jobsRouter } from './jobs-router';
+import { referenceRouter } from './reference-router';
 import { scrapeRouter } from './scrape-router';
 
 export const REQUEST_BODY_LIMIT = '2mb';
@@ -43,6 +44,8 @@ export function createApp(ctx: ServiceContext): Express {
         .json({ success: false, error: 'Postgres cannot be reached.', code: 'NOT_READY' });
     }
   });
+
+  app.use(referenceRouter());
 
   const v1 = express.Router();
   v1.use(requireApiKey(ctx.apiKeys));

@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
+import { batchPageQuery as batchPageQueryContract } from '../contract/requests';
 import type { ServiceContext } from '../context';
 import { presentJobState } from '../jobs/job-view';
 import { enqueueWebhooksOf } from '../jobs/webhook-trigger';
@@ -14,7 +15,7 @@ import { batchSummary, streamBatchEvents } from './batch-events';
 import { apiKeyOf } from './auth';
 import { batchNotFound } from './errors';
 import { idParam } from './ids';
-import { pageLimit, parseQuery } from './query';
+import { parseQuery } from './query';
 
 export function batchesRouter(
   ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices' | 'logger'>,
@@ -75,10 +76,8 @@ export function batchesRouter(
 const cursorAfter = (position: number) => Buffer.from(`after:${position}`).toString('base64url');
 
 /** The query of GET /v1/batches/{id}: a page of its jobs. */
-const batchPageQuery = z
-  .object({
-    limit: pageLimit,
-    cursor: z
+const batchPageQuery = batchPageQueryContract.extend({
+  cursor: z
       .string()
       .transform((text, ctx) => {
         const match = /^after:(\d{1,9})$/.exec(Buffer.from(text, 'base64url').toString());
@@ -91,6 +90,5 @@ const batchPageQuery = z
         }
         return Number(match[1]);
       })
-      .default(-1),
-  })
-  .strict();
+    .default(-1),
+});

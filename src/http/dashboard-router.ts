@@ -6,6 +6,7 @@ import { requireDashboardAdmin, signIn, signOut } from './dashboard-auth';
 import { dashboardFigures } from './dashboard-data';
 import { dashboardPage, signInPage } from './dashboard-page';
 import { parseDashboardRange } from './dashboard-range';
+import { packageRoot } from './package-root';
 
 /**
  * The one handle the dashboard reads the reporting views through: the reporting database
@@ -40,14 +41,6 @@ const securityHeaders: RequestHandler = (_req, res, next) => {
   });
   next();
 };
-
-/** The checkout's or the installed package's root (package.json): static/ sits there, beside src/ and dist/. */
-function packageRoot(from: string): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
-  }
-}
 
 /**
  * The files the pages load, by name. Chart.js is served from its own npm package's build (no
