@@ -1,5 +1,6 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { z } from 'zod';
+import { openApiDocument } from '../src/contract/openapi-document';
 import { job } from '../src/contract/responses';
 import { createApp } from '../src/http/app';
 import { startTestService, type TestService } from './helpers/service';
@@ -22,7 +23,8 @@ afterAll(async () => {
 function expressRoutes(stack: any[], prefixMatches: ((path: string) => boolean)[] = []): any[] {
   return stack.flatMap((layer) => {
     if (layer.route) return [{ route: layer.route, mounts: prefixMatches }];
-    if (layer.handle?.stack) return expressRoutes(layer.handle.stack, [...prefixMatches, (p) => layer.match(p)]);
+    if (layer.handle?.stack)
+      return expressRoutes(layer.handle.stack, [...prefixMatches, (p) => layer.match(p)]);
     return [];
   });
 }
@@ -44,8 +46,7 @@ describe('GET /openapi.json', () => {
     );
   });
 
-  test('a field added to a schema appears in the document', async () => {
-    const { openApiDocument } = await import('../src/contract/openapi-document');
+  test('a field added to a schema appears in the document', () => {
     const registered = z.globalRegistry.get(job)!;
     z.globalRegistry.remove(job);
     const extended = job.extend({ priority: z.int() }).meta(registered);
@@ -77,7 +78,9 @@ describe('GET /openapi.json', () => {
               (d) =>
                 d.method === method &&
                 d.path.endsWith(route.path) &&
-                mounts.every((match: (p: string) => boolean) => match(d.path.slice(0, d.path.length - route.path.length) || '/')),
+                mounts.every((match: (p: string) => boolean) =>
+                  match(d.path.slice(0, d.path.length - route.path.length) || '/'),
+                ),
             ),
         )
         .map((method) => `${method.toUpperCase()} ${route.path}`),
@@ -86,7 +89,11 @@ describe('GET /openapi.json', () => {
   });
 
   test('declares the key, the headers and the error codes', () => {
-    expect(document.components.securitySchemes.apiKey).toEqual({ type: 'apiKey', in: 'header', name: 'X-API-Key' });
+    expect(document.components.securitySchemes.apiKey).toEqual({
+      type: 'apiKey',
+      in: 'header',
+      name: 'X-API-Key',
+    });
     expect(Object.keys(document.components.headers)).toEqual(
       expect.arrayContaining(['Retry-After', 'Location', 'X-Request-Id']),
     );
@@ -98,6 +105,9 @@ describe('GET /openapi.json', () => {
     expect(document.components.schemas.Error.properties.code.enum).toEqual(
       expect.arrayContaining(['INVALID_REQUEST', 'JOB_NOT_FOUND', 'QUEUE_UNAVAILABLE', 'NOT_FOUND']),
     );
-    expect(document.paths['/v1/jobs/{job_id}'].get.parameters.map((p: any) => p.name)).toEqual(['job_id', 'wait']);
+    expect(document.paths['/v1/jobs/{job_id}'].get.parameters.map((p: any) => p.name)).toEqual([
+      'job_id',
+      'wait',
+    ]);
   });
 });

@@ -41,7 +41,14 @@ export const SCRAPE_FAILURE_CODES = [
 ] as const;
 
 /** Every status a job can be in (the check constraint of migration 0006). */
-export const JOB_STATUSES = ['queued', 'processing', 'completed', 'failed', 'timed_out', 'cancelled'] as const;
+export const JOB_STATUSES = [
+  'queued',
+  'processing',
+  'completed',
+  'failed',
+  'timed_out',
+  'cancelled',
+] as const;
 
 export const errorBody = z
   .strictObject({

@@ -15,7 +15,10 @@ const HEADERS: Record<ResponseHeader | 'X-Request-Id', Json> = {
     description: 'The answer of an earlier request with this Idempotency-Key.',
     schema: { const: 'true' },
   },
-  'Set-Cookie': { description: 'The dashboard session cookie (HttpOnly, SameSite=Strict).', schema: { type: 'string' } },
+  'Set-Cookie': {
+    description: 'The dashboard session cookie (HttpOnly, SameSite=Strict).',
+    schema: { type: 'string' },
+  },
   'X-Request-Id': {
     description: 'The id of this request in the logs: a valid incoming X-Request-Id echoed, else a new one.',
     schema: { type: 'string' },
@@ -23,7 +26,12 @@ const HEADERS: Record<ResponseHeader | 'X-Request-Id', Json> = {
 };
 
 /** Codes whose answers carry Retry-After. */
-const RETRY_CODES: readonly ErrorCode[] = ['CONCURRENCY_LIMIT', 'TOO_MANY_QUEUED_JOBS', 'QUEUE_UNAVAILABLE', 'NOT_READY'];
+const RETRY_CODES: readonly ErrorCode[] = [
+  'CONCURRENCY_LIMIT',
+  'TOO_MANY_QUEUED_JOBS',
+  'QUEUE_UNAVAILABLE',
+  'NOT_READY',
+];
 
 /** Every schema with a `meta({ id })`, as JSON Schema 2020-12 (OpenAPI 3.1's dialect), refs between them. */
 function componentSchemas(): Record<string, Json> {
@@ -41,14 +49,14 @@ const stripDialect = ({ $schema: _dialect, $id: _id, ...rest }: Json): Json => r
 
 /** A schema inline (a query parameter), or a ref when it has a component id. */
 function schemaOf(schema: z.ZodType): Json {
-  const id = z.globalRegistry.get(schema)?.id as string | undefined;
+  const id = z.globalRegistry.get(schema)?.id;
   if (id) return { $ref: `#/components/schemas/${id}` };
   return stripDialect(
     z.toJSONSchema(schema, {
       io: 'input',
       target: 'draft-2020-12',
       unrepresentable: 'any',
-    }) as Json,
+    }),
   );
 }
 
@@ -68,7 +76,13 @@ function parameters(route: RouteSpec): Json[] {
     const properties = (schemaOf(route.query).properties ?? {}) as Record<string, Json>;
     for (const [name, schema] of Object.entries(properties)) {
       const { description, ...rest } = schema;
-      found.push({ name, in: 'query', required: false, schema: rest, ...(description ? { description } : {}) });
+      found.push({
+        name,
+        in: 'query',
+        required: false,
+        schema: rest,
+        ...(description ? { description } : {}),
+      });
     }
   }
   if (route.idempotencyKey)
@@ -76,7 +90,8 @@ function parameters(route: RouteSpec): Json[] {
       name: 'Idempotency-Key',
       in: 'header',
       required: false,
-      description: 'Retrying with the same key within 24 hours answers the first result (200) instead of queuing again.',
+      description:
+        'Retrying with the same key within 24 hours answers the first result (200) instead of queuing again.',
       schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
       example: '6f1c1a3e-2b7d-4c59-9f0e-8d3a7b2c1e45',
     });
@@ -99,7 +114,11 @@ function responses(route: RouteSpec): Json {
       : spec.contentType
         ? { [spec.contentType]: {} }
         : undefined;
-    answers[status] = { description: spec.description, headers: headerRefs(spec.headers ?? []), ...(content ? { content } : {}) };
+    answers[status] = {
+      description: spec.description,
+      headers: headerRefs(spec.headers ?? []),
+      ...(content ? { content } : {}),
+    };
   }
   for (const [status, codes = []] of Object.entries(route.errors)) {
     const examples = Object.fromEntries(
@@ -108,7 +127,7 @@ function responses(route: RouteSpec): Json {
     answers[status] = {
       description: `Error: ${codes.join(', ')}.`,
       headers: headerRefs(codes.some((code) => RETRY_CODES.includes(code)) ? ['Retry-After'] : []),
-      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' }, examples } },
+      content: { 'application/json': { schema: schemaOf(errorBody), examples } },
     };
   }
   return answers;
@@ -116,7 +135,11 @@ function responses(route: RouteSpec): Json {
 
 function operation(route: RouteSpec): Json {
   const security =
-    route.auth === 'apiKey' ? [{ apiKey: [] }] : route.auth === 'dashboard' ? [{ apiKey: [] }, { dashboardSession: [] }] : [];
+    route.auth === 'apiKey'
+      ? [{ apiKey: [] }]
+      : route.auth === 'dashboard'
+        ? [{ apiKey: [] }, { dashboardSession: [] }]
+        : [];
   const body = route.body
     ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body) } } } }
     : route.formBody

@@ -81,7 +81,8 @@ const scrapeFields = {
 };
 
 const bodyNotWithGet = {
-  check: (b: { body?: string; method: string }) => b.body === undefined || (b.method !== 'GET' && b.method !== 'HEAD'),
+  check: (b: { body?: string; method: string }) =>
+    b.body === undefined || (b.method !== 'GET' && b.method !== 'HEAD'),
   params: { message: 'is not allowed with GET or HEAD', path: ['body'] },
 };
 

@@ -3,7 +3,9 @@ import { JOB_STATUSES, SCRAPE_FAILURE_CODES } from './errors';
 
 const id = z.uuid().meta({ examples: ['0b9f2c3e-5d1a-4f7e-9c8b-2a6d4e1f3c5b'] });
 const isoTime = z.iso.datetime().meta({ examples: ['2026-11-30T08:00:00.000Z'] });
-const elapsed = z.strictObject({ elapsed_time: z.number().meta({ description: 'Seconds the scrape took.' }) });
+const elapsed = z.strictObject({
+  elapsed_time: z.number().meta({ description: 'Seconds the scrape took.' }),
+});
 
 /** The answer of a successful scrape: POST /v1/scrape's 200 and a completed job's `result`. */
 export const scrapeSuccess = z
@@ -138,7 +140,10 @@ export const webhookDelivery = z
   .meta({ id: 'WebhookDelivery' });
 
 export const webhookDeliveries = z
-  .strictObject({ success: z.literal(true), data: z.array(webhookDelivery).meta({ description: 'Oldest first.' }) })
+  .strictObject({
+    success: z.literal(true),
+    data: z.array(webhookDelivery).meta({ description: 'Oldest first.' }),
+  })
   .meta({ id: 'WebhookDeliveries' });
 
 export const redeliveryAccepted = z

@@ -148,7 +148,8 @@ const jobRoutes: RouteSpec[] = [
     tag: 'jobs',
     auth: 'apiKey',
     summary: "Server-Sent Events of a job's status",
-    description: 'Each event\'s data is the job object (as `data` of the poll); the stream ends when the job does.',
+    description:
+      "Each event's data is the job object (as `data` of the poll); the stream ends when the job does.",
     lastEventId: true,
     responses: { 200: { description: 'An event stream.', contentType: 'text/event-stream' } },
     errors: JOB,
@@ -190,7 +191,7 @@ const batchRoutes: RouteSpec[] = [
     tag: 'batches',
     auth: 'apiKey',
     summary: "Server-Sent Events of a batch's progress",
-    description: 'Each event\'s data is a BatchSummary; the stream ends when no job is queued or processing.',
+    description: "Each event's data is a BatchSummary; the stream ends when no job is queued or processing.",
     lastEventId: true,
     responses: { 200: { description: 'An event stream.', contentType: 'text/event-stream' } },
     errors: BATCH,
@@ -303,11 +304,15 @@ const dashboardRoutes: RouteSpec[] = [
     summary: 'Sign in with an admin key (form field `key`)',
     formBody: true,
     responses: {
-      303: { description: 'Signed in: to /dashboard/, with the session cookie.', headers: ['Location', 'Set-Cookie'] },
+      303: {
+        description: 'Signed in: to /dashboard/, with the session cookie.',
+        headers: ['Location', 'Set-Cookie'],
+      },
       401: { description: 'An unknown or revoked key: the form again, saying so.', contentType: 'text/html' },
     },
     errors: { 403: ['FORBIDDEN'], 500: ['INTERNAL_ERROR'] },
-    description: 'A key that is not an admin key gets the form again with 403 (HTML); a post from another site gets 403 FORBIDDEN.',
+    description:
+      'A key that is not an admin key gets the form again with 403 (HTML); a post from another site gets 403 FORBIDDEN.',
   },
   {
     method: 'post',

@@ -78,17 +78,17 @@ const cursorAfter = (position: number) => Buffer.from(`after:${position}`).toStr
 /** The query of GET /v1/batches/{id}: a page of its jobs. */
 const batchPageQuery = batchPageQueryContract.extend({
   cursor: z
-      .string()
-      .transform((text, ctx) => {
-        const match = /^after:(\d{1,9})$/.exec(Buffer.from(text, 'base64url').toString());
-        if (!match) {
-          ctx.addIssue({
-            code: 'custom',
-            message: 'not a cursor this API gave out (pass next_cursor as it is)',
-          });
-          return z.NEVER;
-        }
-        return Number(match[1]);
-      })
+    .string()
+    .transform((text, ctx) => {
+      const match = /^after:(\d{1,9})$/.exec(Buffer.from(text, 'base64url').toString());
+      if (!match) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'not a cursor this API gave out (pass next_cursor as it is)',
+        });
+        return z.NEVER;
+      }
+      return Number(match[1]);
+    })
     .default(-1),
 });

@@ -1,5 +1,4 @@
 import express, { type RequestHandler, type Router } from 'express';
-import fs from 'node:fs';
 import path from 'node:path';
 import type { ServiceContext } from '../context';
 import { requireDashboardAdmin, signIn, signOut } from './dashboard-auth';
@@ -80,7 +79,9 @@ export function dashboardRouter(ctx: ServiceContext): Router {
   router.post('/sign-out', signOut(db));
 
   router.get('/', requireDashboardAdmin(db, 'redirect'), (req, res) => {
-    res.type('html').send(dashboardPage(parseDashboardRange(req.query)));
+    // Parsed before the type is set: a bad range's 400 is answered as JSON.
+    const range = parseDashboardRange(req.query);
+    res.type('html').send(dashboardPage(range));
   });
   router.get('/data', requireDashboardAdmin(db, 'refuse'), async (req, res) => {
     const figures = await dashboardFigures(reportingReads(ctx), parseDashboardRange(req.query));

@@ -34,6 +34,7 @@ const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <title>omniscrape API reference</title>
 <link rel="stylesheet" href="/docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
 </head>
 <body>
 <div id="reference"></div>
@@ -49,6 +50,7 @@ function referenceFiles(): Map<string, string> {
   return new Map([
     ['swagger-ui.css', path.join(swaggerUi, 'swagger-ui.css')],
     ['swagger-ui-bundle.js', path.join(swaggerUi, 'swagger-ui-bundle.js')],
+    ['favicon-32x32.png', path.join(swaggerUi, 'favicon-32x32.png')],
     ['docs.js', path.join(packageRoot(__dirname), 'static', 'docs', 'docs.js')],
   ]);
 }

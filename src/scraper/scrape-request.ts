@@ -5,7 +5,6 @@ import { HTTP_METHODS } from '../contract/requests';
 export { HTTP_METHODS, MAX_TIMEOUT_SECONDS } from '../contract/requests';
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
-
 /** A validated scrape request, as the API accepted it (field names are the public contract). */
 export interface ScrapeRequest {
   url: string;

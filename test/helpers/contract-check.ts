@@ -3,12 +3,14 @@ import { ROUTES, type RouteSpec } from '../../src/contract/routes';
 
 const matchers = ROUTES.map((route) => ({
   route,
-  pattern: new RegExp(`^${route.path.replace(/\{\w+\}/g, '[^/]+')}$`),
+  // Express matches a path with or without its trailing slash.
+  pattern: new RegExp(`^${route.path.replace(/\/$/, '').replace(/\{\w+\}/g, '[^/]+')}/?$`, 'i'),
 }));
 
 /** The declared route a request reached, if any (HEAD is answered by GET's route). */
 export function routeOf(method: string, url: string): RouteSpec | undefined {
-  const path = new URL(url, 'http://x').pathname;
+  // As fetch sends it: dot segments resolved.
+  const path = new URL(`http://x${url}`).pathname;
   const wanted = method.toLowerCase() === 'head' ? 'get' : method.toLowerCase();
   return matchers.find(({ route, pattern }) => route.method === wanted && pattern.test(path))?.route;
 }
@@ -18,7 +20,13 @@ export function routeOf(method: string, url: string): RouteSpec | undefined {
  * its schema does not allow, or an error code the status does not name. Every TestService call
  * is checked, so the whole API suite tests the contract the OpenAPI document publishes.
  */
-export function checkAnswer(method: string, url: string, status: number, contentType: string, body: unknown): void {
+export function checkAnswer(
+  method: string,
+  url: string,
+  status: number,
+  contentType: string,
+  body: unknown,
+): void {
   const route = routeOf(method, url);
   const where = `${method} ${url} → ${status}`;
   const json = contentType.includes('application/json') && method.toUpperCase() !== 'HEAD';
@@ -27,7 +35,9 @@ export function checkAnswer(method: string, url: string, status: number, content
     if (json && declared.schema) {
       const parsed = declared.schema.safeParse(body);
       if (!parsed.success)
-        throw new Error(`${where}: the body breaks its declared schema: ${parsed.error.message}\n${JSON.stringify(body)}`);
+        throw new Error(
+          `${where}: the body breaks its declared schema: ${parsed.error.message}\n${JSON.stringify(body)}`,
+        );
     }
     return;
   }
@@ -35,9 +45,10 @@ export function checkAnswer(method: string, url: string, status: number, content
   // Any URL may answer 404 NOT_FOUND: no route, or a file that is not there.
   const allowed = status === 404 ? [...(codes ?? []), 'NOT_FOUND'] : codes;
   if (!allowed) throw new Error(`${where}: status not declared for ${route?.method} ${route?.path}`);
-  if (!json) throw new Error(`${where}: an error answer that is not JSON`);
+  if (!json) throw new Error(`${where}: an error answer that is not JSON (${contentType})`);
   const parsed = errorBody.safeParse(body);
-  if (!parsed.success) throw new Error(`${where}: not the error shape: ${parsed.error.message}\n${JSON.stringify(body)}`);
+  if (!parsed.success)
+    throw new Error(`${where}: not the error shape: ${parsed.error.message}\n${JSON.stringify(body)}`);
   if (!allowed.includes(parsed.data.code))
     throw new Error(`${where}: code ${parsed.data.code} not declared (${allowed.join(', ')})`);
 }
