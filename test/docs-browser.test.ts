@@ -20,6 +20,12 @@ beforeAll(async () => {
   service = await startTestService();
   browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+  // Chromium reports a CSP violation as an event; surface each as a console error.
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) =>
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`),
+    );
+  });
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(message.text());
   });
@@ -51,6 +57,12 @@ test('GET /docs lists every route of the API, from this host alone, under its CS
       ),
     );
   expect(listed.sort()).toEqual(ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`).sort());
+  // An operation opened shows its parameters, body schema and answers (rendered with inline styles).
+  await page.locator('#operations-scrape-postV1ScrapeAsync .opblock-summary').click();
+  await page.locator('#operations-scrape-postV1ScrapeAsync .responses-table').first().waitFor();
+  await expect(page.locator('#operations-scrape-postV1ScrapeAsync').textContent()).resolves.toContain(
+    'Idempotency-Key',
+  );
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   expect(problems).toEqual([]);
