@@ -1,7 +1,9 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { z } from 'zod';
 import { openApiDocument } from '../src/contract/openapi-document';
+import { errorBody } from '../src/contract/errors';
 import { job } from '../src/contract/responses';
+import { ROUTES } from '../src/contract/routes';
 import { createApp } from '../src/http/app';
 import { startTestService, type TestService } from './helpers/service';
 
@@ -60,6 +62,23 @@ describe('GET /openapi.json', () => {
       z.globalRegistry.remove(extended);
       job.meta(registered);
     }
+  });
+
+  test('every example in the document is allowed by its own schema', () => {
+    const schemas = ROUTES.flatMap((route) => [
+      route.body,
+      ...Object.values(route.responses).map((r) => r.schema),
+    ]);
+    const checked = [errorBody, ...schemas].flatMap((schema) =>
+      schema
+        ? ((z.globalRegistry.get(schema)?.examples ?? []) as unknown[]).map((example) => ({
+            schema,
+            example,
+          }))
+        : [],
+    );
+    expect(checked.length).toBeGreaterThan(5);
+    for (const { schema, example } of checked) expect(schema.safeParse(example).error).toBeUndefined();
   });
 
   test('every route the app serves is in the document, with its method', () => {

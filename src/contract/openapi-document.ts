@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorBody, type ErrorCode } from './errors';
+import { ERROR_MEANINGS, errorBody, type ErrorCode } from './errors';
 import { ROUTES, type ResponseHeader, type RouteSpec } from './routes';
 
 type Json = Record<string, unknown>;
@@ -41,7 +41,16 @@ function componentSchemas(): Record<string, Json> {
     unrepresentable: 'any',
     uri: (id) => `#/components/schemas/${id}`,
   });
-  return Object.fromEntries(Object.entries(schemas).map(([id, s]) => [id, stripDialect(s as Json)]));
+  const components = Object.fromEntries(
+    Object.entries(schemas).map(([id, schema]) => [id, stripDialect(schema as Json)]),
+  );
+  // zod drops an object's examples when one of its fields transforms its input: put them back.
+  for (const route of ROUTES) {
+    const meta = route.body && z.globalRegistry.get(route.body);
+    const component = meta?.id ? components[meta.id] : undefined;
+    if (component && meta?.examples && !component.examples) component.examples = meta.examples;
+  }
+  return components;
 }
 
 /** A component as OpenAPI holds it: the document names the dialect once, and its place is its id. */
@@ -122,10 +131,13 @@ function responses(route: RouteSpec): Json {
   }
   for (const [status, codes = []] of Object.entries(route.errors)) {
     const examples = Object.fromEntries(
-      codes.map((code) => [code, { value: { success: false, error: `(${code})`, code } }]),
+      codes.map((code) => [
+        code,
+        { summary: ERROR_MEANINGS[code], value: { success: false, error: ERROR_MEANINGS[code], code } },
+      ]),
     );
     answers[status] = {
-      description: `Error: ${codes.join(', ')}.`,
+      description: codes.map((code) => `\`${code}\`: ${ERROR_MEANINGS[code]}`).join('\n\n'),
       headers: headerRefs(codes.some((code) => RETRY_CODES.includes(code)) ? ['Retry-After'] : []),
       content: { 'application/json': { schema: schemaOf(errorBody), examples } },
     };

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { JOB_STATUSES, SCRAPE_FAILURE_CODES } from './errors';
 
-const id = z.uuid().meta({ examples: ['0b9f2c3e-5d1a-4f7e-9c8b-2a6d4e1f3c5b'] });
-const isoTime = z.iso.datetime().meta({ examples: ['2026-11-30T08:00:00.000Z'] });
+const EXAMPLE_ID = '0b9f2c3e-5d1a-4f7e-9c8b-2a6d4e1f3c5b';
+const EXAMPLE_TIME = '2026-11-30T08:00:00.000Z';
+const id = z.uuid().meta({ examples: [EXAMPLE_ID] });
+const isoTime = z.iso.datetime().meta({ examples: [EXAMPLE_TIME] });
 const elapsed = z.strictObject({
   elapsed_time: z.number().meta({ description: 'Seconds the scrape took.' }),
 });
@@ -46,7 +48,18 @@ export const scrapeFailure = z
     metadata: elapsed,
     billing: z.strictObject({ charged: z.literal(0) }),
   })
-  .meta({ id: 'ScrapeFailure' });
+  .meta({
+    id: 'ScrapeFailure',
+    examples: [
+      {
+        success: false,
+        error: 'The target did not answer within the timeout.',
+        code: 'TARGET_TIMEOUT',
+        metadata: { elapsed_time: 30.001 },
+        billing: { charged: 0 },
+      },
+    ],
+  });
 
 /** The public view of one job. */
 export const job = z
@@ -66,7 +79,20 @@ export const job = z
     result_expired_at: isoTime.optional(),
     result: scrapeSuccess.optional().meta({ description: "A completed job's result, while it is kept." }),
   })
-  .meta({ id: 'Job' });
+  .meta({
+    id: 'Job',
+    examples: [
+      {
+        job_id: EXAMPLE_ID,
+        status: 'failed',
+        url: 'https://example.com/',
+        created_at: EXAMPLE_TIME,
+        updated_at: EXAMPLE_TIME,
+        error: 'The target could not be reached.',
+        code: 'TARGET_UNREACHABLE',
+      },
+    ],
+  });
 
 export const jobAnswer = z.strictObject({ success: z.literal(true), data: job }).meta({ id: 'JobAnswer' });
 
@@ -85,7 +111,10 @@ export const jobAccepted = z
     status: z.enum(JOB_STATUSES),
     poll: z.string().meta({ examples: ['/v1/jobs/0b9f2c3e-5d1a-4f7e-9c8b-2a6d4e1f3c5b'] }),
   })
-  .meta({ id: 'JobAccepted' });
+  .meta({
+    id: 'JobAccepted',
+    examples: [{ success: true, job_id: EXAMPLE_ID, status: 'queued', poll: `/v1/jobs/${EXAMPLE_ID}` }],
+  });
 
 export const batchAccepted = z
   .strictObject({
@@ -94,7 +123,12 @@ export const batchAccepted = z
     job_ids: z.array(id).meta({ description: 'In request order.' }),
     poll: z.string(),
   })
-  .meta({ id: 'BatchAccepted' });
+  .meta({
+    id: 'BatchAccepted',
+    examples: [
+      { success: true, batch_id: EXAMPLE_ID, job_ids: [EXAMPLE_ID], poll: `/v1/batches/${EXAMPLE_ID}` },
+    ],
+  });
 
 const statusCounts = z.strictObject(
   Object.fromEntries(JOB_STATUSES.map((s) => [s, z.int().nonnegative()])) as Record<
@@ -125,7 +159,7 @@ export const batchCancelled = z
     batch_id: id,
     cancelled: z.int().meta({ description: 'How many queued jobs were cancelled.' }),
   })
-  .meta({ id: 'BatchCancelled' });
+  .meta({ id: 'BatchCancelled', examples: [{ success: true, batch_id: EXAMPLE_ID, cancelled: 3 }] });
 
 export const webhookDelivery = z
   .strictObject({
@@ -137,7 +171,20 @@ export const webhookDelivery = z
     duration_ms: z.number(),
     created_at: isoTime,
   })
-  .meta({ id: 'WebhookDelivery' });
+  .meta({
+    id: 'WebhookDelivery',
+    examples: [
+      {
+        attempt: 1,
+        redelivery: false,
+        succeeded: true,
+        status_code: 200,
+        error: null,
+        duration_ms: 42,
+        created_at: EXAMPLE_TIME,
+      },
+    ],
+  });
 
 export const webhookDeliveries = z
   .strictObject({
