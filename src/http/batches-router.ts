@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
+import type { batchAnswer, batchCancelled } from '../contract/responses';
 import { batchPageQuery as batchPageQueryContract } from '../contract/requests';
 import type { ServiceContext } from '../context';
 import { presentJobState } from '../jobs/job-view';
@@ -41,13 +42,13 @@ export function batchesRouter(
     ]);
     const last = jobs.at(-1);
     res.json({
-      success: true,
+      success: true as const,
       data: {
         ...batchSummary(batch, progress),
         jobs: jobs.map((job) => presentJobState(job, job.has_result)),
         next_cursor: jobs.length === limit && last ? cursorAfter(last.position) : null,
       },
-    });
+    } satisfies z.input<typeof batchAnswer>);
   });
 
   router.get('/batches/:batch_id/events', async (req, res) => {
@@ -66,7 +67,9 @@ export function batchesRouter(
     const cancelled = await cancelBatchJobs(ctx.store.db, batch.id, apiKeyOf(req).id);
     ctx.statusNotices.announce('ended', cancelled);
     await enqueueWebhooksOf(ctx, cancelled);
-    res.json({ success: true, batch_id: batch.id, cancelled: cancelled.length });
+    res.json({ success: true as const, batch_id: batch.id, cancelled: cancelled.length } satisfies z.input<
+      typeof batchCancelled
+    >);
   });
 
   return router;
