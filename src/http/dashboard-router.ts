@@ -1,4 +1,4 @@
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type Router } from 'express';
 import path from 'node:path';
 import type { ServiceContext } from '../context';
 import { requireDashboardAdmin, signIn, signOut } from './dashboard-auth';
@@ -6,6 +6,7 @@ import { dashboardFigures } from './dashboard-data';
 import { dashboardPage, signInPage } from './dashboard-page';
 import { parseDashboardRange } from './dashboard-range';
 import { packageRoot } from './package-root';
+import { pageSecurityHeaders } from './page-security';
 
 /**
  * The one handle the dashboard reads the reporting views through: the reporting database
@@ -14,32 +15,15 @@ import { packageRoot } from './package-root';
  */
 const reportingReads = (ctx: ServiceContext) => ctx.reporting;
 
-/**
- * Nothing but this origin's own files run or load: no inline script or style, no frames, forms
- * post only here. The page needs nothing more (dashboard-page.ts).
- */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
-
-const securityHeaders: RequestHandler = (_req, res, next) => {
-  res.set({
-    'Content-Security-Policy': CONTENT_SECURITY_POLICY,
-    'X-Content-Type-Options': 'nosniff',
-    'X-Frame-Options': 'DENY',
+/** The pages need nothing beyond their own files (dashboard-page.ts). */
+const securityHeaders = pageSecurityHeaders(
+  {},
+  {
     // Not no-referrer: under it a browser's form posts say `Origin: null`, which the sign-in refuses.
     'Referrer-Policy': 'same-origin',
     'Cache-Control': 'no-store',
-  });
-  next();
-};
+  },
+);
 
 /**
  * The files the pages load, by name. Chart.js is served from its own npm package's build (no

@@ -1,32 +1,12 @@
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type Router } from 'express';
 import fs from 'node:fs';
 import path from 'node:path';
 import { openApiDocument } from '../contract/openapi-document';
 import { packageRoot } from './package-root';
+import { pageSecurityHeaders } from './page-security';
 
-/**
- * Only this origin's files run and load; Swagger UI's CSS holds its icons as data: URLs, the one
- * allowance it needs (the browser test fails on any CSP violation).
- */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
-
-const securityHeaders: RequestHandler = (_req, res, next) => {
-  res.set({
-    'Content-Security-Policy': CONTENT_SECURITY_POLICY,
-    'X-Content-Type-Options': 'nosniff',
-    'X-Frame-Options': 'DENY',
-  });
-  next();
-};
+/** Swagger UI's CSS holds its icons as data: URLs, the one allowance it needs (its browser test fails on any CSP violation). */
+const securityHeaders = pageSecurityHeaders({ 'img-src': "'self' data:", 'form-action': "'none'" });
 
 const PAGE = `<!doctype html>
 <html lang="en">
