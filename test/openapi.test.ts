@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { z } from 'zod';
 import { openApiDocument } from '../src/contract/openapi-document';
@@ -79,6 +81,15 @@ describe('GET /openapi.json', () => {
     );
     expect(checked.length).toBeGreaterThan(5);
     for (const { schema, example } of checked) expect(schema.safeParse(example).error).toBeUndefined();
+  });
+
+  test('the contract imports nothing but zod and itself, so a client can import it alone', () => {
+    const dir = path.resolve(__dirname, '../src/contract');
+    const imports = fs
+      .readdirSync(dir)
+      .flatMap((file) => [...fs.readFileSync(path.join(dir, file), 'utf8').matchAll(/from '([^']+)'/g)])
+      .map(([, from]) => from);
+    expect(imports.filter((from) => from !== 'zod' && !/^\.\/[\w-]+$/.test(from ?? ''))).toEqual([]);
   });
 
   test('every route the app serves is in the document, with its method', () => {

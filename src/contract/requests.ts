@@ -200,3 +200,28 @@ export const jobPollQuery = z.object({
       examples: ['30'],
     }),
 });
+
+/** The ranges the dashboard offers by name, back from now. */
+export const DASHBOARD_RANGE_NAMES = ['1h', '6h', '24h', '7d'] as const;
+
+const instant = z.iso
+  .datetime({ offset: true })
+  .transform((text) => new Date(text))
+  .meta({ description: 'ISO 8601 with an offset; with the other end, at most 7 days apart.' });
+
+/** The query of GET /dashboard and /dashboard/data: a named range, or `from` and `to`. */
+export const dashboardRangeQuery = z
+  .strictObject({
+    range: z
+      .enum(DASHBOARD_RANGE_NAMES)
+      .optional()
+      .meta({ description: 'A range back from now (default 1h).' }),
+    from: instant.optional(),
+    to: instant.optional(),
+  })
+  .refine((q) => q.range === undefined || (q.from === undefined && q.to === undefined), {
+    message: 'give either range or from and to, not both',
+  })
+  .refine((q) => (q.from === undefined) === (q.to === undefined), {
+    message: 'from and to go together',
+  });
