@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ERROR_MEANINGS, errorBody, type ErrorCode } from './errors';
+import { jobAnswer } from './responses';
 import { ROUTES, type ResponseHeader, type RouteSpec } from './routes';
 
 type Json = Record<string, unknown>;
@@ -26,7 +27,7 @@ const HEADERS: Record<ResponseHeader | 'X-Request-Id', Json> = {
 };
 
 /** Codes whose answers carry Retry-After. */
-const RETRY_CODES: readonly ErrorCode[] = [
+export const RETRY_CODES: readonly ErrorCode[] = [
   'CONCURRENCY_LIMIT',
   'TOO_MANY_QUEUED_JOBS',
   'QUEUE_UNAVAILABLE',
@@ -178,6 +179,28 @@ function operation(route: RouteSpec): Json {
   };
 }
 
+/** What a job's webhook receives when the job ends: the poll's answer, signed. */
+function jobEndedWebhook(): Json {
+  return {
+    post: {
+      summary: 'A job ended (POSTed to its webhook URL)',
+      description:
+        'Sent once a job is completed, failed, timed out or cancelled; retried with backoff until the receiver answers 2xx. Verify `X-Omniscrape-Signature` = `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`.',
+      parameters: [
+        {
+          name: 'X-Omniscrape-Job-Id',
+          in: 'header',
+          required: true,
+          schema: { type: 'string', format: 'uuid' },
+        },
+        { name: 'X-Omniscrape-Signature', in: 'header', required: true, schema: { type: 'string' } },
+      ],
+      requestBody: { required: true, content: { 'application/json': { schema: schemaOf(jobAnswer) } } },
+      responses: { '2XX': { description: 'Delivered; any other answer is retried.' } },
+    },
+  };
+}
+
 /** The OpenAPI 3.1 document of the API, generated from the contract's schemas and route table. */
 export function openApiDocument(version: string): Json {
   const paths: Record<string, Json> = {};
@@ -201,6 +224,7 @@ export function openApiDocument(version: string): Json {
       { name: 'dashboard', description: 'The operator page (admin keys)' },
     ],
     paths,
+    webhooks: { jobEnded: jobEndedWebhook() },
     components: {
       schemas: componentSchemas(),
       headers: HEADERS,

@@ -1,4 +1,5 @@
 import { errorBody, type ErrorCode } from '../../src/contract/errors';
+import { RETRY_CODES } from '../../src/contract/openapi-document';
 import { ROUTES, type RouteSpec } from '../../src/contract/routes';
 
 const matchers = ROUTES.map((route) => ({
@@ -24,14 +25,17 @@ export function checkAnswer(
   method: string,
   url: string,
   status: number,
-  contentType: string,
+  headers: Headers,
   body: unknown,
 ): void {
+  const contentType = headers.get('content-type') ?? '';
   const route = routeOf(method, url);
   const where = `${method} ${url} → ${status}`;
   const json = contentType.includes('application/json') && method.toUpperCase() !== 'HEAD';
   const declared = route?.responses[status];
   if (declared) {
+    const missing = (declared.headers ?? []).filter((name) => name !== 'Set-Cookie' && !headers.has(name));
+    if (missing.length > 0) throw new Error(`${where}: declared header(s) missing: ${missing.join(', ')}`);
     if (json && declared.schema) {
       const parsed = declared.schema.safeParse(body);
       if (!parsed.success)
@@ -51,4 +55,10 @@ export function checkAnswer(
     throw new Error(`${where}: not the error shape: ${parsed.error.message}\n${JSON.stringify(body)}`);
   if (!allowed.includes(parsed.data.code))
     throw new Error(`${where}: code ${parsed.data.code} not declared (${allowed.join(', ')})`);
+  if (
+    RETRY_CODES.includes(parsed.data.code) &&
+    !headers.has('retry-after') &&
+    parsed.data.code !== 'NOT_READY'
+  )
+    throw new Error(`${where}: ${parsed.data.code} without Retry-After`);
 }

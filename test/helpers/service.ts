@@ -84,7 +84,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       } catch {
         // not JSON: the test will say so
       }
-      checkAnswer(method, path, res.status, res.headers.get('content-type') ?? '', parsed);
+      checkAnswer(method, path, res.status, res.headers, parsed);
       return { status: res.status, headers: res.headers, body: parsed };
     },
     async query(text, params = []) {
