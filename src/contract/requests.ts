@@ -29,6 +29,8 @@ const httpUrl = z
   .refine(isHttpUrl, 'must be an absolute http:// or https:// URL')
   .meta({ description: 'The page to scrape.', format: 'uri', examples: ['https://example.com/'] });
 
+const utf8Bytes = new TextEncoder();
+
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** A scrape request's fields; scrapeRequest adds the rule across them. */
@@ -57,7 +59,8 @@ const scrapeFields = {
     .meta({ description: `Headers sent to the target (at most ${MAX_FORWARDED_HEADERS}).` }),
   body: z
     .string({ error: 'must be a string' })
-    .refine((b) => Buffer.byteLength(b) <= MAX_REQUEST_BODY_FIELD_BYTES, 'must be at most 1 MiB')
+    // TextEncoder rather than Buffer: a client may validate with this schema outside Node.
+    .refine((b) => utf8Bytes.encode(b).length <= MAX_REQUEST_BODY_FIELD_BYTES, 'must be at most 1 MiB')
     .refine(
       (b) => !b.includes('\0'),
       'must not contain NUL characters (Postgres text and jsonb cannot store them)',

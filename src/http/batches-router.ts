@@ -67,9 +67,12 @@ export function batchesRouter(
     const cancelled = await cancelBatchJobs(ctx.store.db, batch.id, apiKeyOf(req).id);
     ctx.statusNotices.announce('ended', cancelled);
     await enqueueWebhooksOf(ctx, cancelled);
-    res.json({ success: true as const, batch_id: batch.id, cancelled: cancelled.length } satisfies z.input<
-      typeof batchCancelled
-    >);
+    const body: z.input<typeof batchCancelled> = {
+      success: true,
+      batch_id: batch.id,
+      cancelled: cancelled.length,
+    };
+    res.json(body);
   });
 
   return router;
