@@ -40,7 +40,7 @@ afterAll(async () => {
   await service?.stop();
 });
 
-test('GET /docs lists every route of the API, from this host alone, under its CSP', async () => {
+test('GET /docs lists every route of the API and its webhook, from this host alone, under its CSP', async () => {
   const answer = await page.goto(`${service.baseUrl}/docs`);
   expect(answer?.status()).toBe(200);
   expect(answer?.headers()['content-security-policy']).toContain("script-src 'self'");
@@ -55,7 +55,9 @@ test('GET /docs lists every route of the API, from this host alone, under its CS
         ].join(' '),
       ),
     );
-  expect(listed.sort()).toEqual(ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`).sort());
+  // Every route, and the webhook a job's end POSTs.
+  const expected = [...ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`), 'POST jobEnded'];
+  expect(listed.sort()).toEqual(expected.sort());
   // An operation opened shows its parameters, body schema and answers (rendered with inline styles).
   await page.locator('#operations-scrape-postV1ScrapeAsync .opblock-summary').click();
   await page.locator('#operations-scrape-postV1ScrapeAsync .responses-table').first().waitFor();
