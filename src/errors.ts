@@ -1,16 +1,10 @@
+import type { DOMAIN_ERROR_CODES, SCRAPE_FAILURE_CODES } from './contract/errors';
+
 /**
  * Why the job system refused a request, as a machine code; src/http/errors.ts alone maps each code
  * to its HTTP status and headers, so jobs/ and store/ know nothing of HTTP.
  */
-export type DomainErrorCode =
-  | 'CONCURRENCY_LIMIT'
-  | 'TOO_MANY_QUEUED_JOBS'
-  | 'MONTHLY_QUOTA_EXCEEDED'
-  | 'QUEUE_UNAVAILABLE'
-  | 'IDEMPOTENCY_KEY_REUSED'
-  | 'JOB_NOT_CANCELLABLE'
-  | 'WEBHOOK_NOT_CONFIGURED'
-  | 'JOB_NOT_FINISHED';
+export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];
 
 export class DomainError extends Error {
   constructor(
@@ -63,15 +57,7 @@ export const jobNotFinished = (status: string) =>
   new DomainError('JOB_NOT_FINISHED', `This job is ${status}; its webhook is sent when it ends.`, { status });
 
 /** Codes of a scrape that could not complete: an outcome recorded like a page, not a refusal. */
-export type ScrapeFailureCode =
-  | 'TARGET_TIMEOUT'
-  | 'TARGET_UNREACHABLE'
-  | 'TARGET_TLS_ERROR'
-  | 'TARGET_TOO_LARGE'
-  | 'TARGET_BLOCKED'
-  | 'TOO_MANY_REDIRECTS'
-  | 'TARGET_PROTOCOL_ERROR'
-  | 'CLIENT_DISCONNECTED';
+export type ScrapeFailureCode = (typeof SCRAPE_FAILURE_CODES)[number];
 
 export class ScrapeFailure extends Error {
   constructor(

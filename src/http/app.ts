@@ -10,6 +10,7 @@ import { jobsRouter } from './jobs-router';
 import { metricsRoute } from './metrics-route';
 import { requestIds } from './request-id';
 import { requestMetrics } from './request-metrics';
+import { referenceRouter } from './reference-router';
 import { scrapeRouter } from './scrape-router';
 
 export const REQUEST_BODY_LIMIT = '2mb';
@@ -51,6 +52,7 @@ export function createApp(ctx: ServiceContext): Express {
 
   // Before any key is asked for, as Prometheus targets usually are (OMNISCRAPE_METRICS_TOKEN guards it).
   if (ctx.config.metricsPort === undefined) app.get('/metrics', metricsRoute(ctx));
+  app.use(referenceRouter());
 
   const v1 = express.Router();
   v1.use(requireApiKey(ctx.apiKeys));

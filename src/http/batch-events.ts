@@ -1,17 +1,24 @@
 import type { Request, Response } from 'express';
+import type { z } from 'zod';
+import type { batchSummary as batchSummarySchema } from '../contract/responses';
 import type { JobWatchers } from '../jobs/job-watchers';
 import type { Logger } from '../logger';
 import { batchJobIds, batchProgress, type BatchForOwner, type BatchProgress } from '../store/batches';
-import { JOB_STATUSES, type Db } from '../store/schema';
+import { JOB_STATUSES, type Db, type JobStatus } from '../store/schema';
 import { lastEventIdOf, openEventStream } from './event-stream';
 
+type BatchSummary = z.input<typeof batchSummarySchema>;
+
 /** The body of a batch's answer and events: its counts per status, every status named. */
-export function batchSummary(batch: BatchForOwner, progress: BatchProgress) {
+export function batchSummary(batch: BatchForOwner, progress: BatchProgress): BatchSummary {
   return {
     batch_id: batch.id,
     created_at: batch.created_at.toISOString(),
     total: batch.job_count,
-    counts: { ...Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])), ...progress.counts },
+    counts: {
+      ...(Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>),
+      ...progress.counts,
+    },
   };
 }
 

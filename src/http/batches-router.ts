@@ -1,5 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
+import type { batchAnswer, batchCancelled } from '../contract/responses';
+import { batchPageQuery as batchPageQueryContract } from '../contract/requests';
 import type { ServiceContext } from '../context';
 import { presentJobState } from '../jobs/job-view';
 import { enqueueWebhooksOf } from '../jobs/webhook-trigger';
@@ -14,7 +16,7 @@ import { batchSummary, streamBatchEvents } from './batch-events';
 import { apiKeyOf } from './auth';
 import { batchNotFound } from './errors';
 import { idParam } from './ids';
-import { pageLimit, parseQuery } from './query';
+import { parseQuery } from './query';
 
 export function batchesRouter(
   ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices' | 'metrics'>,
@@ -40,13 +42,13 @@ export function batchesRouter(
     ]);
     const last = jobs.at(-1);
     res.json({
-      success: true,
+      success: true as const,
       data: {
         ...batchSummary(batch, progress),
         jobs: jobs.map((job) => presentJobState(job, job.has_result)),
         next_cursor: jobs.length === limit && last ? cursorAfter(last.position) : null,
       },
-    });
+    } satisfies z.input<typeof batchAnswer>);
   });
 
   router.get('/batches/:batch_id/events', async (req, res) => {
@@ -66,7 +68,12 @@ export function batchesRouter(
     ctx.statusNotices.announce('ended', cancelled);
     ctx.metrics.jobsEnded({ kind: 'async', status: 'cancelled', errorCode: 'CANCELLED' }, cancelled.length);
     await enqueueWebhooksOf(ctx, cancelled);
-    res.json({ success: true, batch_id: batch.id, cancelled: cancelled.length });
+    const body: z.input<typeof batchCancelled> = {
+      success: true,
+      batch_id: batch.id,
+      cancelled: cancelled.length,
+    };
+    res.json(body);
   });
 
   return router;
@@ -76,22 +83,19 @@ export function batchesRouter(
 const cursorAfter = (position: number) => Buffer.from(`after:${position}`).toString('base64url');
 
 /** The query of GET /v1/batches/{id}: a page of its jobs. */
-const batchPageQuery = z
-  .object({
-    limit: pageLimit,
-    cursor: z
-      .string()
-      .transform((text, ctx) => {
-        const match = /^after:(\d{1,9})$/.exec(Buffer.from(text, 'base64url').toString());
-        if (!match) {
-          ctx.addIssue({
-            code: 'custom',
-            message: 'not a cursor this API gave out (pass next_cursor as it is)',
-          });
-          return z.NEVER;
-        }
-        return Number(match[1]);
-      })
-      .default(-1),
-  })
-  .strict();
+const batchPageQuery = batchPageQueryContract.extend({
+  cursor: z
+    .string()
+    .transform((text, ctx) => {
+      const match = /^after:(\d{1,9})$/.exec(Buffer.from(text, 'base64url').toString());
+      if (!match) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'not a cursor this API gave out (pass next_cursor as it is)',
+        });
+        return z.NEVER;
+      }
+      return Number(match[1]);
+    })
+    .default(-1),
+});

@@ -1,10 +1,15 @@
-import { z } from 'zod';
+import { dashboardRangeQuery, type DASHBOARD_RANGE_NAMES } from '../contract/requests';
 import { invalidRequest } from './errors';
 import { parseQuery } from './query';
 
 /** The ranges the page offers by name, back from now. */
-export const NAMED_RANGES = { '1h': 3_600, '6h': 6 * 3_600, '24h': 24 * 3_600, '7d': 7 * 86_400 } as const;
-export type RangeName = keyof typeof NAMED_RANGES;
+export type RangeName = (typeof DASHBOARD_RANGE_NAMES)[number];
+export const NAMED_RANGES = {
+  '1h': 3_600,
+  '6h': 6 * 3_600,
+  '24h': 24 * 3_600,
+  '7d': 7 * 86_400,
+} as const satisfies Record<RangeName, number>;
 export const DEFAULT_RANGE: RangeName = '1h';
 
 /** The widest `from`–`to` the page answers: its queries read every history row of the range. */
@@ -32,24 +37,9 @@ export interface DashboardRange {
   name: RangeName | undefined;
 }
 
-const instant = z.iso.datetime({ offset: true }).transform((text) => new Date(text));
-
-const rangeQuery = z
-  .strictObject({
-    range: z.enum(Object.keys(NAMED_RANGES) as [RangeName, ...RangeName[]]).optional(),
-    from: instant.optional(),
-    to: instant.optional(),
-  })
-  .refine((q) => q.range === undefined || (q.from === undefined && q.to === undefined), {
-    message: 'give either range or from and to, not both',
-  })
-  .refine((q) => (q.from === undefined) === (q.to === undefined), {
-    message: 'from and to go together',
-  });
-
 /** The time range of a dashboard request (`?range=1h|6h|24h|7d`, or `?from=…&to=…` in ISO 8601); 400 when malformed or too wide. */
 export function parseDashboardRange(query: Record<string, unknown>, now = new Date()): DashboardRange {
-  const q = parseQuery(rangeQuery, query);
+  const q = parseQuery(dashboardRangeQuery, query);
   if (q.from && q.to) {
     const seconds = (q.to.getTime() - q.from.getTime()) / 1000;
     if (seconds <= 0) throw invalidRequest('to: must be later than from');

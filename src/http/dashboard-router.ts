@@ -1,11 +1,12 @@
-import express, { type RequestHandler, type Router } from 'express';
-import fs from 'node:fs';
+import express, { type Router } from 'express';
 import path from 'node:path';
 import type { ServiceContext } from '../context';
 import { requireDashboardAdmin, signIn, signOut } from './dashboard-auth';
 import { dashboardFigures } from './dashboard-data';
 import { dashboardPage, signInPage } from './dashboard-page';
 import { parseDashboardRange } from './dashboard-range';
+import { packageRoot } from './package-root';
+import { pageSecurityHeaders } from './page-security';
 
 /**
  * The one handle the dashboard reads the reporting views through: the reporting database
@@ -14,40 +15,15 @@ import { parseDashboardRange } from './dashboard-range';
  */
 const reportingReads = (ctx: ServiceContext) => ctx.reporting;
 
-/**
- * Nothing but this origin's own files run or load: no inline script or style, no frames, forms
- * post only here. The page needs nothing more (dashboard-page.ts).
- */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
-
-const securityHeaders: RequestHandler = (_req, res, next) => {
-  res.set({
-    'Content-Security-Policy': CONTENT_SECURITY_POLICY,
-    'X-Content-Type-Options': 'nosniff',
-    'X-Frame-Options': 'DENY',
+/** The pages need nothing beyond their own files (dashboard-page.ts). */
+const securityHeaders = pageSecurityHeaders(
+  {},
+  {
     // Not no-referrer: under it a browser's form posts say `Origin: null`, which the sign-in refuses.
     'Referrer-Policy': 'same-origin',
     'Cache-Control': 'no-store',
-  });
-  next();
-};
-
-/** The checkout's or the installed package's root (package.json): static/ sits there, beside src/ and dist/. */
-function packageRoot(from: string): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
-  }
-}
+  },
+);
 
 /**
  * The files the pages load, by name. Chart.js is served from its own npm package's build (no
@@ -87,7 +63,9 @@ export function dashboardRouter(ctx: ServiceContext): Router {
   router.post('/sign-out', signOut(db));
 
   router.get('/', requireDashboardAdmin(db, 'redirect'), (req, res) => {
-    res.type('html').send(dashboardPage(parseDashboardRange(req.query)));
+    // Parsed before the type is set: a bad range's 400 is answered as JSON.
+    const range = parseDashboardRange(req.query);
+    res.type('html').send(dashboardPage(range));
   });
   router.get('/data', requireDashboardAdmin(db, 'refuse'), async (req, res) => {
     const figures = await dashboardFigures(reportingReads(ctx), parseDashboardRange(req.query));

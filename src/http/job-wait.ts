@@ -1,17 +1,16 @@
 import type { Request, Response } from 'express';
+import { jobPollQuery } from '../contract/requests';
 import type { ServiceContext } from '../context';
 import { MAX_WAIT_SECONDS, readAndWaitForEnd } from '../jobs/job-wait';
 import { isTerminal } from '../jobs/job-watchers';
 import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
 import { invalidRequest } from './errors';
 
-const SECONDS = /^\d+(\.\d+)?$/;
-
 /** `?wait=<seconds>` in milliseconds; undefined without it; a 400 naming `wait` when it is not 0 < wait ≤ 60. */
 export function waitParameter(query: Request['query']): number | undefined {
-  const raw = query.wait;
-  if (raw === undefined) return undefined;
-  const seconds = typeof raw === 'string' && SECONDS.test(raw) ? Number(raw) : NaN;
+  if (query.wait === undefined) return undefined;
+  const parsed = jobPollQuery.safeParse(query);
+  const seconds = parsed.success ? Number(parsed.data.wait) : NaN;
   if (!(seconds > 0 && seconds <= MAX_WAIT_SECONDS))
     throw invalidRequest(`wait: must be a number of seconds greater than 0 and at most ${MAX_WAIT_SECONDS}.`);
   return seconds * 1000;

@@ -1,4 +1,6 @@
 import { Router, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import type { jobPage, redeliveryAccepted } from '../contract/responses';
 import type { ServiceContext } from '../context';
 import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
@@ -40,7 +42,7 @@ export function jobsRouter(
 
   router.get('/jobs', async (req, res) => {
     const page = await listJobs(ctx.store.db, parseJobListQuery(req.query, apiKeyOf(req).id));
-    res.json({ success: true, ...page });
+    res.json({ success: true as const, ...page } satisfies z.input<typeof jobPage>);
   });
 
   router.get('/jobs/:job_id', async (req, res) => {
@@ -73,7 +75,9 @@ export function jobsRouter(
   router.post('/jobs/:job_id/webhooks/redeliver', async (req, res) => {
     const job = await ownedJob(req);
     await redeliverWebhook(ctx, job);
-    res.status(202).json({ success: true, job_id: job.id });
+    res
+      .status(202)
+      .json({ success: true as const, job_id: job.id } satisfies z.input<typeof redeliveryAccepted>);
   });
 
   return router;

@@ -1,17 +1,7 @@
 import { z } from 'zod';
 import { invalidRequest } from './errors';
 
-/** Items a page of a list answers unless `limit` says otherwise, and the most it may ask for. */
-export const PAGE_DEFAULT_LIMIT = 100;
-export const PAGE_MAX_LIMIT = 1000;
-
-/** `limit` of a paged list: a whole number from 1 to PAGE_MAX_LIMIT. */
-export const pageLimit = z
-  .string()
-  .regex(/^\d{1,7}$/, `must be a whole number from 1 to ${PAGE_MAX_LIMIT}`)
-  .transform(Number)
-  .pipe(z.number().min(1, 'must be at least 1').max(PAGE_MAX_LIMIT, `must be at most ${PAGE_MAX_LIMIT}`))
-  .default(PAGE_DEFAULT_LIMIT);
+export { PAGE_DEFAULT_LIMIT, PAGE_MAX_LIMIT, pageLimit } from '../contract/requests';
 
 /**
  * Validates a query string with `schema` (each parameter at most once); throws a 400

@@ -1,4 +1,6 @@
 import { Router } from 'express';
+import type { z } from 'zod';
+import type { batchAccepted, jobAccepted } from '../contract/responses';
 import type { ServiceContext } from '../context';
 import { runSyncScrape } from '../jobs/sync-scrape';
 import { submitScrapeJob } from '../jobs/submit';
@@ -43,7 +45,8 @@ export function scrapeRouter(ctx: ServiceContext): Router {
     // A replay answers 200: nothing new was accepted.
     if (submitted.replayed) res.status(200).set('Idempotent-Replayed', 'true');
     else res.status(202);
-    res.location(poll).json({ success: true, job_id: submitted.jobId, status: submitted.status, poll });
+    const body = { success: true, job_id: submitted.jobId, status: submitted.status, poll } as const;
+    res.location(poll).json(body satisfies z.input<typeof jobAccepted>);
   });
 
   router.post('/scrape/batch', async (req, res) => {
@@ -54,7 +57,8 @@ export function scrapeRouter(ctx: ServiceContext): Router {
     // A replay answers 200: nothing new was accepted.
     if (submitted.replayed) res.status(200).set('Idempotent-Replayed', 'true');
     else res.status(202);
-    res.location(poll).json({ success: true, batch_id: submitted.batchId, job_ids: submitted.jobIds, poll });
+    const body = { success: true, batch_id: submitted.batchId, job_ids: submitted.jobIds, poll } as const;
+    res.location(poll).json(body satisfies z.input<typeof batchAccepted>);
   });
 
   return router;

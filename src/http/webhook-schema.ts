@@ -1,28 +1,10 @@
-import { z } from 'zod';
+import { webhook as webhookBody } from '../contract/requests';
 import { ScrapeFailure } from '../errors';
 import { checkHostBeforeConnect } from '../scraper/address-guard';
 import type { JobWebhook } from '../store/webhooks';
 import { invalidRequest } from './errors';
 
-export const MAX_WEBHOOK_URL_LENGTH = 2048;
-
-const webhookBody = z.strictObject(
-  {
-    url: z
-      .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
-      .max(MAX_WEBHOOK_URL_LENGTH, `must be at most ${MAX_WEBHOOK_URL_LENGTH} characters`)
-      .refine((value) => {
-        const url = URL.parse(value);
-        return url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-      }, 'must be an absolute http:// or https:// URL'),
-    secret: z
-      .string({ error: 'must be a string' })
-      .min(8, 'must be 8 to 256 characters')
-      .max(256, 'must be 8 to 256 characters')
-      .optional(),
-  },
-  { error: 'must be an object { "url": …, "secret"?: … }' },
-);
+export { MAX_WEBHOOK_URL_LENGTH } from '../contract/requests';
 
 /**
  * Validates a submission's `webhook` (`field` names it in the 400). A host that is a blocked

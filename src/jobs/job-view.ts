@@ -1,17 +1,10 @@
+import type { z } from 'zod';
+import type { job } from '../contract/responses';
 import { withJsonMember } from '../store/json-text';
 import type { JobForOwner } from '../store/statements/find-job-for-key';
 
-/** `data` of GET /v1/jobs/{id}: the public view of one job. */
-export interface JobView {
-  job_id: string;
-  status: string;
-  url: string;
-  created_at: string;
-  updated_at: string;
-  error?: string;
-  code?: string;
-  result_expired_at?: string;
-}
+/** `data` of GET /v1/jobs/{id} as the contract declares it, its result apart (spliced in as stored JSON). */
+export type JobView = Omit<z.input<typeof job>, 'result'>;
 
 const iso = (value: Date | string | null) =>
   (value instanceof Date ? value : new Date(value ?? 0)).toISOString();

@@ -2,7 +2,7 @@ import type { JobForOwner, OwnedJob } from '../store/statements/find-job-for-key
 import { isTerminal, type JobWatchers } from './job-watchers';
 
 /** The longest `?wait=` a request may ask for, in seconds. */
-export const MAX_WAIT_SECONDS = 60;
+export { MAX_WAIT_SECONDS } from '../contract/requests';
 
 /** What a wait found: the job as first read (undefined: no such job), and the job as it ended, if it did. */
 export interface WaitOutcome {

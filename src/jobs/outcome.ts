@@ -1,23 +1,15 @@
+import type { z } from 'zod';
+import type { scrapeFailure, scrapeSuccess } from '../contract/responses';
 import { ScrapeFailure } from '../errors';
 import type { JobEnd } from '../metrics/service-metrics';
 import type { ScrapedPage } from '../scraper/scrape-request';
 import type { PageResult } from '../store/job-results';
 
 /** The answer of a successful scrape: the sync route's body and a completed job's `result`. */
-export interface ScrapeSuccessBody {
-  success: true;
-  data: ScrapedPage;
-  metadata: { elapsed_time: number };
-  billing: { charged: number };
-}
+export type ScrapeSuccessBody = z.input<typeof scrapeSuccess>;
 
-export interface ScrapeFailureBody {
-  success: false;
-  error: string;
-  code: string;
-  metadata: { elapsed_time: number };
-  billing: { charged: 0 };
-}
+/** POST /v1/scrape's 502: the target could not be scraped. */
+export type ScrapeFailureBody = z.input<typeof scrapeFailure>;
 
 export const seconds = (ms: number) => Math.round(ms) / 1000;
 

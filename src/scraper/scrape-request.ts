@@ -1,10 +1,9 @@
 import type { OutputFormat } from './formats';
 
-export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
-export type HttpMethod = (typeof HTTP_METHODS)[number];
+import { HTTP_METHODS } from '../contract/requests';
 
-/** The longest a scrape may take; the API refuses more, and the queue's job expiry is set above it. */
-export const MAX_TIMEOUT_SECONDS = 300;
+export { HTTP_METHODS, MAX_TIMEOUT_SECONDS } from '../contract/requests';
+export type HttpMethod = (typeof HTTP_METHODS)[number];
 
 /** A validated scrape request, as the API accepted it (field names are the public contract). */
 export interface ScrapeRequest {

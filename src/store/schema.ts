@@ -6,14 +6,9 @@ import type { ColumnType, Generated, GeneratedAlways, Insertable, Kysely, Select
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
 /** Every status a job can be in (the check constraint of migration 0006; the changes: job-status.ts). */
-export const JOB_STATUSES = [
-  'queued',
-  'processing',
-  'completed',
-  'failed',
-  'timed_out',
-  'cancelled',
-] as const;
+import { JOB_STATUSES } from '../contract/errors';
+
+export { JOB_STATUSES };
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export interface ApiKeysTable {

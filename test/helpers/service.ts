@@ -2,6 +2,7 @@ import { directDatabaseUrl, loadConfig, type Config, type Tuning } from '../../s
 import { migrateDatabase } from '../../src/database-setup';
 import { createLogger, type Logger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
+import { checkAnswer } from './contract-check';
 import { createTestDatabase } from './database';
 import { startTargetServer, type TargetServer } from './target-server';
 import { waitFor } from './wait';
@@ -86,6 +87,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       } catch {
         // not JSON: the test will say so
       }
+      checkAnswer(method, path, res.status, res.headers, parsed);
       return { status: res.status, headers: res.headers, body: parsed };
     },
     async query(text, params = []) {

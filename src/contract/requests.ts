@@ -1,0 +1,230 @@
+import { z } from 'zod';
+import { JOB_STATUSES } from './errors';
+
+export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
+/** The longest a scrape may take; the API refuses more, and the queue's job expiry is set above it. */
+export const MAX_TIMEOUT_SECONDS = 300;
+export const MAX_URL_LENGTH = 8192;
+export const MAX_FORWARDED_HEADERS = 100;
+export const MAX_HEADER_VALUE_LENGTH = 8192;
+export const MAX_REQUEST_BODY_FIELD_BYTES = 1024 * 1024;
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
+/** `?wait=` of a job poll: at most this many seconds. */
+export const MAX_WAIT_SECONDS = 60;
+/** Items a page of a list answers unless `limit` says otherwise, and the most it may ask for. */
+export const PAGE_DEFAULT_LIMIT = 100;
+export const PAGE_MAX_LIMIT = 1000;
+
+const isHttpUrl = (value: string) => {
+  const url = URL.parse(value);
+  return url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+};
+
+const httpUrl = z
+  .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+  .min(1, 'is required')
+  .max(MAX_URL_LENGTH, `must be at most ${MAX_URL_LENGTH} characters`)
+  .refine((value) => !value.includes('\0'), 'must not contain NUL characters')
+  .refine(isHttpUrl, 'must be an absolute http:// or https:// URL')
+  .meta({ description: 'The page to scrape.', format: 'uri', examples: ['https://example.com/'] });
+
+const utf8Bytes = new TextEncoder();
+
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A scrape request's fields; scrapeRequest adds the rule across them. */
+const scrapeFields = {
+  url: httpUrl,
+  method: z
+    .string({ error: 'must be a string' })
+    .transform((m) => m.toUpperCase())
+    .pipe(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(', ')}` }))
+    .default('GET')
+    .meta({ description: `One of ${HTTP_METHODS.join(', ')} (any case).` }),
+  headers: z
+    .record(
+      z.string().regex(headerName, 'header names must be HTTP tokens'),
+      z
+        .string({ error: 'header values must be strings' })
+        .max(MAX_HEADER_VALUE_LENGTH)
+        .refine((v) => !/[\r\n\0]/.test(v), 'header values must not contain CR, LF or NUL'),
+      { error: 'must be an object of strings' },
+    )
+    .refine(
+      (h) => Object.keys(h).length <= MAX_FORWARDED_HEADERS,
+      `must have at most ${MAX_FORWARDED_HEADERS} headers`,
+    )
+    .default({})
+    .meta({ description: `Headers sent to the target (at most ${MAX_FORWARDED_HEADERS}).` }),
+  body: z
+    .string({ error: 'must be a string' })
+    // TextEncoder rather than Buffer: a client may validate with this schema outside Node.
+    .refine((b) => utf8Bytes.encode(b).length <= MAX_REQUEST_BODY_FIELD_BYTES, 'must be at most 1 MiB')
+    .refine(
+      (b) => !b.includes('\0'),
+      'must not contain NUL characters (Postgres text and jsonb cannot store them)',
+    )
+    .optional()
+    .meta({ description: 'Request body sent to the target (at most 1 MiB); not with GET or HEAD.' }),
+  timeout: z
+    .number({ error: 'must be a number of seconds' })
+    .gt(0, 'must be greater than 0')
+    .max(MAX_TIMEOUT_SECONDS, `must be at most ${MAX_TIMEOUT_SECONDS} seconds`)
+    .default(DEFAULT_TIMEOUT_SECONDS)
+    .meta({ description: 'Seconds for the whole scrape, redirects and body included.' }),
+  follow_redirects: z.boolean({ error: 'must be true or false' }).default(true),
+  format: z
+    .enum(['raw', 'text', 'markdown'], { error: 'must be one of raw, text, markdown' })
+    .default('raw')
+    .meta({ description: 'How `data.content` is answered: the body as is, as text, or as Markdown.' }),
+  mode: z
+    .enum(['auto', 'http'], { error: 'must be "auto" or "http" (only the HTTP engine is available)' })
+    .default('auto'),
+};
+
+const bodyNotWithGet = {
+  check: (b: { body?: string; method: string }) =>
+    b.body === undefined || (b.method !== 'GET' && b.method !== 'HEAD'),
+  params: { message: 'is not allowed with GET or HEAD', path: ['body'] },
+};
+
+/** POST /v1/scrape's body. */
+export const scrapeRequest = z
+  .strictObject(scrapeFields)
+  .refine(bodyNotWithGet.check, bodyNotWithGet.params)
+  .meta({ id: 'ScrapeRequest', examples: [{ url: 'https://example.com/', format: 'markdown' }] });
+
+export const webhook = z
+  .strictObject(
+    {
+      url: z
+        .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+        .max(MAX_WEBHOOK_URL_LENGTH, `must be at most ${MAX_WEBHOOK_URL_LENGTH} characters`)
+        .refine(isHttpUrl, 'must be an absolute http:// or https:// URL')
+        .meta({ description: 'Where the finished job is POSTed.', format: 'uri' }),
+      secret: z
+        .string({ error: 'must be a string' })
+        .min(8, 'must be 8 to 256 characters')
+        .max(256, 'must be 8 to 256 characters')
+        .optional()
+        .meta({ description: 'Signs each delivery (HMAC-SHA256).' }),
+    },
+    { error: 'must be an object { "url": …, "secret"?: … }' },
+  )
+  .meta({ id: 'Webhook' });
+
+/** POST /v1/scrape/async's body: a scrape request and, optionally, a webhook for its end. */
+export const asyncScrapeRequest = z
+  .strictObject({ ...scrapeFields, webhook: webhook.optional() })
+  .refine(bodyNotWithGet.check, bodyNotWithGet.params)
+  .meta({
+    id: 'AsyncScrapeRequest',
+    examples: [{ url: 'https://example.com/', webhook: { url: 'https://hooks.example.com/omniscrape' } }],
+  });
+
+/**
+ * POST /v1/scrape/batch's body. Validated item by item (http/batch-schema.ts) so a refusal names
+ * each bad item; the top-level webhook applies to the items without their own.
+ */
+export const batchRequest = z
+  .strictObject({
+    requests: z.array(asyncScrapeRequest).min(1).meta({ description: 'At most OMNISCRAPE_MAX_BATCH items.' }),
+    webhook: webhook.optional(),
+  })
+  .meta({
+    id: 'BatchRequest',
+    examples: [{ requests: [{ url: 'https://example.com/a' }, { url: 'https://example.com/b' }] }],
+  });
+
+/** `limit` of a paged list: a whole number from 1 to PAGE_MAX_LIMIT. */
+export const pageLimit = z
+  .string()
+  .regex(/^\d{1,7}$/, `must be a whole number from 1 to ${PAGE_MAX_LIMIT}`)
+  .transform(Number)
+  .pipe(z.number().min(1, 'must be at least 1').max(PAGE_MAX_LIMIT, `must be at most ${PAGE_MAX_LIMIT}`))
+  .default(PAGE_DEFAULT_LIMIT)
+  .meta({ description: `Items per page, 1 to ${PAGE_MAX_LIMIT} (default ${PAGE_DEFAULT_LIMIT}).` });
+
+/** ISO-8601 with a date and, if a time is given, its offset (Z or ±hh:mm): never the server's zone. */
+const timestamp = z
+  .string()
+  .regex(
+    /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/,
+    'must be an ISO-8601 timestamp, e.g. 2026-11-30T08:00:00Z',
+  )
+  .transform((text, ctx) => {
+    const date = new Date(text);
+    if (Number.isNaN(date.getTime())) {
+      ctx.addIssue({ code: 'custom', message: 'is not a valid date' });
+      return z.NEVER;
+    }
+    return date;
+  });
+
+/** The query of GET /v1/jobs; the cursor is decoded by the server (http/job-list-query.ts). */
+export const jobListQuery = z
+  .object({
+    status: z
+      .string()
+      .transform((text) => text.split(','))
+      .pipe(
+        z.array(
+          z.enum(JOB_STATUSES, {
+            message: `must be one or more of ${JOB_STATUSES.join(', ')}, comma-separated`,
+          }),
+        ),
+      )
+      .optional()
+      .meta({ description: `One or more of ${JOB_STATUSES.join(', ')}, comma-separated.` }),
+    since: timestamp.optional().meta({ description: 'Jobs created at or after (ISO 8601 with offset).' }),
+    until: timestamp.optional().meta({ description: 'Jobs created before (ISO 8601 with offset).' }),
+    cursor: z.string().optional().meta({ description: '`next_cursor` of the page before.' }),
+    limit: pageLimit,
+  })
+  .strict();
+
+/** The query of GET /v1/batches/{id}: a page of its jobs; the cursor is decoded by the server. */
+export const batchPageQuery = z
+  .object({
+    limit: pageLimit,
+    cursor: z.string().optional().meta({ description: '`data.next_cursor` of the page before.' }),
+  })
+  .strict();
+
+/** The query of GET /v1/jobs/{id}; parsed by http/job-wait.ts, whose message names `wait`. */
+export const jobPollQuery = z.object({
+  wait: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/)
+    .optional()
+    .meta({
+      description: `Seconds (0 < wait ≤ ${MAX_WAIT_SECONDS}) to hold the answer until the job ends.`,
+      examples: ['30'],
+    }),
+});
+
+/** The ranges the dashboard offers by name, back from now. */
+export const DASHBOARD_RANGE_NAMES = ['1h', '6h', '24h', '7d'] as const;
+
+const instant = z.iso
+  .datetime({ offset: true })
+  .transform((text) => new Date(text))
+  .meta({ description: 'ISO 8601 with an offset; with the other end, at most 7 days apart.' });
+
+/** The query of GET /dashboard and /dashboard/data: a named range, or `from` and `to`. */
+export const dashboardRangeQuery = z
+  .strictObject({
+    range: z
+      .enum(DASHBOARD_RANGE_NAMES)
+      .optional()
+      .meta({ description: 'A range back from now (default 1h).' }),
+    from: instant.optional(),
+    to: instant.optional(),
+  })
+  .refine((q) => q.range === undefined || (q.from === undefined && q.to === undefined), {
+    message: 'give either range or from and to, not both',
+  })
+  .refine((q) => (q.from === undefined) === (q.to === undefined), {
+    message: 'from and to go together',
+  });
