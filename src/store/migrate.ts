@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { Migrator } from 'kysely/migration';
+import { Migrator, type MigrationResultSet } from 'kysely/migration';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import { deferredSteps, migrations } from '../../migrations';
 import { StartupFailure } from '../startup-failure';
@@ -16,23 +17,90 @@ function migrator(db: Db): Migrator {
 }
 
 /**
+ * How long each statement of a migration waits for a lock before the migration rolls back and is
+ * tried again. DDL takes an exclusive lock on its table, and while it waits for it (behind a long
+ * report, say) every later query of that table queues behind it: a short wait and another try
+ * keep that queue to a moment.
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS_DEFAULT = 200;
+/** Tries before migrateToLatest gives up on a lock; the pause between them doubles up to MAX. */
+export const MIGRATION_ATTEMPTS_DEFAULT = 10;
+export const MIGRATION_RETRY_PAUSE_MS_DEFAULT = 1_000;
+const MIGRATION_RETRY_PAUSE_MS_MAX = 8_000;
+
+export interface MigrateOptions {
+  lockTimeoutMs?: number;
+  attempts?: number;
+  retryPauseMs?: number;
+}
+
+/**
  * Applies every pending migration, then the steps they left to run after their commit (see
  * runDeferredSteps); throws with the failing migration's or step's name. Returns the names of what
  * it applied. Every path that starts work on a database migrates first, so the server's version is
  * checked here, once.
  */
-export async function migrateToLatest(db: Db): Promise<string[]> {
+export async function migrateToLatest(db: Db, options: MigrateOptions = {}): Promise<string[]> {
   await assertSupportedPostgres(db);
   await db.schema.createSchema(MIGRATION_TABLE_SCHEMA).ifNotExists().execute();
-  const { error, results } = await migrator(db).migrateToLatest();
+  const { error, results } = await applyMigrations(db, options);
   const failed = results?.find((r) => r.status === 'Error');
   if (error) {
     const reason = error instanceof Error ? error.message : inspect(error);
-    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${reason}`);
+    const hint = isLockTimeout(error)
+      ? `, ${options.attempts ?? MIGRATION_ATTEMPTS_DEFAULT} times: a long transaction holds a lock on its table (pg_stat_activity shows which); run it again once that has ended`
+      : '';
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${reason}${hint}`);
   }
   const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   return [...applied, ...(await runDeferredSteps(db))];
 }
+
+/**
+ * Kysely's Migrator, on one connection whose lock waits are bounded (MIGRATION_LOCK_TIMEOUT_MS):
+ * all pending migrations run in one transaction, so a lock timeout rolls them all back, and they
+ * are tried again after a pause. No statement timeout: a team's default one must not cut a
+ * migration short.
+ */
+async function applyMigrations(db: Db, options: MigrateOptions): Promise<MigrationResultSet> {
+  const lockTimeout = `${options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS_DEFAULT}ms`;
+  const attempts = options.attempts ?? MIGRATION_ATTEMPTS_DEFAULT;
+  let pause = options.retryPauseMs ?? MIGRATION_RETRY_PAUSE_MS_DEFAULT;
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await db
+      .connection()
+      .execute((conn) =>
+        withSessionSettings(conn, { lock_timeout: lockTimeout, statement_timeout: '0' }, () =>
+          migrator(conn).migrateToLatest(),
+        ),
+      );
+    if (!isLockTimeout(outcome.error) || attempt >= attempts) return outcome;
+    await sleep(pause);
+    pause = Math.min(pause * 2, MIGRATION_RETRY_PAUSE_MS_MAX);
+  }
+}
+
+/**
+ * Runs `fn` with `settings` on the connection `conn` is bound to, and puts the session's own values
+ * back after (the connection returns to a pool).
+ */
+async function withSessionSettings<T>(
+  conn: Db,
+  settings: Record<string, string>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  for (const [name, value] of Object.entries(settings))
+    await sql`select set_config(${name}, ${value}, false)`.execute(conn);
+  try {
+    return await fn();
+  } finally {
+    for (const name of Object.keys(settings))
+      await sql`reset ${sql.raw(name)}`.execute(conn).catch(() => undefined);
+  }
+}
+
+/** Postgres's lock_not_available: a lock_timeout ran out. */
+const isLockTimeout = (error: unknown) => (error as { code?: string } | undefined)?.code === '55P03';
 
 /** The session advisory lock that lets one process at a time run the deferred steps. */
 export const DEFERRED_STEPS_LOCK = 73_410_010;
@@ -58,23 +126,26 @@ export async function runDeferredSteps(db: Db): Promise<string[]> {
     }>`select pg_try_advisory_lock(${DEFERRED_STEPS_LOCK}) as locked`.execute(conn);
     if (!rows[0]?.locked) return [];
     try {
-      const done: string[] = [];
-      for (const { name } of await pending(conn)) {
-        const step = deferredSteps[name];
-        if (!step) continue;
-        await step(conn).catch((err: unknown) => {
-          throw new Error(
-            `deferred migration step "${name}" failed: ${(err as Error)?.message ?? inspect(err)}`,
-          );
-        });
-        await conn
-          .updateTable('omniscrape.deferred_steps')
-          .set({ done_at: sql`now()` })
-          .where('name', '=', name)
-          .execute();
-        done.push(name);
-      }
-      return done;
+      // A backfill or an index built over a large history may outlast a team's statement_timeout.
+      return await withSessionSettings(conn, { statement_timeout: '0' }, async () => {
+        const done: string[] = [];
+        for (const { name } of await pending(conn)) {
+          const step = deferredSteps[name];
+          if (!step) continue;
+          await step(conn).catch((err: unknown) => {
+            throw new Error(
+              `deferred migration step "${name}" failed: ${(err as Error)?.message ?? inspect(err)}`,
+            );
+          });
+          await conn
+            .updateTable('omniscrape.deferred_steps')
+            .set({ done_at: sql`now()` })
+            .where('name', '=', name)
+            .execute();
+          done.push(name);
+        }
+        return done;
+      });
     } finally {
       await sql`select pg_advisory_unlock(${DEFERRED_STEPS_LOCK})`.execute(conn);
     }
