@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -58,6 +58,8 @@ export async function startGateway(
   role: 'serve' | 'api' = 'serve',
 ): Promise<Child> {
   const port = await freePort();
+  // `api` runs no DDL: a fresh database is migrated first, as a deploy would (`serve` does it itself).
+  if (role === 'api') migrate(databaseUrl);
   const child = spawn(process.execPath, [...nodeFlags, CLI, role], {
     env: {
       ...process.env,
@@ -81,6 +83,15 @@ export async function startGateway(
     peakRssMb: () => peakRss(child.pid),
     stop: () => stopChild(child),
   };
+}
+
+/** `omniscrape migrate` to completion; throws with its output when it fails. */
+function migrate(databaseUrl: string): void {
+  const result = spawnSync(process.execPath, [CLI, 'migrate'], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, OMNISCRAPE_LOG_LEVEL: 'warn' },
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`omniscrape migrate failed:\n${result.stderr}${result.stdout}`);
 }
 
 /** `omniscrape worker` in a child process: the scrape workers alone, with no HTTP port. */

@@ -41,9 +41,8 @@ const fromEnv = <S extends z.ZodType>(env: string, schema: S) => ({ env, schema 
  */
 const tunable = <S extends z.ZodType>(schema: S) => ({ env: undefined, schema });
 
-/** Most connections of a pool, by the role of the process (`api`: it serves the API). */
-const poolSizes = (defaults: { api: number; worker: number }) =>
-  z.object({ api: z.number().int().min(1), worker: z.number().int().min(1) }).default(defaults);
+/** Most connections one pool opens (README: Connection budget adds them up per role). */
+const poolSize = z.coerce.number().int().min(1).max(1000);
 
 const settings = {
   /** API port. */
@@ -52,6 +51,12 @@ const settings = {
   host: fromEnv('HOST', z.string().min(1).default('0.0.0.0')),
   /** Absent means: start an embedded Postgres (only `serve` and `npm start` do that). */
   databaseUrl: fromEnv('DATABASE_URL', z.string().url().optional()),
+  /**
+   * The owner role's URL, for what needs DDL: `omniscrape migrate`, and the migration step of
+   * `serve`'s start. Absent means DATABASE_URL (or the embedded Postgres). `api` and `worker` never
+   * use it: they run no DDL, so they can run as a role that may not create anything.
+   */
+  migrationDatabaseUrl: fromEnv('OMNISCRAPE_MIGRATION_DATABASE_URL', z.string().url().optional()),
   /**
    * Where the reporting reads (`omniscrape report`, the dashboard) go, typically a read replica;
    * absent means the main database. Job reads of the API never go here: they must see every commit.
@@ -136,6 +141,24 @@ const settings = {
     'OMNISCRAPE_EMBEDDED_PG_PORT',
     z.coerce.number().int().min(1).max(65535).default(54329),
   ),
+  /**
+   * omniscrape's own pool in a process serving the API (`api`, `serve`): requests, submissions,
+   * sync scrapes, and in `serve` also its workers' claims, heartbeats and settles.
+   */
+  apiPoolSize: fromEnv('OMNISCRAPE_DB_POOL_SIZE', poolSize.default(20)),
+  /**
+   * omniscrape's own pool in a `worker` process: claims (with pg-boss's fetch in the same
+   * transaction), the history rows' heartbeats, settles, maintenance duties, webhook deliveries.
+   */
+  workerPoolSize: fromEnv('OMNISCRAPE_WORKER_DB_POOL_SIZE', poolSize.default(10)),
+  /**
+   * pg-boss's own pool (queue heartbeats, failures, its supervisor, cron and maintenance queues).
+   * Absent: 10 in `api`; in `worker` and `serve` 4 + a quarter of the worker concurrency, at most
+   * 20 (see bossPoolSize in jobs/queue.ts).
+   */
+  bossPoolSize: fromEnv('OMNISCRAPE_PGBOSS_POOL_SIZE', poolSize.optional()),
+  /** The reporting pool (ServiceContext.reporting): report queries are few and may be slow, so it is kept small. */
+  reportingPoolSize: fromEnv('OMNISCRAPE_REPORTING_POOL_SIZE', poolSize.default(4)),
   /** `fatal` … `trace`, or `silent` (JSON logs on stdout, by pino). */
   logLevel: fromEnv(
     'OMNISCRAPE_LOG_LEVEL',
@@ -149,12 +172,6 @@ const settings = {
   webhookRetryBackoff: tunable(z.boolean().default(true)),
   /** How often a worker looks for a due webhook retry (new deliveries are announced by NOTIFY). */
   webhookPollSeconds: tunable(z.number().min(0.5).default(2)),
-  /** omniscrape's own pool (history, results, key limits); a process serving the API gets `api`. */
-  storePoolMax: tunable(poolSizes({ api: 20, worker: 10 })),
-  /** The reporting pool (ServiceContext.reporting): report queries are few and may be slow, so it is kept small. */
-  reportingPoolMax: tunable(z.number().int().min(1).default(4)),
-  /** pg-boss's pool: a worker process's grows with its concurrency up to `worker`; others get `api`. */
-  bossPoolMax: tunable(poolSizes({ api: 10, worker: 20 })),
 };
 
 type Settings = typeof settings;

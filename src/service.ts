@@ -17,7 +17,6 @@ import { createLogger, type Logger } from './logger';
 import { startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
-import { migrateToLatest } from './store/migrate';
 import { openReportingDb, openStore } from './store/pool';
 import { queueHeadRound } from './store/key-limits';
 import { listenOnChannels } from './store/notification-listener';
@@ -49,7 +48,9 @@ type ApiRole = Part & { port: number | undefined };
 
 /**
  * Starts the roles this process runs against one Postgres. Any number of API and worker processes
- * can run side by side, on any machines: all they share is the database.
+ * can run side by side, on any machines: all they share is the database. The database must be
+ * migrated already (migrateDatabase): a service runs no DDL, so its role needs no more than the
+ * runtime grants (store/runtime-role.ts).
  */
 export async function startService(
   config: Config,
@@ -117,20 +118,23 @@ function createContext(
   wakeOwnWorker: () => void,
 ): ServiceContext {
   const store = openStore(databaseUrl, {
-    max: roles.api ? config.storePoolMax.api : config.storePoolMax.worker,
+    max: roles.api ? config.apiPoolSize : config.workerPoolSize,
     onError: (err) => logger.warn({ err }, 'idle Postgres connection lost'),
     applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
     prepareStatements: true,
   });
   // Its pool connects on first use: a process that reads no report opens no connection for it.
   const reporting = openReportingDb(config.reportingDatabaseUrl ?? databaseUrl, {
-    max: config.reportingPoolMax,
+    max: config.reportingPoolSize,
     onError: (err) => logger.warn({ err }, 'idle reporting connection lost'),
     applicationName: 'omniscrape-reporting',
   });
   const boss = createBoss(config, databaseUrl, roles.worker ? 'worker' : 'api');
   // pg-boss reports background failures (Postgres down) as events; they must never crash the process.
   boss.on('error', (err) => logger.warn({ err }, 'pg-boss background error'));
+  // Conditions an operator acts on, e.g. a bloated queue index a runtime role may not rebuild
+  // (`omniscrape migrate` does, as the owner).
+  boss.on('warning', ({ message, data }) => logger.warn({ data }, `pg-boss: ${message}`));
   const workerWake = new WorkerWake(store.db, logger, processId);
   return {
     config,
@@ -157,10 +161,11 @@ function createContext(
   };
 }
 
-/** Migrations, the configured API keys, pg-boss and its queues: what every role needs first. */
+/**
+ * The configured API keys, pg-boss and its queues: what every role needs first. Rows only, no DDL:
+ * the schema is the migrations' (database-setup.ts), applied before any role starts.
+ */
 async function prepareDatabase({ store, boss, config, logger }: ServiceContext): Promise<void> {
-  const applied = await migrateToLatest(store.db);
-  if (applied.length > 0) logger.info({ applied }, 'database migrated');
   for (const { name, key } of config.apiKeys) {
     if (!(await upsertApiKey(store.db, name, key)))
       logger.warn({ name }, 'OMNISCRAPE_API_KEYS names a revoked key; it stays revoked');

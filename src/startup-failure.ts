@@ -22,4 +22,5 @@ export type StartupFailureCode =
   | 'UNTRUSTED_COPY'
   | 'PASSWORD_REFUSED'
   | 'UNSUPPORTED_POSTGRES'
+  | 'MISSING_GRANTS'
   | 'OTHER';

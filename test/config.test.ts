@@ -57,8 +57,11 @@ describe('settings', () => {
       historyDays: 90,
       workerBodyBudgetBytes: 8 * 1024 * 1024,
       maintenancePollSeconds: 5,
-      storePoolMax: { api: 20, worker: 10 },
-      bossPoolMax: { api: 10, worker: 20 },
+      apiPoolSize: 20,
+      workerPoolSize: 10,
+      bossPoolSize: undefined,
+      reportingPoolSize: 4,
+      migrationDatabaseUrl: undefined,
     });
     expect(
       loadConfig({
@@ -68,6 +71,9 @@ describe('settings', () => {
         OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'yes',
         OMNISCRAPE_WORKER_BODY_BUDGET_MB: '0.5',
         OMNISCRAPE_LOG_LEVEL: '',
+        OMNISCRAPE_MIGRATION_DATABASE_URL: 'postgres://owner@db.internal:5432/omniscrape',
+        OMNISCRAPE_DB_POOL_SIZE: '2',
+        OMNISCRAPE_PGBOSS_POOL_SIZE: '3',
       }),
     ).toMatchObject({
       port: 0,
@@ -79,6 +85,9 @@ describe('settings', () => {
       allowPrivateTargets: true,
       workerBodyBudgetBytes: 512 * 1024,
       logLevel: 'info',
+      migrationDatabaseUrl: 'postgres://owner@db.internal:5432/omniscrape',
+      apiPoolSize: 2,
+      bossPoolSize: 3,
     });
   });
 
@@ -88,6 +97,7 @@ describe('settings', () => {
       OMNISCRAPE_HEARTBEAT_SECONDS: '5',
       OMNISCRAPE_API_KEYS: 'bob:short',
       OMNISCRAPE_REPORTING_DATABASE_URL: 'replica host',
+      OMNISCRAPE_WORKER_DB_POOL_SIZE: '0',
     };
     expect(() => loadConfig(bad)).toThrow(ConfigError);
     const message = (() => {
@@ -104,15 +114,13 @@ describe('settings', () => {
       '\n  OMNISCRAPE_API_KEYS: entry "bob" must be name:key with a key of 8+ characters',
     );
     expect(message).toContain('\n  OMNISCRAPE_REPORTING_DATABASE_URL: ');
+    expect(message).toContain('\n  OMNISCRAPE_WORKER_DB_POOL_SIZE: ');
   });
 
   test('tuning no variable reaches is set through the second argument, and checked too', () => {
-    expect(loadConfig({}, { storePoolMax: { api: 3, worker: 2 } }).storePoolMax).toEqual({
-      api: 3,
-      worker: 2,
-    });
-    expect(() => loadConfig({}, { storePoolMax: { api: 0, worker: 2 } })).toThrow(
-      /invalid settings:\n {2}storePoolMax\.api: /,
+    expect(loadConfig({}, { maintenancePollSeconds: 1 }).maintenancePollSeconds).toBe(1);
+    expect(() => loadConfig({}, { maintenancePollSeconds: 0.1 })).toThrow(
+      /invalid settings:\n {2}maintenancePollSeconds: /,
     );
   });
 });

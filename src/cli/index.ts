@@ -1,11 +1,8 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { createBoss, ensureQueues } from '../jobs/queue';
-import { createLogger } from '../logger';
 import { purgeExpiredResults } from '../maintenance/result-purge';
-import { migrateToLatest } from '../store/migrate';
-import { openStore } from '../store/pool';
-import { config, connecting, databaseUrlFor, failWith, positiveInt, print, withStore } from './common';
+import { config, failWith, positiveInt, print, withStore } from './common';
+import { addDatabaseCommands } from './database-commands';
 import { addKeysCommands } from './keys-commands';
 import { addReportCommand } from './report-command';
 import { addReportingCommands } from './reporting-commands';
@@ -21,43 +18,27 @@ const program = new Command()
 program
   .command('serve')
   .description(
-    'API + workers + scheduler in one process (what `npm start` runs); embedded Postgres without DATABASE_URL',
+    'API + workers + scheduler in one process (what `npm start` runs), after migrating the database; embedded Postgres without DATABASE_URL',
   )
-  .action(() => runRoles({ api: true, worker: true }, true));
+  .action(() => runRoles({ api: true, worker: true }, { allowEmbedded: true }));
+const WAIT_FOR_MIGRATIONS =
+  'with migrations pending, wait (polling) until `omniscrape migrate` has run, instead of exiting';
 program
   .command('api')
-  .description('the HTTP API only (needs DATABASE_URL)')
-  .action(() => runRoles({ api: true, worker: false }, false));
+  .description('the HTTP API only (needs DATABASE_URL and a migrated database)')
+  .option('--wait-for-migrations', WAIT_FOR_MIGRATIONS)
+  .action((options: { waitForMigrations?: boolean }) =>
+    runRoles({ api: true, worker: false }, { waitForMigrations: options.waitForMigrations }),
+  );
 program
   .command('worker')
-  .description('scrape workers and the scheduled maintenance only (needs DATABASE_URL)')
-  .action(() => runRoles({ api: false, worker: true }, false));
-
-program
-  .command('migrate')
-  .description("apply the project's migrations and install pg-boss's queue tables")
-  .action(async () => {
-    const cfg = config();
-    const url = databaseUrlFor(cfg);
-    const store = openStore(url, { max: 2, applicationName: 'omniscrape-cli' });
-    const boss = createBoss(cfg, url, 'admin');
-    // pg-boss also reports through this event what its start() then throws; the throw is what
-    // ends the command (one line), so the event is only logged, for debugging.
-    const logger = createLogger(cfg);
-    boss.on('error', (err) => logger.debug({ err }, 'pg-boss error during migrate'));
-    try {
-      const applied = await connecting(url, () => migrateToLatest(store.db));
-      print(applied.length ? `applied: ${applied.join(', ')}` : 'omniscrape tables: up to date');
-      await connecting(url, async () => {
-        await boss.start();
-        await ensureQueues(boss, cfg);
-      });
-      print('pg-boss queue tables: installed and up to date');
-    } finally {
-      await boss.stop({ graceful: false });
-      await store.close();
-    }
-  });
+  .description(
+    'scrape workers and the scheduled maintenance only (needs DATABASE_URL and a migrated database)',
+  )
+  .option('--wait-for-migrations', WAIT_FOR_MIGRATIONS)
+  .action((options: { waitForMigrations?: boolean }) =>
+    runRoles({ api: false, worker: true }, { waitForMigrations: options.waitForMigrations }),
+  );
 
 program
   .command('cleanup')
@@ -75,6 +56,7 @@ program
     print(`purged ${deleted} expired results (job history kept)`);
   });
 
+addDatabaseCommands(program);
 addKeysCommands(program);
 addReportCommand(program);
 addReportingCommands(program);

@@ -1,22 +1,38 @@
+import type { Config } from '../config';
+import { connectionBudget } from '../connection-budget';
+import { migrateDatabase, pendingDatabaseMigrations, waitForMigrations } from '../database-setup';
 import { isDatabaseUnavailable } from '../errors';
-import { createLogger } from '../logger';
+import { createLogger, type Logger } from '../logger';
 import { startService, type ServiceRoles } from '../service';
+import { StartupFailure } from '../startup-failure';
+import { openStore } from '../store/pool';
 import { config, connecting, fail, print } from './common';
 import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, startLocalPostgres } from './local-mode';
 import { assertCanListen } from './startup-errors';
 
+export interface RunOptions {
+  /**
+   * `serve`: an embedded Postgres when DATABASE_URL is unset, and the database migrated at start
+   * (as the owner role of OMNISCRAPE_MIGRATION_DATABASE_URL when set): the easy path.
+   */
+  allowEmbedded?: boolean;
+  /** `api`, `worker`: with migrations pending, wait for them rather than exit. */
+  waitForMigrations?: boolean;
+}
+
 /**
  * Runs the roles `serve`, `api` and `worker` start, until SIGTERM or SIGINT stops them in order.
- * Only `serve` (allowEmbedded) starts an embedded Postgres when DATABASE_URL is unset.
+ * Only `serve` starts an embedded Postgres and migrates; `api` and `worker` run no DDL: they check
+ * that the database is current and refuse (or wait) when it is not.
  */
-export async function runRoles(roles: ServiceRoles, allowEmbedded: boolean): Promise<void> {
+export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): Promise<void> {
   const cfg = config();
   const logger = createLogger(cfg);
   let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
   let printedKey: string | undefined;
   if (roles.api) await assertCanListen(cfg.host, cfg.port);
   if (!cfg.databaseUrl) {
-    if (!allowEmbedded)
+    if (!options.allowEmbedded)
       fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
     logger.info({ dataDir: cfg.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
     embedded = await startLocalPostgres(cfg, (line) => logger.warn(line));
@@ -24,6 +40,10 @@ export async function runRoles(roles: ServiceRoles, allowEmbedded: boolean): Pro
   const databaseUrl = cfg.databaseUrl ?? embedded!.url;
   let service: Awaited<ReturnType<typeof startService>>;
   try {
+    if (options.allowEmbedded) await migrateAtStart(cfg, databaseUrl, logger);
+    // serve too, when it migrated as another role: its own role may lack the runtime grants.
+    if (!options.allowEmbedded || cfg.migrationDatabaseUrl)
+      await assertMigrated(databaseUrl, options.waitForMigrations ?? false, logger);
     if (embedded && cfg.apiKeys.length === 0) {
       printedKey = localApiKey(cfg);
       cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
@@ -44,7 +64,10 @@ export async function runRoles(roles: ServiceRoles, allowEmbedded: boolean): Pro
     .filter(([, on]) => on)
     .map(([name]) => name)
     .join(' + ');
-  logger.info({ roles: roleNames, port: service.port }, 'omniscrape started');
+  logger.info(
+    { roles: roleNames, port: service.port, maxConnections: connectionBudget(cfg, roles).total },
+    'omniscrape started',
+  );
   if (embedded) {
     print('');
     print(`  omniscrape is running (${roleNames}) on an embedded Postgres.`);
@@ -87,6 +110,38 @@ export async function runRoles(roles: ServiceRoles, allowEmbedded: boolean): Pro
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** `serve`'s first step: what `omniscrape migrate` does, as the owner role when one is named. */
+async function migrateAtStart(cfg: Config, databaseUrl: string, logger: Logger): Promise<void> {
+  const url = cfg.migrationDatabaseUrl ?? databaseUrl;
+  const setting = cfg.migrationDatabaseUrl ? 'OMNISCRAPE_MIGRATION_DATABASE_URL' : undefined;
+  const report = await connecting(url, () => migrateDatabase(cfg, url, logger), setting);
+  if (report.applied.length > 0 || report.queueSchema !== 'current')
+    logger.info({ applied: report.applied, queueSchema: report.queueSchema }, 'database migrated');
+}
+
+/**
+ * `api` and `worker` start only on a current database: with migrations pending they end with one
+ * line naming them, or (waitForMigrations) wait until `omniscrape migrate` has run.
+ */
+async function assertMigrated(databaseUrl: string, wait: boolean, logger: Logger): Promise<void> {
+  const store = openStore(databaseUrl, { max: 1, applicationName: 'omniscrape-migration-check' });
+  try {
+    await connecting(databaseUrl, async () => {
+      if (wait)
+        return waitForMigrations(store.db, (pending) =>
+          logger.info({ pending }, 'waiting for pending migrations: run omniscrape migrate'),
+        );
+      const pending = await pendingDatabaseMigrations(store.db);
+      if (pending.length > 0)
+        throw new StartupFailure(
+          `pending migrations: ${pending.join(', ')}; run \`omniscrape migrate\` (as the owner role), or start with --wait-for-migrations to wait for it`,
+        );
+    });
+  } finally {
+    await store.close();
+  }
 }
 
 function urlWithoutPassword(databaseUrl: string): string {

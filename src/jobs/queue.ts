@@ -1,9 +1,15 @@
 import { PgBoss, type Job, type JobAttempt } from 'pg-boss';
+import bossPackage from 'pg-boss/package.json';
 import type { Config } from '../config';
 import { MAX_TIMEOUT_SECONDS, type ScrapeRequest } from '../scraper/scrape-request';
 
 /** pg-boss owns these queue tables, in schema `pgboss`. */
 export const PGBOSS_SCHEMA = 'pgboss';
+/**
+ * The schema version this pg-boss release runs on (what its migrations bring a database to); it
+ * publishes it in its package.json, which is what its own start-up compares the database against.
+ */
+export const PGBOSS_SCHEMA_VERSION: number = bossPackage.pgboss.schema;
 export const SCRAPE_QUEUE = 'scrape';
 /** Where pg-boss moves a scrape whose worker vanished more often than retries allow. */
 export const LOST_SCRAPE_QUEUE = 'scrape-lost';
@@ -37,13 +43,30 @@ export interface ScrapeJobData {
 /** The attempt of a job a worker holds: what pg-boss's `complete` is fenced to. */
 export const attemptOf = (job: Job<unknown>): JobAttempt => ({ id: job.id, retryCount: job.retryCount });
 
+/** `admin`: `omniscrape migrate` and the migration step of `serve`, the only ones that run DDL. */
 export type BossRole = 'api' | 'worker' | 'admin';
+
+/** pg-boss's pool of the admin instance: it creates the schema and the queues one statement at a time. */
+const ADMIN_BOSS_POOL_SIZE = 2;
+
+/**
+ * pg-boss's pool size in a process of this role: OMNISCRAPE_PGBOSS_POOL_SIZE, else 10 in an API, and
+ * in a worker 4 + a quarter of its concurrency, at most 20 (its failures and heartbeats go through
+ * this pool, next to the supervisor, the cron and the maintenance queues' polls).
+ */
+export function bossPoolSize(config: Config, role: BossRole): number {
+  if (role === 'admin') return ADMIN_BOSS_POOL_SIZE;
+  if (config.bossPoolSize !== undefined) return config.bossPoolSize;
+  return role === 'worker' ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), 20) : 10;
+}
 
 /**
  * One pg-boss instance per process. Only a worker's supervises (heartbeat and expiry checks), runs
  * the cron schedules and LISTENs for queue notices; an API's (and the CLI's) inserts jobs and
  * fetches nothing. The service's own LISTENs (job notices in a worker, key changes in an API) are
- * connections of their own (listenForNotifications), not pg-boss's.
+ * connections of their own (listenForNotifications), not pg-boss's. Only the admin instance
+ * creates or migrates pg-boss's schema (and runs the index builds a migration leaves to it):
+ * an API's or a worker's finds it current or refuses to start, so they run no DDL.
  */
 export function createBoss(config: Config, databaseUrl: string, role: BossRole): PgBoss {
   const working = role === 'worker';
@@ -51,9 +74,8 @@ export function createBoss(config: Config, databaseUrl: string, role: BossRole):
     connectionString: databaseUrl,
     schema: PGBOSS_SCHEMA,
     application_name: `omniscrape-${role}`,
-    max: working
-      ? Math.min(4 + Math.ceil(config.workerConcurrency / 4), config.bossPoolMax.worker)
-      : config.bossPoolMax.api,
+    max: bossPoolSize(config, role),
+    migrate: role === 'admin',
     connectionTimeoutMillis: 5_000,
     supervise: working,
     schedule: working,

@@ -42,6 +42,9 @@ export interface MigrateOptions {
  */
 export async function migrateToLatest(db: Db, options: MigrateOptions = {}): Promise<string[]> {
   await assertSupportedPostgres(db);
+  // With none pending, no DDL at all (even CREATE SCHEMA IF NOT EXISTS needs the CREATE right):
+  // the commands that migrate first then work as a runtime role on a current database.
+  if ((await pendingMigrations(db)).length === 0) return runDeferredSteps(db);
   await db.schema.createSchema(MIGRATION_TABLE_SCHEMA).ifNotExists().execute();
   const { error, results } = await applyMigrations(db, options);
   const failed = results?.find((r) => r.status === 'Error');
@@ -101,6 +104,12 @@ async function withSessionSettings<T>(
 
 /** Postgres's lock_not_available: a lock_timeout ran out. */
 const isLockTimeout = (error: unknown) => (error as { code?: string } | undefined)?.code === '55P03';
+
+/** The migrations not applied yet, by name, in order. Reads only: any role with the runtime grants may ask. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const all = await migrator(db).getMigrations();
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
 
 /** The session advisory lock that lets one process at a time run the deferred steps. */
 export const DEFERRED_STEPS_LOCK = 73_410_010;
@@ -177,6 +186,5 @@ export async function assertSupportedPostgres(db: Db, oldest = OLDEST_SUPPORTED_
 
 /** True when every known migration has been applied (what /readyz reports). */
 export async function isMigrated(db: Db): Promise<boolean> {
-  const all = await migrator(db).getMigrations();
-  return all.every((m) => m.executedAt !== undefined);
+  return (await pendingMigrations(db)).length === 0;
 }

@@ -1,4 +1,5 @@
 import { loadConfig, type Config, type Tuning } from '../../src/config';
+import { migrateDatabase } from '../../src/database-setup';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
 import { createTestDatabase } from './database';
@@ -51,11 +52,14 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     },
     options.tuning,
   );
+  const logger = createLogger(config);
+  // What `omniscrape migrate` (or serve's start) does first: the service itself runs no DDL.
+  await migrateDatabase(config, databaseUrl, logger);
   const running = await startService(
     config,
     databaseUrl,
     options.roles ?? { api: true, worker: true },
-    createLogger(config),
+    logger,
   );
   const baseUrl = `http://127.0.0.1:${running.port}`;
   return {
