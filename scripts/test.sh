@@ -7,6 +7,8 @@
 set -eu
 # The second run, the JIT test and the replica test run on Debian's packaged Postgres: installed here when missing.
 sh "$(dirname "$0")/packaged-postgres.sh" || echo "omniscrape: without Debian's packaged Postgres the Postgres 15 run fails" >&2
+# The PgBouncer tests start Debian's pgbouncer in front of the test Postgres: installed here when missing.
+sh "$(dirname "$0")/pgbouncer.sh" || echo "omniscrape: without Debian's pgbouncer the PgBouncer tests fail" >&2
 # The dashboard's browser test drives Debian's Chromium headless: installed here when missing.
 sh "$(dirname "$0")/chromium.sh" || echo "omniscrape: without Debian's chromium the dashboard browser test fails" >&2
 npx prettier --check --log-level warn . || { echo "omniscrape: files above are not formatted: run npm run format" >&2; exit 1; }

@@ -52,8 +52,21 @@ const settings = {
   /** Absent means: start an embedded Postgres (only `serve` and `npm start` do that). */
   databaseUrl: fromEnv('DATABASE_URL', z.string().url().optional()),
   /**
+   * A direct connection to Postgres (not through a transaction-mode pooler such as PgBouncer) for
+   * the work that needs one session: the LISTEN connections, migrations and the session lock of
+   * their deferred steps. Absent means the connection DATABASE_URL names.
+   */
+  directDatabaseUrl: fromEnv('OMNISCRAPE_DIRECT_DATABASE_URL', z.string().url().optional()),
+  /**
+   * Whether the store runs its repeated statements as named prepared statements (PreparingClient).
+   * Off for a transaction-mode pooler that cannot carry them from one transaction to the next
+   * (PgBouncer before 1.21, or later without max_prepared_statements).
+   */
+  preparedStatements: fromEnv('OMNISCRAPE_PREPARED_STATEMENTS', booleanFromEnv.default(true)),
+  /**
    * The owner role's URL, for what needs DDL: `omniscrape migrate`, and the migration step of
-   * `serve`'s start. Absent means DATABASE_URL (or the embedded Postgres). `api` and `worker` never
+   * `serve`'s start. Absent means the direct connection (OMNISCRAPE_DIRECT_DATABASE_URL, else
+   * DATABASE_URL or the embedded Postgres). `api` and `worker` never
    * use it: they run no DDL, so they can run as a role that may not create anything.
    */
   migrationDatabaseUrl: fromEnv('OMNISCRAPE_MIGRATION_DATABASE_URL', z.string().url().optional()),
@@ -218,4 +231,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, tuning: Partial
   return Object.fromEntries(
     entries.map(([field, s]) => [field, s.env === undefined ? byField[field] : byEnv[s.env]]),
   ) as Config;
+}
+
+/**
+ * The URL for session-bound work (LISTEN, migrations) of a process whose main connection is
+ * `databaseUrl`: OMNISCRAPE_DIRECT_DATABASE_URL, which describes DATABASE_URL's server, so it
+ * applies only when DATABASE_URL is set (the embedded Postgres has no pooler in front).
+ */
+export function directDatabaseUrl(config: Config, databaseUrl: string): string {
+  return (config.databaseUrl !== undefined && config.directDatabaseUrl) || databaseUrl;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Config } from './config';
+import { directDatabaseUrl, type Config } from './config';
 import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
 import { listen } from './http/server';
@@ -17,6 +17,7 @@ import { createLogger, type Logger } from './logger';
 import { startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
+import type { DatabaseUrls } from './store/migrate';
 import { openReportingDb, openStore } from './store/pool';
 import { queueHeadRound } from './store/key-limits';
 import { listenOnChannels } from './store/notification-listener';
@@ -50,7 +51,9 @@ type ApiRole = Part & { port: number | undefined };
  * Starts the roles this process runs against one Postgres. Any number of API and worker processes
  * can run side by side, on any machines: all they share is the database. The database must be
  * migrated already (migrateDatabase): a service runs no DDL, so its role needs no more than the
- * runtime grants (store/runtime-role.ts).
+ * runtime grants (store/runtime-role.ts). `databaseUrl` may be a transaction-mode pooler's
+ * (PgBouncer): the LISTEN connections, which need a session of their own, go to
+ * config.directDatabaseUrl.
  */
 export async function startService(
   config: Config,
@@ -60,8 +63,9 @@ export async function startService(
 ): Promise<RunningService> {
   // Names this process in its job notices (its own worker is woken directly instead).
   const processId = randomUUID();
+  const urls = { pooled: databaseUrl, direct: directDatabaseUrl(config, databaseUrl) };
   let worker: ScrapeWorker | undefined;
-  const context = createContext(config, databaseUrl, roles, logger, processId, () => worker?.wake());
+  const context = createContext(config, urls, roles, logger, processId, () => worker?.wake());
   const { store, reporting, boss, scraper } = context;
   let maintenance: Part | undefined;
   let webhooks: Part | undefined;
@@ -69,11 +73,11 @@ export async function startService(
   try {
     await prepareDatabase(context);
     if (roles.worker) {
-      worker = await startScrapeWorker(context, databaseUrl, processId);
+      worker = await startScrapeWorker(context, urls.direct, processId);
       maintenance = await startWorkerMaintenance(context);
       webhooks = await startWebhookDeliveries(context);
     }
-    if (roles.api) api = await startApi(context, databaseUrl);
+    if (roles.api) api = await startApi(context, urls.direct);
   } catch (err) {
     const cleanup = await Promise.allSettled([
       boss.stop({ graceful: false }),
@@ -111,25 +115,25 @@ export async function startService(
 /** The store, the queue client, the scraper, and what the roles share, unstarted. */
 function createContext(
   config: Config,
-  databaseUrl: string,
+  urls: DatabaseUrls,
   roles: ServiceRoles,
   logger: Logger,
   processId: string,
   wakeOwnWorker: () => void,
 ): ServiceContext {
-  const store = openStore(databaseUrl, {
+  const store = openStore(urls.pooled, {
     max: roles.api ? config.apiPoolSize : config.workerPoolSize,
     onError: (err) => logger.warn({ err }, 'idle Postgres connection lost'),
     applicationName: `omniscrape-${roles.api ? 'api' : 'worker'}`,
-    prepareStatements: true,
+    prepareStatements: config.preparedStatements,
   });
   // Its pool connects on first use: a process that reads no report opens no connection for it.
-  const reporting = openReportingDb(config.reportingDatabaseUrl ?? databaseUrl, {
+  const reporting = openReportingDb(config.reportingDatabaseUrl ?? urls.pooled, {
     max: config.reportingPoolSize,
     onError: (err) => logger.warn({ err }, 'idle reporting connection lost'),
     applicationName: 'omniscrape-reporting',
   });
-  const boss = createBoss(config, databaseUrl, roles.worker ? 'worker' : 'api');
+  const boss = createBoss(config, urls.pooled, roles.worker ? 'worker' : 'api', urls.direct);
   // pg-boss reports background failures (Postgres down) as events; they must never crash the process.
   boss.on('error', (err) => logger.warn({ err }, 'pg-boss background error'));
   // Conditions an operator acts on, e.g. a bloated queue index a runtime role may not rebuild
@@ -195,11 +199,11 @@ function startWorkerMaintenance({ boss, store, logger, config }: ServiceContext)
  * event stream of the process. Its stop answers the waits and ends the streams, then drains the
  * server for the grace period.
  */
-async function startApi(ctx: ServiceContext, databaseUrl: string): Promise<ApiRole> {
+async function startApi(ctx: ServiceContext, directUrl: string): Promise<ApiRole> {
   const { config, logger, syncLeases } = ctx;
   syncLeases.start();
   const listener = listenOnChannels(
-    databaseUrl,
+    directUrl,
     {
       [KEYS_CHANGED_CHANNEL]: () => ctx.apiKeys.clear(),
       [JOB_STATUS_CHANNEL]: (payload) => void ctx.jobWatchers.notice(payload),

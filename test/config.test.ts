@@ -51,6 +51,8 @@ describe('settings', () => {
       host: '0.0.0.0',
       databaseUrl: undefined,
       reportingDatabaseUrl: undefined,
+      directDatabaseUrl: undefined,
+      preparedStatements: true,
       apiKeys: [],
       allowPrivateTargets: false,
       resultTtlSeconds: 86_400,
@@ -67,6 +69,8 @@ describe('settings', () => {
       loadConfig({
         PORT: '0',
         OMNISCRAPE_REPORTING_DATABASE_URL: 'postgres://reader@replica.internal:5432/omniscrape',
+        OMNISCRAPE_DIRECT_DATABASE_URL: 'postgres://omniscrape@db.internal:5432/omniscrape',
+        OMNISCRAPE_PREPARED_STATEMENTS: 'false',
         OMNISCRAPE_API_KEYS: 'a:12345678, b:abcdefgh',
         OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'yes',
         OMNISCRAPE_WORKER_BODY_BUDGET_MB: '0.5',
@@ -78,6 +82,8 @@ describe('settings', () => {
     ).toMatchObject({
       port: 0,
       reportingDatabaseUrl: 'postgres://reader@replica.internal:5432/omniscrape',
+      directDatabaseUrl: 'postgres://omniscrape@db.internal:5432/omniscrape',
+      preparedStatements: false,
       apiKeys: [
         { name: 'a', key: '12345678' },
         { name: 'b', key: 'abcdefgh' },

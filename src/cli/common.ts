@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config';
-import { migrateToLatest } from '../store/migrate';
+import { ConfigError, directDatabaseUrl, loadConfig, type Config } from '../config';
+import { migrateToLatestOver } from '../store/migrate';
 import { openStore, type Store } from '../store/pool';
 import { runningLocalPostgresUrl } from './local-mode';
 import { explainStartupError } from './startup-errors';
@@ -64,7 +64,9 @@ export async function withStore<T>(cfg: Config, fn: (store: Store) => Promise<T>
   const url = databaseUrlFor(cfg);
   const store = openStore(url, { max: 2, applicationName: 'omniscrape-cli' });
   try {
-    await connecting(url, () => migrateToLatest(store.db));
+    const direct = directDatabaseUrl(cfg, url);
+    const setting = direct === url ? undefined : 'OMNISCRAPE_DIRECT_DATABASE_URL';
+    await connecting(direct, () => migrateToLatestOver(store.db, { pooled: url, direct }), setting);
     return await fn(store);
   } finally {
     await store.close();

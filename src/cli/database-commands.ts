@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Config } from '../config';
+import { directDatabaseUrl, type Config } from '../config';
 import { migrateDatabase, pendingDatabaseMigrations, type MigrationReport } from '../database-setup';
 import { PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '../jobs/queue';
 import { createLogger } from '../logger';
@@ -16,11 +16,16 @@ import { config, connecting, databaseUrlFor, fail, print } from './common';
 /** Longest role name Postgres keeps whole (NAMEDATALEN - 1 bytes). */
 const MAX_ROLE_NAME_BYTES = 63;
 
-/** The owner role's URL for DDL, and the variable it came from (named when it fails). */
+/**
+ * The owner role's URL for DDL, and the variable it came from (named when it fails). Without one,
+ * the direct connection: migrations hold session locks, which a transaction pooler would lose.
+ */
 export function migrationUrlFor(cfg: Config): { url: string; setting?: string } {
   if (cfg.migrationDatabaseUrl)
     return { url: cfg.migrationDatabaseUrl, setting: 'OMNISCRAPE_MIGRATION_DATABASE_URL' };
-  return { url: databaseUrlFor(cfg) };
+  const url = databaseUrlFor(cfg);
+  const direct = directDatabaseUrl(cfg, url);
+  return direct === url ? { url } : { url: direct, setting: 'OMNISCRAPE_DIRECT_DATABASE_URL' };
 }
 
 function describeQueueSchema(report: MigrationReport): string {

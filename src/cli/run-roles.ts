@@ -1,11 +1,11 @@
-import type { Config } from '../config';
+import { directDatabaseUrl, type Config } from '../config';
 import { connectionBudget } from '../connection-budget';
 import { migrateDatabase, pendingDatabaseMigrations, waitForMigrations } from '../database-setup';
 import { isDatabaseUnavailable } from '../errors';
 import { createLogger, type Logger } from '../logger';
 import { startService, type ServiceRoles } from '../service';
 import { StartupFailure } from '../startup-failure';
-import { openStore } from '../store/pool';
+import { assertConnects, openStore } from '../store/pool';
 import { config, connecting, fail, print } from './common';
 import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, startLocalPostgres } from './local-mode';
 import { assertCanListen } from './startup-errors';
@@ -38,9 +38,17 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
     embedded = await startLocalPostgres(cfg, (line) => logger.warn(line));
   }
   const databaseUrl = cfg.databaseUrl ?? embedded!.url;
+  const directUrl = directDatabaseUrl(cfg, databaseUrl);
+  if (embedded && cfg.directDatabaseUrl)
+    logger.warn(
+      'OMNISCRAPE_DIRECT_DATABASE_URL is ignored without DATABASE_URL: the embedded Postgres is used',
+    );
+  // Checked first, so that its failure names OMNISCRAPE_DIRECT_DATABASE_URL rather than DATABASE_URL.
+  if (directUrl !== databaseUrl)
+    await connecting(directUrl, () => assertConnects(directUrl), 'OMNISCRAPE_DIRECT_DATABASE_URL');
   let service: Awaited<ReturnType<typeof startService>>;
   try {
-    if (options.allowEmbedded) await migrateAtStart(cfg, databaseUrl, logger);
+    if (options.allowEmbedded) await migrateAtStart(cfg, directUrl, logger);
     // serve too, when it migrated as another role: its own role may lack the runtime grants.
     if (!options.allowEmbedded || cfg.migrationDatabaseUrl)
       await assertMigrated(databaseUrl, options.waitForMigrations ?? false, logger);
@@ -112,10 +120,17 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-/** `serve`'s first step: what `omniscrape migrate` does, as the owner role when one is named. */
-async function migrateAtStart(cfg: Config, databaseUrl: string, logger: Logger): Promise<void> {
-  const url = cfg.migrationDatabaseUrl ?? databaseUrl;
-  const setting = cfg.migrationDatabaseUrl ? 'OMNISCRAPE_MIGRATION_DATABASE_URL' : undefined;
+/**
+ * `serve`'s first step: what `omniscrape migrate` does, as the owner role when one is named, else
+ * on the direct connection (migrations hold session locks, which a transaction pooler would lose).
+ */
+async function migrateAtStart(cfg: Config, directUrl: string, logger: Logger): Promise<void> {
+  const url = cfg.migrationDatabaseUrl ?? directUrl;
+  const setting = cfg.migrationDatabaseUrl
+    ? 'OMNISCRAPE_MIGRATION_DATABASE_URL'
+    : directUrl === cfg.directDatabaseUrl
+      ? 'OMNISCRAPE_DIRECT_DATABASE_URL'
+      : undefined;
   const report = await connecting(url, () => migrateDatabase(cfg, url, logger), setting);
   if (report.applied.length > 0 || report.queueSchema !== 'current')
     logger.info({ applied: report.applied, queueSchema: report.queueSchema }, 'database migrated');

@@ -2,6 +2,7 @@ import { PgBoss, type Job, type JobAttempt } from 'pg-boss';
 import bossPackage from 'pg-boss/package.json';
 import type { Config } from '../config';
 import { MAX_TIMEOUT_SECONDS, type ScrapeRequest } from '../scraper/scrape-request';
+import { PgBossDbListeningElsewhere } from './queue-listener-db';
 
 /** pg-boss owns these queue tables, in schema `pgboss`. */
 export const PGBOSS_SCHEMA = 'pgboss';
@@ -68,15 +69,29 @@ export function bossPoolSize(config: Config, role: BossRole): number {
  * creates or migrates pg-boss's schema (and runs the index builds a migration leaves to it):
  * an API's or a worker's finds it current or refuses to start, so they run no DDL.
  */
-export function createBoss(config: Config, databaseUrl: string, role: BossRole): PgBoss {
+export function createBoss(
+  config: Config,
+  databaseUrl: string,
+  role: BossRole,
+  /** Where its LISTEN connection goes (the direct connection, when DATABASE_URL is a pooler's). */
+  listenUrl = databaseUrl,
+): PgBoss {
   const working = role === 'worker';
-  return new PgBoss({
+  const connection = {
     connectionString: databaseUrl,
-    schema: PGBOSS_SCHEMA,
     application_name: `omniscrape-${role}`,
     max: bossPoolSize(config, role),
-    migrate: role === 'admin',
     connectionTimeoutMillis: 5_000,
+  };
+  return new PgBoss({
+    ...(listenUrl === databaseUrl
+      ? connection
+      : {
+          db: new PgBossDbListeningElsewhere(connection, listenUrl),
+          application_name: connection.application_name,
+        }),
+    schema: PGBOSS_SCHEMA,
+    migrate: role === 'admin',
     supervise: working,
     schedule: working,
     useListenNotify: working,

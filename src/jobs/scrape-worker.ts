@@ -27,7 +27,8 @@ export interface ScrapeWorker {
  */
 export async function startScrapeWorker(
   ctx: ServiceContext,
-  databaseUrl: string,
+  /** Where its LISTEN connection goes: a direct connection, never through a transaction-mode pooler. */
+  listenUrl: string,
   processId: string,
 ): Promise<ScrapeWorker> {
   const { boss, config, logger } = ctx;
@@ -67,7 +68,7 @@ export async function startScrapeWorker(
   });
   // Submissions of this very process wake the loop directly (wake()); their notices are skipped.
   const listener = listenForNotifications(
-    databaseUrl,
+    listenUrl,
     JOBS_QUEUED_CHANNEL,
     (from) => {
       if (from !== processId) loop.wake();

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import { deferredSteps, migrations } from '../../migrations';
 import { StartupFailure } from '../startup-failure';
+import { openStore } from './pool';
 import type { Db } from './schema';
 
 const MIGRATION_TABLE_SCHEMA = 'omniscrape';
@@ -104,6 +105,28 @@ async function withSessionSettings<T>(
 
 /** Postgres's lock_not_available: a lock_timeout ran out. */
 const isLockTimeout = (error: unknown) => (error as { code?: string } | undefined)?.code === '55P03';
+
+/** A process's connections: `pooled` may go through a transaction-mode pooler, `direct` never does. */
+export interface DatabaseUrls {
+  pooled: string;
+  direct: string;
+}
+
+/**
+ * migrateToLatest for a process whose `db` (a pool to `urls.pooled`) may go through a
+ * transaction-mode pooler, where consecutive statements of one connection may reach different
+ * sessions: the migrations and the session lock of their deferred steps then run on a small pool
+ * of their own to the direct connection, closed after.
+ */
+export async function migrateToLatestOver(db: Db, urls: DatabaseUrls): Promise<string[]> {
+  if (urls.direct === urls.pooled) return migrateToLatest(db);
+  const direct = openStore(urls.direct, { max: 2, applicationName: 'omniscrape-migrate' });
+  try {
+    return await migrateToLatest(direct.db);
+  } finally {
+    await direct.close();
+  }
+}
 
 /** The migrations not applied yet, by name, in order. Reads only: any role with the runtime grants may ask. */
 export async function pendingMigrations(db: Db): Promise<string[]> {

@@ -91,3 +91,14 @@ export function openReportingDb(databaseUrl: string, options: PoolOptions = {}):
 export async function pingDatabase(db: Db): Promise<void> {
   await db.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
 }
+
+/** Opens one connection to `databaseUrl` and closes it again; throws what connecting threw. */
+export async function assertConnects(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined); // a failure to connect is what connect() rejects with
+  try {
+    await client.connect();
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

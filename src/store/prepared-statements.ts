@@ -74,8 +74,10 @@ const baseQuery = pg.Client.prototype.query as (this: pg.Client, ...args: unknow
  * statements (namedStatement) under their names, and other statements with parameters (one-off
  * text has nothing to reuse), at most MAX_PREPARED_PARAMETERS of them and no `*` result, under a
  * name hashed from their text, up to MAX_PREPARED_PER_CONNECTION per connection. A statement a
- * migration made stale fails once and is prepared anew under a new name. (Through PgBouncer in
- * transaction mode this needs its prepared-statement support, 1.21 or later.)
+ * migration made stale fails once and is prepared anew under a new name. These are protocol-level
+ * statements (a named Parse, then Bind by name), which PgBouncer in transaction mode carries
+ * between server connections only from 1.21 on, with max_prepared_statements set; before that,
+ * OMNISCRAPE_PREPARED_STATEMENTS=false leaves this class unused (test/pgbouncer.test.ts).
  */
 export class PreparingClient extends pg.Client {
   static readonly #hashNames = new Map<string, string | undefined>();

@@ -7,20 +7,21 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
   if (!adminUrl)
     throw new Error('OMNISCRAPE_TEST_ADMIN_URL is not set: run the tests through jest (global setup)');
   const name = `omniscrape_test_${randomBytes(6).toString('hex')}`;
-  await withAdmin(adminUrl, (client) => client.query(`create database ${name}`));
+  await withClient(adminUrl, (client) => client.query(`create database ${name}`));
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     drop: () =>
-      withAdmin(adminUrl, (client) => client.query(`drop database if exists ${name} with (force)`)).then(
+      withClient(adminUrl, (client) => client.query(`drop database if exists ${name} with (force)`)).then(
         () => undefined,
       ),
   };
 }
 
-async function withAdmin<T>(adminUrl: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl });
+/** Runs `fn` on a connection of its own to `url`, closed after. */
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     return await fn(client);

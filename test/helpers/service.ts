@@ -1,4 +1,4 @@
-import { loadConfig, type Config, type Tuning } from '../../src/config';
+import { directDatabaseUrl, loadConfig, type Config, type Tuning } from '../../src/config';
 import { migrateDatabase } from '../../src/database-setup';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
@@ -53,8 +53,9 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     options.tuning,
   );
   const logger = createLogger(config);
-  // What `omniscrape migrate` (or serve's start) does first: the service itself runs no DDL.
-  await migrateDatabase(config, databaseUrl, logger);
+  // What `omniscrape migrate` (or serve's start) does first, never through a pooler: the service
+  // itself runs no DDL.
+  await migrateDatabase(config, directDatabaseUrl(config, databaseUrl), logger);
   const running = await startService(
     config,
     databaseUrl,
