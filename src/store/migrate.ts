@@ -185,26 +185,43 @@ export async function runDeferredSteps(db: Db): Promise<string[]> {
 }
 
 /**
- * The oldest Postgres major version omniscrape runs on: pg-boss 12 requires 13 or later (its
- * README), and the migrations need 13 too (gen_random_uuid() is built in from 13; before it came
- * from the pgcrypto extension).
+ * The oldest Postgres major version omniscrape runs on. pg-boss 12 requires 13 (its README; its SQL
+ * avoids what 14 added, such as date_bin), and so do the migrations: gen_random_uuid() is built in
+ * from 13 (before, it came from the pgcrypto extension), and migration 0010 sets
+ * autovacuum_vacuum_insert_scale_factor, new in 13. Everything else the SQL uses (INCLUDE indexes,
+ * hashtextextended, identity columns, percentile_cont, MATERIALIZED CTEs) is from 12 or older.
  */
 export const OLDEST_SUPPORTED_POSTGRES = 13;
 
-/** Refuses, with a StartupFailure naming both versions, a server older than `oldest` (a major version). */
-export async function assertSupportedPostgres(db: Db, oldest = OLDEST_SUPPORTED_POSTGRES): Promise<void> {
+/** The server's version: `server_version_num` (150014) and `server_version` ("15.14 (Debian …)"). */
+export interface ServerVersion {
+  num: number;
+  text: string;
+}
+
+export async function readServerVersion(db: Db): Promise<ServerVersion> {
   const row = await db
     .selectNoFrom((eb) => [
       eb.fn<string>('current_setting', [eb.val('server_version_num')]).as('num'),
-      eb.fn<string>('current_setting', [eb.val('server_version')]).as('version'),
+      eb.fn<string>('current_setting', [eb.val('server_version')]).as('text'),
     ])
-    .executeTakeFirst();
-  if (!(Number(row?.num) >= oldest * 10_000)) {
-    throw new StartupFailure(
-      `the database runs Postgres ${row?.version}, and omniscrape needs Postgres ${oldest} or later: upgrade it, or point DATABASE_URL at a newer server`,
-      'UNSUPPORTED_POSTGRES',
-    );
-  }
+    .executeTakeFirstOrThrow();
+  return { num: Number(row.num), text: row.text };
+}
+
+/** Why a server older than `oldest` (a major version) cannot run omniscrape, in one line; else undefined. */
+export function unsupportedPostgres(
+  version: ServerVersion,
+  oldest = OLDEST_SUPPORTED_POSTGRES,
+): string | undefined {
+  if (version.num >= oldest * 10_000) return undefined;
+  return `the database runs Postgres ${version.text}, and omniscrape needs Postgres ${oldest} or later: upgrade it, or point DATABASE_URL at a newer server`;
+}
+
+/** Refuses, with a StartupFailure naming both versions, a server older than `oldest`. */
+export async function assertSupportedPostgres(db: Db, oldest = OLDEST_SUPPORTED_POSTGRES): Promise<void> {
+  const problem = unsupportedPostgres(await readServerVersion(db), oldest);
+  if (problem) throw new StartupFailure(problem, 'UNSUPPORTED_POSTGRES');
 }
 
 /** True when every known migration has been applied (what /readyz reports). */
