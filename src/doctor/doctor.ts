@@ -51,11 +51,14 @@ export async function runDoctor(options: DoctorOptions): Promise<Verdict[]> {
   }
 }
 
+/** `fn`'s verdicts, or a `fail` naming what kept it from checking (a role without its grants: which). */
 async function checked(check: string, fn: () => Promise<Verdict[]>): Promise<Verdict[]> {
   try {
     return await fn();
   } catch (err) {
-    return [fail(check, `could not check: ${err instanceof Error ? err.message : String(err)}`)];
+    const message = err instanceof Error ? err.message : String(err);
+    const why = (err as { code?: string }).code === '42501' ? ' (see the runtime role line)' : '';
+    return [fail(check, `could not check: ${message}${why}`)];
   }
 }
 
@@ -97,8 +100,11 @@ async function pendingDeferredSteps(db: Db): Promise<string[]> {
 }
 
 async function runtimeRoleVerdicts(db: Db): Promise<Verdict[]> {
+  // From the catalog, which every role may read (to_regclass needs USAGE on the schema).
   const { rows } = await sql<{ role: string; migrated: boolean }>`
-    select current_user as role, to_regclass('omniscrape.kysely_migration') is not null as migrated`.execute(
+    select current_user as role,
+           exists (select from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                    where n.nspname = 'omniscrape' and c.relname = 'kysely_migration') as migrated`.execute(
     db,
   );
   const { role, migrated } = rows[0]!;
