@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { Migrator } from 'kysely/migration';
-import pg from 'pg';
 import { migrations } from '../migrations';
 import { loadConfig } from '../src/config';
 import { migrateDatabase } from '../src/database-setup';
@@ -12,7 +11,7 @@ import { createLogger } from '../src/logger';
 import { openStore } from '../src/store/pool';
 import { grantRuntime, runtimeGrants, schemaOwners } from '../src/store/runtime-role';
 import { runCli } from './helpers/cli';
-import { createTestDatabase } from './helpers/database';
+import { createTestDatabase, withClient } from './helpers/database';
 import { startPgBouncer } from './helpers/pgbouncer';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -27,16 +26,6 @@ function urlAs(role: { name: string; password: string }, url = database.url): st
   as.username = role.name;
   as.password = role.password;
   return as.toString();
-}
-
-async function sqlAs<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** The doctor in this process, on DATABASE_URL `url`, for one api and one worker unless told otherwise. */
@@ -55,7 +44,7 @@ async function doctor(url: string, options: Partial<DoctorOptions> = {}, env: Re
 beforeAll(async () => {
   database = await createTestDatabase();
   const dbName = new URL(database.url).pathname.slice(1);
-  await sqlAs(database.url, async (admin) => {
+  await withClient(database.url, async (admin) => {
     await admin.query(`create role ${owner.name} login password '${owner.password}'`);
     await admin.query(`grant create on database ${dbName} to ${owner.name}`);
     await admin.query(`create role ${runtime.name} login password '${runtime.password}'`);
@@ -77,7 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await database?.drop();
-  await sqlAs(process.env.OMNISCRAPE_TEST_ADMIN_URL!, async (admin) => {
+  await withClient(process.env.OMNISCRAPE_TEST_ADMIN_URL!, async (admin) => {
     for (const role of [runtime.name, owner.name]) await admin.query(`drop role if exists ${role}`);
   });
 });
@@ -135,13 +124,13 @@ test('a pending migration fails, naming it, and the command exits 1', async () =
 });
 
 test('a missing grant fails, naming it and the command that gives it', async () => {
-  await sqlAs(urlAs(owner), (c) => c.query(`revoke insert on omniscrape.api_keys from ${runtime.name}`));
+  await withClient(urlAs(owner), (c) => c.query(`revoke insert on omniscrape.api_keys from ${runtime.name}`));
   try {
     expect(await doctor(urlAs(runtime))).toContain(
       `fail runtime role: role "${runtime.name}" lacks INSERT on omniscrape.api_keys: run \`omniscrape db grant-runtime ${runtime.name} --apply\` as the owner role`,
     );
   } finally {
-    await sqlAs(urlAs(owner), (c) => c.query(`grant insert on omniscrape.api_keys to ${runtime.name}`));
+    await withClient(urlAs(owner), (c) => c.query(`grant insert on omniscrape.api_keys to ${runtime.name}`));
   }
 });
 
@@ -171,7 +160,7 @@ test("max_connections too low for the deployment's connection budget fails", asy
 });
 
 test("the role's own settings are what the doctor reads: a short idle-in-transaction timeout warns", async () => {
-  await sqlAs(database.url, (c) =>
+  await withClient(database.url, (c) =>
     c.query(`alter role ${runtime.name} set idle_in_transaction_session_timeout = '2s'`),
   );
   try {
@@ -181,7 +170,7 @@ test("the role's own settings are what the doctor reads: a short idle-in-transac
       ),
     );
   } finally {
-    await sqlAs(database.url, (c) =>
+    await withClient(database.url, (c) =>
       c.query(`alter role ${runtime.name} reset idle_in_transaction_session_timeout`),
     );
   }

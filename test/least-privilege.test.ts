@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { migrations } from '../migrations';
 import { loadConfig } from '../src/config';
 import {
@@ -13,7 +12,7 @@ import {
 import { openStore } from '../src/store/pool';
 import { checkRuntimeRole } from '../src/store/runtime-role';
 import { runCli } from './helpers/cli';
-import { createTestDatabase } from './helpers/database';
+import { createTestDatabase, withClient } from './helpers/database';
 import { startApiRole, jobEnded, startRole, type RoleProcess } from './helpers/role-processes';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { waitFor } from './helpers/wait';
@@ -44,16 +43,6 @@ function urlAs(role: { name: string; password: string }): string {
   return url.toString();
 }
 
-async function asAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** The settings of every command here: the runtime role in DATABASE_URL, the owner for migrations. */
 const env = () => ({
   DATABASE_URL: urlAs(runtime),
@@ -65,7 +54,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   target = await startTargetServer();
   const dbName = new URL(database.url).pathname.slice(1);
-  await asAdmin(database.url, async (admin) => {
+  await withClient(database.url, async (admin) => {
     await admin.query(`create role ${owner.name} login password '${owner.password}'`);
     await admin.query(`grant create on database ${dbName} to ${owner.name}`);
     await admin.query(`create role ${runtime.name} login password '${runtime.password}'`);
@@ -79,7 +68,7 @@ afterAll(async () => {
   await target?.close();
   // The roles own objects and default privileges in the test database: it goes first, then they.
   await database?.drop();
-  await asAdmin(process.env.OMNISCRAPE_TEST_ADMIN_URL!, async (admin) => {
+  await withClient(process.env.OMNISCRAPE_TEST_ADMIN_URL!, async (admin) => {
     for (const role of [runtime.name, owner.name]) await admin.query(`drop role if exists ${role}`);
   });
 });
@@ -108,7 +97,7 @@ describe('the API and workers as a role that may not create anything', () => {
     expect(migrated.stdout).toContain('applied: 0001_job_history_and_keys');
     expect(migrated.stdout).toMatch(/pg-boss queue tables: installed/);
     const [{ schema_owner }] = (
-      await asAdmin(database.url, (c) =>
+      await withClient(database.url, (c) =>
         c.query(
           `select pg_get_userbyid(nspowner) as schema_owner from pg_namespace where nspname = 'pgboss'`,
         ),
@@ -132,7 +121,7 @@ describe('the API and workers as a role that may not create anything', () => {
     );
     expect(printed.stdout).not.toMatch(/\b(create|owner to|all privileges)\b/i);
     // What psql does with the printed text, as the owner.
-    await asAdmin(urlAs(owner), (c) => c.query(printed.stdout));
+    await withClient(urlAs(owner), (c) => c.query(printed.stdout));
     const store = openStore(database.url, { max: 1 });
     try {
       expect(await checkRuntimeRole(store.db, runtime.name, PGBOSS_SCHEMA)).toEqual({
@@ -206,7 +195,7 @@ describe('the API and workers as a role that may not create anything', () => {
     }
     await waitFor(
       async () => {
-        const { rows } = await asAdmin(database.url, (c) =>
+        const { rows } = await withClient(database.url, (c) =>
           c.query(
             `select (select count(*)::int from pgboss.job where name = any($1) and state = 'completed') as duties,
                     (select monitor_on is not null from pgboss.queue where name = 'scrape') as supervised`,
@@ -266,7 +255,7 @@ describe('the API and workers as a role that may not create anything', () => {
     const submitted = await api.call('POST', '/v1/scrape/async', { url: `${target.origin}/page` }, KEY);
     expect((await jobEnded(api, submitted.body.job_id, KEY)).status).toBe('completed');
     const [{ granted }] = (
-      await asAdmin(database.url, (c) =>
+      await withClient(database.url, (c) =>
         c.query(`select has_table_privilege($1, 'omniscrape.dashboard_sessions', 'INSERT') as granted`, [
           runtime.name,
         ]),

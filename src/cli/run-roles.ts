@@ -30,6 +30,10 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
   const logger = createLogger(cfg);
   let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
   let printedKey: string | undefined;
+  let heldSignal: NodeJS.Signals | undefined;
+  const holdSignal = (signal: NodeJS.Signals) => {
+    heldSignal ??= signal;
+  };
   if (roles.api) await assertCanListen(cfg.host, cfg.port);
   if (!cfg.databaseUrl) {
     if (!options.allowEmbedded)
@@ -56,6 +60,9 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
       printedKey = localApiKey(cfg);
       cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
     }
+    // A worker claims jobs before startService returns: a signal from then on is held, and the
+    // service stopped in order once it is up, instead of the process dying with jobs in hand.
+    process.on('SIGTERM', holdSignal).on('SIGINT', holdSignal);
     // A port taken since assertCanListen makes startService reject (EADDRINUSE), explained like the rest.
     service = await connecting(databaseUrl, () => startService(cfg, databaseUrl, roles, logger));
   } catch (err) {
@@ -116,8 +123,10 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
       process.exit(1);
     }
   };
+  process.off('SIGTERM', holdSignal).off('SIGINT', holdSignal);
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (heldSignal) void shutdown(heldSignal);
 }
 
 /**

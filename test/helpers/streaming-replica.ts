@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { ensureServerUser, type ServerUser } from '../../src/store/embedded-postgres-placement';
+import { withClient } from './database';
 import { freePort } from './free-port';
 import { packagedPostgresHome } from './packaged-postgres';
 import { waitFor } from './wait';
@@ -215,14 +215,4 @@ function replicaControls(url: string, port: number, primaryUrl: string, log: () 
       await withClient(url, (c) => c.query('select pg_wal_replay_resume()'));
     },
   };
-}
-
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
