@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/store/embedded-postgres';
+import { withClient } from './database';
 import { freePort } from './free-port';
 import { packagedPostgresBinaries } from './packaged-postgres';
 
@@ -52,13 +52,10 @@ export async function startTestPostgres(): Promise<TestPostgres> {
 
 /** `select version()` of the server at `url`, e.g. "PostgreSQL 15.14 (Debian 15.14-0+deb12u1) on …". */
 export async function serverVersion(url: string): Promise<string> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<{ version: string }>('select version()')).rows[0]!.version;
-  } finally {
-    await client.end();
-  }
+  return withClient(
+    url,
+    async (client) => (await client.query<{ version: string }>('select version()')).rows[0]!.version,
+  );
 }
 
 /**
