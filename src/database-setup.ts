@@ -97,14 +97,8 @@ async function rebuildBloatedQueueIndexes(boss: PgBoss, db: Db): Promise<number>
 export async function pendingDatabaseMigrations(db: Db): Promise<string[]> {
   await assertSupportedPostgres(db);
   try {
-    const ours = await pendingMigrations(db);
-    const installed = await installedQueueSchemaVersion(db, PGBOSS_SCHEMA);
-    if (installed === null) return [...ours, 'pg-boss schema (not installed)'];
-    if (installed < PGBOSS_SCHEMA_VERSION)
-      return [...ours, `pg-boss schema ${installed} → ${PGBOSS_SCHEMA_VERSION}`];
-    if (installed > PGBOSS_SCHEMA_VERSION)
-      return [...ours, `pg-boss schema ${installed}, newer than this release's ${PGBOSS_SCHEMA_VERSION}`];
-    return ours;
+    const queueSchema = await pendingQueueSchema(db);
+    return [...(await pendingMigrations(db)), ...(queueSchema ? [queueSchema] : [])];
   } catch (err) {
     if ((err as { code?: string }).code !== '42501') throw err;
     const { rows } = await sql<{ role: string }>`select current_user as role`.execute(db);
@@ -115,6 +109,16 @@ export async function pendingDatabaseMigrations(db: Db): Promise<string[]> {
       { cause: err },
     );
   }
+}
+
+/** What pg-boss's schema lacks for this release (missing, older, newer), or undefined: current. */
+export async function pendingQueueSchema(db: Db): Promise<string | undefined> {
+  const installed = await installedQueueSchemaVersion(db, PGBOSS_SCHEMA);
+  if (installed === null) return 'pg-boss schema (not installed)';
+  if (installed < PGBOSS_SCHEMA_VERSION) return `pg-boss schema ${installed} → ${PGBOSS_SCHEMA_VERSION}`;
+  if (installed > PGBOSS_SCHEMA_VERSION)
+    return `pg-boss schema ${installed}, newer than this release's ${PGBOSS_SCHEMA_VERSION}`;
+  return undefined;
 }
 
 /**

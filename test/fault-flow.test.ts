@@ -1,4 +1,4 @@
-import { startDisposableEmbeddedPostgres } from './helpers/postgres-server';
+import { startDisposablePostgres } from './helpers/postgres-server';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, type TestService } from './helpers/service';
 import { submitJobs, waitUntilAllFinished } from './helpers/load';
@@ -8,13 +8,13 @@ import { submitJobs, waitUntilAllFinished } from './helpers/load';
 // (fsync and synchronous_commit on), as in production.
 const JOBS = 1000;
 
-let postgres: Awaited<ReturnType<typeof startDisposableEmbeddedPostgres>>;
+let postgres: Awaited<ReturnType<typeof startDisposablePostgres>>;
 let service: TestService;
 let target: TargetServer;
 
 beforeAll(async () => {
   target = await startTargetServer({ '/n': (_req, res) => void res.end('ok') });
-  postgres = await startDisposableEmbeddedPostgres({ durable: true });
+  postgres = await startDisposablePostgres({ durable: true });
   service = await startTestService({
     databaseUrl: postgres.url,
     env: { OMNISCRAPE_WORKER_CONCURRENCY: '20' },

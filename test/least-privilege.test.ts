@@ -61,6 +61,8 @@ beforeAll(async () => {
     await admin.query(`create role ${owner.name} login password '${owner.password}'`);
     await admin.query(`grant create on database ${dbName} to ${owner.name}`);
     await admin.query(`create role ${runtime.name} login password '${runtime.password}'`);
+    // As README "Roles and grants" says for Postgres 13 and 14, where every role may create in public.
+    await admin.query(`revoke create on schema public from public`);
   });
 });
 

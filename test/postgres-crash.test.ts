@@ -1,4 +1,4 @@
-import { startDisposableEmbeddedPostgres } from './helpers/postgres-server';
+import { startDisposablePostgres } from './helpers/postgres-server';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, type TestService } from './helpers/service';
 import { submitJobs, waitUntilAllFinished } from './helpers/load';
@@ -10,13 +10,13 @@ import { submitJobs, waitUntilAllFinished } from './helpers/load';
 // job that got a 202 must complete, and none may complete twice.
 const JOBS = 1000;
 
-let postgres: Awaited<ReturnType<typeof startDisposableEmbeddedPostgres>>;
+let postgres: Awaited<ReturnType<typeof startDisposablePostgres>>;
 let service: TestService;
 let target: TargetServer;
 
 beforeAll(async () => {
   target = await startTargetServer({ '/n': (_req, res) => void setTimeout(() => res.end('ok'), 5) });
-  postgres = await startDisposableEmbeddedPostgres({ durable: true });
+  postgres = await startDisposablePostgres({ durable: true });
   service = await startTestService({
     databaseUrl: postgres.url,
     env: { OMNISCRAPE_WORKER_CONCURRENCY: '20' },

@@ -1,16 +1,16 @@
-import { startDisposableEmbeddedPostgres } from './helpers/postgres-server';
+import { startDisposablePostgres } from './helpers/postgres-server';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
 
 // This file stops and starts Postgres, so it runs on a server of its own (durable, as in
 // production), never the shared one.
-let postgres: Awaited<ReturnType<typeof startDisposableEmbeddedPostgres>>;
+let postgres: Awaited<ReturnType<typeof startDisposablePostgres>>;
 let service: TestService;
 let target: TargetServer;
 
 beforeAll(async () => {
   target = await startTargetServer();
-  postgres = await startDisposableEmbeddedPostgres({ durable: true });
+  postgres = await startDisposablePostgres({ durable: true });
   service = await startTestService({ databaseUrl: postgres.url });
 });
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { assertSupportedPostgres, OLDEST_SUPPORTED_POSTGRES } from '../src/store
 import { openStore } from '../src/store/pool';
 import { runCli, spawnCli } from './helpers/cli';
 import { freePort } from './helpers/free-port';
-import { startDisposableEmbeddedPostgres } from './helpers/postgres-server';
+import { startDisposablePostgres } from './helpers/postgres-server';
 import { startTestService } from './helpers/service';
 
 /** One `omniscrape: …` line on stderr, no stack trace, a non-zero exit. */
@@ -125,7 +125,7 @@ describe('start-up failures end in one line', () => {
   });
 
   test('a DATABASE_URL whose password Postgres refuses stops serve, migrate and keys with one line that does not show the password', async () => {
-    const server = await startDisposableEmbeddedPostgres();
+    const server = await startDisposablePostgres();
     try {
       const url = new URL(server.url);
       url.password = 'not-the-password';
@@ -156,7 +156,7 @@ describe('start-up failures end in one line', () => {
   });
 
   test(`a Postgres older than ${OLDEST_SUPPORTED_POSTGRES} is refused, naming both versions`, async () => {
-    const server = await startDisposableEmbeddedPostgres();
+    const server = await startDisposablePostgres();
     const store = openStore(server.url, { max: 1 });
     try {
       await expect(assertSupportedPostgres(store.db)).resolves.toBeUndefined();

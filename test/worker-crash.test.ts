@@ -1,12 +1,12 @@
 import { waitFor } from './helpers/wait';
 import { once } from 'node:events';
 import { spawnCli } from './helpers/cli';
-import { startDisposableEmbeddedPostgres } from './helpers/postgres-server';
+import { startDisposablePostgres } from './helpers/postgres-server';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
 
 // On a Postgres of its own with durable settings (fsync, synchronous_commit on), as in production.
-let postgres: Awaited<ReturnType<typeof startDisposableEmbeddedPostgres>>;
+let postgres: Awaited<ReturnType<typeof startDisposablePostgres>>;
 let api: TestService;
 let rescuer: TestService | undefined;
 let target: TargetServer;
@@ -23,7 +23,7 @@ beforeAll(async () => {
       res.end('answered on a later attempt');
     },
   });
-  postgres = await startDisposableEmbeddedPostgres({ durable: true });
+  postgres = await startDisposablePostgres({ durable: true });
   api = await startTestService({ databaseUrl: postgres.url, roles: { api: true, worker: false } });
 });
 afterAll(async () => {

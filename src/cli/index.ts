@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { purgeExpiredResults } from '../maintenance/result-purge';
 import { config, failWith, positiveInt, print, withStore } from './common';
 import { addDatabaseCommands } from './database-commands';
+import { addDoctorCommand } from './doctor-command';
 import { addKeysCommands } from './keys-commands';
 import { addReportCommand } from './report-command';
 import { addReportingCommands } from './reporting-commands';
@@ -57,6 +58,7 @@ program
   });
 
 addDatabaseCommands(program);
+addDoctorCommand(program);
 addKeysCommands(program);
 addReportCommand(program);
 addReportingCommands(program);

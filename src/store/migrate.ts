@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { Migrator } from 'kysely/migration';
+import { Migrator, type MigrationResultSet } from 'kysely/migration';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import { deferredSteps, migrations } from '../../migrations';
 import { StartupFailure } from '../startup-failure';
@@ -17,26 +18,93 @@ function migrator(db: Db): Migrator {
 }
 
 /**
+ * How long each statement of a migration waits for a lock before the migration rolls back and is
+ * tried again. DDL takes an exclusive lock on its table, and while it waits for it (behind a long
+ * report, say) every later query of that table queues behind it: a short wait and another try
+ * keep that queue to a moment.
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS_DEFAULT = 200;
+/** Tries before migrateToLatest gives up on a lock; the pause between them doubles up to MAX. */
+export const MIGRATION_ATTEMPTS_DEFAULT = 10;
+export const MIGRATION_RETRY_PAUSE_MS_DEFAULT = 1_000;
+const MIGRATION_RETRY_PAUSE_MS_MAX = 8_000;
+
+export interface MigrateOptions {
+  lockTimeoutMs?: number;
+  attempts?: number;
+  retryPauseMs?: number;
+}
+
+/**
  * Applies every pending migration, then the steps they left to run after their commit (see
  * runDeferredSteps); throws with the failing migration's or step's name. Returns the names of what
  * it applied. Every path that starts work on a database migrates first, so the server's version is
  * checked here, once.
  */
-export async function migrateToLatest(db: Db): Promise<string[]> {
+export async function migrateToLatest(db: Db, options: MigrateOptions = {}): Promise<string[]> {
   await assertSupportedPostgres(db);
   // With none pending, no DDL at all (even CREATE SCHEMA IF NOT EXISTS needs the CREATE right):
   // the commands that migrate first then work as a runtime role on a current database.
   if ((await pendingMigrations(db)).length === 0) return runDeferredSteps(db);
   await db.schema.createSchema(MIGRATION_TABLE_SCHEMA).ifNotExists().execute();
-  const { error, results } = await migrator(db).migrateToLatest();
+  const { error, results } = await applyMigrations(db, options);
   const failed = results?.find((r) => r.status === 'Error');
   if (error) {
     const reason = error instanceof Error ? error.message : inspect(error);
-    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${reason}`);
+    const hint = isLockTimeout(error)
+      ? `, ${options.attempts ?? MIGRATION_ATTEMPTS_DEFAULT} times: a long transaction holds a lock on its table (pg_stat_activity shows which); run it again once that has ended`
+      : '';
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${reason}${hint}`);
   }
   const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   return [...applied, ...(await runDeferredSteps(db))];
 }
+
+/**
+ * Kysely's Migrator, on one connection whose lock waits are bounded (MIGRATION_LOCK_TIMEOUT_MS):
+ * all pending migrations run in one transaction, so a lock timeout rolls them all back, and they
+ * are tried again after a pause. No statement timeout: a team's default one must not cut a
+ * migration short.
+ */
+async function applyMigrations(db: Db, options: MigrateOptions): Promise<MigrationResultSet> {
+  const lockTimeout = `${options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS_DEFAULT}ms`;
+  const attempts = options.attempts ?? MIGRATION_ATTEMPTS_DEFAULT;
+  let pause = options.retryPauseMs ?? MIGRATION_RETRY_PAUSE_MS_DEFAULT;
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await db
+      .connection()
+      .execute((conn) =>
+        withSessionSettings(conn, { lock_timeout: lockTimeout, statement_timeout: '0' }, () =>
+          migrator(conn).migrateToLatest(),
+        ),
+      );
+    if (!isLockTimeout(outcome.error) || attempt >= attempts) return outcome;
+    await sleep(pause);
+    pause = Math.min(pause * 2, MIGRATION_RETRY_PAUSE_MS_MAX);
+  }
+}
+
+/**
+ * Runs `fn` with `settings` on the connection `conn` is bound to, and puts the session's own values
+ * back after (the connection returns to a pool).
+ */
+async function withSessionSettings<T>(
+  conn: Db,
+  settings: Record<string, string>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  for (const [name, value] of Object.entries(settings))
+    await sql`select set_config(${name}, ${value}, false)`.execute(conn);
+  try {
+    return await fn();
+  } finally {
+    for (const name of Object.keys(settings))
+      await sql`reset ${sql.raw(name)}`.execute(conn).catch(() => undefined);
+  }
+}
+
+/** Postgres's lock_not_available: a lock_timeout ran out. */
+const isLockTimeout = (error: unknown) => (error as { code?: string } | undefined)?.code === '55P03';
 
 /** A process's connections: `pooled` may go through a transaction-mode pooler, `direct` never does. */
 export interface DatabaseUrls {
@@ -90,23 +158,26 @@ export async function runDeferredSteps(db: Db): Promise<string[]> {
     }>`select pg_try_advisory_lock(${DEFERRED_STEPS_LOCK}) as locked`.execute(conn);
     if (!rows[0]?.locked) return [];
     try {
-      const done: string[] = [];
-      for (const { name } of await pending(conn)) {
-        const step = deferredSteps[name];
-        if (!step) continue;
-        await step(conn).catch((err: unknown) => {
-          throw new Error(
-            `deferred migration step "${name}" failed: ${(err as Error)?.message ?? inspect(err)}`,
-          );
-        });
-        await conn
-          .updateTable('omniscrape.deferred_steps')
-          .set({ done_at: sql`now()` })
-          .where('name', '=', name)
-          .execute();
-        done.push(name);
-      }
-      return done;
+      // A backfill or an index built over a large history may outlast a team's statement_timeout.
+      return await withSessionSettings(conn, { statement_timeout: '0' }, async () => {
+        const done: string[] = [];
+        for (const { name } of await pending(conn)) {
+          const step = deferredSteps[name];
+          if (!step) continue;
+          await step(conn).catch((err: unknown) => {
+            throw new Error(
+              `deferred migration step "${name}" failed: ${(err as Error)?.message ?? inspect(err)}`,
+            );
+          });
+          await conn
+            .updateTable('omniscrape.deferred_steps')
+            .set({ done_at: sql`now()` })
+            .where('name', '=', name)
+            .execute();
+          done.push(name);
+        }
+        return done;
+      });
     } finally {
       await sql`select pg_advisory_unlock(${DEFERRED_STEPS_LOCK})`.execute(conn);
     }
@@ -114,26 +185,43 @@ export async function runDeferredSteps(db: Db): Promise<string[]> {
 }
 
 /**
- * The oldest Postgres major version omniscrape runs on: pg-boss 12 requires 13 or later (its
- * README), and the migrations need 13 too (gen_random_uuid() is built in from 13; before it came
- * from the pgcrypto extension).
+ * The oldest Postgres major version omniscrape runs on. pg-boss 12 requires 13 (its README; its SQL
+ * avoids what 14 added, such as date_bin), and so do the migrations: gen_random_uuid() is built in
+ * from 13 (before, it came from the pgcrypto extension), and migration 0010 sets
+ * autovacuum_vacuum_insert_scale_factor, new in 13. Everything else the SQL uses (INCLUDE indexes,
+ * hashtextextended, identity columns, percentile_cont, MATERIALIZED CTEs) is from 12 or older.
  */
 export const OLDEST_SUPPORTED_POSTGRES = 13;
 
-/** Refuses, with a StartupFailure naming both versions, a server older than `oldest` (a major version). */
-export async function assertSupportedPostgres(db: Db, oldest = OLDEST_SUPPORTED_POSTGRES): Promise<void> {
+/** The server's version: `server_version_num` (150014) and `server_version` ("15.14 (Debian …)"). */
+export interface ServerVersion {
+  num: number;
+  text: string;
+}
+
+export async function readServerVersion(db: Db): Promise<ServerVersion> {
   const row = await db
     .selectNoFrom((eb) => [
       eb.fn<string>('current_setting', [eb.val('server_version_num')]).as('num'),
-      eb.fn<string>('current_setting', [eb.val('server_version')]).as('version'),
+      eb.fn<string>('current_setting', [eb.val('server_version')]).as('text'),
     ])
-    .executeTakeFirst();
-  if (!(Number(row?.num) >= oldest * 10_000)) {
-    throw new StartupFailure(
-      `the database runs Postgres ${row?.version}, and omniscrape needs Postgres ${oldest} or later: upgrade it, or point DATABASE_URL at a newer server`,
-      'UNSUPPORTED_POSTGRES',
-    );
-  }
+    .executeTakeFirstOrThrow();
+  return { num: Number(row.num), text: row.text };
+}
+
+/** Why a server older than `oldest` (a major version) cannot run omniscrape, in one line; else undefined. */
+export function unsupportedPostgres(
+  version: ServerVersion,
+  oldest = OLDEST_SUPPORTED_POSTGRES,
+): string | undefined {
+  if (version.num >= oldest * 10_000) return undefined;
+  return `the database runs Postgres ${version.text}, and omniscrape needs Postgres ${oldest} or later: upgrade it, or point DATABASE_URL at a newer server`;
+}
+
+/** Refuses, with a StartupFailure naming both versions, a server older than `oldest`. */
+export async function assertSupportedPostgres(db: Db, oldest = OLDEST_SUPPORTED_POSTGRES): Promise<void> {
+  const problem = unsupportedPostgres(await readServerVersion(db), oldest);
+  if (problem) throw new StartupFailure(problem, 'UNSUPPORTED_POSTGRES');
 }
 
 /** True when every known migration has been applied (what /readyz reports). */

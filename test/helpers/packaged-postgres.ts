@@ -33,11 +33,17 @@ export function packagedPostgresHome(): string | undefined {
   return newest ? path.join(root, newest) : undefined;
 }
 
+/** packagedPostgresHome, or an error saying how to install it. */
+export function packagedPostgresBinaries(): string {
+  const home = packagedPostgresHome();
+  if (!home) throw new Error(`Debian's packaged Postgres is not installed: ${INSTALL_HINT}`);
+  return home;
+}
+
 export async function startPackagedPostgres(
   settings: Record<string, string> = {},
 ): Promise<PackagedPostgres> {
-  const home = packagedPostgresHome();
-  if (!home) throw new Error(`Debian's packaged Postgres is not installed: ${INSTALL_HINT}`);
+  const home = packagedPostgresBinaries();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-pkgpg-'));
   fs.chmodSync(dir, 0o755); // as root, the postgres user must enter it to reach its data dir
   const dataDir = path.join(dir, 'data');
