@@ -108,8 +108,7 @@ test('the migrations apply to a 1-million-row history while jobs flow and a repo
   traffic = undefined;
 
   expect(applied).toEqual([
-    '0010_reporting',
-    '0011_admin_keys_and_sessions',
+    ...Object.keys(migrations).filter((name) => name > '0009_webhooks'),
     '0010_reporting: fill scrape_jobs.batch_id',
     '0010_reporting: scrape_jobs_key_created_idx includes status',
   ]);
