@@ -1,0 +1,15 @@
+/** The package's `omniscrape/client` entry: depends on the API contract and undici, never the server. */
+export { OmniscrapeClient } from './client';
+export type {
+  AsyncScrapeRequest,
+  BatchAccepted,
+  ClientOptions,
+  Job,
+  JobAccepted,
+  ListJobsQuery,
+  ScrapeRequest,
+  ScrapeResult,
+} from './client';
+export { OmniscrapeError } from './errors';
+export type { ErrorBody } from './errors';
+export type { ErrorCode } from '../contract/errors';
