@@ -103,6 +103,32 @@ describe('OmniscrapeClient', () => {
     expect(unauthorized).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
   });
 
+  test('waitForJob holds on a processing job until it ends', async () => {
+    const name = `client-wait-${randomUUID()}`;
+    const { job_id } = await client().submit({ url: `${env.target.origin}/held?name=${name}` });
+    await waitFor(() => env.target.held(name) === 1, { what: 'the job to reach the target' });
+    const waiting = client().waitForJob(job_id, { timeoutMs: 30_000 });
+    await waitFor(() => env.service.running.context.jobWatchers.size > 0, { what: 'the client to wait' });
+    env.target.release(name);
+    expect(await waiting).toMatchObject({ job_id, status: 'completed' });
+  });
+
+  test('scrapeMany submits in batches and yields every job once it ended, reporting progress', async () => {
+    const urls = [1, 2, 3, 4, 5].map((n) => `${env.target.origin}/page?many=${n}`);
+    const progress: Array<{ done: number; failed: number; total: number }> = [];
+    const jobs = [];
+    for await (const job of client().scrapeMany(urls, {
+      concurrency: 2,
+      batchSize: 2,
+      onProgress: (p) => progress.push(p),
+    })) {
+      jobs.push(job);
+    }
+    expect(jobs.map((j) => j.url).sort()).toEqual(urls);
+    expect(jobs.every((j) => j.status === 'completed')).toBe(true);
+    expect(progress.at(-1)).toEqual({ total: 5, done: 5, failed: 0 });
+  });
+
   test('a 503 with Retry-After is retried after it, then succeeds', async () => {
     const proxy = await flakyProxy(1);
     try {

@@ -3,6 +3,7 @@ import { MAX_WAIT_SECONDS } from '../contract/requests';
 import type { asyncScrapeRequest, jobListQuery, scrapeRequest } from '../contract/requests';
 import type { batchAccepted, job, jobAccepted, scrapeFailure, scrapeSuccess } from '../contract/responses';
 import { OmniscrapeError } from './errors';
+import { scrapeMany, type ScrapeManyOptions } from './scrape-many';
 import { call, type TransportOptions } from './transport';
 
 export type ScrapeRequest = z.input<typeof scrapeRequest>;
@@ -96,6 +97,14 @@ export class OmniscrapeClient {
       yield page.data;
       cursor = page.next_cursor;
     } while (cursor);
+  }
+
+  /** Scrapes many URLs as batched jobs, yielding each job as it ends (see scrape-many.ts). */
+  scrapeMany(
+    requests: Array<string | AsyncScrapeRequest>,
+    options?: ScrapeManyOptions,
+  ): AsyncGenerator<Job, void, undefined> {
+    return scrapeMany(this, requests, options);
   }
 
   private async jobAt(path: string): Promise<Job> {

@@ -11,5 +11,6 @@ export type {
   ScrapeResult,
 } from './client';
 export { OmniscrapeError } from './errors';
+export type { ScrapeManyOptions, ScrapeManyProgress } from './scrape-many';
 export type { ErrorBody } from './errors';
 export type { ErrorCode } from '../contract/errors';
