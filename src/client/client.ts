@@ -1,0 +1,114 @@
+import type { z } from 'zod';
+import { MAX_WAIT_SECONDS } from '../contract/requests';
+import type { asyncScrapeRequest, jobListQuery, scrapeRequest } from '../contract/requests';
+import type { batchAccepted, job, jobAccepted, scrapeFailure, scrapeSuccess } from '../contract/responses';
+import { OmniscrapeError } from './errors';
+import { scrapeMany, type ScrapeManyOptions } from './scrape-many';
+import { call, type TransportOptions } from './transport';
+
+export type ScrapeRequest = z.input<typeof scrapeRequest>;
+export type AsyncScrapeRequest = z.input<typeof asyncScrapeRequest>;
+/** GET /v1/jobs's filters as the query string carries them (the iterator follows `cursor`). */
+export type ListJobsQuery = Omit<z.input<typeof jobListQuery>, 'cursor'>;
+/** POST /v1/scrape's 200 or its 502: a target that could not be scraped is an outcome, not a throw. */
+export type ScrapeResult = z.infer<typeof scrapeSuccess> | z.infer<typeof scrapeFailure>;
+export type Job = z.infer<typeof job>;
+export type JobAccepted = z.infer<typeof jobAccepted>;
+export type BatchAccepted = z.infer<typeof batchAccepted>;
+
+export interface ClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Retries per call of a 429/503, each after its Retry-After (default 3). */
+  retries?: number;
+}
+
+const TERMINAL: ReadonlySet<Job['status']> = new Set(['completed', 'failed', 'timed_out', 'cancelled']);
+
+/** The omniscrape API from TypeScript; its types are the server's own zod schemas. */
+export class OmniscrapeClient {
+  private readonly transport: TransportOptions;
+
+  constructor(options: ClientOptions) {
+    this.transport = { baseUrl: options.baseUrl, apiKey: options.apiKey, retries: options.retries ?? 3 };
+  }
+
+  /** Scrapes one page while the caller waits. */
+  async scrape(req: ScrapeRequest): Promise<ScrapeResult> {
+    const res = await call(this.transport, 'POST', '/v1/scrape', { body: req, accept: [200, 502] });
+    return res.body as ScrapeResult;
+  }
+
+  /** Queues one scrape; the same `idempotencyKey` within 24 hours answers the same job. */
+  async submit(req: AsyncScrapeRequest, opts: { idempotencyKey?: string } = {}): Promise<JobAccepted> {
+    const headers = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : undefined;
+    const res = await call(this.transport, 'POST', '/v1/scrape/async', {
+      body: req,
+      headers,
+      accept: [200, 202],
+    });
+    return res.body as JobAccepted;
+  }
+
+  /** Queues many scrapes as one batch; `webhook` applies to the items without their own. */
+  async submitBatch(
+    requests: AsyncScrapeRequest[],
+    opts: { webhook?: AsyncScrapeRequest['webhook'] } = {},
+  ): Promise<BatchAccepted> {
+    const body = { requests, ...(opts.webhook ? { webhook: opts.webhook } : {}) };
+    const res = await call(this.transport, 'POST', '/v1/scrape/batch', { body, accept: [200, 202] });
+    return res.body as BatchAccepted;
+  }
+
+  async getJob(id: string): Promise<Job> {
+    return this.jobAt(`/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Resolves with the job once it has ended. Each poll is held by the server (`?wait=`) until the
+   * job ends or the wait runs out, so no poll interval is needed.
+   */
+  async waitForJob(id: string, opts: { timeoutMs?: number } = {}): Promise<Job> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 5 * 60_000);
+    for (;;) {
+      const leftSeconds = Math.min(MAX_WAIT_SECONDS, Math.ceil((deadline - Date.now()) / 1000));
+      const found = await this.jobAt(`/v1/jobs/${encodeURIComponent(id)}?wait=${Math.max(1, leftSeconds)}`);
+      if (TERMINAL.has(found.status)) return found;
+      if (Date.now() >= deadline) {
+        throw new OmniscrapeError(0, 'WAIT_TIMEOUT', `Job ${id} is still ${found.status}`, found.status);
+      }
+    }
+  }
+
+  /** Cancels a queued job; a job already started is refused with JOB_NOT_CANCELLABLE. */
+  async cancel(id: string): Promise<Job> {
+    const res = await call(this.transport, 'DELETE', `/v1/jobs/${encodeURIComponent(id)}`);
+    return (res.body as { data: Job }).data;
+  }
+
+  /** The key's jobs, newest first, fetching page after page as the loop asks for more. */
+  async *listJobs(query: ListJobsQuery = {}): AsyncGenerator<Job[], void, undefined> {
+    let cursor: string | null | undefined;
+    do {
+      const params = new URLSearchParams(query as Record<string, string>);
+      if (cursor) params.set('cursor', cursor);
+      const res = await call(this.transport, 'GET', `/v1/jobs?${params.toString()}`);
+      const page = res.body as { data: Job[]; next_cursor: string | null };
+      yield page.data;
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+
+  /** Scrapes many URLs as batched jobs, yielding each job as it ends (see scrape-many.ts). */
+  scrapeMany(
+    requests: Array<string | AsyncScrapeRequest>,
+    options?: ScrapeManyOptions,
+  ): AsyncGenerator<Job, void, undefined> {
+    return scrapeMany(this, requests, options);
+  }
+
+  private async jobAt(path: string): Promise<Job> {
+    const res = await call(this.transport, 'GET', path);
+    return (res.body as { data: Job }).data;
+  }
+}

@@ -1,0 +1,74 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { errorBody } from '../contract/errors';
+import { OmniscrapeError } from './errors';
+
+/** Statuses that say "later" rather than "no": the only ones retried. */
+const RETRIED_STATUSES = new Set([429, 503]);
+/** Used when a 429/503 carries no usable Retry-After. */
+const DEFAULT_RETRY_SECONDS = 1;
+
+export interface TransportOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Retries per call of a 429/503 (default 3); each waits the answer's Retry-After. */
+  retries: number;
+}
+
+export interface Answer {
+  status: number;
+  body: unknown;
+}
+
+function retryAfterMs(header: string | string[] | undefined): number {
+  const seconds = Number(Array.isArray(header) ? header[0] : header);
+  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_RETRY_SECONDS) * 1000;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The API's refusal as an OmniscrapeError; a body not of the error shape still keeps its status. */
+function refusal(status: number, body: unknown): OmniscrapeError {
+  const parsed = errorBody.safeParse(body);
+  if (parsed.success) {
+    return new OmniscrapeError(status, parsed.data.code, parsed.data.error, parsed.data.status);
+  }
+  return new OmniscrapeError(status, 'UNEXPECTED_ANSWER', `HTTP ${status} without an error body`);
+}
+
+/**
+ * One API call, retried on 429/503 within the budget. `accept` lists the statuses answered to the
+ * caller (a scrape's 502 is an outcome, not a refusal); any other status throws.
+ */
+export async function call(
+  options: TransportOptions,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  init: { body?: unknown; headers?: Record<string, string>; accept?: number[] } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = { 'x-api-key': options.apiKey, ...init.headers };
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  const payload = init.body === undefined ? undefined : JSON.stringify(init.body);
+  for (let attempt = 0; ; attempt++) {
+    let res;
+    try {
+      res = await request(new URL(path, options.baseUrl), { method, headers, body: payload });
+    } catch (error) {
+      throw new OmniscrapeError(0, 'NETWORK_ERROR', (error as Error).message);
+    }
+    const text = await res.body.text();
+    const body = parseJson(text);
+    if ((init.accept ?? [200]).includes(res.statusCode)) return { status: res.statusCode, body };
+    if (RETRIED_STATUSES.has(res.statusCode) && attempt < options.retries) {
+      await sleep(retryAfterMs(res.headers['retry-after']));
+      continue;
+    }
+    throw refusal(res.statusCode, body);
+  }
+}

@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { OmniscrapeClient, OmniscrapeError } from '../src/client';
+import { KEY_A, KEY_B, useServiceAndTarget } from './helpers/service';
+import { waitFor } from './helpers/wait';
+
+const env = useServiceAndTarget();
+const client = (key = KEY_A) => new OmniscrapeClient({ baseUrl: env.service.baseUrl, apiKey: key });
+
+/** A proxy to the service that answers the first `failures` requests 503 with Retry-After: 1. */
+async function flakyProxy(failures: number): Promise<{ url: string; seen: () => number; close: () => void }> {
+  let seen = 0;
+  const server = http.createServer((req, res) => {
+    seen++;
+    if (seen <= failures) {
+      res.writeHead(503, { 'retry-after': '1', 'content-type': 'application/json' });
+      res.end(JSON.stringify({ success: false, error: 'Try again.', code: 'QUEUE_UNAVAILABLE' }));
+      return;
+    }
+    const upstream = http.request(
+      new URL(req.url!, env.service.baseUrl),
+      { method: req.method, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode!, up.headers);
+        up.pipe(res);
+      },
+    );
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, seen: () => seen, close: () => server.close() };
+}
+
+describe('OmniscrapeClient', () => {
+  test('scrape answers the page', async () => {
+    const result = await client().scrape({ url: `${env.target.origin}/page`, format: 'markdown' });
+    expect(result.success).toBe(true);
+    if (!result.success) throw new Error('unreachable');
+    expect(result.data.status_code).toBe(200);
+    expect(result.data.content).toContain('Sample page');
+  });
+
+  test('submit then waitForJob resolves with the completed job; the idempotency key answers the same job', async () => {
+    const key = randomUUID();
+    const accepted = await client().submit({ url: `${env.target.origin}/page` }, { idempotencyKey: key });
+    const again = await client().submit({ url: `${env.target.origin}/page` }, { idempotencyKey: key });
+    expect(again.job_id).toBe(accepted.job_id);
+    const done = await client().waitForJob(accepted.job_id, { timeoutMs: 30_000 });
+    expect(done).toMatchObject({ job_id: accepted.job_id, status: 'completed' });
+    expect(done.result?.data.status_code).toBe(200);
+    expect(await client().getJob(accepted.job_id)).toEqual(done);
+  });
+
+  test('submitBatch queues every item, in order', async () => {
+    const urls = [`${env.target.origin}/page?b=1`, `${env.target.origin}/page?b=2`];
+    const batch = await client().submitBatch(urls.map((url) => ({ url })));
+    expect(batch.job_ids).toHaveLength(2);
+    const jobs = await Promise.all(batch.job_ids.map((id) => client().waitForJob(id, { timeoutMs: 30_000 })));
+    expect(jobs.map((j) => [j.url, j.status])).toEqual(urls.map((url) => [url, 'completed']));
+  });
+
+  test('cancel cancels a queued job and refuses a processing one with its status', async () => {
+    const name = `client-cancel-${randomUUID()}`;
+    const b = client(KEY_B);
+    const blockers = [
+      await b.submit({ url: `${env.target.origin}/held?name=${name}` }),
+      await b.submit({ url: `${env.target.origin}/held?name=${name}` }),
+    ];
+    await waitFor(() => env.target.held(name) === 2, { what: 'both blockers to reach the target' });
+    const queued = await b.submit({ url: `${env.target.origin}/page?cancel=1` });
+    expect(await b.cancel(queued.job_id)).toMatchObject({ job_id: queued.job_id, status: 'cancelled' });
+
+    const refused = await b.cancel(blockers[0]!.job_id).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OmniscrapeError);
+    expect(refused).toMatchObject({ status: 409, code: 'JOB_NOT_CANCELLABLE', jobStatus: 'processing' });
+    env.target.release(name);
+    await Promise.all(blockers.map((j) => b.waitForJob(j.job_id, { timeoutMs: 30_000 })));
+  });
+
+  test('listJobs follows the cursor page after page', async () => {
+    const pages: string[][] = [];
+    for await (const page of client().listJobs({ limit: '2' })) {
+      pages.push(page.map((j) => j.job_id));
+      if (pages.length === 2) break;
+    }
+    expect(pages).toHaveLength(2);
+    expect(pages[0]).toHaveLength(2);
+    expect(pages[1]!.length).toBeGreaterThan(0);
+    expect(pages[1]!.some((id) => pages[0]!.includes(id))).toBe(false);
+  });
+
+  test('a refusal is an OmniscrapeError carrying the status and code', async () => {
+    const error = await client()
+      .getJob(randomUUID())
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OmniscrapeError);
+    expect(error).toMatchObject({ status: 404, code: 'JOB_NOT_FOUND' });
+    const unauthorized = await client('no-such-key')
+      .getJob(randomUUID())
+      .catch((e: unknown) => e);
+    expect(unauthorized).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+  });
+
+  test('waitForJob holds on a processing job until it ends', async () => {
+    const name = `client-wait-${randomUUID()}`;
+    const { job_id } = await client().submit({ url: `${env.target.origin}/held?name=${name}` });
+    await waitFor(() => env.target.held(name) === 1, { what: 'the job to reach the target' });
+    const waiting = client().waitForJob(job_id, { timeoutMs: 30_000 });
+    await waitFor(() => env.service.running.context.jobWatchers.size > 0, { what: 'the client to wait' });
+    env.target.release(name);
+    expect(await waiting).toMatchObject({ job_id, status: 'completed' });
+  });
+
+  test('scrapeMany submits in batches and yields every job once it ended, reporting progress', async () => {
+    const urls = [1, 2, 3, 4, 5].map((n) => `${env.target.origin}/page?many=${n}`);
+    const progress: Array<{ done: number; failed: number; total: number }> = [];
+    const jobs = [];
+    for await (const job of client().scrapeMany(urls, {
+      concurrency: 2,
+      batchSize: 2,
+      onProgress: (p) => progress.push(p),
+    })) {
+      jobs.push(job);
+    }
+    expect(jobs.map((j) => j.url).sort()).toEqual(urls);
+    expect(jobs.every((j) => j.status === 'completed')).toBe(true);
+    expect(progress.at(-1)).toEqual({ total: 5, done: 5, failed: 0 });
+  });
+
+  test('a 503 with Retry-After is retried after it, then succeeds', async () => {
+    const proxy = await flakyProxy(1);
+    try {
+      const c = new OmniscrapeClient({ baseUrl: proxy.url, apiKey: KEY_A });
+      const began = Date.now();
+      const result = await c.scrape({ url: `${env.target.origin}/page` });
+      expect(result.success).toBe(true);
+      expect(proxy.seen()).toBe(2);
+      expect(Date.now() - began).toBeGreaterThanOrEqual(900);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  test('the retry budget runs out: the last 503 is thrown', async () => {
+    const proxy = await flakyProxy(10);
+    try {
+      const c = new OmniscrapeClient({ baseUrl: proxy.url, apiKey: KEY_A, retries: 1 });
+      const error = await c.getJob(randomUUID()).catch((e: unknown) => e);
+      expect(error).toMatchObject({ status: 503, code: 'QUEUE_UNAVAILABLE' });
+      expect(proxy.seen()).toBe(2);
+    } finally {
+      proxy.close();
+    }
+  });
+});
