@@ -108,18 +108,27 @@ export async function updateApiKeyLimits(db: Db, name: string, limits: KeyLimitS
  * false for such a key so the caller can warn.
  */
 export async function upsertApiKey(db: Db, name: string, key: string): Promise<boolean> {
-  const row = await db
-    .insertInto('omniscrape.api_keys')
-    .values({ name, key_hash: hashApiKey(key), key_prefix: prefixOf(key) })
-    .onConflict((oc) =>
-      oc
-        .column('name')
-        .doUpdateSet({ key_hash: hashApiKey(key), key_prefix: prefixOf(key) })
-        .where('omniscrape.api_keys.revoked_at', 'is', null),
-    )
-    .returning('id')
-    .executeTakeFirst();
-  return row !== undefined;
+  const insert = () =>
+    db
+      .insertInto('omniscrape.api_keys')
+      .values({ name, key_hash: hashApiKey(key), key_prefix: prefixOf(key) })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ key_hash: hashApiKey(key), key_prefix: prefixOf(key) })
+          .where('omniscrape.api_keys.revoked_at', 'is', null),
+      )
+      .returning('id')
+      .executeTakeFirst();
+  try {
+    return (await insert()) !== undefined;
+  } catch (err) {
+    // Two processes provisioning the same key at once (api and worker starting together): the
+    // later insert can meet the earlier one's row on the key's digest, which ON CONFLICT (name)
+    // does not arbitrate. That row is this very key under this name: provisioned, so once more.
+    if ((err as { constraint?: string }).constraint !== 'api_keys_key_hash_key') throw err;
+    return (await insert()) !== undefined;
+  }
 }
 
 export async function revokeApiKey(db: Db, name: string): Promise<boolean> {
