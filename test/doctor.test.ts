@@ -11,7 +11,7 @@ import { createLogger } from '../src/logger';
 import { openStore } from '../src/store/pool';
 import { grantRuntime, runtimeGrants, schemaOwners } from '../src/store/runtime-role';
 import { runCli } from './helpers/cli';
-import { createTestDatabase, withClient } from './helpers/database';
+import { createOwnerAndRuntimeRoles, createTestDatabase, withClient } from './helpers/database';
 import { startPgBouncer } from './helpers/pgbouncer';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -43,14 +43,7 @@ async function doctor(url: string, options: Partial<DoctorOptions> = {}, env: Re
 /** A database as a deploy leaves it: migrated by the owner, the runtime role granted by it. */
 beforeAll(async () => {
   database = await createTestDatabase();
-  const dbName = new URL(database.url).pathname.slice(1);
-  await withClient(database.url, async (admin) => {
-    await admin.query(`create role ${owner.name} login password '${owner.password}'`);
-    await admin.query(`grant create on database ${dbName} to ${owner.name}`);
-    await admin.query(`create role ${runtime.name} login password '${runtime.password}'`);
-    // README "Roles and grants": before 15, every role may create in schema public.
-    await admin.query(`revoke create on schema public from public`);
-  });
+  await createOwnerAndRuntimeRoles(database.url, owner, runtime);
   const config = loadConfig({ DATABASE_URL: urlAs(runtime), OMNISCRAPE_LOG_LEVEL: 'silent' });
   await migrateDatabase(config, urlAs(owner), createLogger(config));
   const store = openStore(urlAs(owner), { max: 1 });

@@ -12,7 +12,7 @@ import {
 import { openStore } from '../src/store/pool';
 import { checkRuntimeRole } from '../src/store/runtime-role';
 import { runCli } from './helpers/cli';
-import { createTestDatabase, withClient } from './helpers/database';
+import { createOwnerAndRuntimeRoles, createTestDatabase, withClient } from './helpers/database';
 import { startApiRole, jobEnded, startRole, type RoleProcess } from './helpers/role-processes';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { waitFor } from './helpers/wait';
@@ -56,14 +56,7 @@ const env = () => ({
 beforeAll(async () => {
   database = await createTestDatabase();
   target = await startTargetServer();
-  const dbName = new URL(database.url).pathname.slice(1);
-  await withClient(database.url, async (admin) => {
-    await admin.query(`create role ${owner.name} login password '${owner.password}'`);
-    await admin.query(`grant create on database ${dbName} to ${owner.name}`);
-    await admin.query(`create role ${runtime.name} login password '${runtime.password}'`);
-    // As README "Roles and grants" says for Postgres 13 and 14, where every role may create in public.
-    await admin.query(`revoke create on schema public from public`);
-  });
+  await createOwnerAndRuntimeRoles(database.url, owner, runtime);
 });
 
 afterAll(async () => {

@@ -29,3 +29,22 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
     await client.end();
   }
 }
+
+/**
+ * The two roles of README "Roles and grants" in the database at `url`: an owner that may create
+ * schemas in it, and a runtime role with no rights yet. Creating in schema public is revoked, as
+ * the README says for Postgres 13 and 14, where every role may.
+ */
+export async function createOwnerAndRuntimeRoles(
+  url: string,
+  owner: { name: string; password: string },
+  runtime: { name: string; password: string },
+): Promise<void> {
+  const dbName = new URL(url).pathname.slice(1);
+  await withClient(url, async (admin) => {
+    await admin.query(`create role ${owner.name} login password '${owner.password}'`);
+    await admin.query(`grant create on database ${dbName} to ${owner.name}`);
+    await admin.query(`create role ${runtime.name} login password '${runtime.password}'`);
+    await admin.query(`revoke create on schema public from public`);
+  });
+}
