@@ -26,8 +26,9 @@ fi
 # replica tests (they start Debian's 15 themselves); the dashboard's and /docs's browser rendering (their data
 # path is dashboard.test.ts); the worker's memory bounds, the start-up messages, the scraper against
 # hostile targets, and the unit tests without Postgres; the crash tests, whose subject is Postgres's
-# own crash recovery (postgres-outage.test.ts keeps the reconnect on both).
-SAME_ON_EVERY_VERSION='/test/(embedded-postgres|stock-postgres-jit|reporting-replica|dashboard-browser|docs-browser|worker-memory|startup-failures|hostile-input|misbehaving-targets|target-guard|memory-budget|config|claim-loop|group-commit|migration-rules|fault-flow|postgres-crash|worker-crash)\.test\.ts$'
+# own crash recovery (postgres-outage.test.ts keeps the reconnect on both); the CLI's terminal output
+# (the API calls under it are client.test.ts's, run on both).
+SAME_ON_EVERY_VERSION='/test/(embedded-postgres|stock-postgres-jit|reporting-replica|dashboard-browser|docs-browser|worker-memory|startup-failures|hostile-input|misbehaving-targets|target-guard|memory-budget|config|claim-loop|group-commit|migration-rules|fault-flow|postgres-crash|worker-crash|cli-api)\.test\.ts$'
 
 # Each run's counts, added up on the last line (test/summary-reporter.js).
 OMNISCRAPE_TEST_SUMMARY_FILE=$(mktemp)

@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { OmniscrapeError } from '../client';
 import { ConfigError, directDatabaseUrl, loadConfig, type Config } from '../config';
 import { migrateToLatestOver } from '../store/migrate';
 import { openStore, type Store } from '../store/pool';
@@ -13,14 +14,26 @@ export const fail = (message: string): never => {
 };
 
 /**
- * The end of every command that failed: one line. A failure we recognise (StartupFailure, or an
- * error explainStartupError knows) says its cause and way out; anything else is a bug or a case
+ * A refusal of the API as one line: its code and message (and the HTTP status), or why the
+ * gateway could not be reached.
+ */
+function apiFailureLine(err: OmniscrapeError): string {
+  if (err.code === 'NETWORK_ERROR')
+    return `${err.message} (is the gateway running? OMNISCRAPE_URL says where)`;
+  if (err.status === 0) return `${err.code}: ${err.message}`;
+  return `${err.code}: ${err.message} (HTTP ${err.status})`;
+}
+
+/**
+ * The end of every command that failed: one line. A refusal of the API says its code and message;
+ * a failure we recognise (StartupFailure, or an error explainStartupError knows) says its cause and way out; anything else is a bug or a case
  * not foreseen, whose message is still one line, and whose stack OMNISCRAPE_LOG_LEVEL=debug shows.
  */
 export function failWith(err: unknown): never {
   const explained = explainStartupError(err);
   const debug = ['debug', 'trace'].includes(process.env.OMNISCRAPE_LOG_LEVEL ?? '');
   if (debug) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  if (err instanceof OmniscrapeError) return fail(apiFailureLine(err));
   if (explained) return fail(explained.message);
   const message = err instanceof Error ? err.message : String(err);
   return fail(`${message.split('\n')[0]}${debug ? '' : ' (OMNISCRAPE_LOG_LEVEL=debug shows where)'}`);
@@ -77,4 +90,15 @@ export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more');
   return n;
+}
+
+/**
+ * Makes a command's bad input one line like its other refusals: no help text, and commander's
+ * suggestion for a mistyped option joined to its error line. Subcommands added later inherit it.
+ */
+export function oneLineErrors(command: Command): Command {
+  return command.showHelpAfterError(false).configureOutput({
+    outputError: (text, write) =>
+      write(`omniscrape: ${text.replace(/^error: /, '').replace(/\n(?=.)/g, ' ')}`),
+  });
 }

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { purgeExpiredResults } from '../maintenance/result-purge';
 import { config, failWith, positiveInt, print, withStore } from './common';
+import { addApiCommands } from './api-commands';
 import { addDatabaseCommands } from './database-commands';
 import { addDoctorCommand } from './doctor-command';
 import { addKeysCommands } from './keys-commands';
@@ -57,6 +58,7 @@ program
     print(`purged ${deleted} expired results (job history kept)`);
   });
 
+addApiCommands(program);
 addDatabaseCommands(program);
 addDoctorCommand(program);
 addKeysCommands(program);

@@ -4,7 +4,7 @@ import { StartupFailure } from '../startup-failure';
 import { openReportingDb } from '../store/pool';
 import { keyHasUsage, readDailyUsage, readHostHealth } from '../store/reports';
 import type { ReportingDb } from '../store/reporting-schema';
-import { config, connecting, databaseUrlFor, fail } from './common';
+import { config, connecting, databaseUrlFor, fail, oneLineErrors } from './common';
 import { formatReport, REPORT_FORMATS, type Report, type ReportFormat } from './report-output';
 import { describeServer } from './startup-errors';
 
@@ -26,21 +26,13 @@ interface ReportOptions {
 
 /** `omniscrape report`: daily usage and host health, read from the reporting views. */
 export function addReportCommand(program: Command): void {
-  program
-    .command('report')
+  oneLineErrors(program.command('report'))
     .description(
       'print daily usage per key and host health (reads OMNISCRAPE_REPORTING_DATABASE_URL, else DATABASE_URL)',
     )
     .option('--since <span>', 'how far back the daily usage goes: Nh, Nd or Nw (whole UTC days)', '7d')
     .option('--key <name>', 'only the usage of this key')
     .option('--format <format>', `output: ${REPORT_FORMATS.join(', ')}`, 'table')
-    // Bad input is one line, like every refusal of this command: no help text, and commander's
-    // suggestion for a mistyped option joined to its error line.
-    .showHelpAfterError(false)
-    .configureOutput({
-      outputError: (text, write) =>
-        write(`omniscrape: ${text.replace(/^error: /, '').replace(/\n(?=.)/g, ' ')}`),
-    })
     .action(async (options: ReportOptions) => {
       const since =
         sinceFrom(options.since, new Date()) ??

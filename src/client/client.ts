@@ -68,11 +68,14 @@ export class OmniscrapeClient {
    * Resolves with the job once it has ended. Each poll is held by the server (`?wait=`) until the
    * job ends or the wait runs out, so no poll interval is needed.
    */
-  async waitForJob(id: string, opts: { timeoutMs?: number } = {}): Promise<Job> {
+  async waitForJob(id: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Job> {
     const deadline = Date.now() + (opts.timeoutMs ?? 5 * 60_000);
     for (;;) {
       const leftSeconds = Math.min(MAX_WAIT_SECONDS, Math.ceil((deadline - Date.now()) / 1000));
-      const found = await this.jobAt(`/v1/jobs/${encodeURIComponent(id)}?wait=${Math.max(1, leftSeconds)}`);
+      const found = await this.jobAt(
+        `/v1/jobs/${encodeURIComponent(id)}?wait=${Math.max(1, leftSeconds)}`,
+        opts.signal,
+      );
       if (TERMINAL.has(found.status)) return found;
       if (Date.now() >= deadline) {
         throw new OmniscrapeError(0, 'WAIT_TIMEOUT', `Job ${id} is still ${found.status}`, found.status);
@@ -107,8 +110,8 @@ export class OmniscrapeClient {
     return scrapeMany(this, requests, options);
   }
 
-  private async jobAt(path: string): Promise<Job> {
-    const res = await call(this.transport, 'GET', path);
+  private async jobAt(path: string, signal?: AbortSignal): Promise<Job> {
+    const res = await call(this.transport, 'GET', path, { signal });
     return (res.body as { data: Job }).data;
   }
 }

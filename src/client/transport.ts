@@ -33,6 +33,15 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** Why `baseUrl` could not be reached, in one line (undici's own message can be empty, e.g. for ECONNREFUSED). */
+function networkMessage(baseUrl: string, error: unknown): string {
+  const err = error as Error & { code?: string; cause?: { code?: string; message?: string } };
+  const code = err.code ?? err.cause?.code;
+  const message = err.message || err.cause?.message || '';
+  const detail = code && !message.includes(code) ? `${code} ${message}`.trim() : message;
+  return `cannot reach ${new URL(baseUrl).origin}: ${detail || 'connection failed'}`;
+}
+
 /** The API's refusal as an OmniscrapeError; a body not of the error shape still keeps its status. */
 function refusal(status: number, body: unknown): OmniscrapeError {
   const parsed = errorBody.safeParse(body);
@@ -50,7 +59,7 @@ export async function call(
   options: TransportOptions,
   method: 'GET' | 'POST' | 'DELETE',
   path: string,
-  init: { body?: unknown; headers?: Record<string, string>; accept?: number[] } = {},
+  init: { body?: unknown; headers?: Record<string, string>; accept?: number[]; signal?: AbortSignal } = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = { 'x-api-key': options.apiKey, ...init.headers };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
@@ -58,15 +67,21 @@ export async function call(
   for (let attempt = 0; ; attempt++) {
     let res;
     try {
-      res = await request(new URL(path, options.baseUrl), { method, headers, body: payload });
+      res = await request(new URL(path, options.baseUrl), {
+        method,
+        headers,
+        body: payload,
+        signal: init.signal,
+      });
     } catch (error) {
-      throw new OmniscrapeError(0, 'NETWORK_ERROR', (error as Error).message);
+      if (init.signal?.aborted) throw init.signal.reason;
+      throw new OmniscrapeError(0, 'NETWORK_ERROR', networkMessage(options.baseUrl, error));
     }
     const text = await res.body.text();
     const body = parseJson(text);
     if ((init.accept ?? [200]).includes(res.statusCode)) return { status: res.statusCode, body };
     if (RETRIED_STATUSES.has(res.statusCode) && attempt < options.retries) {
-      await sleep(retryAfterMs(res.headers['retry-after']));
+      await sleep(retryAfterMs(res.headers['retry-after']), undefined, { signal: init.signal });
       continue;
     }
     throw refusal(res.statusCode, body);

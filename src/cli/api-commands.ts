@@ -1,0 +1,135 @@
+import Table from 'cli-table3';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { Job } from '../client';
+import { JOB_STATUSES } from '../contract/errors';
+import { PAGE_MAX_LIMIT } from '../contract/requests';
+import { apiClient, formatOption, scrapeRequestOf, timeoutOption, type ScrapeOptions } from './api-client';
+import { addBatchCommand } from './batch-command';
+import { fail, oneLineErrors, positiveInt, print } from './common';
+
+const TERMINAL = new Set(['completed', 'failed', 'timed_out', 'cancelled']);
+
+/** Why a job did not complete, in one line. */
+export const jobFailureLine = (job: Job) =>
+  `job ${job.job_id} ${job.status}: ${job.code ?? 'NO_CODE'}: ${job.error ?? 'no reason given'}`;
+
+/**
+ * The commands that call a gateway's API as a user would (OMNISCRAPE_URL, OMNISCRAPE_KEY): content
+ * and JSON on stdout, progress and refusals on stderr, exit 1 when something did not succeed.
+ */
+export function addApiCommands(program: Command): void {
+  oneLineErrors(program.command('scrape'))
+    .description('scrape one page now and print its content (POST /v1/scrape)')
+    .argument('<url>', 'the page')
+    .addOption(formatOption())
+    .addOption(timeoutOption())
+    .option('--json', 'print the whole answer as JSON, not only the content')
+    .action(async (url: string, options: ScrapeOptions & { json?: boolean }) => {
+      const { client } = apiClient();
+      const answer = await client.scrape(scrapeRequestOf(url, options));
+      if (options.json) print(JSON.stringify(answer, null, 2));
+      else if (answer.success) process.stdout.write(answer.data.content);
+      if (!answer.success) fail(`${answer.code}: ${answer.error}`);
+    });
+
+  oneLineErrors(program.command('submit'))
+    .description('queue one scrape as a job and print it as JSON (POST /v1/scrape/async)')
+    .argument('<url>', 'the page')
+    .addOption(formatOption())
+    .addOption(timeoutOption())
+    .option('--wait', 'wait for the job to end and print the finished job (exit 1 if it did not complete)')
+    .option('--idempotency-key <key>', 'the same key within 24 hours answers the same job')
+    .action(async (url: string, options: ScrapeOptions & { wait?: boolean; idempotencyKey?: string }) => {
+      const { client } = apiClient();
+      const accepted = await client.submit(scrapeRequestOf(url, options), {
+        idempotencyKey: options.idempotencyKey,
+      });
+      if (!options.wait) {
+        print(JSON.stringify(accepted, null, 2));
+        return;
+      }
+      const job = await client.waitForJob(accepted.job_id, { timeoutMs: 24 * 60 * 60_000 });
+      print(JSON.stringify(job, null, 2));
+      if (job.status !== 'completed') fail(jobFailureLine(job));
+    });
+
+  addBatchCommand(program);
+
+  const jobs = oneLineErrors(program.command('jobs')).description("the key's jobs");
+  jobs
+    .command('list')
+    .description("print the key's latest jobs as a table, newest first (GET /v1/jobs)")
+    .addOption(
+      new Option('--status <status>', `only jobs in this status (or several, comma-separated)`).argParser(
+        statusList,
+      ),
+    )
+    .option('--limit <n>', 'how many jobs at most', positiveInt, 20)
+    .option('--json', 'print the jobs as JSON lines instead')
+    .action(async (options: { status?: string; limit: number; json?: boolean }) => {
+      const { client } = apiClient();
+      const found: Job[] = [];
+      const query = { ...(options.status ? { status: options.status } : {}) };
+      for await (const page of client.listJobs({
+        ...query,
+        limit: String(Math.min(options.limit, PAGE_MAX_LIMIT)),
+      })) {
+        found.push(...page.slice(0, options.limit - found.length));
+        if (found.length >= options.limit) break;
+      }
+      if (options.json) found.forEach((job) => print(JSON.stringify(job)));
+      else print(jobsTable(found));
+    });
+  jobs
+    .command('get')
+    .description('print one job as JSON (GET /v1/jobs/{id})')
+    .argument('<job_id>')
+    .option('--wait', 'wait for it to end first')
+    .action(async (id: string, options: { wait?: boolean }) => {
+      const { client } = apiClient();
+      const job = options.wait
+        ? await client.waitForJob(id, { timeoutMs: 24 * 60 * 60_000 })
+        : await client.getJob(id);
+      print(JSON.stringify(job, null, 2));
+      if (TERMINAL.has(job.status) && job.status !== 'completed') fail(jobFailureLine(job));
+    });
+  jobs
+    .command('cancel')
+    .description('cancel a queued job (DELETE /v1/jobs/{id})')
+    .argument('<job_id>')
+    .action(async (id: string) => {
+      const { client } = apiClient();
+      print(JSON.stringify(await client.cancel(id), null, 2));
+    });
+}
+
+function statusList(value: string): string {
+  const unknown = value.split(',').filter((s) => !(JOB_STATUSES as readonly string[]).includes(s));
+  if (unknown.length > 0)
+    throw new InvalidArgumentError(`"${unknown.join(',')}" is not one of ${JOB_STATUSES.join(', ')}`);
+  return value;
+}
+
+const URL_WIDTH = 60;
+
+function jobsTable(jobs: Job[]): string {
+  if (jobs.length === 0) return 'no jobs';
+  const table = new Table({
+    head: ['job_id', 'status', 'code', 'created_at', 'took', 'url'],
+    style: { head: [], border: [] },
+  });
+  for (const job of jobs) {
+    const took = TERMINAL.has(job.status)
+      ? `${((Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000).toFixed(2)}s`
+      : '';
+    table.push([
+      job.job_id,
+      job.status,
+      job.code ?? '',
+      job.created_at,
+      took,
+      job.url.length > URL_WIDTH ? `${job.url.slice(0, URL_WIDTH - 1)}…` : job.url,
+    ]);
+  }
+  return table.toString();
+}
