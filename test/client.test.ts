@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OmniscrapeClient, OmniscrapeError } from '../src/client';
+import { OmniscrapeClient, OmniscrapeError, ScrapeManyAbortedError } from '../src/client';
+import { generateApiKey, insertApiKey } from '../src/store/api-keys';
 import { KEY_A, KEY_B, useServiceAndTarget } from './helpers/service';
 import { waitFor } from './helpers/wait';
 
@@ -63,7 +64,10 @@ describe('OmniscrapeClient', () => {
 
   test('cancel cancels a queued job and refuses a processing one with its status', async () => {
     const name = `client-cancel-${randomUUID()}`;
-    const b = client(KEY_B);
+    // A key that runs two scrapes at once: with both taken by the blockers, the third stays queued.
+    const key = generateApiKey();
+    await insertApiKey(env.service.running.context.store.db, name, key, { concurrency: 2 });
+    const b = client(key);
     const blockers = [
       await b.submit({ url: `${env.target.origin}/held?name=${name}` }),
       await b.submit({ url: `${env.target.origin}/held?name=${name}` }),
@@ -127,6 +131,32 @@ describe('OmniscrapeClient', () => {
     expect(jobs.map((j) => j.url).sort()).toEqual(urls);
     expect(jobs.every((j) => j.status === 'completed')).toBe(true);
     expect(progress.at(-1)).toEqual({ total: 5, done: 5, failed: 0 });
+  });
+
+  test('an aborted scrapeMany cancels the jobs still queued and says what it left', async () => {
+    const name = `client-abort-${randomUUID()}`;
+    const urls = Array.from({ length: 40 }, (_, i) => `${env.target.origin}/held?name=${name}&i=${i}`);
+    const stop = new AbortController();
+    const ended: unknown[] = [];
+    const run = (async () => {
+      for await (const job of client(KEY_B).scrapeMany(urls, { batchSize: 20, signal: stop.signal }))
+        ended.push(job);
+    })().catch((error: unknown) => error);
+    await waitFor(() => env.target.held(name) > 0, { what: 'the first jobs to reach the target' });
+    stop.abort();
+    const error = await run;
+    env.target.release(name);
+    expect(error).toBeInstanceOf(ScrapeManyAbortedError);
+    const { cancelled, notCancelled } = error as ScrapeManyAbortedError;
+    // Both batches were in flight (two at most), none had ended: each job is counted once.
+    expect(ended).toHaveLength(0);
+    expect(cancelled + notCancelled).toBe(40);
+    expect(cancelled).toBeGreaterThan(0);
+    const rows = await env.service.query(
+      `select status, count(*)::int as n from omniscrape.scrape_jobs where url like $1 group by status`,
+      [`%name=${name}&%`],
+    );
+    expect(rows.find((r) => r.status === 'cancelled')?.n).toBe(cancelled);
   });
 
   test('a 503 with Retry-After is retried after it, then succeeds', async () => {

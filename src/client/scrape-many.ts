@@ -96,8 +96,8 @@ export async function* scrapeMany(
         waiting.set(id, settle);
       }
       const settled = await Promise.race(waiting.values());
+      if ('error' in settled) throw settled.error; // still in `waiting`: an abort cancels it
       waiting.delete(settled.id);
-      if ('error' in settled) throw settled.error;
       progress.done++;
       if (settled.job.status !== 'completed') progress.failed++;
       onProgress?.({ ...progress });
