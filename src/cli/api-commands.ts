@@ -28,7 +28,11 @@ export function addApiCommands(program: Command): void {
       const { client } = apiClient();
       const answer = await client.scrape(scrapeRequestOf(url, options));
       if (options.json) print(JSON.stringify(answer, null, 2));
-      else if (answer.success) process.stdout.write(answer.data.content);
+      else if (answer.success) {
+        // As is into a file or a pipe; on a terminal, the prompt after it starts on a line of its own.
+        const { content } = answer.data;
+        process.stdout.write(process.stdout.isTTY && !content.endsWith('\n') ? `${content}\n` : content);
+      }
       if (!answer.success) fail(`${answer.code}: ${answer.error}`);
     });
 
