@@ -168,7 +168,7 @@ describe('omniscrape batch', () => {
     expect(jsonLines(out)).toHaveLength(26);
   });
 
-  test('a line cut short by a kill is dropped and scraped again; a bad input line is refused before anything is sent', async () => {
+  test('a line cut short by a kill is dropped and scraped again; a foreign output file or a bad input line is refused before anything is sent', async () => {
     const tag = randomUUID();
     const urls = [1, 2, 3].map((i) => `${env.target.origin}/plain?${tag}=${i}`);
     const input = urlFile('cut.txt', urls);
@@ -185,6 +185,23 @@ describe('omniscrape batch', () => {
         .map((r) => r.url)
         .sort(),
     ).toEqual([...urls].sort());
+
+    // A whole last line that only lacks its newline is kept, and the next line starts after it.
+    const kept = fs.readFileSync(out, 'utf8');
+    fs.writeFileSync(out, kept.trimEnd());
+    const again = await omniscrape(['batch', input, '--out', out]);
+    expect(again.stderr).toMatch(/^omniscrape batch: 0 URLs to scrape \(3 already in /);
+    expect(fs.readFileSync(out, 'utf8')).toBe(kept);
+
+    // A file that is not this command's output is refused, not appended to.
+    const foreign = path.join(dir, 'foreign.jsonl');
+    fs.writeFileSync(foreign, '{"hello":"world"}\nplain text\n');
+    const refusedOut = await omniscrape(['batch', input, '--out', foreign]);
+    expect(refusedOut.code).toBe(1);
+    expect(refusedOut.stderr).toBe(
+      `omniscrape: ${foreign} line 1 is not a job written by omniscrape batch\n`,
+    );
+    expect(fs.readFileSync(foreign, 'utf8')).toBe('{"hello":"world"}\nplain text\n');
 
     const badInput = urlFile('bad.txt', [urls[0]!, 'not a url', 'mailto:x@example.com']);
     const refused = await omniscrape(['batch', badInput, '--out', path.join(dir, 'never.jsonl')]);

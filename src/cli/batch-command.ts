@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { ScrapeManyAbortedError, type Job } from '../client';
+import { ScrapeManyAbortedError } from '../client';
 import { apiClient, formatOption, scrapeRequestOf, timeoutOption } from './api-client';
-import { BatchInputError, readResults, readUrlList } from './batch-files';
+import { BatchInputError, outcomeOf, readResults, readUrlList, type Outcome } from './batch-files';
 import { startProgress } from './batch-progress';
 import { fail, oneLineErrors, positiveInt, print } from './common';
 
@@ -47,7 +47,7 @@ export function addBatchCommand(program: Command): void {
 
 async function runBatch(file: string, options: BatchOptions): Promise<void> {
   const { client } = apiClient();
-  const { urls, duplicates, previous } = readInputs(file, options.out);
+  const { urls, duplicates, previous } = await readInputs(file, options.out);
   const todo = urls.filter((url) => !previous.has(url));
   const skipped = [
     duplicates > 0 ? `${duplicates} duplicate lines skipped` : '',
@@ -62,9 +62,9 @@ async function runBatch(file: string, options: BatchOptions): Promise<void> {
   summarize(urls, results, options.out);
 }
 
-function readInputs(file: string, out: string) {
+async function readInputs(file: string, out: string) {
   try {
-    return { ...readUrlList(file), previous: readResults(out) };
+    return { ...readUrlList(file), previous: await readResults(out) };
   } catch (err) {
     if (err instanceof BatchInputError) return fail(err.message);
     const e = err as NodeJS.ErrnoException;
@@ -78,7 +78,7 @@ function readInputs(file: string, out: string) {
 async function scrapeInto(
   todo: string[],
   options: BatchOptions,
-  results: Map<string, Job>,
+  results: Map<string, Outcome>,
   client: ReturnType<typeof apiClient>['client'],
 ): Promise<void> {
   const out = fs.openSync(options.out, 'a');
@@ -114,7 +114,7 @@ async function scrapeInto(
     for await (const job of jobs) {
       // Synchronous and whole-line: a line is in the file before the next job is taken.
       fs.writeSync(out, `${JSON.stringify(job)}\n`);
-      results.set(job.url, job);
+      results.set(job.url, outcomeOf(job));
       written++;
     }
   } catch (err) {
@@ -139,17 +139,17 @@ async function scrapeInto(
  * The outcome of every URL of the input, this run's and earlier runs': on stdout, failures counted
  * by code; exit 1 if any did not complete.
  */
-function summarize(urls: string[], results: Map<string, Job>, out: string): void {
+function summarize(urls: string[], results: Map<string, Outcome>, out: string): void {
   const byCode = new Map<string, number>();
   let completed = 0;
   let httpErrors = 0;
   for (const url of urls) {
-    const job = results.get(url);
-    if (job?.status === 'completed') {
+    const outcome = results.get(url);
+    if (outcome?.status === 'completed') {
       completed++;
-      if ((job.result?.data.status_code ?? 0) >= 400) httpErrors++;
+      if ((outcome.httpStatus ?? 0) >= 400) httpErrors++;
     } else {
-      const code = job ? (job.code ?? job.status.toUpperCase()) : 'NO_RESULT';
+      const code = outcome ? (outcome.code ?? outcome.status.toUpperCase()) : 'NO_RESULT';
       byCode.set(code, (byCode.get(code) ?? 0) + 1);
     }
   }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import readline from 'node:readline';
 import type { Job } from '../client';
 import { scrapeRequest } from '../contract/requests';
 
@@ -40,43 +41,55 @@ export function readUrlList(file: string): UrlList {
 /** The input or output file of a batch is not what it should be; nothing was submitted. */
 export class BatchInputError extends Error {}
 
+/** What the summary needs of a job written to the output (not its content, which can be large). */
+export interface Outcome {
+  status: Job['status'];
+  code?: string;
+  /** The target's HTTP status, for a completed job whose result was written. */
+  httpStatus?: number;
+}
+
+export const outcomeOf = (job: Job): Outcome => ({
+  status: job.status,
+  code: job.code,
+  httpStatus: job.result?.data.status_code,
+});
+
 /**
- * The results already in `out` (a run before this one), by URL; the file is created when missing.
- * A last line cut short (the process was killed while writing it) is removed, so the lines appended
- * after it stay whole (a whole one that only lacks its newline gets it). Any other line that is not a job throws: the file is not this command's.
+ * The outcomes already in `out` (a run before this one), by URL, read line by line (the file may
+ * be larger than memory). A last line cut short (the process was killed while writing it) is
+ * removed, so the lines appended after it stay whole; a whole one that only lacks its newline gets
+ * it. Any other line that is not a job throws: the file is not this command's.
  */
-export function readResults(out: string): Map<string, Job> {
-  let text: string;
+export async function readResults(out: string): Promise<Map<string, Outcome>> {
+  let size: number;
   try {
-    text = fs.readFileSync(out, 'utf8');
+    size = fs.statSync(out).size;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
     throw err;
   }
-  let whole = text.lastIndexOf('\n') + 1;
-  if (whole < text.length) {
-    if (parseJobLine(text.slice(whole))) {
-      fs.appendFileSync(out, '\n');
-      text += '\n';
-      whole = text.length;
-    } else {
-      fs.truncateSync(out, Buffer.byteLength(text.slice(0, whole)));
+  const results = new Map<string, Outcome>();
+  const lines = readline.createInterface({ input: fs.createReadStream(out), crlfDelay: Infinity });
+  let offset = 0;
+  let number = 0;
+  for await (const line of lines) {
+    number++;
+    const end = offset + Buffer.byteLength(line) + 1;
+    const job = parseJobLine(line);
+    if (end > size) {
+      // The last line, without its newline.
+      if (job) fs.appendFileSync(out, '\n');
+      else fs.truncateSync(out, offset);
+    } else if (!job && line !== '') {
+      lines.close();
+      throw new BatchInputError(`${out} line ${number} is not a job written by omniscrape batch`);
     }
+    if (job) results.set(job.url, outcomeOf(job));
+    offset = end;
   }
-  const results = new Map<string, Job>();
-  text
-    .slice(0, whole)
-    .split('\n')
-    .forEach((line, index) => {
-      if (line === '') return;
-      const job = parseJobLine(line);
-      if (!job)
-        throw new BatchInputError(`${out} line ${index + 1} is not a job written by omniscrape batch`);
-      results.set(job.url, job);
-    });
   return results;
 }
-
 function parseJobLine(line: string): Job | undefined {
   try {
     const value = JSON.parse(line) as Partial<Job> | null;
