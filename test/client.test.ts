@@ -95,6 +95,26 @@ describe('OmniscrapeClient', () => {
     expect(pages[1]!.some((id) => pages[0]!.includes(id))).toBe(false);
   });
 
+  test('listJobs takes typed filters: statuses as a list, times as Dates, the limit as a number', async () => {
+    const since = new Date();
+    const key = generateApiKey();
+    await insertApiKey(env.service.running.context.store.db, `client-list-${randomUUID()}`, key);
+    const c = client(key);
+    const done = await c.submit({ url: `${env.target.origin}/plain` });
+    const failed = await c.submit({ url: 'http://127.0.0.1:1/closed' });
+    await Promise.all([done, failed].map((j) => c.waitForJob(j.job_id, { timeoutMs: 30_000 })));
+    const seen = async (query: Parameters<OmniscrapeClient['listJobs']>[0]) => {
+      const ids: string[] = [];
+      for await (const page of c.listJobs(query)) ids.push(...page.map((j) => j.job_id));
+      return ids;
+    };
+    expect(await seen({ status: ['failed', 'timed_out'], since, limit: 1 })).toEqual([failed.job_id]);
+    expect((await seen({ status: 'completed,failed', limit: 1 })).sort()).toEqual(
+      [done.job_id, failed.job_id].sort(),
+    );
+    expect(await seen({ until: since })).toEqual([]);
+  });
+
   test('a refusal is an OmniscrapeError carrying the status and code', async () => {
     const error = await client()
       .getJob(randomUUID())

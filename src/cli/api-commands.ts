@@ -70,14 +70,11 @@ export function addApiCommands(program: Command): void {
     )
     .option('--limit <n>', 'how many jobs at most', positiveInt, 20)
     .option('--json', 'print the jobs as JSON lines instead')
-    .action(async (options: { status?: string; limit: number; json?: boolean }) => {
+    .action(async (options: { status?: JobStatus[]; limit: number; json?: boolean }) => {
       const { client } = apiClient();
       const found: Job[] = [];
-      const query = { ...(options.status ? { status: options.status } : {}) };
-      for await (const page of client.listJobs({
-        ...query,
-        limit: String(Math.min(options.limit, PAGE_MAX_LIMIT)),
-      })) {
+      const query = { status: options.status, limit: Math.min(options.limit, PAGE_MAX_LIMIT) };
+      for await (const page of client.listJobs(query)) {
         found.push(...page.slice(0, options.limit - found.length));
         if (found.length >= options.limit) break;
       }
@@ -107,11 +104,14 @@ export function addApiCommands(program: Command): void {
     });
 }
 
-function statusList(value: string): string {
-  const unknown = value.split(',').filter((s) => !(JOB_STATUSES as readonly string[]).includes(s));
+type JobStatus = (typeof JOB_STATUSES)[number];
+
+function statusList(value: string): JobStatus[] {
+  const statuses = value.split(',');
+  const unknown = statuses.filter((s) => !(JOB_STATUSES as readonly string[]).includes(s));
   if (unknown.length > 0)
     throw new InvalidArgumentError(`"${unknown.join(',')}" is not one of ${JOB_STATUSES.join(', ')}`);
-  return value;
+  return statuses as JobStatus[];
 }
 
 const URL_WIDTH = 60;

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { MAX_WAIT_SECONDS } from '../contract/requests';
-import type { asyncScrapeRequest, jobListQuery, scrapeRequest } from '../contract/requests';
+import type { asyncScrapeRequest, scrapeRequest } from '../contract/requests';
 import type { batchAccepted, job, jobAccepted, scrapeFailure, scrapeSuccess } from '../contract/responses';
 import { OmniscrapeError } from './errors';
 import { scrapeMany, type ScrapeManyOptions } from './scrape-many';
@@ -8,8 +8,31 @@ import { call, type TransportOptions } from './transport';
 
 export type ScrapeRequest = z.input<typeof scrapeRequest>;
 export type AsyncScrapeRequest = z.input<typeof asyncScrapeRequest>;
-/** GET /v1/jobs's filters as the query string carries them (the iterator follows `cursor`). */
-export type ListJobsQuery = Omit<z.input<typeof jobListQuery>, 'cursor'>;
+type JobStatus = z.infer<typeof job>['status'];
+/**
+ * GET /v1/jobs's filters (the iterator follows `cursor` itself): typed values, or the strings the
+ * query string carries (`status: 'failed,timed_out'`, `limit: '50'`); the server checks the values.
+ */
+export interface ListJobsQuery {
+  status?: JobStatus | JobStatus[] | `${JobStatus},${string}`;
+  since?: Date | string;
+  until?: Date | string;
+  /** Jobs per page (1 to 1000). */
+  limit?: number | string;
+}
+
+/** The query string of a ListJobsQuery. */
+function listParams(query: ListJobsQuery): URLSearchParams {
+  const params = new URLSearchParams();
+  const text = (value: Date | string | number) =>
+    value instanceof Date ? value.toISOString() : String(value);
+  if (query.status !== undefined)
+    params.set('status', Array.isArray(query.status) ? query.status.join(',') : query.status);
+  if (query.since !== undefined) params.set('since', text(query.since));
+  if (query.until !== undefined) params.set('until', text(query.until));
+  if (query.limit !== undefined) params.set('limit', text(query.limit));
+  return params;
+}
 /** POST /v1/scrape's 200 or its 502: a target that could not be scraped is an outcome, not a throw. */
 export type ScrapeResult = z.infer<typeof scrapeSuccess> | z.infer<typeof scrapeFailure>;
 export type Job = z.infer<typeof job>;
@@ -93,7 +116,7 @@ export class OmniscrapeClient {
   async *listJobs(query: ListJobsQuery = {}): AsyncGenerator<Job[], void, undefined> {
     let cursor: string | null | undefined;
     do {
-      const params = new URLSearchParams(query as Record<string, string>);
+      const params = listParams(query);
       if (cursor) params.set('cursor', cursor);
       const res = await call(this.transport, 'GET', `/v1/jobs?${params.toString()}`);
       const page = res.body as { data: Job[]; next_cursor: string | null };
