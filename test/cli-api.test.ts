@@ -143,7 +143,7 @@ describe('omniscrape batch', () => {
     ]);
     expect(run.code).toBe(1);
     const lines = run.stderr.trimEnd().split('\n');
-    expect(lines[0]).toBe('omniscrape batch: 26 URLs to scrape (1 duplicate lines skipped)');
+    expect(lines[0]).toBe('omniscrape batch: 26 URLs to scrape (1 duplicate line skipped)');
     const progress = lines.slice(1);
     expect(progress.length).toBeGreaterThanOrEqual(2);
     for (const line of progress)
@@ -161,7 +161,7 @@ describe('omniscrape batch', () => {
     // A second run skips what the file holds, and still answers for the whole input.
     const again = await omniscrape(['batch', input, '--out', out]);
     expect(again.stderr).toBe(
-      `omniscrape batch: 0 URLs to scrape (1 duplicate lines skipped, 26 already in ${out})\n`,
+      `omniscrape batch: 0 URLs to scrape (1 duplicate line skipped, 26 already in ${out})\n`,
     );
     expect(again.stdout).toBe(run.stdout);
     expect(again.code).toBe(1);
@@ -179,7 +179,7 @@ describe('omniscrape batch', () => {
 
     const resumed = await omniscrape(['batch', input, '--out', out]);
     expect(resumed.code).toBe(0);
-    expect(resumed.stderr).toMatch(/^omniscrape batch: 1 URLs to scrape \(2 already in /);
+    expect(resumed.stderr).toMatch(/^omniscrape batch: 1 URL to scrape \(2 already in /);
     expect(
       jsonLines(out)
         .map((r) => r.url)
@@ -193,6 +193,14 @@ describe('omniscrape batch', () => {
     expect(again.stderr).toMatch(/^omniscrape batch: 0 URLs to scrape \(3 already in /);
     expect(fs.readFileSync(out, 'utf8')).toBe(kept);
 
+    // A file that is not this command's output is refused, not appended to, even with one line.
+    const oneLine = path.join(dir, 'one-line.txt');
+    fs.writeFileSync(oneLine, urls[0]!);
+    const refusedOne = await omniscrape(['batch', input, '--out', oneLine]);
+    expect(refusedOne.stderr).toBe(
+      `omniscrape: ${oneLine} line 1 is not a job written by omniscrape batch\n`,
+    );
+    expect(fs.readFileSync(oneLine, 'utf8')).toBe(urls[0]);
     // A file that is not this command's output is refused, not appended to.
     const foreign = path.join(dir, 'foreign.jsonl');
     fs.writeFileSync(foreign, '{"hello":"world"}\nplain text\n');
@@ -207,22 +215,57 @@ describe('omniscrape batch', () => {
     const refused = await omniscrape(['batch', badInput, '--out', path.join(dir, 'never.jsonl')]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe(
-      `omniscrape: ${badInput} line 2: "not a url" must be an absolute http:// or https:// URL (and 1 more bad lines); nothing was submitted\n`,
+      `omniscrape: ${badInput} line 2: "not a url" must be an absolute http:// or https:// URL (and 1 more bad line); nothing was submitted\n`,
     );
     expect(fs.existsSync(path.join(dir, 'never.jsonl'))).toBe(false);
   });
 
+  test('a wrong key or an --out that cannot be written stops it before any file or job', async () => {
+    const tag = randomUUID();
+    const input = urlFile('early.txt', [`${env.target.origin}/plain?${tag}`]);
+    const out = path.join(dir, 'early.jsonl');
+    const badKey = await omniscrape(['batch', input, '--out', out], 'not-a-key');
+    expect(badKey).toMatchObject({ code: 1, stdout: '' });
+    expect(badKey.stderr).toBe('omniscrape: UNAUTHORIZED: Invalid API key. (HTTP 401)\n');
+    expect(fs.existsSync(out)).toBe(false);
+
+    const nowhere = path.join(dir, 'no-such-dir', 'out.jsonl');
+    const noDir = await omniscrape(['batch', input, '--out', nowhere]);
+    expect(noDir.code).toBe(1);
+    expect(noDir.stderr).toMatch(/^omniscrape batch: 1 URL to scrape\n/);
+    expect(noDir.stderr).toMatch(
+      new RegExp(`omniscrape: --out ${nowhere}: no such file or directory; nothing was submitted\n$`),
+    );
+    const jobs = await env.service.query(
+      `select count(*)::int as n from omniscrape.scrape_jobs where url like $1`,
+      [`%${tag}%`],
+    );
+    expect(jobs[0].n).toBe(0);
+  });
+
   test('on a terminal it draws a live bar; Ctrl-C cancels the queued jobs and a second run finishes the rest', async () => {
     const tag = randomUUID();
-    // A key that runs 5 scrapes at once, so that most of the jobs are still queued at the Ctrl-C.
+    // A key that runs 5 scrapes at once. The first batch (10) is pages; the two after it (20) are
+    // held by the target: once 5 of those hold the key's slots, everything else waits in the queue.
     const created = await runCli(['keys', 'create', `tty-${tag}`, '--concurrency', '5'], {
       DATABASE_URL: env.service.databaseUrl,
     });
     const key = created.stdout.trim();
-    const urls = Array.from({ length: 30 }, (_, i) => `${env.target.origin}/slow?ms=500&${tag}=${i}`);
+    const urls = [
+      ...Array.from({ length: 10 }, (_, i) => `${env.target.origin}/plain?${tag}=${i}`),
+      ...Array.from({ length: 20 }, (_, i) => `${env.target.origin}/held?name=${tag}&i=${i}`),
+    ];
     const input = urlFile('tty.txt', urls);
     const out = path.join(dir, 'tty.jsonl');
     const command = `'${process.execPath}' '${CLI}' batch '${input}' --out '${out}' --concurrency 5 --batch-size 10`;
+    const jobsByStatus = async () => {
+      const rows = await env.service.query(
+        `select status, count(*)::int as n from omniscrape.scrape_jobs where url like $1 group by status`,
+        [`%${tag}%`],
+      );
+      const n = (status: string) => rows.find((r) => r.status === status)?.n ?? 0;
+      return { n, total: rows.reduce((sum, r) => sum + r.n, 0) };
+    };
 
     // `script` runs the command on a pseudo-terminal: stderr is a TTY, as in a terminal window.
     const child = spawn('script', ['-qfec', command, '/dev/null'], {
@@ -232,28 +275,43 @@ describe('omniscrape batch', () => {
     let screen = '';
     child.stdout.on('data', (d) => (screen += d));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await waitFor(() => fs.existsSync(out) && jsonLines(out).length >= 5, {
-      what: () => `five results, screen: ${JSON.stringify(screen.slice(-300))}`,
-      timeoutMs: 30_000,
-    });
-    child.stdin.write('\u0003'); // Ctrl-C, through the terminal's line discipline
-    expect(await exited).toBe(130);
+    try {
+      // Still: 5 jobs held, every ended job written and drawn, and every batch the window allows sent.
+      const written = await waitFor(
+        async () => {
+          const lines = fs.existsSync(out) ? jsonLines(out).length : 0;
+          const jobs = await jobsByStatus();
+          const still =
+            lines > 0 &&
+            env.target.held(tag) === 5 &&
+            jobs.n('completed') === lines &&
+            jobs.total === (lines >= 10 ? 30 : 20) &&
+            screen.includes(`${lines}/30 done`);
+          return still && lines;
+        },
+        { what: () => `the run to settle, screen: ${JSON.stringify(screen.slice(-200))}`, timeoutMs: 30_000 },
+      );
+      const { total } = await jobsByStatus();
+      child.stdin.write('\u0003'); // Ctrl-C, through the terminal's line discipline
+      expect(await exited).toBe(130);
 
-    expect(screen).toMatch(/░/); // the bar's empty part
-    expect(screen).toMatch(/\d+\/30 done \| 0 failed \| \d+\.\d\/s \| ETA \S+/);
-    // Redrawn in place: the cursor goes back to column 1 before each drawing (a line break would be \r\n).
-    expect(screen.split('\u001b[1G').length).toBeGreaterThan(3);
-    const stopped = /interrupted; (\d+) of 30 written to .+, (\d+) queued jobs cancelled/.exec(screen);
-    expect(stopped).not.toBeNull();
-    const written = jsonLines(out);
-    expect(written.length).toBe(Number(stopped![1]));
-    expect(written.length).toBeLessThan(30);
-    const cancelled = await env.service.query(
-      `select count(*)::int as n from omniscrape.scrape_jobs where url like $1 and status = 'cancelled'`,
-      [`%${tag}%`],
-    );
-    expect(cancelled[0].n).toBe(Number(stopped![2]));
-    expect(cancelled[0].n).toBeGreaterThan(0);
+      expect(screen).toMatch(/░/); // the bar's empty part
+      expect(screen).toMatch(
+        new RegExp(`${written}/30 done \\| 0 failed \\| \\d+\\.\\d/s \\| ETA \\d+[smh]`),
+      );
+      // Redrawn in place: the cursor goes back to column 1 before each drawing (a line break would be \r\n).
+      expect(screen.split('\u001b[1G').length).toBeGreaterThan(3);
+      const cancelled = total - written - 5;
+      expect(screen).toContain(
+        `interrupted; ${written} of 30 written to ${out}, ${cancelled} queued jobs cancelled, 5 already started or ended`,
+      );
+      expect(jsonLines(out)).toHaveLength(written);
+      expect((await jobsByStatus()).n('cancelled')).toBe(cancelled);
+      expect(cancelled).toBeGreaterThan(0);
+    } finally {
+      child.kill();
+      env.target.release(tag);
+    }
 
     const rest = await runCli(['batch', input, '--out', out], apiEnv(key));
     expect(rest.code).toBe(0);

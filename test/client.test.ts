@@ -34,6 +34,44 @@ async function flakyProxy(failures: number): Promise<{ url: string; seen: () => 
   return { url: `http://127.0.0.1:${port}`, seen: () => seen, close: () => server.close() };
 }
 
+/**
+ * A proxy to the service that records each answer's status by `METHOD /path`, and drops the first
+ * `dropFirst` connections without an answer (a gateway restarting).
+ */
+async function countingProxy({ dropFirst = 0 } = {}) {
+  const seen = new Map<string, number[]>();
+  let dropped = 0;
+  const server = http.createServer((req, res) => {
+    if (dropped < dropFirst) {
+      dropped++;
+      req.socket.destroy();
+      return;
+    }
+    const route = `${req.method} ${new URL(req.url!, 'http://x').pathname}`;
+    const upstream = http.request(
+      new URL(req.url!, env.service.baseUrl),
+      { method: req.method, headers: req.headers },
+      (up) => {
+        seen.set(route, [...(seen.get(route) ?? []), up.statusCode!]);
+        res.writeHead(up.statusCode!, up.headers);
+        up.pipe(res);
+      },
+    );
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    statuses: (route: string) => seen.get(route) ?? [],
+    dropped: () => dropped,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
 describe('OmniscrapeClient', () => {
   test('scrape answers the page', async () => {
     const result = await client().scrape({ url: `${env.target.origin}/page`, format: 'markdown' });
@@ -162,12 +200,18 @@ describe('OmniscrapeClient', () => {
       for await (const job of client(KEY_B).scrapeMany(urls, { batchSize: 20, signal: stop.signal }))
         ended.push(job);
     })().catch((error: unknown) => error);
-    await waitFor(() => env.target.held(name) > 0, { what: 'the first jobs to reach the target' });
+    // Both batches submitted (two at most are in flight), and the first jobs at the target.
+    const jobsOf = (like: string) =>
+      env.service.query(`select count(*)::int as n from omniscrape.scrape_jobs where url like $1`, [like]);
+    await waitFor(async () => (await jobsOf(`%name=${name}&%`))[0].n === 40 && env.target.held(name) > 0, {
+      what: 'both batches to be queued and the first jobs to reach the target',
+    });
     stop.abort();
     const error = await run;
     env.target.release(name);
     expect(error).toBeInstanceOf(ScrapeManyAbortedError);
-    const { cancelled, notCancelled } = error as ScrapeManyAbortedError;
+    const { cancelled, notCancelled, unknown } = error as ScrapeManyAbortedError;
+    expect(unknown).toBe(0);
     // Both batches were in flight (two at most), none had ended: each job is counted once.
     expect(ended).toHaveLength(0);
     expect(cancelled + notCancelled).toBe(40);
@@ -177,6 +221,84 @@ describe('OmniscrapeClient', () => {
       [`%name=${name}&%`],
     );
     expect(rows.find((r) => r.status === 'cancelled')?.n).toBe(cancelled);
+  });
+
+  test("scrapeMany sends smaller batches, later, when the key's queued-jobs limit refuses one", async () => {
+    const name = `client-room-${randomUUID()}`;
+    const key = generateApiKey();
+    await insertApiKey(env.service.running.context.store.db, name, key, { concurrency: 5, maxQueued: 12 });
+    const proxy = await countingProxy();
+    try {
+      const c = new OmniscrapeClient({ baseUrl: proxy.url, apiKey: key });
+      const urls = Array.from({ length: 30 }, (_, i) => `${env.target.origin}/held?name=${name}&i=${i}`);
+      const run = (async () => {
+        const jobs = [];
+        for await (const job of c.scrapeMany(urls, { batchSize: 10, concurrency: 5 })) jobs.push(job);
+        return jobs;
+      })();
+      // 5 queued behind the 5 at the target: a second batch of 10 would make 15.
+      await waitFor(() => proxy.statuses('POST /v1/scrape/batch').includes(429), {
+        what: () => `a refused batch, saw ${JSON.stringify(proxy.statuses('POST /v1/scrape/batch'))}`,
+      });
+      env.target.release(name);
+      const jobs = await run;
+      expect(jobs.map((j) => j.url).sort()).toEqual([...urls].sort());
+      expect(jobs.every((j) => j.status === 'completed')).toBe(true);
+    } finally {
+      env.target.release(name);
+      proxy.close();
+    }
+  });
+
+  test('leaving a scrapeMany loop early ends its waits and cancels the jobs still queued', async () => {
+    const name = `client-break-${randomUUID()}`;
+    const key = generateApiKey();
+    await insertApiKey(env.service.running.context.store.db, name, key, { concurrency: 2 });
+    // Each job is held by the target until its own 1 s timeout: the first to end ends the loop.
+    const requests = Array.from({ length: 11 }, (_, i) => ({
+      url: `${env.target.origin}/held?name=${name}&i=${i}`,
+      timeout: 1,
+    }));
+    for await (const job of client(key).scrapeMany(requests, { concurrency: 3 })) {
+      expect(job.status).toBe('timed_out');
+      break;
+    }
+    const rows = await env.service.query(
+      `select status, count(*)::int as n from omniscrape.scrape_jobs where url like $1 group by status`,
+      [`%name=${name}&%`],
+    );
+    const n = (status: string) => rows.find((r) => r.status === status)?.n ?? 0;
+    expect(n('queued')).toBe(0);
+    expect(n('cancelled')).toBeGreaterThan(0);
+    expect(n('cancelled') + n('processing') + n('timed_out')).toBe(11);
+    await waitFor(() => env.service.running.context.jobWatchers.size === 0, {
+      what: 'the held waits to end',
+    });
+    env.target.release(name);
+  });
+
+  test('waitForJob rides over a gateway that drops its connections for a while', async () => {
+    const proxy = await countingProxy({ dropFirst: 3 });
+    try {
+      const { job_id } = await client().submit({ url: `${env.target.origin}/plain` });
+      const c = new OmniscrapeClient({ baseUrl: proxy.url, apiKey: KEY_A });
+      expect(await c.waitForJob(job_id, { timeoutMs: 30_000 })).toMatchObject({
+        job_id,
+        status: 'completed',
+      });
+      expect(proxy.dropped()).toBe(3);
+    } finally {
+      proxy.close();
+    }
+    // The outage is bounded: past `outageMs` the network error is thrown.
+    const away = await countingProxy({ dropFirst: 1 });
+    try {
+      const c = new OmniscrapeClient({ baseUrl: away.url, apiKey: KEY_A });
+      const error = await c.waitForJob(randomUUID(), { outageMs: 0 }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ status: 0, code: 'NETWORK_ERROR' });
+    } finally {
+      away.close();
+    }
   });
 
   test('a 503 with Retry-After is retried after it, then succeeds', async () => {

@@ -1,13 +1,11 @@
 import Table from 'cli-table3';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Job } from '../client';
-import { JOB_STATUSES } from '../contract/errors';
+import { ENDED_STATUSES, JOB_STATUSES, type JobStatus } from '../contract/errors';
 import { PAGE_MAX_LIMIT } from '../contract/requests';
-import { apiClient, formatOption, scrapeRequestOf, timeoutOption, type ScrapeOptions } from './api-client';
+import { apiClient, formatOption, scrapeRequestOf, timeoutOption, type ScrapeOptions } from './api-settings';
 import { addBatchCommand } from './batch-command';
 import { fail, oneLineErrors, positiveInt, print } from './common';
-
-const TERMINAL = new Set(['completed', 'failed', 'timed_out', 'cancelled']);
 
 /** Why a job did not complete, in one line. */
 export const jobFailureLine = (job: Job) =>
@@ -92,7 +90,7 @@ export function addApiCommands(program: Command): void {
         ? await client.waitForJob(id, { timeoutMs: 24 * 60 * 60_000 })
         : await client.getJob(id);
       print(JSON.stringify(job, null, 2));
-      if (TERMINAL.has(job.status) && job.status !== 'completed') fail(jobFailureLine(job));
+      if (ENDED_STATUSES.has(job.status) && job.status !== 'completed') fail(jobFailureLine(job));
     });
   jobs
     .command('cancel')
@@ -103,8 +101,6 @@ export function addApiCommands(program: Command): void {
       print(JSON.stringify(await client.cancel(id), null, 2));
     });
 }
-
-type JobStatus = (typeof JOB_STATUSES)[number];
 
 function statusList(value: string): JobStatus[] {
   const statuses = value.split(',');
@@ -123,7 +119,7 @@ function jobsTable(jobs: Job[]): string {
     style: { head: [], border: [] },
   });
   for (const job of jobs) {
-    const took = TERMINAL.has(job.status)
+    const took = ENDED_STATUSES.has(job.status)
       ? `${((Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000).toFixed(2)}s`
       : '';
     table.push([

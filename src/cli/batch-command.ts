@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import type { Command } from 'commander';
-import { ScrapeManyAbortedError } from '../client';
-import { apiClient, formatOption, scrapeRequestOf, timeoutOption } from './api-client';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ScrapeManyAbortedError, type OmniscrapeClient } from '../client';
+import { apiClient, formatOption, scrapeRequestOf, timeoutOption } from './api-settings';
 import { BatchInputError, outcomeOf, readResults, readUrlList, type Outcome } from './batch-files';
 import { startProgress } from './batch-progress';
 import { fail, oneLineErrors, positiveInt, print } from './common';
@@ -20,9 +20,13 @@ const INTERRUPTED = 130;
 
 function progressSeconds(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0.1) fail('--progress-every: must be a number of seconds, 0.1 or more');
+  if (!Number.isFinite(n) || n < 0.1)
+    throw new InvalidArgumentError('must be a number of seconds, 0.1 or more');
   return n;
 }
+
+/** `1 URL`, `2 URLs`. */
+export const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 export function addBatchCommand(program: Command): void {
   oneLineErrors(program.command('batch'))
@@ -50,27 +54,51 @@ async function runBatch(file: string, options: BatchOptions): Promise<void> {
   const { urls, duplicates, previous } = await readInputs(file, options.out);
   const todo = urls.filter((url) => !previous.has(url));
   const skipped = [
-    duplicates > 0 ? `${duplicates} duplicate lines skipped` : '',
+    duplicates > 0 ? `${count(duplicates, 'duplicate line')} skipped` : '',
     urls.length > todo.length ? `${urls.length - todo.length} already in ${options.out}` : '',
   ].filter(Boolean);
+  if (todo.length > 0) {
+    // A wrong key or an unreachable gateway is told now, before any file or progress.
+    await client.listJobs({ limit: 1 }).next();
+  }
   process.stderr.write(
-    `omniscrape batch: ${todo.length} URLs to scrape${skipped.length ? ` (${skipped.join(', ')})` : ''}\n`,
+    `omniscrape batch: ${count(todo.length, 'URL')} to scrape${skipped.length ? ` (${skipped.join(', ')})` : ''}\n`,
   );
 
   const results = new Map(previous);
-  if (todo.length > 0) await scrapeInto(todo, options, results, client);
+  if (todo.length > 0 && (await scrapeInto(todo, options, results, client)) === 'interrupted') {
+    process.exitCode = INTERRUPTED;
+    return;
+  }
   summarize(urls, results, options.out);
 }
 
 async function readInputs(file: string, out: string) {
   try {
-    return { ...readUrlList(file), previous: await readResults(out) };
+    return { ...(await readUrlList(file)), previous: await readResults(out) };
   } catch (err) {
     if (err instanceof BatchInputError) return fail(err.message);
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR')
-      return fail(`${e.path ?? file}: ${e.code === 'ENOENT' ? 'no such file' : e.code}`);
-    throw err;
+    return fail(fileProblem(err, file) ?? (err as Error).message);
+  }
+}
+
+/** An unreadable or unwritable file, in one line; undefined for another error. */
+function fileProblem(err: unknown, file: string): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  const said: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EISDIR: 'is a directory',
+    ENOTDIR: 'a part of the path is not a directory',
+  };
+  return e.code && said[e.code] ? `${e.path ?? file}: ${said[e.code]}` : undefined;
+}
+
+function openOutput(out: string): number {
+  try {
+    return fs.openSync(out, 'a');
+  } catch (err) {
+    return fail(`--out ${fileProblem(err, out) ?? (err as Error).message}; nothing was submitted`);
   }
 }
 
@@ -79,9 +107,9 @@ async function scrapeInto(
   todo: string[],
   options: BatchOptions,
   results: Map<string, Outcome>,
-  client: ReturnType<typeof apiClient>['client'],
-): Promise<void> {
-  const out = fs.openSync(options.out, 'a');
+  client: OmniscrapeClient,
+): Promise<'done' | 'interrupted'> {
+  const out = openOutput(options.out);
   const progress = startProgress({
     total: todo.length,
     stream: process.stderr,
@@ -100,6 +128,7 @@ async function scrapeInto(
   };
   process.on('SIGINT', onInterrupt);
   let written = 0;
+  const soFar = () => `${written} of ${todo.length} written to ${options.out}`;
   try {
     const jobs = client.scrapeMany(
       todo.map((url) => scrapeRequestOf(url, options)),
@@ -117,17 +146,24 @@ async function scrapeInto(
       results.set(job.url, outcomeOf(job));
       written++;
     }
+    return 'done';
   } catch (err) {
-    if (!(err instanceof ScrapeManyAbortedError)) throw err;
+    progress.stop();
+    if (!(err instanceof ScrapeManyAbortedError)) {
+      process.stderr.write(`omniscrape batch: stopped; ${soFar()}; run the same command again to go on\n`);
+      throw err;
+    }
+    const left = [
+      `${err.cancelled} queued jobs cancelled`,
+      err.notCancelled > 0
+        ? `${err.notCancelled} already started or ended (not written: the next run scrapes them again)`
+        : '',
+      err.unknown > 0 ? `${err.unknown} not reached to cancel (they may still run)` : '',
+    ].filter(Boolean);
     process.stderr.write(
-      `omniscrape batch: interrupted; ${written} of ${todo.length} written to ${options.out}, ` +
-        `${err.cancelled} queued jobs cancelled` +
-        (err.notCancelled > 0
-          ? `, ${err.notCancelled} already started or ended (not written: the next run scrapes them again)`
-          : '') +
-        '; run the same command again to go on\n',
+      `omniscrape batch: interrupted; ${soFar()}, ${left.join(', ')}; run the same command again to go on\n`,
     );
-    process.exit(INTERRUPTED);
+    return 'interrupted';
   } finally {
     progress.stop();
     process.off('SIGINT', onInterrupt);
@@ -155,7 +191,7 @@ function summarize(urls: string[], results: Map<string, Outcome>, out: string): 
   }
   const failed = urls.length - completed;
   const answered = httpErrors > 0 ? ` (${httpErrors} answered an HTTP status of 400 or more)` : '';
-  print(`${out}: ${urls.length} URLs, ${completed} completed${answered}, ${failed} failed`);
+  print(`${out}: ${count(urls.length, 'URL')}, ${completed} completed${answered}, ${failed} failed`);
   if (failed === 0) return;
   const width = Math.max(...[...byCode.keys()].map((code) => code.length));
   for (const [code, count] of [...byCode].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])))

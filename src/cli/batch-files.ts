@@ -11,28 +11,31 @@ export interface UrlList {
 }
 
 /**
- * The URLs of `file` (`-`: stdin), one per line; blank lines and `#` comments are skipped. A line
- * that is not a URL the API would take throws, naming it, before anything is submitted.
+ * The URLs of `file` (`-`: stdin), one per line, read line by line; blank lines and `#` comments
+ * are skipped. A line that is not a URL the API would take throws, naming it, before anything is
+ * submitted.
  */
-export function readUrlList(file: string): UrlList {
-  const text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+export async function readUrlList(file: string): Promise<UrlList> {
+  const input = file === '-' ? process.stdin : fs.createReadStream(file);
   const seen = new Set<string>();
   const bad: string[] = [];
   let duplicates = 0;
-  text.split(/\r?\n/).forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
+  let number = 0;
+  for await (const raw of readline.createInterface({ input, crlfDelay: Infinity })) {
+    number++;
+    const line = raw.replace(/^\uFEFF/, '').trim();
+    if (line === '' || line.startsWith('#')) continue;
     const checked = scrapeRequest.safeParse({ url: line });
     if (!checked.success) {
-      bad.push(`line ${index + 1}: "${line.slice(0, 80)}" ${checked.error.issues[0]!.message}`);
+      bad.push(`line ${number}: "${line.slice(0, 80)}" ${checked.error.issues[0]!.message}`);
     } else if (seen.has(line)) {
       duplicates++;
     } else {
       seen.add(line);
     }
-  });
+  }
   if (bad.length > 0) {
-    const more = bad.length > 1 ? ` (and ${bad.length - 1} more bad lines)` : '';
+    const more = bad.length > 1 ? ` (and ${bad.length - 1} more bad line${bad.length > 2 ? 's' : ''})` : '';
     throw new BatchInputError(`${file === '-' ? 'stdin' : file} ${bad[0]}${more}; nothing was submitted`);
   }
   return { urls: [...seen], duplicates };
@@ -77,10 +80,12 @@ export async function readResults(out: string): Promise<Map<string, Outcome>> {
     number++;
     const end = offset + Buffer.byteLength(line) + 1;
     const job = parseJobLine(line);
-    if (end > size) {
-      // The last line, without its newline.
-      if (job) fs.appendFileSync(out, '\n');
-      else fs.truncateSync(out, offset);
+    if (end > size && !job && line.startsWith(JOB_LINE_START)) {
+      // The last line, cut short while it was written: the next line is appended in its place.
+      fs.truncateSync(out, offset);
+    } else if (end > size && job) {
+      // A whole last line without its newline (written by hand?): the next line goes after it.
+      fs.appendFileSync(out, '\n');
     } else if (!job && line !== '') {
       lines.close();
       throw new BatchInputError(`${out} line ${number} is not a job written by omniscrape batch`);
@@ -90,6 +95,9 @@ export async function readResults(out: string): Promise<Map<string, Outcome>> {
   }
   return results;
 }
+/** How every line `batch` writes starts (the job's first field). */
+const JOB_LINE_START = '{"job_id":"';
+
 function parseJobLine(line: string): Job | undefined {
   try {
     const value = JSON.parse(line) as Partial<Job> | null;

@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
+import { ENDED_STATUSES, type JobStatus } from '../contract/errors';
 import { MAX_WAIT_SECONDS } from '../contract/requests';
 import type { asyncScrapeRequest, scrapeRequest } from '../contract/requests';
 import type { batchAccepted, job, jobAccepted, scrapeFailure, scrapeSuccess } from '../contract/responses';
@@ -8,7 +10,6 @@ import { call, type TransportOptions } from './transport';
 
 export type ScrapeRequest = z.input<typeof scrapeRequest>;
 export type AsyncScrapeRequest = z.input<typeof asyncScrapeRequest>;
-type JobStatus = z.infer<typeof job>['status'];
 /**
  * GET /v1/jobs's filters (the iterator follows `cursor` itself): typed values, or the strings the
  * query string carries (`status: 'failed,timed_out'`, `limit: '50'`); the server checks the values.
@@ -39,14 +40,19 @@ export type Job = z.infer<typeof job>;
 export type JobAccepted = z.infer<typeof jobAccepted>;
 export type BatchAccepted = z.infer<typeof batchAccepted>;
 
+const OUTAGE_FIRST_BACKOFF_MS = 250;
+const OUTAGE_MAX_BACKOFF_MS = 5_000;
+
+/** The gateway is away (not reached, or unavailable past the retries), rather than saying no. */
+const isOutage = (error: unknown) =>
+  error instanceof OmniscrapeError && (error.code === 'NETWORK_ERROR' || error.status === 503);
+
 export interface ClientOptions {
   baseUrl: string;
   apiKey: string;
   /** Retries per call of a 429/503, each after its Retry-After (default 3). */
   retries?: number;
 }
-
-const TERMINAL: ReadonlySet<Job['status']> = new Set(['completed', 'failed', 'timed_out', 'cancelled']);
 
 /** The omniscrape API from TypeScript; its types are the server's own zod schemas. */
 export class OmniscrapeClient {
@@ -73,13 +79,20 @@ export class OmniscrapeClient {
     return res.body as JobAccepted;
   }
 
-  /** Queues many scrapes as one batch; `webhook` applies to the items without their own. */
+  /**
+   * Queues many scrapes as one batch; `webhook` applies to the items without their own, `retries`
+   * replaces the client's retries of a 429/503 for this call.
+   */
   async submitBatch(
     requests: AsyncScrapeRequest[],
-    opts: { webhook?: AsyncScrapeRequest['webhook'] } = {},
+    opts: { webhook?: AsyncScrapeRequest['webhook']; retries?: number } = {},
   ): Promise<BatchAccepted> {
     const body = { requests, ...(opts.webhook ? { webhook: opts.webhook } : {}) };
-    const res = await call(this.transport, 'POST', '/v1/scrape/batch', { body, accept: [200, 202] });
+    const res = await call(this.transport, 'POST', '/v1/scrape/batch', {
+      body,
+      accept: [200, 202],
+      retries: opts.retries,
+    });
     return res.body as BatchAccepted;
   }
 
@@ -89,17 +102,35 @@ export class OmniscrapeClient {
 
   /**
    * Resolves with the job once it has ended. Each poll is held by the server (`?wait=`) until the
-   * job ends or the wait runs out, so no poll interval is needed.
+   * job ends or the wait runs out, so no poll interval is needed. A gateway that cannot be reached
+   * (a restart, a deploy) is asked again with backoff, for up to `outageMs` (default 1 minute).
    */
-  async waitForJob(id: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Job> {
+  async waitForJob(
+    id: string,
+    opts: { timeoutMs?: number; outageMs?: number; signal?: AbortSignal } = {},
+  ): Promise<Job> {
     const deadline = Date.now() + (opts.timeoutMs ?? 5 * 60_000);
+    const outageMs = opts.outageMs ?? 60_000;
+    let outageSince: number | undefined;
+    let backoffMs = OUTAGE_FIRST_BACKOFF_MS;
     for (;;) {
       const leftSeconds = Math.min(MAX_WAIT_SECONDS, Math.ceil((deadline - Date.now()) / 1000));
-      const found = await this.jobAt(
-        `/v1/jobs/${encodeURIComponent(id)}?wait=${Math.max(1, leftSeconds)}`,
-        opts.signal,
-      );
-      if (TERMINAL.has(found.status)) return found;
+      let found: Job;
+      try {
+        found = await this.jobAt(
+          `/v1/jobs/${encodeURIComponent(id)}?wait=${Math.max(1, leftSeconds)}`,
+          opts.signal,
+        );
+        outageSince = undefined;
+        backoffMs = OUTAGE_FIRST_BACKOFF_MS;
+      } catch (error) {
+        outageSince ??= Date.now();
+        if (!isOutage(error) || Date.now() - outageSince >= outageMs) throw error;
+        await sleep(backoffMs, undefined, { signal: opts.signal });
+        backoffMs = Math.min(backoffMs * 2, OUTAGE_MAX_BACKOFF_MS);
+        continue;
+      }
+      if (ENDED_STATUSES.has(found.status)) return found;
       if (Date.now() >= deadline) {
         throw new OmniscrapeError(0, 'WAIT_TIMEOUT', `Job ${id} is still ${found.status}`, found.status);
       }

@@ -59,7 +59,14 @@ export async function call(
   options: TransportOptions,
   method: 'GET' | 'POST' | 'DELETE',
   path: string,
-  init: { body?: unknown; headers?: Record<string, string>; accept?: number[]; signal?: AbortSignal } = {},
+  init: {
+    body?: unknown;
+    headers?: Record<string, string>;
+    accept?: number[];
+    signal?: AbortSignal;
+    /** This call's retries of a 429/503, instead of the client's. */
+    retries?: number;
+  } = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = { 'x-api-key': options.apiKey, ...init.headers };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
@@ -80,7 +87,7 @@ export async function call(
     const text = await res.body.text();
     const body = parseJson(text);
     if ((init.accept ?? [200]).includes(res.statusCode)) return { status: res.statusCode, body };
-    if (RETRIED_STATUSES.has(res.statusCode) && attempt < options.retries) {
+    if (RETRIED_STATUSES.has(res.statusCode) && attempt < (init.retries ?? options.retries)) {
       await sleep(retryAfterMs(res.headers['retry-after']), undefined, { signal: init.signal });
       continue;
     }

@@ -73,6 +73,15 @@ export const JOB_STATUSES = [
   'timed_out',
   'cancelled',
 ] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** The statuses a job ends in: it changes no more. */
+export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set([
+  'completed',
+  'failed',
+  'timed_out',
+  'cancelled',
+]);
 
 export const errorBody = z
   .strictObject({
