@@ -3,7 +3,7 @@ import { loadConfig } from '../src/config';
 import { connectionBudget } from '../src/connection-budget';
 import type { ServiceRoles } from '../src/service';
 import { runCli } from './helpers/cli';
-import { connectionsTo } from './helpers/connections';
+import { connectionListTo } from './helpers/connections';
 import { createTestDatabase } from './helpers/database';
 import { startApiRole, startRole, type ApiProcess, type RoleProcess } from './helpers/role-processes';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
@@ -51,12 +51,16 @@ function sampleConnections(pids: Record<string, number>) {
   const port = Number(new URL(database.url).port);
   const dbName = new URL(database.url).pathname.slice(1);
   const most: Record<string, number> = Object.fromEntries(Object.keys(pids).map((k) => [k, 0]));
+  /** Each process's connections when it held the most: what a failure shows. */
+  const seen: Record<string, string[]> = {};
   let backends = 0;
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
-      for (const [name, pid] of Object.entries(pids))
-        most[name] = Math.max(most[name]!, connectionsTo(pid, port));
+      for (const [name, pid] of Object.entries(pids)) {
+        const held = connectionListTo(pid, port);
+        if (held.length > most[name]!) [most[name], seen[name]] = [held.length, held];
+      }
       const { rows } = await admin.query(
         'select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
         [dbName],
@@ -69,7 +73,7 @@ function sampleConnections(pids: Record<string, number>) {
     async stop() {
       stopped = true;
       await loop;
-      return { most, backends };
+      return { most, backends, seen };
     },
   };
 }
@@ -143,8 +147,10 @@ describe('connection budget', () => {
     await worker.started;
     const sampler = sampleConnections({ api: api.child.pid!, worker: worker.child.pid! });
     const { answers, ends } = await runFlow(api, 150);
-    const { most, backends } = await sampler.stop();
+    const { most, backends, seen } = await sampler.stop();
     await Promise.all([api.stop(), worker.stop()]);
+    if (most.api! > budgetOf({ api: true, worker: false }))
+      console.log(`[connections] over budget, api held:\n${seen.api!.join('\n')}`);
 
     expect(ends).toEqual({ completed: 150 });
     expect(Object.keys(answers).sort()).toEqual(['200', '202']);

@@ -14,20 +14,37 @@ function socketInodes(pid: number): Set<string> {
   return inodes;
 }
 
+/** `a.b.c.d:port` of /proc/net/tcp's hex form (IPv6 addresses are left in hex). */
+function address(hex: string): string {
+  const [host = '', port = ''] = hex.split(':');
+  const ip =
+    host.length === 8
+      ? (host.match(/../g) ?? [])
+          .reverse()
+          .map((b) => parseInt(b, 16))
+          .join('.')
+      : host;
+  return `${ip}:${parseInt(port, 16)}`;
+}
+
 /**
  * Established TCP connections of process `pid` to `port` (Postgres), from the kernel's TCP tables:
- * every connection the process holds, whatever pool or client opened it and whatever it calls itself.
+ * every connection the process holds, whatever pool or client opened it and whatever it calls
+ * itself. Each is `local -> remote (inode)`, for a failure to show.
  */
-export function connectionsTo(pid: number, port: number): number {
+export function connectionListTo(pid: number, port: number): string[] {
   const inodes = socketInodes(pid);
-  let count = 0;
+  const found: string[] = [];
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     if (!fs.existsSync(table)) continue;
     for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
       // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-      const [, , remote, state, , , , , , inode] = line.trim().split(/\s+/);
-      if (state === '01' && parseInt(remote?.split(':')[1] ?? '', 16) === port && inodes.has(inode!)) count++;
+      const [, local, remote, state, , , , , , inode] = line.trim().split(/\s+/);
+      if (state === '01' && parseInt(remote?.split(':')[1] ?? '', 16) === port && inodes.has(inode!))
+        found.push(`${address(local!)} -> ${address(remote!)} (${inode})`);
     }
   }
-  return count;
+  return found;
 }
+
+export const connectionsTo = (pid: number, port: number): number => connectionListTo(pid, port).length;
