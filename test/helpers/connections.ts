@@ -34,17 +34,20 @@ function address(hex: string): string {
  */
 export function connectionListTo(pid: number, port: number): string[] {
   const inodes = socketInodes(pid);
-  const found: string[] = [];
+  // By inode: the kernel prints these tables a page per read, and while other processes open and
+  // close sockets it can print lines again (seen with another Jest worker running). Each socket is
+  // counted once.
+  const found = new Map<string, string>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     if (!fs.existsSync(table)) continue;
     for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
       // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
       const [, local, remote, state, , , , , , inode] = line.trim().split(/\s+/);
       if (state === '01' && parseInt(remote?.split(':')[1] ?? '', 16) === port && inodes.has(inode!))
-        found.push(`${address(local!)} -> ${address(remote!)} (${inode})`);
+        found.set(inode!, `${address(local!)} -> ${address(remote!)} (${inode})`);
     }
   }
-  return found;
+  return [...found.values()];
 }
 
 export const connectionsTo = (pid: number, port: number): number => connectionListTo(pid, port).length;
