@@ -32,6 +32,22 @@ const urlFile = (name: string, urls: string[]) => {
   fs.writeFileSync(file, urls.join('\n') + '\n');
   return file;
 };
+/**
+ * Runs the CLI on a pseudo-terminal (`script`), as in a terminal window: its stderr is a TTY.
+ * `screen()` is what the terminal received; writing to `child.stdin` is typing.
+ */
+function onTerminal(args: string[], key: string) {
+  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    env: { ...process.env, ...apiEnv(key), OMNISCRAPE_LOG_LEVEL: 'warn' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let screen = '';
+  child.stdout.on('data', (d) => (screen += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { child, exited, screen: () => screen };
+}
+
 /** A stack trace's frames, which an error line must never carry. */
 const STACK_FRAME = /^\s+at /m;
 
@@ -243,73 +259,60 @@ describe('omniscrape batch', () => {
     expect(jobs[0].n).toBe(0);
   });
 
-  test('on a terminal it draws a live bar; Ctrl-C cancels the queued jobs and a second run finishes the rest', async () => {
+  test('on a terminal it draws a live bar with done, failed, rate and ETA', async () => {
     const tag = randomUUID();
-    // A key that runs 5 scrapes at once. The first batch (10) is pages; the two after it (20) are
-    // held by the target: once 5 of those hold the key's slots, everything else waits in the queue.
+    const urls = Array.from({ length: 5 }, (_, i) => `${env.target.origin}/plain?${tag}=${i}`);
+    const out = path.join(dir, 'tty-bar.jsonl');
+    const run = onTerminal(['batch', urlFile('tty-bar.txt', urls), '--out', out], KEY_A);
+    expect(await run.exited).toBe(0);
+    const screen = run.screen();
+    expect(screen).toMatch(/░+ 0\/5 done \| 0 failed \| \d+\.\d\/s \| ETA \?/); // the first drawing
+    expect(screen).toMatch(/█+ 5\/5 done \| 0 failed \| \d+\.\d\/s \| ETA 0s/); // the last
+    // Redrawn in place: the cursor goes back to column 1 before each drawing (a line break would be \r\n).
+    expect(screen.split('\u001b[1G').length).toBeGreaterThan(2);
+    expect(screen).toContain(`${out}: 5 URLs, 5 completed, 0 failed`);
+    expect(jsonLines(out)).toHaveLength(5);
+  });
+
+  test('Ctrl-C on a terminal cancels the queued jobs, says what it left, and a second run finishes the rest', async () => {
+    const tag = randomUUID();
+    // A key that runs 5 scrapes at once, and targets that hold every scrape until released: at
+    // the Ctrl-C, 5 jobs are at the target and the rest of the two batches in flight are queued.
     const created = await runCli(['keys', 'create', `tty-${tag}`, '--concurrency', '5'], {
       DATABASE_URL: env.service.databaseUrl,
     });
     const key = created.stdout.trim();
-    const urls = [
-      ...Array.from({ length: 10 }, (_, i) => `${env.target.origin}/plain?${tag}=${i}`),
-      ...Array.from({ length: 20 }, (_, i) => `${env.target.origin}/held?name=${tag}&i=${i}`),
-    ];
+    const urls = Array.from({ length: 30 }, (_, i) => `${env.target.origin}/held?name=${tag}&i=${i}`);
     const input = urlFile('tty.txt', urls);
     const out = path.join(dir, 'tty.jsonl');
-    const command = `'${process.execPath}' '${CLI}' batch '${input}' --out '${out}' --concurrency 5 --batch-size 10`;
-    const jobsByStatus = async () => {
-      const rows = await env.service.query(
-        `select status, count(*)::int as n from omniscrape.scrape_jobs where url like $1 group by status`,
+    const submitted = async () =>
+      (
+        await env.service.query(`select count(*)::int as n from omniscrape.scrape_jobs where url like $1`, [
+          `%${tag}%`,
+        ])
+      )[0].n;
+    const run = onTerminal(['batch', input, '--out', out, '--concurrency', '5', '--batch-size', '10'], key);
+    try {
+      await waitFor(
+        async () =>
+          env.target.held(tag) === 5 && (await submitted()) === 20 && run.screen().includes('0/30 done'),
+        {
+          what: () => `5 held jobs of 20, screen: ${JSON.stringify(run.screen().slice(-200))}`,
+          timeoutMs: 30_000,
+        },
+      );
+      run.child.stdin.write('\u0003'); // Ctrl-C, through the terminal's line discipline
+      expect(await run.exited).toBe(130);
+      expect(run.screen()).toContain(
+        `interrupted; 0 of 30 written to ${out}, 15 queued jobs cancelled, 5 already started or ended`,
+      );
+      const cancelled = await env.service.query(
+        `select count(*)::int as n from omniscrape.scrape_jobs where url like $1 and status = 'cancelled'`,
         [`%${tag}%`],
       );
-      const n = (status: string) => rows.find((r) => r.status === status)?.n ?? 0;
-      return { n, total: rows.reduce((sum, r) => sum + r.n, 0) };
-    };
-
-    // `script` runs the command on a pseudo-terminal: stderr is a TTY, as in a terminal window.
-    const child = spawn('script', ['-qfec', command, '/dev/null'], {
-      env: { ...process.env, ...apiEnv(key), OMNISCRAPE_LOG_LEVEL: 'warn' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let screen = '';
-    child.stdout.on('data', (d) => (screen += d));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    try {
-      // Still: 5 jobs held, every ended job written and drawn, and every batch the window allows sent.
-      const written = await waitFor(
-        async () => {
-          const lines = fs.existsSync(out) ? jsonLines(out).length : 0;
-          const jobs = await jobsByStatus();
-          const still =
-            lines > 0 &&
-            env.target.held(tag) === 5 &&
-            jobs.n('completed') === lines &&
-            jobs.total === (lines >= 10 ? 30 : 20) &&
-            screen.includes(`${lines}/30 done`);
-          return still && lines;
-        },
-        { what: () => `the run to settle, screen: ${JSON.stringify(screen.slice(-200))}`, timeoutMs: 30_000 },
-      );
-      const { total } = await jobsByStatus();
-      child.stdin.write('\u0003'); // Ctrl-C, through the terminal's line discipline
-      expect(await exited).toBe(130);
-
-      expect(screen).toMatch(/░/); // the bar's empty part
-      expect(screen).toMatch(
-        new RegExp(`${written}/30 done \\| 0 failed \\| \\d+\\.\\d/s \\| ETA \\d+[smh]`),
-      );
-      // Redrawn in place: the cursor goes back to column 1 before each drawing (a line break would be \r\n).
-      expect(screen.split('\u001b[1G').length).toBeGreaterThan(3);
-      const cancelled = total - written - 5;
-      expect(screen).toContain(
-        `interrupted; ${written} of 30 written to ${out}, ${cancelled} queued jobs cancelled, 5 already started or ended`,
-      );
-      expect(jsonLines(out)).toHaveLength(written);
-      expect((await jobsByStatus()).n('cancelled')).toBe(cancelled);
-      expect(cancelled).toBeGreaterThan(0);
+      expect(cancelled[0].n).toBe(15);
     } finally {
-      child.kill();
+      run.child.kill();
       env.target.release(tag);
     }
 
