@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Job } from '../client';
-import { ENDED_STATUSES, JOB_STATUSES, type JobStatus } from '../contract/errors';
+import { isTerminal, JOB_STATUSES, type JobStatus } from '../contract/errors';
 import { PAGE_MAX_LIMIT } from '../contract/requests';
 import { apiClient, formatOption, scrapeRequestOf, timeoutOption, type ScrapeOptions } from './api-settings';
 import { addBatchCommand } from './batch-command';
@@ -90,7 +90,7 @@ export function addApiCommands(program: Command): void {
         ? await client.waitForJob(id, { timeoutMs: 24 * 60 * 60_000 })
         : await client.getJob(id);
       print(JSON.stringify(job, null, 2));
-      if (ENDED_STATUSES.has(job.status) && job.status !== 'completed') fail(jobFailureLine(job));
+      if (isTerminal(job.status) && job.status !== 'completed') fail(jobFailureLine(job));
     });
   jobs
     .command('cancel')
@@ -119,7 +119,7 @@ function jobsTable(jobs: Job[]): string {
     style: { head: [], border: [] },
   });
   for (const job of jobs) {
-    const took = ENDED_STATUSES.has(job.status)
+    const took = isTerminal(job.status)
       ? `${((Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000).toFixed(2)}s`
       : '';
     table.push([

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
-import { ENDED_STATUSES, type JobStatus } from '../contract/errors';
+import { isTerminal, type JobStatus } from '../contract/errors';
 import { MAX_WAIT_SECONDS } from '../contract/requests';
 import type { asyncScrapeRequest, scrapeRequest } from '../contract/requests';
 import type { batchAccepted, job, jobAccepted, scrapeFailure, scrapeSuccess } from '../contract/responses';
@@ -130,7 +130,7 @@ export class OmniscrapeClient {
         backoffMs = Math.min(backoffMs * 2, OUTAGE_MAX_BACKOFF_MS);
         continue;
       }
-      if (ENDED_STATUSES.has(found.status)) return found;
+      if (isTerminal(found.status)) return found;
       if (Date.now() >= deadline) {
         throw new OmniscrapeError(0, 'WAIT_TIMEOUT', `Job ${id} is still ${found.status}`, found.status);
       }

@@ -75,13 +75,8 @@ export const JOB_STATUSES = [
 ] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-/** The statuses a job ends in: it changes no more. */
-export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set([
-  'completed',
-  'failed',
-  'timed_out',
-  'cancelled',
-]);
+/** Every status but queued and processing is final (it changes no more), a status added later included. */
+export const isTerminal = (status: JobStatus): boolean => status !== 'queued' && status !== 'processing';
 
 export const errorBody = z
   .strictObject({

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import { jobPollQuery } from '../contract/requests';
 import type { ServiceContext } from '../context';
 import { MAX_WAIT_SECONDS, readAndWaitForEnd } from '../jobs/job-wait';
-import { isTerminal } from '../jobs/job-watchers';
+import { isTerminal } from '../contract/errors';
 import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
 import { invalidRequest } from './errors';
 

@@ -1,5 +1,6 @@
 import type { JobForOwner, OwnedJob } from '../store/statements/find-job-for-key';
-import { isTerminal, type JobWatchers } from './job-watchers';
+import { isTerminal } from '../contract/errors';
+import type { JobWatchers } from './job-watchers';
 
 /** The longest `?wait=` a request may ask for, in seconds. */
 export { MAX_WAIT_SECONDS } from '../contract/requests';

@@ -1,13 +1,10 @@
 import type { Logger } from '../logger';
-import type { Db, JobStatus } from '../store/schema';
+import type { Db } from '../store/schema';
 import { STATUS_CHANGE_KINDS, type StatusChangeKind } from '../store/statements/announce-status-changes';
 import { findJobs, type OwnedJob } from '../store/statements/find-job-for-key';
 
 /** Most jobs re-read by one statement (a reconnect re-reads every watched job). */
 const REREAD_CHUNK = 1_000;
-
-/** Every status but queued and processing is final, a status added later included. */
-export const isTerminal = (status: JobStatus): boolean => status !== 'queued' && status !== 'processing';
 
 /** Called with a watched job as re-read from Postgres after a notice named it. */
 export type JobChange = (job: OwnedJob) => void;

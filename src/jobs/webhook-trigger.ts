@@ -3,7 +3,7 @@ import type { ApiKeyIdentity } from '../store/api-keys';
 import { jobNotFinished, webhookNotConfigured } from '../errors';
 import type { Db, JobStatus } from '../store/schema';
 import { jobsWithWebhooks, type JobWebhook } from '../store/webhooks';
-import { isTerminal } from './job-watchers';
+import { isTerminal } from '../contract/errors';
 import { WEBHOOK_QUEUE } from './queue';
 
 /** A delivery job's data (queue WEBHOOK_QUEUE). */

@@ -6,10 +6,9 @@ import type { ColumnType, Generated, GeneratedAlways, Insertable, Kysely, Select
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
 /** Every status a job can be in (the check constraint of migration 0006; the changes: job-status.ts). */
-import { JOB_STATUSES } from '../contract/errors';
+import { JOB_STATUSES, type JobStatus } from '../contract/errors';
 
-export { JOB_STATUSES };
-export type JobStatus = (typeof JOB_STATUSES)[number];
+export { JOB_STATUSES, type JobStatus };
 
 export interface ApiKeysTable {
   id: Generated<string>;
