@@ -5,7 +5,7 @@ import type { ServiceRoles } from '../src/service';
 import { runCli } from './helpers/cli';
 import { connectionListTo } from './helpers/connections';
 import { createTestDatabase } from './helpers/database';
-import { startApiRole, startRole, type ApiProcess, type RoleProcess } from './helpers/role-processes';
+import { startApiRole, startWorkerAndApi, type ApiProcess, type RoleProcess } from './helpers/role-processes';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 
 const KEY = 'connection-budget-key-01';
@@ -140,11 +140,7 @@ describe('connection budget', () => {
   });
 
   test('api and worker with every pool at 2 run the async flow with no error, each within its budget', async () => {
-    const worker = startRole(['worker'], env());
-    running.push(worker);
-    const api = await startApiRole(env());
-    running.push(api);
-    await worker.started;
+    const { worker, api } = await startWorkerAndApi(env(), running);
     const sampler = sampleConnections({ api: api.child.pid!, worker: worker.child.pid! });
     const { answers, ends } = await runFlow(api, 150);
     const { most, backends, seen } = await sampler.stop();

@@ -13,7 +13,13 @@ import { openStore } from '../src/store/pool';
 import { checkRuntimeRole } from '../src/store/runtime-role';
 import { runCli } from './helpers/cli';
 import { createOwnerAndRuntimeRoles, createTestDatabase, withClient } from './helpers/database';
-import { startApiRole, jobEnded, startRole, type RoleProcess } from './helpers/role-processes';
+import {
+  startApiRole,
+  jobEnded,
+  startRole,
+  startWorkerAndApi,
+  type RoleProcess,
+} from './helpers/role-processes';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { waitFor } from './helpers/wait';
 
@@ -144,11 +150,7 @@ describe('the API and workers as a role that may not create anything', () => {
   });
 
   test('api and worker run the async flow as the runtime role; the CLI works as it too', async () => {
-    const worker = startRole(['worker'], env());
-    running.push(worker);
-    const api = await startApiRole(env());
-    running.push(api);
-    await worker.started;
+    const { worker, api } = await startWorkerAndApi(env(), running);
 
     const submitted = await api.call('POST', '/v1/scrape/async', { url: `${target.origin}/page` }, KEY);
     expect(submitted.status).toBe(202);

@@ -3,7 +3,14 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Job } from '../client';
 import { isTerminal, JOB_STATUSES, type JobStatus } from '../contract/errors';
 import { PAGE_MAX_LIMIT } from '../contract/requests';
-import { apiClient, formatOption, scrapeRequestOf, timeoutOption, type ScrapeOptions } from './api-settings';
+import {
+  apiClient,
+  formatOption,
+  scrapeRequestOf,
+  timeoutOption,
+  WAIT_UNTIL_ENDED_MS,
+  type ScrapeOptions,
+} from './api-settings';
 import { addBatchCommand } from './batch-command';
 import { fail, oneLineErrors, positiveInt, print } from './common';
 
@@ -23,7 +30,7 @@ export function addApiCommands(program: Command): void {
     .addOption(timeoutOption())
     .option('--json', 'print the whole answer as JSON, not only the content')
     .action(async (url: string, options: ScrapeOptions & { json?: boolean }) => {
-      const { client } = apiClient();
+      const client = apiClient();
       const answer = await client.scrape(scrapeRequestOf(url, options));
       if (options.json) print(JSON.stringify(answer, null, 2));
       else if (answer.success) {
@@ -42,7 +49,7 @@ export function addApiCommands(program: Command): void {
     .option('--wait', 'wait for the job to end and print the finished job (exit 1 if it did not complete)')
     .option('--idempotency-key <key>', 'the same key within 24 hours answers the same job')
     .action(async (url: string, options: ScrapeOptions & { wait?: boolean; idempotencyKey?: string }) => {
-      const { client } = apiClient();
+      const client = apiClient();
       const accepted = await client.submit(scrapeRequestOf(url, options), {
         idempotencyKey: options.idempotencyKey,
       });
@@ -50,7 +57,7 @@ export function addApiCommands(program: Command): void {
         print(JSON.stringify(accepted, null, 2));
         return;
       }
-      const job = await client.waitForJob(accepted.job_id, { timeoutMs: 24 * 60 * 60_000 });
+      const job = await client.waitForJob(accepted.job_id, { timeoutMs: WAIT_UNTIL_ENDED_MS });
       print(JSON.stringify(job, null, 2));
       if (job.status !== 'completed') fail(jobFailureLine(job));
     });
@@ -69,7 +76,7 @@ export function addApiCommands(program: Command): void {
     .option('--limit <n>', 'how many jobs at most', positiveInt, 20)
     .option('--json', 'print the jobs as JSON lines instead')
     .action(async (options: { status?: JobStatus[]; limit: number; json?: boolean }) => {
-      const { client } = apiClient();
+      const client = apiClient();
       const found: Job[] = [];
       const query = { status: options.status, limit: Math.min(options.limit, PAGE_MAX_LIMIT) };
       for await (const page of client.listJobs(query)) {
@@ -85,9 +92,9 @@ export function addApiCommands(program: Command): void {
     .argument('<job_id>')
     .option('--wait', 'wait for it to end first')
     .action(async (id: string, options: { wait?: boolean }) => {
-      const { client } = apiClient();
+      const client = apiClient();
       const job = options.wait
-        ? await client.waitForJob(id, { timeoutMs: 24 * 60 * 60_000 })
+        ? await client.waitForJob(id, { timeoutMs: WAIT_UNTIL_ENDED_MS })
         : await client.getJob(id);
       print(JSON.stringify(job, null, 2));
       if (isTerminal(job.status) && job.status !== 'completed') fail(jobFailureLine(job));
@@ -97,7 +104,7 @@ export function addApiCommands(program: Command): void {
     .description('cancel a queued job (DELETE /v1/jobs/{id})')
     .argument('<job_id>')
     .action(async (id: string) => {
-      const { client } = apiClient();
+      const client = apiClient();
       print(JSON.stringify(await client.cancel(id), null, 2));
     });
 }

@@ -21,20 +21,17 @@ const apiSettings = z.object({
     .min(1, 'is empty'),
 });
 
-export interface ApiTarget {
-  client: OmniscrapeClient;
-  baseUrl: string;
-}
+/** How long a command waits for a job to end: as long as it takes (Ctrl-C stops it). */
+export const WAIT_UNTIL_ENDED_MS = 24 * 60 * 60_000;
 
 /** The client of OMNISCRAPE_URL with OMNISCRAPE_KEY; a missing or bad setting is one line and exit 1. */
-export function apiClient(env: NodeJS.ProcessEnv = process.env): ApiTarget {
+export function apiClient(env: NodeJS.ProcessEnv = process.env): OmniscrapeClient {
   const parsed = apiSettings.safeParse(env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     return fail(`${String(issue.path[0])} ${issue.message}`);
   }
-  const baseUrl = parsed.data.OMNISCRAPE_URL;
-  return { client: new OmniscrapeClient({ baseUrl, apiKey: parsed.data.OMNISCRAPE_KEY }), baseUrl };
+  return new OmniscrapeClient({ baseUrl: parsed.data.OMNISCRAPE_URL, apiKey: parsed.data.OMNISCRAPE_KEY });
 }
 
 export const FORMATS = ['raw', 'text', 'markdown'] as const;

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ScrapeManyAbortedError, type OmniscrapeClient } from '../client';
-import { apiClient, formatOption, scrapeRequestOf, timeoutOption } from './api-settings';
+import { apiClient, formatOption, scrapeRequestOf, timeoutOption, WAIT_UNTIL_ENDED_MS } from './api-settings';
 import { BatchInputError, outcomeOf, readResults, readUrlList, type Outcome } from './batch-files';
 import { startProgress } from './batch-progress';
-import { fail, oneLineErrors, positiveInt, print } from './common';
+import { count, fail, oneLineErrors, positiveInt, print } from './common';
 
 interface BatchOptions {
   out: string;
@@ -24,9 +24,6 @@ function progressSeconds(value: string): number {
     throw new InvalidArgumentError('must be a number of seconds, 0.1 or more');
   return n;
 }
-
-/** `1 URL`, `2 URLs`. */
-export const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 export function addBatchCommand(program: Command): void {
   oneLineErrors(program.command('batch'))
@@ -50,7 +47,7 @@ export function addBatchCommand(program: Command): void {
 }
 
 async function runBatch(file: string, options: BatchOptions): Promise<void> {
-  const { client } = apiClient();
+  const client = apiClient();
   const { urls, duplicates, previous } = await readInputs(file, options.out);
   const todo = urls.filter((url) => !previous.has(url));
   const skipped = [
@@ -135,7 +132,7 @@ async function scrapeInto(
       {
         concurrency: options.concurrency,
         batchSize: options.batchSize,
-        timeoutMs: 24 * 60 * 60_000,
+        timeoutMs: WAIT_UNTIL_ENDED_MS,
         signal: stop.signal,
         onProgress: (p) => progress.update(p),
       },

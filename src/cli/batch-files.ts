@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { Job } from '../client';
 import { scrapeRequest } from '../contract/requests';
+import { count } from './common';
 
 export interface UrlList {
   /** Each URL once, in the file's order. */
@@ -35,7 +36,7 @@ export async function readUrlList(file: string): Promise<UrlList> {
     }
   }
   if (bad.length > 0) {
-    const more = bad.length > 1 ? ` (and ${bad.length - 1} more bad line${bad.length > 2 ? 's' : ''})` : '';
+    const more = bad.length > 1 ? ` (and ${count(bad.length - 1, 'more bad line')})` : '';
     throw new BatchInputError(`${file === '-' ? 'stdin' : file} ${bad[0]}${more}; nothing was submitted`);
   }
   return { urls: [...seen], duplicates };

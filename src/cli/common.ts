@@ -7,6 +7,8 @@ import { runningLocalPostgresUrl } from './local-mode';
 import { explainStartupError } from './startup-errors';
 
 export const print = (line = '') => process.stdout.write(line + '\n');
+/** `1 URL`, `2 URLs`. */
+export const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 /** Ends the command with one line on stderr (`omniscrape: …`) and exit code 1. */
 export const fail = (message: string): never => {
   process.stderr.write(`omniscrape: ${message}\n`);

@@ -82,6 +82,22 @@ export async function startApiRole(
   };
 }
 
+/**
+ * `omniscrape worker` and `omniscrape api` side by side, as a deployment runs them; each is added
+ * to `running` (for the test's teardown) as soon as it is spawned, and both have started.
+ */
+export async function startWorkerAndApi(
+  env: Record<string, string>,
+  running: RoleProcess[],
+): Promise<{ worker: RoleProcess; api: ApiProcess }> {
+  const worker = startRole(['worker'], env);
+  running.push(worker);
+  const api = await startApiRole(env);
+  running.push(api);
+  await worker.started;
+  return { worker, api };
+}
+
 /** Polls GET /v1/jobs/{id} until the job ended; returns its data. */
 export function jobEnded(api: ApiProcess, jobId: string, key: string, timeoutMs = 30_000): Promise<any> {
   let last: unknown;
