@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import * as req from './requests';
 import * as res from './responses';
 import type { ErrorsByStatus, RouteSpec } from './route-spec';
@@ -18,6 +19,16 @@ const SUBMIT_ERRORS = {
   409: ['IDEMPOTENCY_KEY_REUSED'],
   429: ['TOO_MANY_QUEUED_JOBS'],
 } satisfies ErrorsByStatus;
+
+/** A submit's answers: 202 when queued, 200 when an Idempotency-Key replays an earlier request. */
+const submitResponses = (schema: z.ZodType): RouteSpec['responses'] => ({
+  202: { description: 'Queued; poll `Location`.', schema, headers: ['Location'] },
+  200: {
+    description: 'A replay of an earlier request with this Idempotency-Key: nothing new was queued.',
+    schema,
+    headers: ['Location', 'Idempotent-Replayed'],
+  },
+});
 
 const JOB = { ...V1_ERRORS, 404: ['JOB_NOT_FOUND'] } satisfies ErrorsByStatus;
 const BATCH = { ...V1_ERRORS, 404: ['BATCH_NOT_FOUND'] } satisfies ErrorsByStatus;
@@ -44,14 +55,7 @@ export const scrapeRoutes: RouteSpec[] = [
     summary: 'Queue a scrape job',
     body: req.asyncScrapeRequest,
     idempotencyKey: true,
-    responses: {
-      202: { description: 'Queued; poll `Location`.', schema: res.jobAccepted, headers: ['Location'] },
-      200: {
-        description: 'A replay of an earlier request with this Idempotency-Key: nothing new was queued.',
-        schema: res.jobAccepted,
-        headers: ['Location', 'Idempotent-Replayed'],
-      },
-    },
+    responses: submitResponses(res.jobAccepted),
     errors: SUBMIT_ERRORS,
   },
   {
@@ -63,14 +67,7 @@ export const scrapeRoutes: RouteSpec[] = [
     description: 'Any bad item refuses the whole batch, naming each bad item (`requests[3].url: …`).',
     body: req.batchRequest,
     idempotencyKey: true,
-    responses: {
-      202: { description: 'Queued; poll `Location`.', schema: res.batchAccepted, headers: ['Location'] },
-      200: {
-        description: 'A replay of an earlier request with this Idempotency-Key: nothing new was queued.',
-        schema: res.batchAccepted,
-        headers: ['Location', 'Idempotent-Replayed'],
-      },
-    },
+    responses: submitResponses(res.batchAccepted),
     errors: SUBMIT_ERRORS,
   },
 ];
