@@ -17,10 +17,7 @@ import { parseJobListQuery } from './job-list-query';
 import { ownedJobAfterWait, waitParameter } from './job-wait';
 
 export function jobsRouter(
-  ctx: Pick<
-    ServiceContext,
-    'store' | 'boss' | 'jobWatchers' | 'heldRequests' | 'statusNotices' | 'metrics'
-  >,
+  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'heldRequests' | 'statusNotices' | 'metrics'>,
 ): Router {
   const router = Router();
 
