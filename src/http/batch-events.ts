@@ -40,7 +40,8 @@ export async function streamBatchEvents(
   batch: BatchForOwner,
 ): Promise<void> {
   let sent = lastEventIdOf(req.get('last-event-id'));
-  let stream: EventStream | undefined;
+  // Counts read before the stream opens wait in `newer`.
+  let stream: EventStream | undefined = undefined;
   let newer: BatchProgress | undefined;
   const send = (progress: BatchProgress) => {
     if (!stream) return void (newer = progress);
@@ -52,15 +53,13 @@ export async function streamBatchEvents(
   };
   const follow = ctx.batchProgress.follow(batch.id, send);
   held.onStop(follow.stop);
-  let first: BatchProgress;
-  try {
-    first = await follow.latest;
-  } catch (err) {
+  const first = await follow.latest.catch((err: unknown) => {
     follow.stop();
-    if (held.signal.aborted) return void held.stopAnswer();
+    // A client gone during the first read has no answer to be told of its failure.
+    if (held.signal.aborted) return undefined;
     throw err;
-  }
-  if (held.signal.aborted) return void held.stopAnswer();
+  });
+  if (!first || held.signal.aborted) return void held.stopAnswer();
   if (isDone(first) && first.changedUs <= sent) {
     follow.stop();
     return void res.status(204).end();

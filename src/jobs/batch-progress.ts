@@ -16,7 +16,7 @@ export interface ProgressFollow {
    */
   latest: Promise<BatchProgress>;
   /** Stops following (only the first call counts); the batch's reader ends with its last follower. */
-  stop(): void;
+  stop: () => void;
 }
 
 /**
