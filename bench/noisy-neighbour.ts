@@ -88,6 +88,7 @@ export async function noisyNeighbour(
     OMNISCRAPE_API_KEYS: `noisy:${KEY_A},neighbour:${KEY_B}`,
     OMNISCRAPE_MAX_STREAMS_PER_KEY: '2000',
     OMNISCRAPE_MAX_BATCH: String(BATCH_SIZE),
+    OMNISCRAPE_DEFAULT_MAX_QUEUED: String(2 * BATCHES * BATCH_SIZE),
     OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '1',
   });
   const open: http.ClientRequest[] = [];

@@ -57,6 +57,8 @@ export function batchesRouter(
 
   router.get('/batches/:batch_id/events', async (req, res) => {
     const held = holdRequest(ctx.heldRequests, req, res);
+    // A client gone while its key was looked up costs no read.
+    if (held.signal.aborted) return;
     const batch = await ownedBatch(req);
     if (held.signal.aborted) return void held.stopAnswer();
     await streamBatchEvents(ctx, req, res, held, batch);

@@ -50,6 +50,8 @@ export function jobsRouter(
     const waitMs = waitParameter(req.query);
     if (waitMs === undefined) return void res.type('application/json').send(jobBody(await ownedJob(req)));
     const held = holdRequest(ctx.heldRequests, req, res);
+    // A client gone while its key was looked up costs no read.
+    if (held.signal.aborted) return;
     const job = await ownedJob(req, { ms: waitMs, held });
     if (held.signal.aborted) return void held.stopAnswer();
     res.type('application/json').send(jobBody(job));
@@ -57,6 +59,8 @@ export function jobsRouter(
 
   router.get('/jobs/:job_id/events', async (req, res) => {
     const held = holdRequest(ctx.heldRequests, req, res);
+    // A client gone while its key was looked up costs no read.
+    if (held.signal.aborted) return;
     const job = await ownedJob(req);
     if (held.signal.aborted) return void held.stopAnswer();
     streamJobEvents(ctx.jobWatchers, req, res, held, job, apiKeyOf(req).id);

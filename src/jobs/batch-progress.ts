@@ -29,8 +29,7 @@ export interface ProgressFollow {
  */
 export class BatchProgressReaders {
   readonly #readers = new Map<string, BatchProgressReader>();
-  /** Reads of batch counts made so far, for tests and the bench to count. */
-  reads = 0;
+  #reads = 0;
 
   constructor(
     private readonly db: Db,
@@ -44,6 +43,11 @@ export class BatchProgressReaders {
     return this.#readers.size;
   }
 
+  /** Reads of batch counts made so far (tests count them). */
+  get reads(): number {
+    return this.#reads;
+  }
+
   /** Follows a batch's counts: `onProgress` hears every read after the first (`latest`). */
   follow(batchId: string, onProgress: ProgressListener): ProgressFollow {
     let reader = this.#readers.get(batchId);
@@ -54,7 +58,7 @@ export class BatchProgressReaders {
           return ids.map((id) => this.watchers.watchNamed(id, () => created.noticed()));
         },
         read: () => {
-          this.reads++;
+          this.#reads++;
           return batchProgress(this.db, batchId);
         },
         logger: this.logger,
