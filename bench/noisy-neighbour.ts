@@ -95,7 +95,7 @@ export async function noisyNeighbour(
   try {
     const b = await call(gateway.baseUrl, KEY_B, 'POST', '/v1/scrape/async', { url: `${targetOrigin}/2kb` });
     const bJob = b.body.job_id as string;
-    await readP50(gateway.baseUrl, bJob, 20); // warm-up
+    await readP50(gateway.baseUrl, bJob, READS); // warm-up: V8 compiles the read path, the pool opens
     log(`B's reads, unloaded (${READS})`);
     const unloaded = await readP50(gateway.baseUrl, bJob, READS);
 
