@@ -14,10 +14,10 @@ export interface HeldRequest {
   /** Runs `forget` once the request stops (at once if it has): what it watches, its timers. */
   onStop(forget: () => void): void;
   /**
-   * After `signal` aborted: throws the 401 a revoked key gets while no answer was begun; true
-   * when nothing is left to answer (the client left, or a stream was ended).
+   * After `signal` aborted: throws the 401 a revoked key gets while no answer was begun; else
+   * there is nothing left to answer (the client left, or a begun stream was ended).
    */
-  stopAnswer(): true;
+  stopAnswer(): void;
 }
 
 /**
@@ -45,7 +45,6 @@ export function holdRequest(held: HeldRequests, req: Request, res: Response): He
     stopAnswer() {
       if (revoked && !res.headersSent && !res.destroyed) throw unauthorized('Invalid API key.');
       if (res.headersSent && !res.writableEnded) res.end();
-      return true;
     },
   };
   // The client may have left while the key was looked up: no slot, and nothing to do.

@@ -22,7 +22,9 @@ interface Watcher {
  * LISTEN connection on the status channel (StatusNotices sends after each change commits). A
  * notice re-reads the watched jobs it names, in one statement, and hands each row to the job's
  * watchers; the re-read, not the notice, is what they see, so what they are told was committed.
- * A watcher costs a map entry and a closure: no timer, connection or query of its own.
+ * The batches' progress readers (jobs/batch-progress.ts) watch their jobs by name only: a notice
+ * tells them at once, with no re-read. A watcher costs a map entry and a closure: no timer,
+ * connection or query of its own.
  */
 export class JobWatchers {
   readonly #watching = new Map<string, Set<Watcher>>();
