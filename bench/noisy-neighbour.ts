@@ -37,6 +37,8 @@ export interface NoisyNeighbourFigures {
   noisy_neighbour_read_p50_ms: number;
   noisy_neighbour_streams: number;
   noisy_neighbour_read_ratio: number;
+  /** B's new one-page job meanwhile: submit → `completed` seen through `?wait=`. */
+  noisy_neighbour_job_ms: number;
 }
 
 async function call(
@@ -65,6 +67,18 @@ async function readP50(baseUrl: string, jobId: string, n: number): Promise<numbe
     times.push(performance.now() - start);
   }
   return percentile(times, 50);
+}
+
+/** How long a new job of B's takes, submit to `completed` seen through `?wait=`, in ms. */
+async function jobEndToEnd(baseUrl: string, url: string): Promise<number> {
+  const start = performance.now();
+  const submitted = await call(baseUrl, KEY_B, 'POST', '/v1/scrape/async', { url });
+  for (;;) {
+    const polled = await call(baseUrl, KEY_B, 'GET', `/v1/jobs/${submitted.body.job_id}?wait=30`);
+    if (polled.body.data?.status === 'completed') return performance.now() - start;
+    if (polled.status !== 200 || ['failed', 'timed_out', 'cancelled'].includes(polled.body.data?.status))
+      throw new Error(`B's job ended ${JSON.stringify(polled.body)}`);
+  }
 }
 
 /** One event stream on its own connection; resolves with its status once its headers arrive. */
@@ -119,11 +133,14 @@ export async function noisyNeighbour(
     if (streams !== BATCHES * STREAMS_PER_BATCH) log(`WARNING: only ${streams} streams opened`);
     log(`B's reads while A holds ${streams} streams (${READS})`);
     const loaded = await readP50(gateway.baseUrl, bJob, READS);
+    log("B's new one-page job");
+    const jobMs = await jobEndToEnd(gateway.baseUrl, `${targetOrigin}/2kb`);
     return {
       noisy_neighbour_unloaded_read_p50_ms: round(unloaded),
       noisy_neighbour_read_p50_ms: round(loaded),
       noisy_neighbour_streams: streams,
       noisy_neighbour_read_ratio: round(loaded / unloaded, 2),
+      noisy_neighbour_job_ms: round(jobMs, 0),
     };
   } finally {
     for (const req of open) req.destroy();

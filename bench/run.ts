@@ -395,6 +395,11 @@ function printTable(result: any): void {
       `B's GET /v1/jobs/{id} while A holds ${result.noisy_neighbour_streams} batch streams; unloaded ${result.noisy_neighbour_unloaded_read_p50_ms} (ratio ${result.ratios.noisy_neighbour_read_vs_unloaded})`,
     ],
     [
+      'noisy_neighbour_job_ms',
+      String(result.noisy_neighbour_job_ms),
+      "B's new one-page job meanwhile, submit → completed",
+    ],
+    [
       'worker_rss_mb',
       String(result.worker_rss_mb),
       `peak RSS, ${result.settings.rss_fetches} fetches of ~1 MB in flight; target ≤ 300`,
