@@ -22,6 +22,7 @@ import {
   waitLatency,
 } from './clients';
 import { startBullmqGateway, startGateway, startRedis, startWorker } from './processes';
+import { noisyNeighbour, scratchDatabase } from './noisy-neighbour';
 import { loadHistory, pgbossNoopJobsPerSecond, waitForIdle } from './scenarios';
 import { startBenchTarget } from './target-server';
 
@@ -72,6 +73,9 @@ async function main(): Promise<void> {
     OMNISCRAPE_DEFAULT_MAX_QUEUED: '1000000',
     // Stops between scenarios hand in-flight jobs back quickly (the slow backlog job is always in flight).
     OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
+    // One key's 256 ?wait= clients: throughput, not fairness between keys, is measured here.
+    OMNISCRAPE_MAX_STREAMS_PER_KEY: '10000',
+    OMNISCRAPE_MAX_STREAMS: '10000',
   };
   try {
     // 1. The queue's ceiling.
@@ -235,6 +239,15 @@ async function main(): Promise<void> {
       }
     });
     figures.worker_rss_mb = round(median(rss));
+
+    // 9. One key's 1,500 batch event streams against another key's reads (bench/noisy-neighbour.ts),
+    // on a database of its own.
+    log('noisy neighbour: B reads while A holds 1,500 batch event streams');
+    const noisy = await noisyNeighbour(
+      await scratchDatabase(postgres.url, 'omniscrape_noisy'),
+      target.origin,
+    );
+    Object.assign(figures, noisy);
   } finally {
     await target.close();
     await postgres.stop();
@@ -273,6 +286,7 @@ async function main(): Promise<void> {
       submit_vs_bullmq: round((figures.submit_per_s as number) / (figures.bullmq_submit_per_s as number), 2),
       e2e_debian_pg_vs_embedded: round((figures.e2e_jobs_per_s_debian_pg as number) / e2e, 2),
       e2e_loaded_vs_unloaded: round((figures.e2e_jobs_per_s_loaded as number) / e2e, 2),
+      noisy_neighbour_read_vs_unloaded: figures.noisy_neighbour_read_ratio,
       poll_p99_loaded_vs_unloaded: round(
         (figures.poll_p99_ms_loaded as number) / (figures.poll_p99_ms as number),
         2,
@@ -374,6 +388,16 @@ function printTable(result: any): void {
       'poll_p99_ms_loaded',
       String(result.poll_p99_ms_loaded),
       `target ≤ 2 × unloaded (ratio ${result.ratios.poll_p99_loaded_vs_unloaded})`,
+    ],
+    [
+      'noisy_neighbour_read_p50_ms',
+      String(result.noisy_neighbour_read_p50_ms),
+      `B's GET /v1/jobs/{id} while A holds ${result.noisy_neighbour_streams} batch streams; unloaded ${result.noisy_neighbour_unloaded_read_p50_ms} (ratio ${result.ratios.noisy_neighbour_read_vs_unloaded})`,
+    ],
+    [
+      'noisy_neighbour_job_ms',
+      String(result.noisy_neighbour_job_ms),
+      "B's new one-page job meanwhile, submit → completed",
     ],
     [
       'worker_rss_mb',

@@ -67,7 +67,13 @@ async function main() {
   });
   const api = await startGateway(
     postgres.url,
-    { OMNISCRAPE_API_KEYS: `bench:${KEY}`, OMNISCRAPE_DEFAULT_MAX_QUEUED: String(WAITERS * 2) },
+    {
+      OMNISCRAPE_API_KEYS: `bench:${KEY}`,
+      OMNISCRAPE_DEFAULT_MAX_QUEUED: String(WAITERS * 2),
+      // Every waiter is one key's held request: the caps must let them all in.
+      OMNISCRAPE_MAX_STREAMS_PER_KEY: String(WAITERS),
+      OMNISCRAPE_MAX_STREAMS: String(WAITERS),
+    },
     [],
     'api',
   );

@@ -145,6 +145,16 @@ const settings = {
   ),
   /** Jobs a key may have queued, unless the key sets its own. */
   defaultMaxQueued: fromEnv('OMNISCRAPE_DEFAULT_MAX_QUEUED', z.coerce.number().int().min(1).default(10_000)),
+  /**
+   * Requests one key may hold open in one API process at once: event streams of jobs and batches
+   * and `?wait=` polls together (HeldRequests); more are answered 429 TOO_MANY_STREAMS.
+   */
+  maxStreamsPerKey: fromEnv(
+    'OMNISCRAPE_MAX_STREAMS_PER_KEY',
+    z.coerce.number().int().min(1).max(100_000).default(100),
+  ),
+  /** Requests one API process holds open at once, all keys together (streams and `?wait=` polls). */
+  maxStreams: fromEnv('OMNISCRAPE_MAX_STREAMS', z.coerce.number().int().min(1).max(1_000_000).default(2_000)),
   /** Most requests one POST /v1/scrape/batch may carry. */
   maxBatch: fromEnv('OMNISCRAPE_MAX_BATCH', z.coerce.number().int().min(1).max(50_000).default(10_000)),
   /** Where the embedded Postgres keeps its data, its password and the local API key. */

@@ -1,6 +1,8 @@
 import type { PgBoss } from 'pg-boss';
 import type { Config } from './config';
 import type { ApiKeyCache } from './jobs/api-key-cache';
+import type { BatchProgressReaders } from './jobs/batch-progress';
+import type { HeldRequests } from './jobs/held-requests';
 import type { JobWatchers } from './jobs/job-watchers';
 import type { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import type { StatusNotices } from './jobs/status-notices';
@@ -38,6 +40,10 @@ export interface ServiceContext {
   statusNotices: StatusNotices;
   /** The jobs this process's waiting requests and event streams watch (API role). */
   jobWatchers: JobWatchers;
+  /** The event streams and `?wait=` polls this process holds open, counted per key (API role). */
+  heldRequests: HeldRequests;
+  /** One reader of counts per batch its event streams follow (API role). */
+  batchProgress: BatchProgressReaders;
   /** What this process counts for GET /metrics (src/metrics/). */
   metrics: ServiceMetrics;
 }

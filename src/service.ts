@@ -5,6 +5,8 @@ import { createApp } from './http/app';
 import { createMetricsApp } from './http/metrics-route';
 import { listen, type HttpServer } from './http/server';
 import { ApiKeyCache } from './jobs/api-key-cache';
+import { BatchProgressReaders } from './jobs/batch-progress';
+import { endRevokedKeysRequests, HeldRequests } from './jobs/held-requests';
 import { JobWatchers } from './jobs/job-watchers';
 import { KeyRounds, QueueCapCheck } from './jobs/key-limits';
 import { createBoss, ensureQueues, PGBOSS_SCHEMA, SCRAPE_QUEUE } from './jobs/queue';
@@ -18,7 +20,7 @@ import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics/service-metrics';
 import { startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
-import { KEYS_CHANGED_CHANNEL, upsertApiKey } from './store/api-keys';
+import { KEYS_CHANGED_CHANNEL, unrevokedKeyIds, upsertApiKey } from './store/api-keys';
 import type { DatabaseUrls } from './store/migrate';
 import { openReportingStore, openStore, poolCounts } from './store/pool';
 import { countQueueDepth } from './store/queue-depth';
@@ -154,6 +156,7 @@ function createContext(
   // (`omniscrape migrate` does, as the owner).
   boss.on('warning', ({ message, data }) => logger.warn({ data }, `pg-boss: ${message}`));
   const workerWake = new WorkerWake(store.db, logger, processId);
+  const jobWatchers = new JobWatchers(store.db, logger);
   const metrics = new ServiceMetrics(
     {
       pools: {
@@ -186,7 +189,9 @@ function createContext(
     syncLeases: new SyncScrapeLeases(store.db, logger, config.syncLeaseSeconds),
     apiKeys: new ApiKeyCache(store.db),
     statusNotices: new StatusNotices(store.db, logger),
-    jobWatchers: new JobWatchers(store.db, logger),
+    jobWatchers,
+    heldRequests: new HeldRequests({ perKey: config.maxStreamsPerKey, perProcess: config.maxStreams }),
+    batchProgress: new BatchProgressReaders(store.db, jobWatchers, logger),
     metrics,
   };
 }
@@ -227,8 +232,8 @@ function startWorkerMaintenance({
 
 /**
  * The API role: the HTTP server, the leases of the sync scrapes it runs, and one listening
- * connection, which empties the key cache when keys change and wakes every waiting request and
- * event stream of the process. Its stop answers the waits and ends the streams, then drains the
+ * connection, which empties the key cache and ends revoked keys' streams and waits when keys
+ * change, and wakes every waiting request and event stream of the process. Its stop answers the waits and ends the streams, then drains the
  * server for the grace period.
  */
 async function startApi(ctx: ServiceContext, directUrl: string): Promise<ApiRole> {
@@ -237,7 +242,12 @@ async function startApi(ctx: ServiceContext, directUrl: string): Promise<ApiRole
   const listener = listenOnChannels(
     directUrl,
     {
-      [KEYS_CHANGED_CHANNEL]: () => ctx.apiKeys.clear(),
+      [KEYS_CHANGED_CHANNEL]: () => {
+        ctx.apiKeys.clear();
+        endRevokedKeysRequests(ctx.heldRequests, (ids) => unrevokedKeyIds(ctx.store.db, ids)).catch(
+          (err: unknown) => logger.warn({ err }, "could not end revoked keys' streams and waits"),
+        );
+      },
       [JOB_STATUS_CHANNEL]: (payload) => void ctx.jobWatchers.notice(payload),
     },
     logger,

@@ -32,6 +32,8 @@ const submitResponses = (schema: z.ZodType): RouteSpec['responses'] => ({
 
 const JOB = { ...V1_ERRORS, 404: ['JOB_NOT_FOUND'] } satisfies ErrorsByStatus;
 const BATCH = { ...V1_ERRORS, 404: ['BATCH_NOT_FOUND'] } satisfies ErrorsByStatus;
+/** A request that holds its connection (an event stream, a `?wait=`) counts against the key's and the server's caps. */
+const HELD = { 429: ['TOO_MANY_STREAMS'] } satisfies ErrorsByStatus;
 export const scrapeRoutes: RouteSpec[] = [
   {
     method: 'post',
@@ -92,7 +94,7 @@ export const jobRoutes: RouteSpec[] = [
     description: 'With `?wait=`, the answer is held until the job ends or the wait is over.',
     query: req.jobPollQuery,
     responses: { 200: { description: 'The job, with its result once completed.', schema: res.jobAnswer } },
-    errors: JOB,
+    errors: { ...JOB, ...HELD },
   },
   {
     method: 'delete',
@@ -113,7 +115,7 @@ export const jobRoutes: RouteSpec[] = [
       "Each event's data is the job object (as `data` of the poll); the stream ends when the job does.",
     lastEventId: true,
     responses: { 200: { description: 'An event stream.', contentType: 'text/event-stream' } },
-    errors: JOB,
+    errors: { ...JOB, ...HELD },
   },
   {
     method: 'get',
@@ -155,7 +157,7 @@ export const batchRoutes: RouteSpec[] = [
     description: "Each event's data is a BatchSummary; the stream ends when no job is queued or processing.",
     lastEventId: true,
     responses: { 200: { description: 'An event stream.', contentType: 'text/event-stream' } },
-    errors: BATCH,
+    errors: { ...BATCH, ...HELD },
   },
   {
     method: 'delete',

@@ -1,11 +1,11 @@
 import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import type { batchSummary as batchSummarySchema } from '../contract/responses';
-import type { JobWatchers } from '../jobs/job-watchers';
-import type { Logger } from '../logger';
-import { batchJobIds, batchProgress, type BatchForOwner, type BatchProgress } from '../store/batches';
-import { JOB_STATUSES, type Db, type JobStatus } from '../store/schema';
-import { lastEventIdOf, openEventStream } from './event-stream';
+import type { ServiceContext } from '../context';
+import type { BatchForOwner, BatchProgress } from '../store/batches';
+import { JOB_STATUSES, type JobStatus } from '../store/schema';
+import { lastEventIdOf, openEventStream, type EventStream } from './event-stream';
+import type { HeldRequest } from './held-request';
 
 type BatchSummary = z.input<typeof batchSummarySchema>;
 
@@ -27,49 +27,44 @@ const isDone = (progress: BatchProgress) => !progress.counts.queued && !progress
 /**
  * GET /v1/batches/{id}/events: Server-Sent Events of a batch's progress, its counts per status.
  * The current counts first (unless `Last-Event-ID` says the client has them), then new counts after
- * status notices about its jobs (re-read from Postgres, at most one read at a time, changes that
- * arrive meanwhile folded into the next), closing once none of its jobs is queued or processing.
- * An event's id is its jobs' latest `updated_at` in microseconds, so a client reconnecting with
- * `Last-Event-ID` is sent the counts only if something changed since.
+ * status notices about its jobs, closing once none of its jobs is queued or processing. The counts
+ * come from the batch's one shared reader (jobs/batch-progress.ts), whatever the number of its
+ * streams. An event's id is its jobs' latest `updated_at` in microseconds, so a client
+ * reconnecting with `Last-Event-ID` is sent the counts only if something changed since.
  */
 export async function streamBatchEvents(
-  ctx: { db: Db; jobWatchers: JobWatchers; logger: Logger },
+  ctx: Pick<ServiceContext, 'jobWatchers' | 'batchProgress'>,
   req: Request,
   res: Response,
+  held: HeldRequest,
   batch: BatchForOwner,
 ): Promise<void> {
   let sent = lastEventIdOf(req.get('last-event-id'));
-  const first = await batchProgress(ctx.db, batch.id);
-  if (isDone(first) && first.changedUs <= sent) return void res.status(204).end();
-  const jobIds = await batchJobIds(ctx.db, batch.id);
-  const unwatch: (() => void)[] = [];
-  const stream = openEventStream(res, ctx.jobWatchers, () => unwatch.forEach((forget) => forget()));
+  // Counts read before the stream opens wait in `newer`.
+  let stream: EventStream | undefined = undefined;
+  let newer: BatchProgress | undefined;
   const send = (progress: BatchProgress) => {
+    if (!stream) return void (newer = progress);
     if (progress.changedUs > sent) {
       sent = progress.changedUs;
       stream.send(sent, JSON.stringify(batchSummary(batch, progress)));
     }
     if (isDone(progress)) stream.close();
   };
-  let reading = false;
-  let again = false;
-  const refresh = async (): Promise<void> => {
-    if (reading) return void (again = true);
-    reading = true;
-    try {
-      do {
-        again = false;
-        send(await batchProgress(ctx.db, batch.id));
-      } while (again && !stream.closed);
-    } catch (err) {
-      // Not rethrown: the next notice (or a reconnect's re-read) reads the counts again.
-      ctx.logger.warn({ err, batchId: batch.id }, "could not read a batch's progress");
-    } finally {
-      reading = false;
-    }
-  };
-  for (const id of jobIds) unwatch.push(ctx.jobWatchers.watch(id, () => void refresh()));
+  const follow = ctx.batchProgress.follow(batch.id, send);
+  held.onStop(follow.stop);
+  const first = await follow.latest.catch((err: unknown) => {
+    follow.stop();
+    // A client gone during the first read has no answer to be told of its failure.
+    if (held.signal.aborted) return undefined;
+    throw err;
+  });
+  if (!first || held.signal.aborted) return void held.stopAnswer();
+  if (isDone(first) && first.changedUs <= sent) {
+    follow.stop();
+    return void res.status(204).end();
+  }
+  stream = openEventStream(res, ctx.jobWatchers, held, follow.stop);
   send(first);
-  // Jobs may have changed between the first read and the watches.
-  if (!stream.closed) void refresh();
+  if (newer && !stream.closed) send(newer);
 }

@@ -15,11 +15,15 @@ import {
 import { batchSummary, streamBatchEvents } from './batch-events';
 import { apiKeyOf } from './auth';
 import { batchNotFound } from './errors';
+import { holdRequest } from './held-request';
 import { idParam } from './ids';
 import { parseQuery } from './query';
 
 export function batchesRouter(
-  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices' | 'metrics'>,
+  ctx: Pick<
+    ServiceContext,
+    'store' | 'boss' | 'jobWatchers' | 'heldRequests' | 'batchProgress' | 'statusNotices' | 'metrics'
+  >,
 ): Router {
   const router = Router();
 
@@ -52,13 +56,12 @@ export function batchesRouter(
   });
 
   router.get('/batches/:batch_id/events', async (req, res) => {
+    const held = holdRequest(ctx.heldRequests, req, res);
+    // A client gone while its key was looked up costs no read.
+    if (held.signal.aborted) return;
     const batch = await ownedBatch(req);
-    await streamBatchEvents(
-      { db: ctx.store.db, jobWatchers: ctx.jobWatchers, logger: req.log },
-      req,
-      res,
-      batch,
-    );
+    if (held.signal.aborted) return void held.stopAnswer();
+    await streamBatchEvents(ctx, req, res, held, batch);
   });
 
   /** Cancels the batch's queued jobs; those already started or ended go on as they are. */

@@ -24,6 +24,15 @@ export const jobNotFound = () =>
   new HttpError(404, 'JOB_NOT_FOUND', 'No job with this id exists for this API key.');
 export const batchNotFound = () =>
   new HttpError(404, 'BATCH_NOT_FOUND', 'No batch with this id exists for this API key.');
+/** Seconds a client refused a held request waits: streams and waits of the key end meanwhile. */
+export const TOO_MANY_STREAMS_RETRY_SECONDS = 5;
+export const tooManyStreams = () =>
+  new HttpError(
+    429,
+    'TOO_MANY_STREAMS',
+    'This API key (or this server) holds as many event streams and ?wait= polls open as it may; close one or retry after Retry-After.',
+    { 'Retry-After': String(TOO_MANY_STREAMS_RETRY_SECONDS) },
+  );
 
 /** The HTTP answer to each domain refusal; Retry-After tells a client when trying again can help. */
 const DOMAIN_ANSWERS: Record<DomainErrorCode, { status: number; retryAfterSeconds?: number }> = {

@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import type { JobWatchers } from '../jobs/job-watchers';
+import type { HeldRequest } from './held-request';
 
 /** A comment sent this often keeps proxies and clients from closing a quiet stream. */
 const KEEP_ALIVE_MS = 15_000;
@@ -13,11 +14,16 @@ export interface EventStream {
 }
 
 /**
- * Opens a Server-Sent Events answer: the headers, a keep-alive comment every 15 s, and an end when
- * the client goes away or the process stops (`onClose` then runs once, to forget what the stream
- * watched).
+ * Opens a Server-Sent Events answer of a held request: the headers, a keep-alive comment every
+ * 15 s, and an end when the request stops (its client left, its key was revoked) or the process
+ * stops (`onClose` then runs once, to forget what the stream watched).
  */
-export function openEventStream(res: Response, watchers: JobWatchers, onClose: () => void): EventStream {
+export function openEventStream(
+  res: Response,
+  watchers: JobWatchers,
+  held: HeldRequest,
+  onClose: () => void,
+): EventStream {
   res
     .status(200)
     .set({
@@ -36,8 +42,8 @@ export function openEventStream(res: Response, watchers: JobWatchers, onClose: (
     onClose();
     res.end();
   };
-  res.once('close', close);
   const forgetStop = watchers.onStop(close);
+  held.onStop(close);
   return {
     send(id, data) {
       if (!closed) res.write(`id: ${id}\ndata: ${data.split('\n').join('\ndata: ')}\n\n`);

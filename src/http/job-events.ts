@@ -4,6 +4,7 @@ import { isTerminal } from '../contract/errors';
 import type { JobWatchers } from '../jobs/job-watchers';
 import type { JobForOwner } from '../store/statements/find-job-for-key';
 import { lastEventIdOf, openEventStream } from './event-stream';
+import type { HeldRequest } from './held-request';
 
 /**
  * An event's id: the job's `updated_at` in microseconds. Every status change sets it to its
@@ -18,19 +19,20 @@ export const eventIdOf = (job: JobForOwner): number => Number(job.updated_us);
  * finds it changed, closing after the terminal one. Each event is a read from Postgres after the
  * change committed; changes that pass between two reads (queued to processing in a moment) show as
  * their latest. A client that already has the terminal event is answered 204, which tells an
- * EventSource to stop reconnecting.
+ * EventSource to stop reconnecting. `held` must not have stopped yet (the caller checks after its reads).
  */
 export function streamJobEvents(
   watchers: JobWatchers,
   req: Request,
   res: Response,
+  held: HeldRequest,
   job: JobForOwner,
   apiKeyId: string,
 ): void {
   let sent = lastEventIdOf(req.get('last-event-id'));
   if (isTerminal(job.status) && eventIdOf(job) <= sent) return void res.status(204).end();
   let unwatch: () => void = () => undefined;
-  const stream = openEventStream(res, watchers, () => unwatch());
+  const stream = openEventStream(res, watchers, held, () => unwatch());
   const send = (next: JobForOwner) => {
     if (stream.closed) return;
     // Re-reads can finish out of order: an older state than the one sent is skipped.

@@ -1,10 +1,11 @@
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { jobPollQuery } from '../contract/requests';
 import type { ServiceContext } from '../context';
 import { MAX_WAIT_SECONDS, readAndWaitForEnd } from '../jobs/job-wait';
 import { isTerminal } from '../contract/errors';
 import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
 import { invalidRequest } from './errors';
+import type { HeldRequest } from './held-request';
 
 /** `?wait=<seconds>` in milliseconds; undefined without it; a 400 naming `wait` when it is not 0 < wait ≤ 60. */
 export function waitParameter(query: Request['query']): number | undefined {
@@ -19,27 +20,21 @@ export function waitParameter(query: Request['query']): number | undefined {
 /**
  * The key's job to answer a `?wait=` poll with (undefined: no such job of this key): at once if it
  * is terminal; otherwise once a status notice finds it terminal, or else as it is when the wait
- * ends (the client left, or the process stops). Every answer is a read from Postgres made after
- * the change it shows committed.
+ * ends (its time is up, the process stops, or the held request stops: the client left, or the key
+ * was revoked, which the caller checks). Every answer is a read from Postgres made after the change
+ * it shows committed.
  */
 export async function ownedJobAfterWait(
   ctx: Pick<ServiceContext, 'store' | 'jobWatchers'>,
   jobId: string,
   apiKeyId: string,
   waitMs: number,
-  res: Response,
+  held: HeldRequest,
 ): Promise<JobForOwner | undefined> {
-  const left = new AbortController();
-  const onClose = () => left.abort();
-  res.once('close', onClose);
-  try {
-    const { read, ended } = await readAndWaitForEnd(ctx.jobWatchers, jobId, waitMs, left.signal, () =>
-      findJobForKey(ctx.store.db, jobId, apiKeyId),
-    );
-    if (!read || isTerminal(read.status)) return read;
-    if (ended?.api_key_id === apiKeyId) return ended;
-    return (await findJobForKey(ctx.store.db, jobId, apiKeyId)) ?? read;
-  } finally {
-    res.off('close', onClose);
-  }
+  const { read, ended } = await readAndWaitForEnd(ctx.jobWatchers, jobId, waitMs, held.signal, () =>
+    findJobForKey(ctx.store.db, jobId, apiKeyId),
+  );
+  if (!read || isTerminal(read.status) || held.signal.aborted) return read;
+  if (ended?.api_key_id === apiKeyId) return ended;
+  return (await findJobForKey(ctx.store.db, jobId, apiKeyId)) ?? read;
 }

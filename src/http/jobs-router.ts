@@ -1,4 +1,4 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import type { z } from 'zod';
 import type { jobPage, redeliveryAccepted } from '../contract/responses';
 import type { ServiceContext } from '../context';
@@ -10,13 +10,14 @@ import { findJobForKey, type JobForOwner } from '../store/statements/find-job-fo
 import { listWebhookDeliveries } from '../store/webhooks';
 import { apiKeyOf } from './auth';
 import { jobNotFound } from './errors';
+import { holdRequest, type HeldRequest } from './held-request';
 import { idParam } from './ids';
 import { streamJobEvents } from './job-events';
 import { parseJobListQuery } from './job-list-query';
 import { ownedJobAfterWait, waitParameter } from './job-wait';
 
 export function jobsRouter(
-  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'statusNotices' | 'metrics'>,
+  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'heldRequests' | 'statusNotices' | 'metrics'>,
 ): Router {
   const router = Router();
 
@@ -26,7 +27,7 @@ export function jobsRouter(
    */
   const ownedJob = async (
     req: Request<{ job_id: string }>,
-    wait?: { ms: number; res: Response },
+    wait?: { ms: number; held: HeldRequest },
   ): Promise<JobForOwner> => {
     // A malformed id cannot name any job: same answer as an unknown one, and no query.
     const id = idParam(req.params.job_id);
@@ -35,7 +36,7 @@ export function jobsRouter(
     const job =
       wait === undefined
         ? await findJobForKey(ctx.store.db, id, apiKeyId)
-        : await ownedJobAfterWait(ctx, id, apiKeyId, wait.ms, wait.res);
+        : await ownedJobAfterWait(ctx, id, apiKeyId, wait.ms, wait.held);
     if (!job) throw jobNotFound();
     return job;
   };
@@ -47,12 +48,22 @@ export function jobsRouter(
 
   router.get('/jobs/:job_id', async (req, res) => {
     const waitMs = waitParameter(req.query);
-    const job = await ownedJob(req, waitMs === undefined ? undefined : { ms: waitMs, res });
+    if (waitMs === undefined) return void res.type('application/json').send(jobBody(await ownedJob(req)));
+    const held = holdRequest(ctx.heldRequests, req, res);
+    // A client gone while its key was looked up costs no read.
+    if (held.signal.aborted) return;
+    const job = await ownedJob(req, { ms: waitMs, held });
+    if (held.signal.aborted) return void held.stopAnswer();
     res.type('application/json').send(jobBody(job));
   });
 
   router.get('/jobs/:job_id/events', async (req, res) => {
-    streamJobEvents(ctx.jobWatchers, req, res, await ownedJob(req), apiKeyOf(req).id);
+    const held = holdRequest(ctx.heldRequests, req, res);
+    // A client gone while its key was looked up costs no read.
+    if (held.signal.aborted) return;
+    const job = await ownedJob(req);
+    if (held.signal.aborted) return void held.stopAnswer();
+    streamJobEvents(ctx.jobWatchers, req, res, held, job, apiKeyOf(req).id);
   });
 
   router.delete('/jobs/:job_id', async (req, res) => {

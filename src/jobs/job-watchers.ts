@@ -13,6 +13,8 @@ interface Watcher {
   onChange: JobChange;
   /** Wants only the job's end (a `?wait=`): notices of other changes do not re-read the job for it. */
   endOnly: boolean;
+  /** Wants only to hear that a notice named the job (a batch's progress reader): no re-read for it. */
+  onNamed?: () => void;
 }
 
 /**
@@ -20,7 +22,9 @@ interface Watcher {
  * LISTEN connection on the status channel (StatusNotices sends after each change commits). A
  * notice re-reads the watched jobs it names, in one statement, and hands each row to the job's
  * watchers; the re-read, not the notice, is what they see, so what they are told was committed.
- * A watcher costs a map entry and a closure: no timer, connection or query of its own.
+ * The batches' progress readers (jobs/batch-progress.ts) watch their jobs by name only: a notice
+ * tells them at once, with no re-read. A watcher costs a map entry and a closure: no timer,
+ * connection or query of its own.
  */
 export class JobWatchers {
   readonly #watching = new Map<string, Set<Watcher>>();
@@ -55,10 +59,14 @@ export class JobWatchers {
    * Calls `onChange` after each notice that names the job (with `endOnly`, only after those that
    * say it ended, and after a reconnect); returns the function that stops it.
    */
-  watch(jobId: string, onChange: JobChange, { endOnly = false } = {}): () => void {
+  watch(
+    jobId: string,
+    onChange: JobChange,
+    { endOnly = false, onNamed }: { endOnly?: boolean; onNamed?: () => void } = {},
+  ): () => void {
     let set = this.#watching.get(jobId);
     if (!set) this.#watching.set(jobId, (set = new Set()));
-    const watcher = { onChange, endOnly };
+    const watcher: Watcher = { onChange, endOnly, onNamed };
     set.add(watcher);
     return () => {
       set.delete(watcher);
@@ -67,24 +75,40 @@ export class JobWatchers {
   }
 
   /**
+   * Calls `onNamed` at once whenever a notice names the job, and after a reconnect, without
+   * re-reading the job: for a watcher that reads something else (a batch's counts) and only needs
+   * to know when. Returns the function that stops it.
+   */
+  watchNamed(jobId: string, onNamed: () => void): () => void {
+    return this.watch(jobId, () => undefined, { onNamed });
+  }
+
+  /**
    * A notice on the status channel: its payload is the kind of change and the jobs it names
    * (comma-separated, announce-status-changes.ts); none (the LISTEN connection was just opened)
-   * stands for every watched job, since notices sent while it was down are lost. Resolves once
-   * the watchers were told (it never rejects).
+   * stands for every watched job, since notices sent while it was down are lost. `watchNamed`
+   * watchers are told at once; the others once their jobs were re-read. Resolves once the watchers
+   * were told (it never rejects).
    */
   notice(payload: string | undefined): Promise<void> {
-    if (payload === undefined) return this.reread([...this.#watching.keys()]);
-    const items = payload.split(',');
-    const kind = STATUS_CHANGE_KINDS.find((k) => k === items[0]);
-    return this.reread((kind ? items.slice(1) : items).filter((id) => this.#wantsReread(id, kind)));
+    const items = payload?.split(',');
+    const kind = STATUS_CHANGE_KINDS.find((k) => k === items?.[0]);
+    const named = items ? (kind ? items.slice(1) : items) : [...this.#watching.keys()];
+    for (const id of named) this.#tellNamed(id);
+    return this.reread(named.filter((id) => this.#wantsReread(id, kind)));
+  }
+
+  /** Tells the job's `watchNamed` watchers that a notice named it. */
+  #tellNamed(jobId: string): void {
+    const set = this.#watching.get(jobId);
+    if (set) for (const watcher of set) watcher.onNamed?.();
   }
 
   /** Whether a watcher of this job needs it re-read after a notice of this kind (undefined: any). */
   #wantsReread(jobId: string, kind: StatusChangeKind | undefined): boolean {
     const set = this.#watching.get(jobId);
     if (!set) return false;
-    if (kind !== 'changed') return true;
-    for (const watcher of set) if (!watcher.endOnly) return true;
+    for (const watcher of set) if (!watcher.onNamed && (kind !== 'changed' || !watcher.endOnly)) return true;
     return false;
   }
 
@@ -100,7 +124,8 @@ export class JobWatchers {
         return;
       }
       for (const job of jobs)
-        for (const watcher of [...(this.#watching.get(job.id) ?? [])]) watcher.onChange(job);
+        for (const watcher of [...(this.#watching.get(job.id) ?? [])])
+          if (!watcher.onNamed) watcher.onChange(job);
     }
   }
 

@@ -143,6 +143,18 @@ export async function revokeApiKey(db: Db, name: string): Promise<boolean> {
   });
 }
 
+/** Which of these key ids name keys that are not revoked. */
+export async function unrevokedKeyIds(db: Db, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('omniscrape.api_keys')
+    .select('id')
+    .where('id', 'in', ids)
+    .where('revoked_at', 'is', null)
+    .execute();
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function listApiKeys(db: Db) {
   return db
     .selectFrom('omniscrape.api_keys')
