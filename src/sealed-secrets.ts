@@ -5,8 +5,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
  * sealed: AES-256-GCM under OMNISCRAPE_SECRETS_KEY, which lives in the environment (or, in local
  * mode, in a mode-600 file of the data folder), never in the database. A dump, a replica or a role
  * that can read the tables sees only `v1:<iv>:<tag>:<ciphertext>` (base64 each), which signs nothing.
- * Each value is bound to the row it belongs to (`context`, GCM's associated data), so a sealed
- * value copied to another row does not open there.
+ * Each value is bound to what it is for (`context`, GCM's associated data: a key's secret to its
+ * key), so a sealed value copied where it does not belong does not open there.
  */
 
 /** Bytes of OMNISCRAPE_SECRETS_KEY (AES-256). */

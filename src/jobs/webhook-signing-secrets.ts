@@ -6,7 +6,7 @@ import {
   rotateKeyWebhookSecret,
 } from '../store/key-webhook-secrets';
 import type { Db } from '../store/schema';
-import { findWebhookTarget, jobSecretContext } from '../store/webhooks';
+import { findWebhookTarget, JOB_SECRET_CONTEXT } from '../store/webhooks';
 import { generateWebhookSecret, type WebhookSigning } from './webhook-signature';
 
 /**
@@ -38,7 +38,7 @@ export async function webhookTarget(
     if (target.sealed_secret !== null)
       return {
         url,
-        signing: { secrets: [openSealedSecret(key, target.sealed_secret, jobSecretContext(jobId))] },
+        signing: { secrets: [openSealedSecret(key, target.sealed_secret, JOB_SECRET_CONTEXT)] },
       };
     return { url, signing: { secrets: await keyWebhookSecrets(db, key, target.api_key_id) } };
   } catch (err) {

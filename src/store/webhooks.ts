@@ -1,4 +1,5 @@
 import { sql, type Insertable } from 'kysely';
+import { setImmediate } from 'node:timers/promises';
 import { sealSecret } from '../sealed-secrets';
 import type { Db, WebhookDeliveriesTable } from './schema';
 
@@ -11,12 +12,18 @@ export interface JobWebhook {
   secret?: string;
 }
 
-/** What a job's sealed secret is bound to (sealSecret's `context`): it opens for this job only. */
-export const jobSecretContext = (jobId: string) => `job_webhooks:${jobId}`;
+/**
+ * What submissions' sealed secrets are bound to (sealSecret's `context`): they open as such only,
+ * not as a key's. Not bound to their job, so that the jobs of a batch sharing its webhook share one
+ * sealed value, sealed once.
+ */
+export const JOB_SECRET_CONTEXT = 'job_webhooks';
+/** Seals between two yields to the event loop: a batch of distinct secrets never blocks it long. */
+const SEALS_PER_TURN = 256;
 
 /**
  * Writes jobs' webhooks in one statement, in the submission's transaction; a webhook's own secret
- * is sealed with `secretsKey`, or kept as given without one.
+ * is sealed with `secretsKey` (once per distinct secret), or kept as given without one.
  */
 export async function insertJobWebhooks(
   db: Db,
@@ -24,15 +31,21 @@ export async function insertJobWebhooks(
   secretsKey: Buffer | undefined,
 ): Promise<void> {
   if (rows.length === 0) return;
-  const records = rows.map(({ jobId, webhook: { url, secret } }) => {
-    const sealed = secret !== undefined && secretsKey !== undefined;
-    return {
-      job_id: jobId,
-      url,
-      secret: sealed ? null : (secret ?? null),
-      sealed_secret: sealed ? sealSecret(secretsKey, secret, jobSecretContext(jobId)) : null,
-    };
-  });
+  const sealed = new Map<string, string>();
+  const records = [];
+  for (const { jobId, webhook } of rows) {
+    const { url, secret } = webhook;
+    if (secret === undefined || secretsKey === undefined) {
+      records.push({ job_id: jobId, url, secret: secret ?? null, sealed_secret: null });
+      continue;
+    }
+    let value = sealed.get(secret);
+    if (value === undefined) {
+      if (sealed.size % SEALS_PER_TURN === SEALS_PER_TURN - 1) await setImmediate();
+      sealed.set(secret, (value = sealSecret(secretsKey, secret, JOB_SECRET_CONTEXT)));
+    }
+    records.push({ job_id: jobId, url, secret: null, sealed_secret: value });
+  }
   await sql`insert into omniscrape.job_webhooks (job_id, url, secret, sealed_secret)
             select job_id, url, secret, sealed_secret
               from jsonb_to_recordset(${JSON.stringify(records)}::jsonb)
