@@ -96,7 +96,7 @@ export function addKeysCommands(program: Command): void {
         process.stderr.write(
           webhookSecret
             ? `webhook signing secret: ${webhookSecret}\n`
-            : `no webhook signing secret yet: ${NO_SECRETS_KEY}\n`,
+            : `no webhook signing secret yet: ${NO_SECRETS_KEY}; once it is, \`omniscrape keys webhook-secret ${name}\` makes and prints it\n`,
         );
     });
   withLimitOptions(keys.command('limits <name>'))

@@ -16,6 +16,12 @@ export const generateWebhookSecret = (): string =>
 export type WebhookSigning = { secrets: readonly string[] } | { unsignable: string };
 
 /**
+ * Thrown by signatureHeaders for a delivery that cannot be signed: nothing is sent, and the
+ * receiver is not at fault (a delivery breaker should not count it against the receiver).
+ */
+export class UnsignableDeliveryError extends Error {}
+
+/**
  * The HMAC key of `webhook-signature` for a secret: a `whsec_` secret's base64-decoded bytes (what
  * `new Webhook(secret)` of the standardwebhooks libraries uses), any other secret's UTF-8 bytes
  * (`new Webhook(secret, { format: 'raw' })`).
@@ -41,7 +47,7 @@ export function signatureHeaders(
   body: string,
   unixSeconds: number,
 ): Record<string, string> {
-  if ('unsignable' in signing) throw new Error(signing.unsignable);
+  if ('unsignable' in signing) throw new UnsignableDeliveryError(signing.unsignable);
   const messageId = `msg_${jobId}`;
   const hmac = (key: string | Buffer, text: string) => createHmac('sha256', key).update(text);
   const omniscrape = signing.secrets.map((s) => `v1=${hmac(s, `${unixSeconds}.${body}`).digest('hex')}`);
