@@ -12,6 +12,7 @@ import * as m0009 from './0009_webhooks';
 import * as m0010 from './0010_reporting';
 import * as m0011 from './0011_admin_keys_and_sessions';
 import * as m0012 from './0012_request_ids';
+import * as m0013 from './0013_webhook_signing_secrets';
 
 /**
  * Every migration, in order. Listed by hand rather than read from the folder so the same list
@@ -30,6 +31,7 @@ export const migrations: Record<string, Migration> = {
   '0010_reporting': m0010,
   '0011_admin_keys_and_sessions': m0011,
   '0012_request_ids': m0012,
+  '0013_webhook_signing_secrets': m0013,
 };
 
 /**

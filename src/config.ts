@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseSecretsKey } from './sealed-secrets';
 
 /*
  * Every setting the service reads, parsed once at start-up and passed down. The table below is the
@@ -31,6 +32,16 @@ const apiKeysFromEnv = z.string().transform((value, ctx) => {
     keys.push({ name, key });
   }
   return keys;
+});
+
+const secretsKeyFromEnv = z.string().transform((value, ctx) => {
+  const key = parseSecretsKey(value);
+  if (key) return key;
+  ctx.addIssue({
+    code: 'custom',
+    message: 'must be 32 random bytes as 64 hex digits or base64 (make one: openssl rand -base64 32)',
+  });
+  return z.NEVER;
 });
 
 /** A setting read from an environment variable; `schema` parses the variable's text. */
@@ -77,6 +88,13 @@ const settings = {
   reportingDatabaseUrl: fromEnv('OMNISCRAPE_REPORTING_DATABASE_URL', z.string().url().optional()),
   /** Keys provisioned at start-up (`name1:key1,name2:key2`; idempotent). */
   apiKeys: fromEnv('OMNISCRAPE_API_KEYS', apiKeysFromEnv.default([])),
+  /**
+   * The key (AES-256-GCM) that seals webhook signing secrets in the database (src/sealed-secrets.ts);
+   * the database never holds it. Absent: local mode (`serve` without DATABASE_URL) makes one and
+   * keeps it in OMNISCRAPE_DATA_DIR; elsewhere, deliveries to be signed with a key's secret fail
+   * (recorded, retried) and a submission's own secret is stored as given.
+   */
+  secretsKey: fromEnv('OMNISCRAPE_SECRETS_KEY', secretsKeyFromEnv.optional()),
   /** Whether loopback and private addresses may be scraped (development, tests). */
   allowPrivateTargets: fromEnv('OMNISCRAPE_ALLOW_PRIVATE_TARGETS', booleanFromEnv.default(false)),
   /** How long a completed job's result is kept. */

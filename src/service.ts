@@ -181,10 +181,15 @@ function createContext(
     queueCaps: new QueueCapCheck(),
     rounds: new KeyRounds(() => queueHeadRound(store.db, PGBOSS_SCHEMA, SCRAPE_QUEUE)),
     // Other processes' workers hear of new jobs by NOTIFY; this process's own, if any, directly.
-    submissions: new SubmitBatcher(store.db, boss, () => {
-      wakeOwnWorker();
-      workerWake.announce();
-    }),
+    submissions: new SubmitBatcher(
+      store.db,
+      boss,
+      () => {
+        wakeOwnWorker();
+        workerWake.announce();
+      },
+      config.secretsKey,
+    ),
     inFlight: new InFlightWork(),
     syncLeases: new SyncScrapeLeases(store.db, logger, config.syncLeaseSeconds),
     apiKeys: new ApiKeyCache(store.db),
@@ -205,6 +210,10 @@ async function prepareDatabase({ store, boss, config, logger }: ServiceContext):
     if (!(await upsertApiKey(store.db, name, key)))
       logger.warn({ name }, 'OMNISCRAPE_API_KEYS names a revoked key; it stays revoked');
   }
+  if (!config.secretsKey)
+    logger.warn(
+      "OMNISCRAPE_SECRETS_KEY is not set: webhooks signed with their key's secret are not sent (each attempt fails, and is retried), and webhook secrets of submissions are stored unencrypted (docs/security.md)",
+    );
   await boss.start();
   await ensureQueues(boss, config);
 }

@@ -25,10 +25,10 @@ import { waitFor } from './helpers/wait';
 
 const KEY = 'least-privilege-key-0001';
 /**
- * Undone (the last first) and applied again in the upgrade test: 0011 creates a table, which the
- * runtime role must get.
+ * Undone (the last first) and applied again in the upgrade test: 0011 and 0013 create tables,
+ * which the runtime role must get.
  */
-const LAST_MIGRATIONS = ['0011_admin_keys_and_sessions', '0012_request_ids'];
+const LAST_MIGRATIONS = ['0011_admin_keys_and_sessions', '0012_request_ids', '0013_webhook_signing_secrets'];
 const MAINTENANCE_QUEUES = [
   PURGE_RESULTS_QUEUE,
   ABANDONED_SYNC_SCRAPES_QUEUE,
@@ -88,7 +88,7 @@ describe('the API and workers as a role that may not create anything', () => {
       const res = await runCli([role], { ...env(), PORT: '0' });
       expectOneLineRefusal(
         res,
-        /^omniscrape: pending migrations: 0001_job_history_and_keys, .*0012_request_ids, pg-boss schema \(not installed\); run `omniscrape migrate`/,
+        /^omniscrape: pending migrations: 0001_job_history_and_keys, .*0013_webhook_signing_secrets, pg-boss schema \(not installed\); run `omniscrape migrate`/,
       );
     }
   });
@@ -258,9 +258,11 @@ describe('the API and workers as a role that may not create anything', () => {
     expect((await jobEnded(api, submitted.body.job_id, KEY)).status).toBe('completed');
     const [{ granted }] = (
       await withClient(database.url, (c) =>
-        c.query(`select has_table_privilege($1, 'omniscrape.dashboard_sessions', 'INSERT') as granted`, [
-          runtime.name,
-        ]),
+        c.query(
+          `select has_table_privilege($1, 'omniscrape.dashboard_sessions', 'INSERT')
+              and has_table_privilege($1, 'omniscrape.key_webhook_secrets', 'INSERT') as granted`,
+          [runtime.name],
+        ),
       )
     ).rows;
     expect(granted).toBe(true);

@@ -3,7 +3,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { guardedAgent } from '../src/scraper/guarded-agent';
+import { keyWebhookSecrets } from '../src/jobs/webhook-signing-secrets';
 import { updateApiKeyLimits } from '../src/store/api-keys';
+import { activeKeyIdByName } from '../src/store/key-webhook-secrets';
 import { KEY_A, KEY_B, startTestService, waitForJob, type TestService } from './helpers/service';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { waitFor } from './helpers/wait';
@@ -47,6 +49,12 @@ function signatureValid(delivery: Delivery, secret: string): boolean {
   const parts = Object.fromEntries(header.split(',').map((p) => p.split('=') as [string, string]));
   const expected = createHmac('sha256', secret).update(`${parts.t}.${delivery.body}`).digest('hex');
   return parts.v1 === expected && Math.abs(Date.now() / 1000 - Number(parts.t)) < 300;
+}
+
+/** The key's current webhook secret, as `omniscrape keys webhook-secret NAME` prints it. */
+async function keySecret(name: string): Promise<string> {
+  const { db } = service.running.context.store;
+  return (await keyWebhookSecrets(db, service.config.secretsKey!, (await activeKeyIdByName(db, name))!))[0]!;
 }
 
 let service: TestService;
@@ -144,9 +152,10 @@ describe('webhooks', () => {
       [true, true],
     ]);
     expect(receiver.deliveries('/again')).toHaveLength(2);
-    // Without a secret, a request's webhook is signed with the SHA-256 of the API key.
+    // Without a secret, a request's webhook is signed with its key's webhook secret, never its hash.
     const keyHash = createHash('sha256').update(KEY_A).digest('hex');
-    expect(signatureValid(receiver.deliveries('/again')[1]!, keyHash)).toBe(true);
+    expect(signatureValid(receiver.deliveries('/again')[1]!, await keySecret('alpha'))).toBe(true);
+    expect(signatureValid(receiver.deliveries('/again')[1]!, keyHash)).toBe(false);
   });
 
   test('redeliver refuses a job without a webhook and one not finished yet', async () => {
@@ -168,7 +177,7 @@ describe('webhooks', () => {
     await waitFor(() => receiver.deliveries('/unfinished').length === 1, { what: 'its delivery' });
   });
 
-  test("a key's default webhook delivers its jobs, signed with the key's hash", async () => {
+  test("a key's default webhook delivers its jobs, signed with the key's webhook secret", async () => {
     await updateApiKeyLimits(service.running.context.store.db, 'bravo', {
       webhookUrl: receiver.url('/key-default'),
     });
@@ -191,7 +200,8 @@ describe('webhooks', () => {
       { what: "the key default's delivery" },
     );
     const keyHash = createHash('sha256').update(KEY_B).digest('hex');
-    expect(signatureValid(delivery!, keyHash)).toBe(true);
+    expect(signatureValid(delivery!, await keySecret('bravo'))).toBe(true);
+    expect(signatureValid(delivery!, keyHash)).toBe(false);
     await updateApiKeyLimits(service.running.context.store.db, 'bravo', { webhookUrl: null });
   });
 

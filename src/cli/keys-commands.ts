@@ -7,7 +7,9 @@ import {
   updateApiKeyLimits,
 } from '../store/api-keys';
 import { MAX_WEBHOOK_URL_LENGTH } from '../http/webhook-schema';
+import { createKeyWebhookSecret } from '../jobs/webhook-signing-secrets';
 import { config, fail, positiveInt, print, withStore } from './common';
+import { addWebhookSecretCommands, secretsKeyOf, NO_SECRETS_KEY } from './webhook-secret-commands';
 
 /** A limit flag: a whole number, or `default` (back to the service default; no quota for --monthly-quota). */
 function limitValue(value: string): number | null {
@@ -57,7 +59,7 @@ type LimitOptions = {
   monthlyQuota?: number | null;
   webhook?: string | null;
 };
-type CreateOptions = LimitOptions & { admin?: boolean };
+type CreateOptions = LimitOptions & { admin?: boolean; json?: boolean };
 
 const settingsOf = ({ webhook, ...limits }: LimitOptions) => ({ ...limits, webhookUrl: webhook });
 
@@ -66,16 +68,36 @@ export function addKeysCommands(program: Command): void {
   const keys = program.command('keys').description('manage API keys');
   withLimitOptions(keys.command('create <name>'))
     .option('--admin', 'an admin key: it may open the operator dashboard (GET /dashboard)')
-    .description('create a key and print it once (only its hash is stored)')
-    .action(async (name: string, { admin, ...limits }: CreateOptions) => {
+    .option('--json', 'print {"name", "key", "webhook_secret"} as one JSON line')
+    .description('create a key and print it once (only its hash is stored), with its webhook signing secret')
+    .action(async (name: string, { admin, json, ...limits }: CreateOptions) => {
       const cfg = config();
+      const secretsKey = secretsKeyOf(cfg);
       const key = generateApiKey();
+      // The key and its webhook secret in one transaction: no key is left without its secret.
       const created = await withStore(cfg, (store) =>
-        insertApiKey(store.db, name, key, { ...settingsOf(limits), admin: admin === true }),
+        store.db.transaction().execute(async (trx) => {
+          const identity = await insertApiKey(trx, name, key, {
+            ...settingsOf(limits),
+            admin: admin === true,
+          });
+          if (!identity) return undefined;
+          return {
+            webhookSecret: secretsKey && (await createKeyWebhookSecret(trx, secretsKey, identity.id)),
+          };
+        }),
       );
-      if (!created) fail(`a key named "${name}" already exists`);
-      print(key);
+      if (!created) return fail(`a key named "${name}" already exists`);
+      const { webhookSecret } = created;
+      if (json) print(JSON.stringify({ name, key, webhook_secret: webhookSecret ?? null }));
+      else print(key);
       process.stderr.write(`created key "${name}"; it is shown only this once.\n`);
+      if (!json)
+        process.stderr.write(
+          webhookSecret
+            ? `webhook signing secret: ${webhookSecret}\n`
+            : `no webhook signing secret yet: ${NO_SECRETS_KEY}; once it is, \`omniscrape keys webhook-secret ${name}\` makes and prints it\n`,
+        );
     });
   withLimitOptions(keys.command('limits <name>'))
     .description("change a key's limits (a value of `default` restores the service default)")
@@ -94,6 +116,7 @@ export function addKeysCommands(program: Command): void {
       if (!revoked) fail(`no active key named "${name}"`);
       print(`revoked key "${name}"`);
     });
+  addWebhookSecretCommands(keys);
   keys
     .command('list')
     .description('list keys (names and prefixes, never the keys)')

@@ -8,6 +8,7 @@ import { StartupFailure } from '../startup-failure';
 import { assertConnects, openStore } from '../store/pool';
 import { config, connecting, fail, print } from './common';
 import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, startLocalPostgres } from './local-mode';
+import { localSecretsKey } from './local-secrets-key';
 import { assertCanListen } from './startup-errors';
 
 export interface RunOptions {
@@ -61,6 +62,7 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
     // serve too, when it migrated as another role: its own role may lack the runtime grants.
     if (!options.allowEmbedded || cfg.migrationDatabaseUrl)
       await assertMigrated(databaseUrl, options.waitForMigrations ?? false, logger);
+    if (embedded) cfg.secretsKey ??= localSecretsKey(cfg);
     if (embedded && cfg.apiKeys.length === 0) {
       printedKey = localApiKey(cfg);
       cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];

@@ -186,7 +186,7 @@ function jobEndedWebhook(): Json {
     post: {
       summary: 'A job ended (POSTed to its webhook URL)',
       description:
-        'Sent once a job is completed, failed, timed out or cancelled; retried with backoff until the receiver answers 2xx. Verify `X-Omniscrape-Signature` = `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`.',
+        'Sent once a job is completed, failed, timed out or cancelled; retried with backoff until the receiver answers 2xx. Verify `X-Omniscrape-Signature` = `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>` (one `v1=` per signing secret: two while a key\'s rotated secret overlaps its successor), or the Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`) with a standardwebhooks library.',
       parameters: [
         {
           name: 'X-Omniscrape-Job-Id',
@@ -195,6 +195,22 @@ function jobEndedWebhook(): Json {
           schema: { type: 'string', format: 'uuid' },
         },
         { name: 'X-Omniscrape-Signature', in: 'header', required: true, schema: { type: 'string' } },
+        {
+          name: 'webhook-id',
+          in: 'header',
+          required: true,
+          description: "`msg_<job id>`: the same for every attempt and redelivery of the job's end.",
+          schema: { type: 'string' },
+        },
+        { name: 'webhook-timestamp', in: 'header', required: true, schema: { type: 'string' } },
+        {
+          name: 'webhook-signature',
+          in: 'header',
+          required: true,
+          description:
+            'Standard Webhooks: `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, space-separated.',
+          schema: { type: 'string' },
+        },
       ],
       requestBody: { required: true, content: { 'application/json': { schema: schemaOf(jobAnswer) } } },
       responses: { '2XX': { description: 'Delivered; any other answer is retried.' } },

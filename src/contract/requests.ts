@@ -108,7 +108,9 @@ export const webhook = z
         .min(8, 'must be 8 to 256 characters')
         .max(256, 'must be 8 to 256 characters')
         .optional()
-        .meta({ description: 'Signs each delivery (HMAC-SHA256).' }),
+        .meta({
+          description: "Signs each delivery (HMAC-SHA256); absent, the key's webhook signing secret does.",
+        }),
     },
     { error: 'must be an object { "url": …, "secret"?: … }' },
   )

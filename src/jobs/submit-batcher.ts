@@ -34,6 +34,8 @@ export class SubmitBatcher {
     private readonly db: Db,
     private readonly boss: PgBoss,
     private readonly onCommitted: () => void,
+    /** Seals the webhooks' own secrets (OMNISCRAPE_SECRETS_KEY); absent, they are stored as given. */
+    private readonly secretsKey?: Buffer,
   ) {
     this.#commits = new GroupCommit(
       async (batch) => {
@@ -46,7 +48,7 @@ export class SubmitBatcher {
             trx,
             batch.flatMap((s) => (s.idempotencyKey ? [s.idempotencyKey] : [])),
           );
-          await insertJobWebhooks(trx, webhooksOf(batch));
+          await insertJobWebhooks(trx, webhooksOf(batch), secretsKey);
           await boss.insert(SCRAPE_QUEUE, batch.map(bossJobOf), { db: fromKysely(trx) });
         });
         onCommitted();
@@ -74,7 +76,7 @@ export class SubmitBatcher {
     await this.db.transaction().execute(async (trx) => {
       await insertBatch(trx, { ...batch, jobs: submissions.map((s) => s.row) });
       if (idempotencyKey) await insertIdempotencyKeys(trx, [idempotencyKey]);
-      await insertJobWebhooks(trx, webhooksOf(submissions));
+      await insertJobWebhooks(trx, webhooksOf(submissions), this.secretsKey);
       await this.boss.insert(SCRAPE_QUEUE, submissions.map(bossJobOf), { db: fromKysely(trx) });
     });
     this.onCommitted();

@@ -1,13 +1,14 @@
-import { createHmac } from 'node:crypto';
 import type { Job } from 'pg-boss';
 import { request, type Agent } from 'undici';
 import type { ServiceContext } from '../context';
 import { checkHostBeforeConnect } from '../scraper/address-guard';
 import { guardedAgent } from '../scraper/guarded-agent';
 import { findJobs } from '../store/statements/find-job-for-key';
-import { findWebhookTarget, recordWebhookDelivery, wasDelivered } from '../store/webhooks';
+import { recordWebhookDelivery, wasDelivered } from '../store/webhooks';
 import { jobBody } from './job-view';
 import { WEBHOOK_QUEUE } from './queue';
+import { signatureHeaders, type WebhookSigning } from './webhook-signature';
+import { webhookTarget } from './webhook-signing-secrets';
 import type { WebhookJobData } from './webhook-trigger';
 
 /** A receiver's whole answer must arrive within this (connect included). */
@@ -20,23 +21,19 @@ export const MAX_RECEIVER_RESPONSE_BYTES = 64 * 1024;
  */
 const DELIVERY_CONCURRENCY = 4;
 
-/** `X-Omniscrape-Signature`: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
-export function webhookSignature(signingKey: string, body: string, unixSeconds: number): string {
-  const mac = createHmac('sha256', signingKey).update(`${unixSeconds}.${body}`).digest('hex');
-  return `t=${unixSeconds},v1=${mac}`;
-}
-
 /**
  * POSTs a signed body to a receiver through a guarded agent (blocked addresses are refused at
- * connect time); resolves with the receiver's status code, rejects on a network error or timeout.
+ * connect time); resolves with the receiver's status code, rejects on a network error or timeout,
+ * or when the delivery cannot be signed (then nothing is sent).
  */
 export async function postWebhook(
   agent: Agent,
-  target: { url: string; signingKey: string; allowPrivateTargets: boolean },
+  target: { url: string; signing: WebhookSigning; allowPrivateTargets: boolean },
   jobId: string,
   body: string,
 ): Promise<number> {
   if (!target.allowPrivateTargets) checkHostBeforeConnect(new URL(target.url).hostname);
+  const signed = signatureHeaders(target.signing, jobId, body, Math.floor(Date.now() / 1000));
   const response = await request(target.url, {
     method: 'POST',
     dispatcher: agent,
@@ -45,7 +42,7 @@ export async function postWebhook(
       'content-type': 'application/json',
       'user-agent': 'omniscrape-webhooks',
       'x-omniscrape-job-id': jobId,
-      'x-omniscrape-signature': webhookSignature(target.signingKey, body, Math.floor(Date.now() / 1000)),
+      ...signed,
     },
     body,
   });
@@ -65,7 +62,7 @@ async function deliver(ctx: ServiceContext, agent: Agent, job: Job<WebhookJobDat
   const { db } = ctx.store;
   const { jobId, redelivery } = job.data;
   if (!redelivery && (await wasDelivered(db, jobId))) return;
-  const [target, [view]] = await Promise.all([findWebhookTarget(db, jobId), findJobs(db, [jobId])]);
+  const [target, [view]] = await Promise.all([webhookTarget(ctx, jobId), findJobs(db, [jobId])]);
   if (!target || !view) return; // the job is gone: nothing left to report
   const began = performance.now();
   let statusCode: number | null = null;

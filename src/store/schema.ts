@@ -109,8 +109,25 @@ export interface BatchJobsTable {
 export interface JobWebhooksTable {
   job_id: string;
   url: string;
-  /** NULL: deliveries are signed with the key's hash (see README, Webhooks). */
+  /**
+   * The submission's own secret as given, when the service had no OMNISCRAPE_SECRETS_KEY to seal
+   * it with (else NULL). Both NULL: deliveries are signed with the key's webhook secret.
+   */
   secret: string | null;
+  /** The submission's own secret, sealed (migration 0013, src/sealed-secrets.ts). */
+  sealed_secret: string | null;
+}
+
+/**
+ * A key's webhook signing secret, sealed (migration 0013). NULL `retires_at`: the key's current
+ * one; else one a rotation replaced, which signs too until then.
+ */
+export interface KeyWebhookSecretsTable {
+  id: GeneratedAlways<string>;
+  api_key_id: string;
+  sealed_secret: string;
+  created_at: Generated<Date>;
+  retires_at: Timestamp | null;
 }
 
 /** One delivery attempt of a job's webhook. */
@@ -184,6 +201,7 @@ export interface Database {
   'omniscrape.daily_usage_rolled_up': DailyUsageRolledUpTable;
   'omniscrape.deferred_steps': DeferredStepsTable;
   'omniscrape.dashboard_sessions': DashboardSessionsTable;
+  'omniscrape.key_webhook_secrets': KeyWebhookSecretsTable;
 }
 
 export type Db = Kysely<Database>;

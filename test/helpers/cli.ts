@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { TEST_SECRETS_KEY } from './secrets-key';
 
 export const CLI = path.resolve(__dirname, '../../dist/src/cli/index.js');
 
@@ -10,7 +11,7 @@ export function runCli(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, OMNISCRAPE_LOG_LEVEL: 'warn', ...env },
+      env: { ...process.env, OMNISCRAPE_LOG_LEVEL: 'warn', OMNISCRAPE_SECRETS_KEY: TEST_SECRETS_KEY, ...env },
     });
     let stdout = '';
     let stderr = '';
@@ -24,7 +25,7 @@ export function runCli(
 /** Starts a long-running CLI role (`worker`, `api`, `serve`) in a child process. */
 export function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, OMNISCRAPE_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, OMNISCRAPE_LOG_LEVEL: 'warn', OMNISCRAPE_SECRETS_KEY: TEST_SECRETS_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

@@ -3,6 +3,7 @@ import { migrateDatabase } from '../../src/database-setup';
 import { createLogger, type Logger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
 import { checkAnswer } from './contract-check';
+import { TEST_SECRETS_KEY } from './secrets-key';
 import { createTestDatabase } from './database';
 import { startTargetServer, type TargetServer } from './target-server';
 import { waitFor } from './wait';
@@ -51,6 +52,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
       OMNISCRAPE_LOG_LEVEL: process.env.OMNISCRAPE_TEST_LOG_LEVEL ?? 'silent',
       OMNISCRAPE_SHUTDOWN_GRACE_SECONDS: '5',
+      OMNISCRAPE_SECRETS_KEY: TEST_SECRETS_KEY,
       ...options.env,
     },
     options.tuning,
