@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE',
   'INTERNAL_ERROR',
   'NOT_READY',
+  'TOO_MANY_REDELIVERIES',
   ...DOMAIN_ERROR_CODES,
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -41,6 +42,8 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
   UNSUPPORTED_MEDIA_TYPE: 'The body is not UTF-8.',
   INTERNAL_ERROR: 'An unexpected error; it has been logged.',
   NOT_READY: 'Postgres is unreachable or its migrations are pending.',
+  TOO_MANY_REDELIVERIES:
+    'The key asked for more webhook redeliveries this minute than it may; retry after Retry-After.',
   CONCURRENCY_LIMIT:
     'The key has as many scrapes in progress as its concurrency limit; retry after Retry-After.',
   TOO_MANY_QUEUED_JOBS: 'The key has as many jobs queued as it may; retry after Retry-After.',
