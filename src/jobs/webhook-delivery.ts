@@ -31,6 +31,9 @@ export const MAX_RECEIVER_RESPONSE_BYTES = 64 * 1024;
  * about the span of its retries (WEBHOOK_RETRY_LIMIT). Past it, the delivery is given up unsent.
  */
 export const DEFERRAL_HORIZON_MS = 24 * 3600 * 1000;
+/** The error recorded for a delivery given up past DEFERRAL_HORIZON_MS. */
+const GIVEN_UP =
+  'Not sent: the receiver kept failing for a day and its circuit is open. Redeliver once it answers again.';
 /** Most random delay added to a deferral, so the deliveries an open circuit held do not all return at once. */
 const MAX_DEFERRAL_SPREAD_MS = 5_000;
 
@@ -96,8 +99,8 @@ async function deliver(
   const { db } = ctx.store;
   const { jobId, redelivery } = job.data;
   if (!redelivery && (await wasDelivered(db, jobId))) return;
-  const [target, [view]] = await Promise.all([findWebhookTarget(db, jobId), findJobs(db, [jobId])]);
-  if (!target || !view) return; // the job is gone: nothing left to report
+  const target = await findWebhookTarget(db, jobId);
+  if (!target) return; // the job is gone: nothing left to report
   const receiver = ReceiverBreaker.receiverOf(target.url);
   const admission = breaker.admit(receiver);
   const record = (outcome: Pick<WebhookDelivery, 'succeeded' | 'status_code' | 'error' | 'duration_ms'>) =>
@@ -110,17 +113,14 @@ async function deliver(
     if (Date.now() - job.createdOn.getTime() < DEFERRAL_HORIZON_MS) {
       // No attempt is counted: the retries measure sends, not waits (deferWebhookDelivery).
       await deferWebhookDelivery(db, WEBHOOK_QUEUE, job, spreadOut(admission.retryAt));
-      return;
+    } else {
+      await record({ succeeded: false, status_code: null, error: GIVEN_UP, duration_ms: 0 });
     }
-    await record({
-      succeeded: false,
-      status_code: null,
-      error:
-        'Not sent: the receiver kept failing for a day; its circuit is open. Redeliver once it answers again.',
-      duration_ms: 0,
-    });
     return;
   }
+  // Read only for a delivery that is sent: a deferred one costs no read of its result.
+  const [view] = await findJobs(db, [jobId]);
+  if (!view) return;
   const began = performance.now();
   let statusCode: number | null = null;
   let error: string | null = null;
