@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -48,6 +49,44 @@ async function startReceiver(status: () => number) {
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A receiver whose connections never open: a listener (in a child process whose event loop is
+ * blocked, so it accepts nothing) with a backlog of one, filled, so the kernel drops further SYNs.
+ */
+async function startUnacceptingReceiver() {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const s = require('net').createServer();
+       s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+         console.log(s.address().port);
+         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+       });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
+  );
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 2; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    fillers.push(socket);
+    await new Promise((resolve) => socket.once('connect', resolve));
+  }
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    close: async () => {
+      for (const socket of fillers) socket.destroy();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }
@@ -187,6 +226,34 @@ describe('webhooks are delivered fairly between keys', () => {
     // What the hint names holds the whole result.
     const polled = await service.call('GET', delivered.data.fetch, undefined, KEY_B);
     expect(polled.body.data.result.data.content.length).toBeGreaterThanOrEqual(BIG_PAGE_BYTES);
+  });
+
+  test('a receiver that never lets the connection open costs a delivery its 3 s connect timeout, not the whole 10 s', async () => {
+    const unaccepting = await startUnacceptingReceiver();
+    try {
+      const res = await service.call(
+        'POST',
+        '/v1/scrape/async',
+        { url: `${target.origin}/page`, webhook: { url: unaccepting.url } },
+        KEY_B,
+      );
+      const jobId = res.body.job_id as string;
+      const [first] = await waitFor(
+        async () => {
+          const rows = await service.query(
+            `select error, duration_ms from omniscrape.webhook_deliveries where job_id = $1 order by id`,
+            [jobId],
+          );
+          return rows.length > 0 && rows;
+        },
+        { what: 'the first attempt to be recorded', timeoutMs: 30_000 },
+      );
+      expect(first.error).toMatch(/connect timeout/i);
+      expect(first.duration_ms).toBeGreaterThanOrEqual(2500);
+      expect(first.duration_ms).toBeLessThan(8000);
+    } finally {
+      await unaccepting.close();
+    }
   });
 
   test('a receiver failing again and again is left alone after a few failures, its deliveries deferred without using their attempts; a success closes it', async () => {
