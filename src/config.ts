@@ -151,6 +151,49 @@ const settings = {
   historyDays: fromEnv('OMNISCRAPE_HISTORY_DAYS', z.coerce.number().int().min(1).max(36_500).default(90)),
   /** When the maintenance duties run (pg-boss cron, UTC). */
   purgeCron: fromEnv('OMNISCRAPE_PURGE_CRON', z.string().min(9).default('*/5 * * * *')),
+  /**
+   * Webhook deliveries one worker process sends at once (its pg-boss worker on the delivery queue,
+   * apart from the scrape claim loop: a slow receiver ties up only these, never a scrape slot).
+   */
+  webhookConcurrency: fromEnv(
+    'OMNISCRAPE_WEBHOOK_CONCURRENCY',
+    z.coerce.number().int().min(1).max(100).default(8),
+  ),
+  /**
+   * Of those, the most one key's deliveries take at once (pg-boss localGroupConcurrency: a key at
+   * it is skipped when the worker fetches, so its backlog never holds a slot another key could use).
+   * At most OMNISCRAPE_WEBHOOK_CONCURRENCY.
+   */
+  webhookConcurrencyPerKey: fromEnv(
+    'OMNISCRAPE_WEBHOOK_CONCURRENCY_PER_KEY',
+    z.coerce.number().int().min(1).max(100).default(2),
+  ),
+  /**
+   * A delivery body longer than this (bytes) carries the job without its result, and says where to
+   * fetch it (webhookBody in jobs/webhook-body.ts).
+   */
+  webhookMaxBodyBytes: fromEnv(
+    'OMNISCRAPE_WEBHOOK_MAX_BODY_BYTES',
+    z.coerce
+      .number()
+      .int()
+      .min(4096)
+      .max(64 * 1024 * 1024)
+      .default(256 * 1024),
+  ),
+  /**
+   * Failed deliveries in a row after which a receiver (a URL origin) is left alone for a while: its
+   * deliveries wait without being sent (ReceiverBreaker in jobs/receiver-breaker.ts).
+   */
+  webhookBreakerFailures: fromEnv(
+    'OMNISCRAPE_WEBHOOK_BREAKER_FAILURES',
+    z.coerce.number().int().min(1).max(1000).default(5),
+  ),
+  /** Redeliveries (POST /v1/jobs/{id}/webhooks/redeliver) a key may ask for per minute, per API process. */
+  redeliveriesPerMinute: fromEnv(
+    'OMNISCRAPE_WEBHOOK_REDELIVERIES_PER_MINUTE',
+    z.coerce.number().int().min(1).max(100_000).default(10),
+  ),
   /** How long a stopping process lets in-flight scrapes finish. */
   shutdownGraceSeconds: fromEnv(
     'OMNISCRAPE_SHUTDOWN_GRACE_SECONDS',
@@ -226,6 +269,11 @@ const settings = {
   webhookRetryBackoff: tunable(z.boolean().default(true)),
   /** How often a worker looks for a due webhook retry (new deliveries are announced by NOTIFY). */
   webhookPollSeconds: tunable(z.number().min(0.5).default(2)),
+  /**
+   * How long a receiver's circuit stays open the first time it opens; each further opening without
+   * a success in between doubles it, up to an hour (ReceiverBreaker).
+   */
+  webhookBreakerOpenSeconds: tunable(z.number().min(0.5).max(3600).default(30)),
 };
 
 type Settings = typeof settings;

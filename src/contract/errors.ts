@@ -25,6 +25,7 @@ export const ERROR_CODES = [
   'INTERNAL_ERROR',
   'NOT_READY',
   'TOO_MANY_STREAMS',
+  'TOO_MANY_REDELIVERIES',
   ...DOMAIN_ERROR_CODES,
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -44,6 +45,8 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
   NOT_READY: 'Postgres is unreachable or its migrations are pending.',
   TOO_MANY_STREAMS:
     'The key (or the server) holds as many event streams and `?wait=` polls open as it may; retry after Retry-After.',
+  TOO_MANY_REDELIVERIES:
+    'The key asked for more webhook redeliveries this minute than it may; retry after Retry-After.',
   CONCURRENCY_LIMIT:
     'The key has as many scrapes in progress as its concurrency limit; retry after Retry-After.',
   TOO_MANY_QUEUED_JOBS: 'The key has as many jobs queued as it may; retry after Retry-After.',

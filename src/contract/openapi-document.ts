@@ -33,6 +33,7 @@ export const RETRY_CODES: readonly ErrorCode[] = [
   'QUEUE_UNAVAILABLE',
   'NOT_READY',
   'TOO_MANY_STREAMS',
+  'TOO_MANY_REDELIVERIES',
 ];
 
 /** Every schema with a `meta({ id })`, as JSON Schema 2020-12 (OpenAPI 3.1's dialect), refs between them. */

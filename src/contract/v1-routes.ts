@@ -132,8 +132,10 @@ export const jobRoutes: RouteSpec[] = [
     tag: 'jobs',
     auth: 'apiKey',
     summary: "Send the finished job's webhook again",
+    description:
+      'At most one redelivery of a job is pending: asked again before it is sent, the pending one is made due now (202 again) rather than a second queued. A key may ask for OMNISCRAPE_WEBHOOK_REDELIVERIES_PER_MINUTE a minute.',
     responses: { 202: { description: 'Redelivery queued.', schema: res.redeliveryAccepted } },
-    errors: { ...JOB, 409: ['WEBHOOK_NOT_CONFIGURED', 'JOB_NOT_FINISHED'] },
+    errors: { ...JOB, 409: ['WEBHOOK_NOT_CONFIGURED', 'JOB_NOT_FINISHED'], 429: ['TOO_MANY_REDELIVERIES'] },
   },
 ];
 

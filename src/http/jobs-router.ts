@@ -15,11 +15,16 @@ import { idParam } from './ids';
 import { streamJobEvents } from './job-events';
 import { parseJobListQuery } from './job-list-query';
 import { ownedJobAfterWait, waitParameter } from './job-wait';
+import { redeliveryThrottle } from './redelivery-throttle';
 
 export function jobsRouter(
-  ctx: Pick<ServiceContext, 'store' | 'boss' | 'jobWatchers' | 'heldRequests' | 'statusNotices' | 'metrics'>,
+  ctx: Pick<
+    ServiceContext,
+    'config' | 'store' | 'boss' | 'jobWatchers' | 'heldRequests' | 'statusNotices' | 'metrics'
+  >,
 ): Router {
   const router = Router();
+  const throttleRedeliveries = redeliveryThrottle(ctx.config.redeliveriesPerMinute);
 
   /**
    * The job `:job_id` names, if it is the requesting key's; else 404. With `wait`, read as a
@@ -84,6 +89,7 @@ export function jobsRouter(
   });
 
   router.post('/jobs/:job_id/webhooks/redeliver', async (req, res) => {
+    await throttleRedeliveries(apiKeyOf(req).id);
     const job = await ownedJob(req);
     await redeliverWebhook(ctx, job);
     res

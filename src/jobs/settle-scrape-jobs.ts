@@ -42,7 +42,9 @@ export function scrapeSettler(ctx: ServiceContext): ScrapeSettler {
         applied = new Set(await finishScrapeJobs(trx, batch));
         const bossDb = fromKysely(trx);
         // The delivery is enqueued with the outcome it reports: neither commits without the other.
-        const ended = batch.filter((s) => s.webhook && finished(s)).map((s) => s.finish.id);
+        const ended = batch
+          .filter((s) => s.webhook && finished(s))
+          .map((s) => ({ jobId: s.finish.id, apiKeyId: s.apiKeyId }));
         if (ended.length > 0) await ctx.boss.insert(WEBHOOK_QUEUE, deliveryJobs(ended), { db: bossDb });
         await ctx.boss.complete(
           SCRAPE_QUEUE,

@@ -21,11 +21,21 @@ export function effectiveWebhook(
   return webhook ?? (key.webhook_url ? { url: key.webhook_url } : undefined);
 }
 
-/** pg-boss jobs delivering these jobs' ends. */
-export const deliveryJobs = (jobIds: readonly string[], redelivery = false) =>
-  jobIds.map((jobId) => ({
-    data: { jobId, ...(redelivery && { redelivery: true }) } satisfies WebhookJobData,
+/** The jobs whose ends are delivered, each with its API key's id. */
+export type DeliveredJob = { jobId: string; apiKeyId: string };
+
+/**
+ * pg-boss jobs delivering these jobs' ends, each in its key's pg-boss group: the delivery worker
+ * caps the deliveries of one group it runs at once (localGroupConcurrency, see webhook-delivery.ts).
+ */
+export const deliveryJobs = (jobs: readonly DeliveredJob[]) =>
+  jobs.map(({ jobId, apiKeyId }) => ({
+    data: { jobId } satisfies WebhookJobData,
+    group: { id: apiKeyId },
   }));
+
+/** The singleton key of a job's redelivery: one may be pending per job at a time. */
+export const redeliveryKey = (jobId: string) => `redeliver:${jobId}`;
 
 /**
  * Enqueues deliveries for jobs that ended outside the settle transaction (a cancel, a lost job):
@@ -43,12 +53,20 @@ export async function enqueueWebhooksOf(
 /**
  * POST /v1/jobs/{id}/webhooks/redeliver: sends an ended job's webhook again, whatever was delivered
  * before. Throws WEBHOOK_NOT_CONFIGURED for a job without one, JOB_NOT_FINISHED before its end.
+ * At most one redelivery per job is pending (not yet being sent): asked again meanwhile, that one
+ * is made due now rather than a second queued (pg-boss upsert by singleton key). One being sent
+ * right now is not pending: the next call queues another.
  */
 export async function redeliverWebhook(
   ctx: { store: { db: Db }; boss: PgBoss },
   job: { id: string; status: JobStatus },
 ): Promise<void> {
-  if ((await jobsWithWebhooks(ctx.store.db, [job.id])).length === 0) throw webhookNotConfigured();
+  const [withWebhook] = await jobsWithWebhooks(ctx.store.db, [job.id]);
+  if (!withWebhook) throw webhookNotConfigured();
   if (!isTerminal(job.status)) throw jobNotFinished(job.status);
-  await ctx.boss.insert(WEBHOOK_QUEUE, deliveryJobs([job.id], true));
+  await ctx.boss.upsert(WEBHOOK_QUEUE, { jobId: job.id, redelivery: true } satisfies WebhookJobData, {
+    singletonKey: redeliveryKey(job.id),
+    group: { id: withWebhook.apiKeyId },
+    startAfter: 0,
+  });
 }

@@ -1,6 +1,7 @@
 import { Agent, buildConnector } from 'undici';
 import { BLOCKED_ERROR_CODE, guardedLookup, isBlockedAddress } from './address-guard';
 
+/** How long opening a connection (name lookup included) may take, unless the caller says. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface GuardedAgentOptions {
@@ -11,6 +12,8 @@ export interface GuardedAgentOptions {
   /** Bytes a socket may buffer before they are read. */
   highWaterMark?: number;
   maxHeaderSize?: number;
+  /** How long opening a connection may take; default CONNECT_TIMEOUT_MS. */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -21,7 +24,7 @@ export interface GuardedAgentOptions {
 export function guardedAgent(options: GuardedAgentOptions): Agent {
   const isBlocked = options.isBlockedAddress ?? isBlockedAddress;
   const baseConnect = buildConnector({
-    timeout: CONNECT_TIMEOUT_MS,
+    timeout: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     ...(options.highWaterMark !== undefined && { highWaterMark: options.highWaterMark }),
     ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup(isBlocked) }),
   });

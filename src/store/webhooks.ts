@@ -52,15 +52,18 @@ export async function insertJobWebhooks(
                 as r(job_id uuid, url text, secret text, sealed_secret text)`.execute(db);
 }
 
-/** Of these jobs, those that have a webhook. */
-export async function jobsWithWebhooks(db: Db, jobIds: readonly string[]): Promise<string[]> {
+/** Of these jobs, those that have a webhook, with their keys. */
+export async function jobsWithWebhooks(
+  db: Db,
+  jobIds: readonly string[],
+): Promise<{ jobId: string; apiKeyId: string }[]> {
   if (jobIds.length === 0) return [];
-  const rows = await db
-    .selectFrom('omniscrape.job_webhooks')
-    .select('job_id')
-    .where('job_id', '=', sql<string>`any(${[...jobIds]}::uuid[])`)
+  return db
+    .selectFrom('omniscrape.job_webhooks as w')
+    .innerJoin('omniscrape.scrape_jobs as j', 'j.id', 'w.job_id')
+    .select(['w.job_id as jobId', 'j.api_key_id as apiKeyId'])
+    .where('w.job_id', '=', sql<string>`any(${[...jobIds]}::uuid[])`)
     .execute();
-  return rows.map((r) => r.job_id);
 }
 
 /**
