@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { directDatabaseUrl, type Config } from './config';
+import { directDatabaseUrl, listenHost, type Config } from './config';
 import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
 import { createMetricsApp } from './http/metrics-route';
@@ -246,7 +246,7 @@ async function startApi(ctx: ServiceContext, directUrl: string): Promise<ApiRole
   try {
     const server = await listen(
       createApp(ctx),
-      { host: config.host, port: config.port },
+      { host: listenHost(config), port: config.port },
       { graceMs: config.shutdownGraceSeconds * 1000, inFlight: ctx.inFlight },
     );
     return {
@@ -270,7 +270,7 @@ async function listenForMetrics(ctx: ServiceContext): Promise<HttpServer | undef
   if (config.metricsPort === undefined) return undefined;
   return listen(
     createMetricsApp(ctx),
-    { host: config.host, port: config.metricsPort },
+    { host: listenHost(config), port: config.metricsPort },
     { graceMs: METRICS_GRACE_MS, inFlight: new InFlightWork() },
   );
 }
