@@ -36,35 +36,42 @@ const apiKeysFromEnv = z.string().transform((value, ctx) => {
 });
 
 /**
- * Address ranges as CIDRs (`10.0.0.0/8`, `2001:db8::/32`) or single addresses, comma-separated; each
- * kept as its network's CIDR (`10.1.2.3/8` becomes `10.0.0.0/8`, `192.0.2.7` becomes `192.0.2.7/32`).
- * An IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`) is kept as the IPv4 range it maps, as the guard
- * judges mapped addresses as IPv4.
+ * One entry of OMNISCRAPE_BLOCKED_TARGETS, a CIDR (`10.0.0.0/8`, `2001:db8::/32`) or a single
+ * address, as its network's CIDR (`10.1.2.3/8` becomes `10.0.0.0/8`, `192.0.2.7` becomes
+ * `192.0.2.7/32`); an IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`) becomes the IPv4 range it maps,
+ * since the guard judges mapped addresses as IPv4. Undefined when the entry is none of these.
  */
+function networkCidr(entry: string): string | undefined {
+  const [address = '', prefixText, ...rest] = entry.split('/');
+  const family = net.isIP(address);
+  const bits = family === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? bits : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (family === 0 || address.includes('%') || rest.length > 0 || !(prefix >= 0 && prefix <= bits))
+    return undefined;
+  const parsed = ipaddr.parse(address);
+  if (parsed instanceof ipaddr.IPv6 && parsed.isIPv4MappedAddress() && prefix >= 96) {
+    const v4 = `${parsed.toIPv4Address().toString()}/${prefix - 96}`;
+    return `${ipaddr.IPv4.networkAddressFromCIDR(v4).toString()}/${prefix - 96}`;
+  }
+  const kind = parsed instanceof ipaddr.IPv4 ? ipaddr.IPv4 : ipaddr.IPv6;
+  return `${kind.networkAddressFromCIDR(`${parsed.toString()}/${prefix}`).toString()}/${prefix}`;
+}
+
 const addressRangesFromEnv = z.string().transform((value, ctx) => {
   const ranges: string[] = [];
   for (const entry of value
     .split(',')
     .map((part) => part.trim())
     .filter(Boolean)) {
-    const [address = '', prefixText, ...rest] = entry.split('/');
-    const family = net.isIP(address);
-    const bits = family === 4 ? 32 : 128;
-    const prefix = prefixText === undefined ? bits : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-    if (family === 0 || address.includes('%') || rest.length > 0 || !(prefix >= 0 && prefix <= bits)) {
+    const cidr = networkCidr(entry);
+    if (cidr === undefined) {
       ctx.addIssue({
         code: 'custom',
         message: `"${entry.slice(0, 60)}" is not an IPv4 or IPv6 address or CIDR range (e.g. 10.0.0.0/8, fd00::/8, 192.0.2.7)`,
       });
       return z.NEVER;
     }
-    const parsed = ipaddr.parse(address);
-    if (parsed instanceof ipaddr.IPv6 && parsed.isIPv4MappedAddress() && prefix >= 96) {
-      ranges.push(`${ipaddr.IPv4.networkAddressFromCIDR(`${parsed.toIPv4Address()}/${prefix - 96}`)}/${prefix - 96}`);
-    } else {
-      const network = parsed instanceof ipaddr.IPv4 ? ipaddr.IPv4 : ipaddr.IPv6;
-      ranges.push(`${network.networkAddressFromCIDR(`${parsed}/${prefix}`).toString()}/${prefix}`);
-    }
+    ranges.push(cidr);
   }
   return ranges;
 });

@@ -173,7 +173,11 @@ function createContext(
     boss,
     scraper: new Scraper({
       allowPrivateTargets: config.allowPrivateTargets,
+      blockedTargets: config.blockedTargets,
       maxBodyBytes: config.maxTargetBodyBytes,
+      // Clients are told only that such a name did not resolve; the operator learns why.
+      onRefused: (refusal) =>
+        logger.info(refusal, 'scrape target refused: its name resolves only to blocked addresses'),
     }),
     queueCaps: new QueueCapCheck(),
     rounds: new KeyRounds(() => queueHeadRound(store.db, PGBOSS_SCHEMA, SCRAPE_QUEUE)),

@@ -113,7 +113,9 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
     // The key stays in its mode-600 file too: the banner says where, and how to read it.
     if (madeLocalKey) {
       const keyFile = localApiKeyFile(cfg);
-      print(`  API key:      in ${keyFile}   (name "${LOCAL_KEY_NAME}"): export KEY=$(cat ${shellWord(keyFile)})`);
+      print(
+        `  API key:      in ${keyFile}   (name "${LOCAL_KEY_NAME}"): export KEY=$(cat ${shellWord(keyFile)})`,
+      );
     }
     print('');
   }

@@ -2,8 +2,9 @@ import { createHmac } from 'node:crypto';
 import type { Job } from 'pg-boss';
 import { request, type Agent } from 'undici';
 import type { ServiceContext } from '../context';
-import { checkHostBeforeConnect } from '../scraper/address-guard';
+import { addressCheck, checkHostBeforeConnect, type TargetPolicy } from '../scraper/address-guard';
 import { guardedAgent } from '../scraper/guarded-agent';
+import { noUsableAddressMessage } from '../scraper/scrape-failures';
 import { findJobs } from '../store/statements/find-job-for-key';
 import { findWebhookTarget, recordWebhookDelivery, wasDelivered } from '../store/webhooks';
 import { jobBody } from './job-view';
@@ -32,11 +33,12 @@ export function webhookSignature(signingKey: string, body: string, unixSeconds: 
  */
 export async function postWebhook(
   agent: Agent,
-  target: { url: string; signingKey: string; allowPrivateTargets: boolean },
+  target: { url: string; signingKey: string; policy: TargetPolicy },
   jobId: string,
   body: string,
 ): Promise<number> {
-  if (!target.allowPrivateTargets) checkHostBeforeConnect(new URL(target.url).hostname);
+  const { policy } = target;
+  checkHostBeforeConnect(new URL(target.url).hostname, addressCheck(policy), !policy.allowPrivateTargets);
   const response = await request(target.url, {
     method: 'POST',
     dispatcher: agent,
@@ -71,14 +73,10 @@ async function deliver(ctx: ServiceContext, agent: Agent, job: Job<WebhookJobDat
   let statusCode: number | null = null;
   let error: string | null = null;
   try {
-    statusCode = await postWebhook(
-      agent,
-      { ...target, allowPrivateTargets: ctx.config.allowPrivateTargets },
-      jobId,
-      jobBody(view),
-    );
+    statusCode = await postWebhook(agent, { ...target, policy: ctx.config }, jobId, jobBody(view));
   } catch (err) {
-    error = err instanceof Error ? err.message : String(err);
+    // The client reads this error: a name with no usable address reads alike whatever the reason.
+    error = noUsableAddressMessage(err) ?? (err instanceof Error ? err.message : String(err));
   }
   const succeeded = statusCode !== null && statusCode >= 200 && statusCode < 300;
   if (!succeeded && error === null) error = `The receiver answered HTTP ${statusCode}.`;
@@ -99,7 +97,12 @@ export interface WebhookDeliveries {
 
 /** Sends webhook deliveries from this worker process until stopped. */
 export async function startWebhookDeliveries(ctx: ServiceContext): Promise<WebhookDeliveries> {
-  const agent = guardedAgent({ allowPrivateTargets: ctx.config.allowPrivateTargets });
+  const agent = guardedAgent({
+    allowPrivateTargets: ctx.config.allowPrivateTargets,
+    blockedTargets: ctx.config.blockedTargets,
+    onRefused: (refusal) =>
+      ctx.logger.info(refusal, 'webhook receiver refused: its name resolves only to blocked addresses'),
+  });
   const poll = ctx.config.webhookPollSeconds;
   await ctx.boss.work<WebhookJobData>(
     WEBHOOK_QUEUE,
