@@ -97,22 +97,20 @@ export interface GuardRefusal {
 }
 
 function blockedNetworkError(hostname: string): NodeJS.ErrnoException {
-  const err: NodeJS.ErrnoException & { hostname?: string } = new Error(
-    `${hostname} resolves only to addresses that are not allowed`,
-  );
+  const err: NodeJS.ErrnoException = new Error(`${hostname} resolves only to addresses that are not allowed`);
   err.code = BLOCKED_ERROR_CODE;
-  err.hostname = hostname;
   return err;
 }
 
 /**
- * Refuses a URL's host before any connection when it is an address literal the check refuses, or
- * (with the built-in ranges in force) a localhost name. Both answer TARGET_BLOCKED: the client wrote
+ * Refuses a URL's host before any connection when it is an address literal `isBlocked` refuses, or
+ * (with the built-in ranges in force) a localhost name; no `isBlocked` (addressCheck's answer when
+ * any address may be reached): nothing is refused. Both answer TARGET_BLOCKED: the client wrote
  * the address itself, so saying so probes nothing.
  */
 export function checkHostBeforeConnect(
   hostname: string,
-  isBlocked: ((address: string) => boolean) | undefined = isBlockedAddress,
+  isBlocked: ((address: string) => boolean) | undefined,
   refuseLocalhostNames = true,
 ): void {
   if (!isBlocked) return;

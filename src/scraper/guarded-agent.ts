@@ -39,11 +39,8 @@ export function guardedAgent(options: GuardedAgentOptions): Agent {
         socket.destroy();
         const address = socket.remoteAddress ?? '(unknown)';
         options.onRefused?.({ hostname: opts.hostname, addresses: [address] });
-        const blocked: NodeJS.ErrnoException & { hostname?: string } = new Error(
-          `connected address ${address} is not allowed`,
-        );
+        const blocked: NodeJS.ErrnoException = new Error(`connected address ${address} is not allowed`);
         blocked.code = BLOCKED_ERROR_CODE;
-        blocked.hostname = opts.hostname;
         return callback(blocked, null);
       }
       callback(null, socket);

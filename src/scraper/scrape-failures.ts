@@ -46,14 +46,13 @@ const PROTOCOL_CODES = new Set([
 
 /**
  * The one text a client reads for a name with no usable address (NO_USABLE_ADDRESS_CODES), whether
- * DNS or the guard was the reason; undefined for any other error.
+ * DNS or the guard was the reason, and whatever the name (the same bytes for every name); undefined
+ * for any other error.
  */
 export function noUsableAddressMessage(err: unknown): string | undefined {
   for (const e of causes(err)) {
-    if (typeof e.code === 'string' && NO_USABLE_ADDRESS_CODES.has(e.code)) {
-      const name = typeof e.hostname === 'string' ? `${e.hostname} ` : 'its host name ';
-      return `The target could not be reached: ${name}did not resolve to an address that can be connected to.`;
-    }
+    if (typeof e.code === 'string' && NO_USABLE_ADDRESS_CODES.has(e.code))
+      return 'The target could not be reached: its host name did not resolve to an address that can be connected to.';
   }
   return undefined;
 }
