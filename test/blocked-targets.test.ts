@@ -1,3 +1,4 @@
+import dns from 'node:dns';
 import { capturingLogger } from './helpers/log-capture';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
@@ -89,13 +90,9 @@ describe('a name whose addresses are all blocked answers exactly as a name that 
         return (await waitForJob(service, submitted.body.job_id)) as Record<string, unknown>;
       }),
     );
-    const [blocked, unresolvable] = jobs.map(({ status, error, error_code }) => ({
-      status,
-      error,
-      error_code,
-    }));
+    const [blocked, unresolvable] = jobs.map(({ status, error, code }) => ({ status, error, code }));
     expect(blocked).toEqual(unresolvable);
-    expect(blocked!.status).toBe('failed');
+    expect(blocked).toMatchObject({ status: 'failed', code: 'TARGET_UNREACHABLE' });
     const rows = await service.query(
       'select error_code, error_message from omniscrape.scrape_jobs where id = any($1) order by url',
       [jobs.map((job) => job.job_id)],
@@ -133,5 +130,52 @@ describe('a name whose addresses are all blocked answers exactly as a name that 
     expect(refusals.length).toBeGreaterThan(0);
     expect(refusals[0].msg).toMatch(/refused: its name resolves only to blocked addresses/);
     expect(refusals[0].addresses).toContain('127.0.0.1');
+  });
+});
+
+describe('with the built-in ranges in force, an internal name answers exactly as a name that does not resolve', () => {
+  // A resolver that knows one internal name, as a company's DNS would: it resolves to a private
+  // address, which the guard refuses before any connection.
+  let service: TestService;
+  beforeAll(async () => {
+    const realLookup = dns.lookup;
+    jest.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: any, callback: any) => {
+      if (hostname !== 'intranet.test') return (realLookup as any)(hostname, options, callback);
+      const answer = [{ address: '10.1.2.3', family: 4 }];
+      return options.all ? callback(null, answer) : callback(null, answer[0]!.address, 4);
+    }) as any);
+    service = await startTestService({ env: { OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'false' } });
+  });
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await service?.stop();
+  });
+
+  test('sync and async scrapes: the same status, code and error', async () => {
+    const urls = ['http://intranet.test/admin', 'http://nonexistent.invalid/admin'];
+    const [internal, missing] = await Promise.all(
+      urls.map((url) => service.call('POST', '/v1/scrape', { url })),
+    );
+    expect(internal!.status).toBe(502);
+    expect(internal!.status).toBe(missing!.status);
+    expect(internal!.body.code).toBe('TARGET_UNREACHABLE');
+    expect({ code: internal!.body.code, error: internal!.body.error }).toEqual({
+      code: missing!.body.code,
+      error: missing!.body.error,
+    });
+
+    const jobs = await Promise.all(
+      urls.map(async (url) => {
+        const submitted = await service.call('POST', '/v1/scrape/async', { url });
+        const { status, error, code } = await waitForJob(service, submitted.body.job_id);
+        return { status, error, code };
+      }),
+    );
+    expect(jobs[0]).toEqual(jobs[1]);
+    expect(jobs[0]).toEqual({
+      status: 'failed',
+      error: internal!.body.error,
+      code: 'TARGET_UNREACHABLE',
+    });
   });
 });
