@@ -10,6 +10,9 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
+# A container's own loopback is unreachable through a published port: listen on the container's
+# interfaces in every role, local mode (`serve` with no DATABASE_URL) included.
+ENV HOST=0.0.0.0
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/static ./static

@@ -1,3 +1,5 @@
+import net from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { parseSecretsKey } from './sealed-secrets';
 
@@ -44,6 +46,47 @@ const secretsKeyFromEnv = z.string().transform((value, ctx) => {
   return z.NEVER;
 });
 
+/**
+ * One entry of OMNISCRAPE_BLOCKED_TARGETS, a CIDR (`10.0.0.0/8`, `2001:db8::/32`) or a single
+ * address, as its network's CIDR (`10.1.2.3/8` becomes `10.0.0.0/8`, `192.0.2.7` becomes
+ * `192.0.2.7/32`); an IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`) becomes the IPv4 range it maps,
+ * since the guard judges mapped addresses as IPv4. Undefined when the entry is none of these.
+ */
+function networkCidr(entry: string): string | undefined {
+  const [address = '', prefixText, ...rest] = entry.split('/');
+  const family = net.isIP(address);
+  const bits = family === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? bits : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (family === 0 || address.includes('%') || rest.length > 0 || !(prefix >= 0 && prefix <= bits))
+    return undefined;
+  const parsed = ipaddr.parse(address);
+  if (parsed instanceof ipaddr.IPv6 && parsed.isIPv4MappedAddress() && prefix >= 96) {
+    const v4 = `${parsed.toIPv4Address().toString()}/${prefix - 96}`;
+    return `${ipaddr.IPv4.networkAddressFromCIDR(v4).toString()}/${prefix - 96}`;
+  }
+  const kind = parsed instanceof ipaddr.IPv4 ? ipaddr.IPv4 : ipaddr.IPv6;
+  return `${kind.networkAddressFromCIDR(`${parsed.toString()}/${prefix}`).toString()}/${prefix}`;
+}
+
+const addressRangesFromEnv = z.string().transform((value, ctx) => {
+  const ranges: string[] = [];
+  for (const entry of value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    const cidr = networkCidr(entry);
+    if (cidr === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${entry.slice(0, 60)}" is not an IPv4 or IPv6 address or CIDR range (e.g. 10.0.0.0/8, fd00::/8, 192.0.2.7)`,
+      });
+      return z.NEVER;
+    }
+    ranges.push(cidr);
+  }
+  return ranges;
+});
+
 /** A setting read from an environment variable; `schema` parses the variable's text. */
 const fromEnv = <S extends z.ZodType>(env: string, schema: S) => ({ env, schema });
 /**
@@ -58,8 +101,11 @@ const poolSize = z.coerce.number().int().min(1).max(1000);
 const settings = {
   /** API port. */
   port: fromEnv('PORT', z.coerce.number().int().min(0).max(65535).default(8080)),
-  /** API bind address. */
-  host: fromEnv('HOST', z.string().min(1).default('0.0.0.0')),
+  /**
+   * API bind address (and OMNISCRAPE_METRICS_PORT's). Absent: this machine alone (127.0.0.1) in local
+   * mode, every interface otherwise (listenHost).
+   */
+  host: fromEnv('HOST', z.string().min(1).optional()),
   /** Absent means: start an embedded Postgres (only `serve` and `npm start` do that). */
   databaseUrl: fromEnv('DATABASE_URL', z.string().url().optional()),
   /**
@@ -97,6 +143,11 @@ const settings = {
   secretsKey: fromEnv('OMNISCRAPE_SECRETS_KEY', secretsKeyFromEnv.optional()),
   /** Whether loopback and private addresses may be scraped (development, tests). */
   allowPrivateTargets: fromEnv('OMNISCRAPE_ALLOW_PRIVATE_TARGETS', booleanFromEnv.default(false)),
+  /**
+   * The operator's own blocked ranges (CIDRs), refused to scrapes and webhook deliveries on top of
+   * the built-in ones, whatever OMNISCRAPE_ALLOW_PRIVATE_TARGETS says.
+   */
+  blockedTargets: fromEnv('OMNISCRAPE_BLOCKED_TARGETS', addressRangesFromEnv.default([])),
   /** How long a completed job's result is kept. */
   resultTtlSeconds: fromEnv(
     'OMNISCRAPE_RESULT_TTL_SECONDS',
@@ -320,6 +371,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, tuning: Partial
   return Object.fromEntries(
     entries.map(([field, s]) => [field, s.env === undefined ? byField[field] : byEnv[s.env]]),
   ) as Config;
+}
+
+/**
+ * Where the API listens: HOST, else 127.0.0.1 in local mode (`serve` on the embedded Postgres,
+ * whose key sits in a file on this machine), else every interface (a deployment behind its own
+ * network rules).
+ */
+export function listenHost(config: Config, localMode = false): string {
+  return config.host ?? (localMode ? '127.0.0.1' : '0.0.0.0');
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { directDatabaseUrl, type Config } from './config';
+import { directDatabaseUrl, listenHost, type Config } from './config';
 import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
 import { createMetricsApp } from './http/metrics-route';
@@ -176,7 +176,11 @@ function createContext(
     boss,
     scraper: new Scraper({
       allowPrivateTargets: config.allowPrivateTargets,
+      blockedTargets: config.blockedTargets,
       maxBodyBytes: config.maxTargetBodyBytes,
+      // Clients are told only that such a name did not resolve; the operator learns why.
+      onRefused: (refusal) =>
+        logger.info(refusal, 'scrape target refused: its name resolves only to blocked addresses'),
     }),
     queueCaps: new QueueCapCheck(),
     rounds: new KeyRounds(() => queueHeadRound(store.db, PGBOSS_SCHEMA, SCRAPE_QUEUE)),
@@ -265,7 +269,7 @@ async function startApi(ctx: ServiceContext, directUrl: string): Promise<ApiRole
   try {
     const server = await listen(
       createApp(ctx),
-      { host: config.host, port: config.port },
+      { host: listenHost(config), port: config.port },
       { graceMs: config.shutdownGraceSeconds * 1000, inFlight: ctx.inFlight },
     );
     return {
@@ -289,7 +293,7 @@ async function listenForMetrics(ctx: ServiceContext): Promise<HttpServer | undef
   if (config.metricsPort === undefined) return undefined;
   return listen(
     createMetricsApp(ctx),
-    { host: config.host, port: config.metricsPort },
+    { host: listenHost(config), port: config.metricsPort },
     { graceMs: METRICS_GRACE_MS, inFlight: new InFlightWork() },
   );
 }

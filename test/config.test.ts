@@ -48,7 +48,8 @@ describe('settings', () => {
   test('unset variables take their defaults; set ones are parsed into their fields', () => {
     expect(loadConfig({})).toMatchObject({
       port: 8080,
-      host: '0.0.0.0',
+      host: undefined,
+      blockedTargets: [],
       databaseUrl: undefined,
       reportingDatabaseUrl: undefined,
       directDatabaseUrl: undefined,
@@ -73,6 +74,7 @@ describe('settings', () => {
         OMNISCRAPE_PREPARED_STATEMENTS: 'false',
         OMNISCRAPE_API_KEYS: 'a:12345678, b:abcdefgh',
         OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'yes',
+        OMNISCRAPE_BLOCKED_TARGETS: '10.1.2.3/8, 192.0.2.7,fd00:ec2::/32,::ffff:10.0.0.0/104',
         OMNISCRAPE_WORKER_BODY_BUDGET_MB: '0.5',
         OMNISCRAPE_LOG_LEVEL: '',
         OMNISCRAPE_MIGRATION_DATABASE_URL: 'postgres://owner@db.internal:5432/omniscrape',
@@ -89,6 +91,8 @@ describe('settings', () => {
         { name: 'b', key: 'abcdefgh' },
       ],
       allowPrivateTargets: true,
+      // Each range as its network's CIDR; a mapped IPv6 range as the IPv4 range it maps.
+      blockedTargets: ['10.0.0.0/8', '192.0.2.7/32', 'fd00:ec2::/32', '10.0.0.0/8'],
       workerBodyBudgetBytes: 512 * 1024,
       logLevel: 'info',
       migrationDatabaseUrl: 'postgres://owner@db.internal:5432/omniscrape',
@@ -104,6 +108,7 @@ describe('settings', () => {
       OMNISCRAPE_API_KEYS: 'bob:short',
       OMNISCRAPE_REPORTING_DATABASE_URL: 'replica host',
       OMNISCRAPE_WORKER_DB_POOL_SIZE: '0',
+      OMNISCRAPE_BLOCKED_TARGETS: '10.0.0.0/8,10.0.0.0/33',
     };
     expect(() => loadConfig(bad)).toThrow(ConfigError);
     const message = (() => {
@@ -121,6 +126,9 @@ describe('settings', () => {
     );
     expect(message).toContain('\n  OMNISCRAPE_REPORTING_DATABASE_URL: ');
     expect(message).toContain('\n  OMNISCRAPE_WORKER_DB_POOL_SIZE: ');
+    expect(message).toContain(
+      '\n  OMNISCRAPE_BLOCKED_TARGETS: "10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range',
+    );
   });
 
   test('tuning no variable reaches is set through the second argument, and checked too', () => {

@@ -77,27 +77,37 @@ describe('POST /v1/scrape', () => {
       expect(echoed.headers[hopByHop]).toBeUndefined();
   });
 
-  test('credentials follow a same-origin redirect but never a redirect to another origin', async () => {
+  test('a redirect to another origin carries only the safe headers; one within the origin carries them all', async () => {
     const other = await startTargetServer();
     try {
-      const headers = { Authorization: 'Bearer secret', Cookie: 'session=1', 'X-Plain': 'kept' };
-      const crossOrigin = await env.service.call('POST', '/v1/scrape', {
-        url: `${env.target.origin}/redirect?to=${other.origin}/echo`,
-        headers,
-      });
-      const crossEcho = JSON.parse(crossOrigin.body.data.content).headers;
-      expect(crossEcho).toMatchObject({ 'x-plain': 'kept' });
-      expect(crossEcho.authorization).toBeUndefined();
-      expect(crossEcho.cookie).toBeUndefined();
+      const credentials = {
+        Authorization: 'Bearer secret',
+        Cookie: 'session=1',
+        'X-Api-Key': 'key-for-the-first-origin',
+        'PRIVATE-TOKEN': 'gitlab-token',
+        'X-Custom': 'custom',
+      };
+      const safe = { 'Accept-Language': 'fr', 'Cache-Control': 'no-cache', 'User-Agent': 'my-agent/1' };
+      const headers = { ...credentials, ...safe };
+      const seenAt = async (url: string) => {
+        const res = await env.service.call('POST', '/v1/scrape', { url, headers });
+        expect(res.body.success).toBe(true);
+        return JSON.parse(res.body.data.content).headers as Record<string, string>;
+      };
+      const lowered = (fields: Record<string, string>) =>
+        Object.fromEntries(Object.entries(fields).map(([name, value]) => [name.toLowerCase(), value]));
 
-      const sameOrigin = await env.service.call('POST', '/v1/scrape', {
-        url: `${env.target.origin}/redirect?to=/echo`,
-        headers,
-      });
-      expect(JSON.parse(sameOrigin.body.data.content).headers).toMatchObject({
-        authorization: 'Bearer secret',
-        cookie: 'session=1',
-      });
+      const crossOrigin = await seenAt(`${env.target.origin}/redirect?to=${other.origin}/echo`);
+      expect(crossOrigin).toMatchObject(lowered(safe));
+      for (const name of Object.keys(lowered(credentials))) expect(crossOrigin[name]).toBeUndefined();
+
+      // Back at the first origin after a hop through another: that hop chose the path, so no credentials.
+      const backAgain = `${other.origin}/redirect?to=${encodeURIComponent(`${env.target.origin}/echo`)}`;
+      const returned = await seenAt(`${env.target.origin}/redirect?to=${encodeURIComponent(backAgain)}`);
+      for (const name of Object.keys(lowered(credentials))) expect(returned[name]).toBeUndefined();
+
+      const sameOrigin = await seenAt(`${env.target.origin}/redirect?to=/echo`);
+      expect(sameOrigin).toMatchObject(lowered(headers));
     } finally {
       await other.close();
     }

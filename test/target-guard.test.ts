@@ -27,21 +27,34 @@ describe('which target addresses are refused by default', () => {
     '::ffff:127.0.0.1',
     '::ffff:10.0.0.1',
     '::ffff:169.254.169.254',
+    // Cloud metadata and platform endpoints.
+    '168.63.129.16',
+    '::ffff:168.63.129.16',
+    '169.254.170.2',
+    '100.100.100.200',
+    'fd00:ec2::254',
+    '192.0.0.192',
   ])('%s is blocked', (address) => {
     expect(isBlockedAddress(address)).toBe(true);
   });
 
-  test.each(['93.184.216.34', '8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])(
-    '%s is allowed',
-    (address) => {
-      expect(isBlockedAddress(address)).toBe(false);
-    },
-  );
+  test.each([
+    '93.184.216.34',
+    '8.8.8.8',
+    '1.1.1.1',
+    '168.63.129.17',
+    '2606:4700:4700::1111',
+    '::ffff:8.8.8.8',
+  ])('%s is allowed', (address) => {
+    expect(isBlockedAddress(address)).toBe(false);
+  });
 
   test.each(['localhost', 'LOCALHOST.', 'api.localhost', '127.0.0.1', '[::1]', '[::ffff:7f00:1]'])(
     'host %s is refused before connecting',
     (host) => {
-      expect(() => checkHostBeforeConnect(host)).toThrow(expect.objectContaining({ code: 'TARGET_BLOCKED' }));
+      expect(() => checkHostBeforeConnect(host, isBlockedAddress)).toThrow(
+        expect.objectContaining({ code: 'TARGET_BLOCKED' }),
+      );
     },
   );
 });
@@ -122,19 +135,23 @@ describe('the address guard on names, redirect hops and connections', () => {
     expect(page.content).toBe('just text');
   });
 
-  test('a name that resolves only to a private address is refused without connecting', async () => {
-    await expect(
-      scraper.scrape(request(`http://private.test:${new URL(privateTarget.origin).port}/page`)),
-    ).rejects.toMatchObject({ code: 'TARGET_BLOCKED' });
+  test('a name that resolves only to a private address is refused without connecting, in the words of a name that does not resolve', async () => {
+    const port = new URL(privateTarget.origin).port;
+    const refused = scraper.scrape(request(`http://private.test:${port}/page`));
+    await expect(refused).rejects.toMatchObject({
+      code: 'TARGET_UNREACHABLE',
+      message:
+        'The target could not be reached: its host name did not resolve to an address that can be connected to.',
+    });
     expect(privateTarget.hits.size).toBe(0);
   });
 
   test.each([
-    ['an address', () => `${privateTarget.origin}/page`],
-    ['a name', () => `http://private.test:${new URL(privateTarget.origin).port}/page`],
-  ])('a redirect hop to %s that is private is refused', async (_what, location) => {
+    ['an address', 'TARGET_BLOCKED', () => `${privateTarget.origin}/page`],
+    ['a name', 'TARGET_UNREACHABLE', () => `http://private.test:${new URL(privateTarget.origin).port}/page`],
+  ])('a redirect hop to %s that is private is refused (%s)', async (_what, code, location) => {
     const url = `${publicTarget.origin}/redirect?to=${encodeURIComponent(location())}`;
-    await expect(scraper.scrape(request(url))).rejects.toMatchObject({ code: 'TARGET_BLOCKED' });
+    await expect(scraper.scrape(request(url))).rejects.toMatchObject({ code });
     expect(publicTarget.hits.get('/redirect')).toBeGreaterThan(0);
     expect(privateTarget.hits.size).toBe(0);
   });

@@ -103,9 +103,14 @@ export function runningLocalPostgresUrl(config: Config): string | undefined {
   }
 }
 
-/** The key printed for local use: made once, kept (mode 600) in the data dir, reused after. */
+/** Where the local key is kept, as the banner names it (relative to the checkout by default). */
+export function localApiKeyFile(config: Config): string {
+  return path.join(config.dataDir, LOCAL_KEY_FILE);
+}
+
+/** The key for local use: made once, kept (mode 600) in the data dir, reused after; never printed. */
 export function localApiKey(config: Config): string {
-  const file = path.join(path.resolve(config.dataDir), LOCAL_KEY_FILE);
+  const file = path.resolve(localApiKeyFile(config));
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch {

@@ -1,4 +1,4 @@
-import { directDatabaseUrl, type Config } from '../config';
+import { directDatabaseUrl, listenHost, type Config } from '../config';
 import { connectionBudget } from '../connection-budget';
 import { migrateDatabase, pendingDatabaseMigrations, waitForMigrations } from '../database-setup';
 import { isDatabaseUnavailable } from '../errors';
@@ -7,7 +7,13 @@ import { startService, type ServiceRoles } from '../service';
 import { StartupFailure } from '../startup-failure';
 import { assertConnects, openStore } from '../store/pool';
 import { config, connecting, fail, print } from './common';
-import { LOCAL_KEY_NAME, localApiKey, POSTGRES_PASSWORD_FILE, startLocalPostgres } from './local-mode';
+import {
+  LOCAL_KEY_NAME,
+  localApiKey,
+  localApiKeyFile,
+  POSTGRES_PASSWORD_FILE,
+  startLocalPostgres,
+} from './local-mode';
 import { localSecretsKey } from './local-secrets-key';
 import { assertCanListen } from './startup-errors';
 
@@ -30,11 +36,15 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
   const cfg = config();
   const logger = createLogger(cfg);
   let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
-  let printedKey: string | undefined;
+  let madeLocalKey = false;
   let heldSignal: NodeJS.Signals | undefined;
   const holdSignal = (signal: NodeJS.Signals) => {
     heldSignal ??= signal;
   };
+  if (!cfg.databaseUrl && !options.allowEmbedded)
+    fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
+  // Local mode keeps to this machine unless HOST says otherwise; the service listens at cfg.host.
+  cfg.host = listenHost(cfg, !cfg.databaseUrl);
   if (roles.api) await assertCanListen(cfg.host, cfg.port);
   if (cfg.metricsPort !== undefined) {
     if (roles.api && cfg.metricsPort === cfg.port && cfg.port !== 0)
@@ -42,8 +52,6 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
     await assertCanListen(cfg.host, cfg.metricsPort, 'OMNISCRAPE_METRICS_PORT');
   }
   if (!cfg.databaseUrl) {
-    if (!options.allowEmbedded)
-      fail('DATABASE_URL is required for this role (only `serve` starts an embedded Postgres).');
     logger.info({ dataDir: cfg.dataDir }, 'no DATABASE_URL: starting the embedded Postgres');
     embedded = await startLocalPostgres(cfg, (line) => logger.warn(line));
   }
@@ -64,8 +72,8 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
       await assertMigrated(databaseUrl, options.waitForMigrations ?? false, logger);
     if (embedded) cfg.secretsKey ??= localSecretsKey(cfg);
     if (embedded && cfg.apiKeys.length === 0) {
-      printedKey = localApiKey(cfg);
-      cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: printedKey }];
+      cfg.apiKeys = [{ name: LOCAL_KEY_NAME, key: localApiKey(cfg) }];
+      madeLocalKey = true;
     }
     // A worker claims jobs before startService returns: a signal from then on is held, and the
     // service stopped in order once it is up, instead of the process dying with jobs in hand.
@@ -89,6 +97,7 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
   logger.info(
     {
       roles: roleNames,
+      host: cfg.host,
       port: service.port,
       metricsPort: service.metricsPort,
       maxConnections: connectionBudget(cfg, roles).total,
@@ -98,13 +107,18 @@ export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): P
   if (embedded) {
     print('');
     print(`  omniscrape is running (${roleNames}) on an embedded Postgres.`);
-    if (service.port) print(`  API:          http://localhost:${service.port}`);
+    if (service.port) print(`  API:          http://${urlHost(cfg.host)}:${service.port}`);
     // The password stays in its mode-600 file: terminals are logged and shared more than files are.
     print(
       `  DATABASE_URL: ${urlWithoutPassword(embedded.url)}   (password in ${cfg.dataDir}/${POSTGRES_PASSWORD_FILE})`,
     );
-    if (printedKey)
-      print(`  API key:      ${printedKey}   (name "${LOCAL_KEY_NAME}", kept in ${cfg.dataDir}/)`);
+    // The key stays in its mode-600 file too: the banner says where, and how to read it.
+    if (madeLocalKey) {
+      const keyFile = localApiKeyFile(cfg);
+      print(
+        `  API key:      in ${keyFile}   (name "${LOCAL_KEY_NAME}"): export KEY=$(cat ${shellWord(keyFile)})`,
+      );
+    }
     print('');
   }
 
@@ -178,6 +192,17 @@ async function assertMigrated(databaseUrl: string, wait: boolean, logger: Logger
   } finally {
     await store.close();
   }
+}
+
+/** How a URL names the host the API listens at (every interface: this machine's name for itself). */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** A path as one shell word, quoted only when it needs to be. */
+function shellWord(text: string): string {
+  return /^[\w./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 function urlWithoutPassword(databaseUrl: string): string {

@@ -1,4 +1,5 @@
 import type { BatchSubmission } from '../jobs/submit-batch';
+import type { TargetPolicy } from '../scraper/address-guard';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { JobWebhook } from '../store/webhooks';
 import { HttpError, invalidRequest } from './errors';
@@ -13,17 +14,13 @@ const MAX_REPORTED_ITEMS = 10;
  * refuses the batch with 400 INVALID_REQUEST naming each bad item's index and field
  * (`requests[3].url: …`). The top-level webhook applies to the items without their own.
  */
-export function parseBatchRequest(
-  input: unknown,
-  maxBatch: number,
-  allowPrivateTargets: boolean,
-): BatchSubmission {
+export function parseBatchRequest(input: unknown, maxBatch: number, targets: TargetPolicy): BatchSubmission {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalidRequest('The request body must be a JSON object: { "requests": [ … ] }.');
   }
   const unknown = Object.keys(input).filter((field) => field !== 'requests' && field !== 'webhook');
   if (unknown.length > 0) throw invalidRequest(`unknown field(s): ${unknown.join(', ')}`);
-  const shared = takeWebhook(input, 'webhook', allowPrivateTargets).webhook;
+  const shared = takeWebhook(input, 'webhook', targets).webhook;
   const { requests } = input as { requests?: unknown };
   if (!Array.isArray(requests)) throw invalidRequest('requests: must be an array of scrape requests');
   if (requests.length === 0) throw invalidRequest('requests: must hold at least one scrape request');
@@ -36,7 +33,7 @@ export function parseBatchRequest(
   const problems: string[] = [];
   requests.forEach((item, i) => {
     try {
-      const { rest, webhook } = takeWebhook(item, 'webhook', allowPrivateTargets);
+      const { rest, webhook } = takeWebhook(item, 'webhook', targets);
       parsed.requests.push(parseScrapeRequest(rest));
       parsed.webhooks.push(webhook ?? shared);
     } catch (err) {

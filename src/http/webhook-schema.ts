@@ -1,6 +1,6 @@
 import { webhook as webhookBody } from '../contract/requests';
 import { ScrapeFailure } from '../errors';
-import { checkHostBeforeConnect } from '../scraper/address-guard';
+import { addressCheck, checkHostBeforeConnect, type TargetPolicy } from '../scraper/address-guard';
 import type { JobWebhook } from '../store/webhooks';
 import { invalidRequest } from './errors';
 
@@ -8,10 +8,11 @@ export { MAX_WEBHOOK_URL_LENGTH } from '../contract/requests';
 
 /**
  * Validates a submission's `webhook` (`field` names it in the 400). A host that is a blocked
- * address literal or a localhost name is refused here already, unless private targets are allowed;
- * names that resolve to blocked addresses are refused at connect time, by the delivery's agent.
+ * address literal (or a localhost name, unless private targets are allowed) is refused here
+ * already; names that resolve to blocked addresses are refused at connect time, by the delivery's
+ * agent.
  */
-export function parseWebhook(input: unknown, field: string, allowPrivateTargets: boolean): JobWebhook {
+export function parseWebhook(input: unknown, field: string, targets: TargetPolicy): JobWebhook {
   const parsed = webhookBody.safeParse(input);
   if (!parsed.success) {
     const messages = parsed.error.issues.map((issue) => {
@@ -21,15 +22,17 @@ export function parseWebhook(input: unknown, field: string, allowPrivateTargets:
     throw invalidRequest(messages.join('; '));
   }
   const webhook = parsed.data;
-  if (!allowPrivateTargets) {
-    try {
-      checkHostBeforeConnect(new URL(webhook.url).hostname);
-    } catch (err) {
-      if (!(err instanceof ScrapeFailure)) throw err;
-      throw invalidRequest(
-        `${field}.url: must not be a loopback, private, link-local or reserved address (OMNISCRAPE_ALLOW_PRIVATE_TARGETS)`,
-      );
-    }
+  try {
+    checkHostBeforeConnect(
+      new URL(webhook.url).hostname,
+      addressCheck(targets),
+      !targets.allowPrivateTargets,
+    );
+  } catch (err) {
+    if (!(err instanceof ScrapeFailure)) throw err;
+    throw invalidRequest(
+      `${field}.url: must not be a loopback, private, link-local, reserved or blocked address (OMNISCRAPE_ALLOW_PRIVATE_TARGETS, OMNISCRAPE_BLOCKED_TARGETS)`,
+    );
   }
   return webhook;
 }
@@ -38,11 +41,11 @@ export function parseWebhook(input: unknown, field: string, allowPrivateTargets:
 export function takeWebhook(
   input: unknown,
   field: string,
-  allowPrivateTargets: boolean,
+  targets: TargetPolicy,
 ): { rest: unknown; webhook?: JobWebhook } {
   if (typeof input !== 'object' || input === null || Array.isArray(input) || !('webhook' in input)) {
     return { rest: input };
   }
   const { webhook, ...rest } = input as Record<string, unknown>;
-  return { rest, webhook: parseWebhook(webhook, field, allowPrivateTargets) };
+  return { rest, webhook: parseWebhook(webhook, field, targets) };
 }

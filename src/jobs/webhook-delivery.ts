@@ -1,9 +1,10 @@
 import type { JobWithMetadata } from 'pg-boss';
 import { request, type Agent } from 'undici';
 import type { ServiceContext } from '../context';
-import { checkHostBeforeConnect } from '../scraper/address-guard';
+import { addressCheck, checkHostBeforeConnect, type TargetPolicy } from '../scraper/address-guard';
 import { guardedAgent } from '../scraper/guarded-agent';
 import { deferWebhookDelivery } from '../store/statements/defer-webhook-delivery';
+import { noUsableAddressMessage } from '../scraper/scrape-failures';
 import { findJobs } from '../store/statements/find-job-for-key';
 import { recordWebhookDelivery, wasDelivered, type WebhookDelivery } from '../store/webhooks';
 import { WEBHOOK_QUEUE } from './queue';
@@ -40,11 +41,12 @@ const MAX_DEFERRAL_SPREAD_MS = 5_000;
  */
 export async function postWebhook(
   agent: Agent,
-  target: { url: string; signing: WebhookSigning; allowPrivateTargets: boolean },
+  target: { url: string; signing: WebhookSigning; policy: TargetPolicy },
   jobId: string,
   body: string,
 ): Promise<number> {
-  if (!target.allowPrivateTargets) checkHostBeforeConnect(new URL(target.url).hostname);
+  const { policy } = target;
+  checkHostBeforeConnect(new URL(target.url).hostname, addressCheck(policy), !policy.allowPrivateTargets);
   const signed = signatureHeaders(target.signing, jobId, body, Math.floor(Date.now() / 1000));
   const response = await request(target.url, {
     method: 'POST',
@@ -120,12 +122,13 @@ async function deliver(
   try {
     statusCode = await postWebhook(
       agent,
-      { ...target, allowPrivateTargets: ctx.config.allowPrivateTargets },
+      { ...target, policy: ctx.config },
       jobId,
       webhookBody(view, ctx.config.webhookMaxBodyBytes),
     );
   } catch (err) {
-    error = err instanceof Error ? err.message : String(err);
+    // The client reads this error: a name with no usable address reads alike whatever the reason.
+    error = noUsableAddressMessage(err) ?? (err instanceof Error ? err.message : String(err));
     unsignable = err instanceof UnsignableDeliveryError;
   }
   const succeeded = statusCode !== null && statusCode >= 200 && statusCode < 300;
@@ -157,6 +160,9 @@ export async function startWebhookDeliveries(ctx: ServiceContext): Promise<Webho
   const { config } = ctx;
   const agent = guardedAgent({
     allowPrivateTargets: config.allowPrivateTargets,
+    blockedTargets: config.blockedTargets,
+    onRefused: (refusal) =>
+      ctx.logger.info(refusal, 'webhook receiver refused: its name resolves only to blocked addresses'),
     connectTimeoutMs: WEBHOOK_CONNECT_TIMEOUT_MS,
   });
   const breaker = new ReceiverBreaker({

@@ -1,14 +1,20 @@
 import { Agent, buildConnector } from 'undici';
-import { BLOCKED_ERROR_CODE, guardedLookup, isBlockedAddress } from './address-guard';
+import {
+  addressCheck,
+  BLOCKED_ERROR_CODE,
+  guardedLookup,
+  type GuardRefusal,
+  type TargetPolicy,
+} from './address-guard';
 
 /** How long opening a connection (name lookup included) may take, unless the caller says. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-export interface GuardedAgentOptions {
-  /** Lifts the guard (development, tests): any address may be connected to. */
-  allowPrivateTargets: boolean;
-  /** Which addresses are refused; tests substitute their own to exercise every check on loopback. */
+export interface GuardedAgentOptions extends TargetPolicy {
+  /** The built-in refused ranges; tests substitute their own to exercise every check on loopback. */
   isBlockedAddress?: (address: string) => boolean;
+  /** Hears of each connection the guard refused (for the operator's log). */
+  onRefused?: (refusal: GuardRefusal) => void;
   /** Bytes a socket may buffer before they are read. */
   highWaterMark?: number;
   maxHeaderSize?: number;
@@ -22,21 +28,21 @@ export interface GuardedAgentOptions {
  * and webhook deliveries go out through one of these each.
  */
 export function guardedAgent(options: GuardedAgentOptions): Agent {
-  const isBlocked = options.isBlockedAddress ?? isBlockedAddress;
+  const isBlocked = addressCheck(options, options.isBlockedAddress);
   const baseConnect = buildConnector({
     timeout: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     ...(options.highWaterMark !== undefined && { highWaterMark: options.highWaterMark }),
-    ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup(isBlocked) }),
+    ...(isBlocked && { lookup: guardedLookup(isBlocked, options.onRefused) }),
   });
   const connect: buildConnector.connector = (opts, callback) =>
     baseConnect(opts, (err, socket) => {
       if (err || !socket) return callback(err ?? new Error('connect failed'), null);
       // Defence in depth: judge the address the socket really reached (unknown counts as refused).
-      if (!options.allowPrivateTargets && (!socket.remoteAddress || isBlocked(socket.remoteAddress))) {
+      if (isBlocked && (!socket.remoteAddress || isBlocked(socket.remoteAddress))) {
         socket.destroy();
-        const blocked: NodeJS.ErrnoException = new Error(
-          `connected address ${socket.remoteAddress ?? '(unknown)'} is not allowed`,
-        );
+        const address = socket.remoteAddress ?? '(unknown)';
+        options.onRefused?.({ hostname: opts.hostname, addresses: [address] });
+        const blocked: NodeJS.ErrnoException = new Error(`connected address ${address} is not allowed`);
         blocked.code = BLOCKED_ERROR_CODE;
         return callback(blocked, null);
       }

@@ -1,5 +1,20 @@
 import { causes, ScrapeFailure } from '../errors';
-import { BLOCKED_ERROR_CODE, blockedTarget } from './address-guard';
+import { BLOCKED_ERROR_CODE } from './address-guard';
+
+/**
+ * A name that gave no address to connect to: DNS knows it not or failed, or the guard refused every
+ * address it has. Clients are told the same for all of them, so a scrape or a webhook cannot be used
+ * to learn which internal names exist; the guard's refusals are logged for the operator.
+ */
+const NO_USABLE_ADDRESS_CODES = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_FAIL',
+  'EAI_NODATA',
+  'EAI_NONAME',
+  'ENODATA',
+  BLOCKED_ERROR_CODE,
+]);
 
 const UNREACHABLE_CODES = new Set([
   'ECONNREFUSED',
@@ -29,6 +44,19 @@ const PROTOCOL_CODES = new Set([
   'ERR_TRAILING_JUNK_AFTER_STREAM_END',
 ]);
 
+/**
+ * The one text a client reads for a name with no usable address (NO_USABLE_ADDRESS_CODES), whether
+ * DNS or the guard was the reason, and whatever the name (the same bytes for every name); undefined
+ * for any other error.
+ */
+export function noUsableAddressMessage(err: unknown): string | undefined {
+  for (const e of causes(err)) {
+    if (typeof e.code === 'string' && NO_USABLE_ADDRESS_CODES.has(e.code))
+      return 'The target could not be reached: its host name did not resolve to an address that can be connected to.';
+  }
+  return undefined;
+}
+
 /** Maps whatever a scrape threw to one of the documented failure codes. */
 export function toScrapeFailure(
   err: unknown,
@@ -42,7 +70,8 @@ export function toScrapeFailure(
     if (e.name === 'HTTPParserError') codes.push('HPE_PARSER'); // undici's parser errors carry no code
   }
   const message = err instanceof Error ? err.message : String(err);
-  if (codes.includes(BLOCKED_ERROR_CODE)) return blockedTarget('address');
+  const noAddress = noUsableAddressMessage(err);
+  if (noAddress !== undefined) return new ScrapeFailure('TARGET_UNREACHABLE', noAddress);
   if (deadlinePassed || codes.some((c) => TIMEOUT_CODES.has(c))) {
     return new ScrapeFailure('TARGET_TIMEOUT', `The target did not answer within ${timeoutSeconds} s.`);
   }

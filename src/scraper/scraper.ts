@@ -1,6 +1,6 @@
 import { type Agent, request } from 'undici';
 import { ScrapeFailure } from '../errors';
-import { checkHostBeforeConnect, isBlockedAddress } from './address-guard';
+import { addressCheck, checkHostBeforeConnect, type GuardRefusal, type TargetPolicy } from './address-guard';
 import { renderContent } from './formats';
 import { guardedAgent } from './guarded-agent';
 import type { BudgetHold } from './memory-budget';
@@ -35,15 +35,31 @@ const NOT_FORWARDED = new Set([
   'expect',
 ]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-// Credentials the client meant for the first origin; never carried to another one by a redirect.
-const ORIGIN_BOUND = new Set(['authorization', 'cookie', 'proxy-authorization']);
+/**
+ * The client's headers a redirect carries to another origin: ones that describe the request and
+ * the client, none that can hold a credential. `Authorization`, `Cookie`, `X-Api-Key`,
+ * `PRIVATE-TOKEN` and every other header were meant for the origin the client named; a custom
+ * header's name says nothing about whether it holds a secret, so none is carried.
+ */
+const CROSS_ORIGIN_SAFE = new Set([
+  'accept',
+  'accept-language',
+  'cache-control',
+  'content-language',
+  'content-type',
+  'dnt',
+  'pragma',
+  'upgrade-insecure-requests',
+  'user-agent',
+]);
 
-export interface ScraperOptions {
-  allowPrivateTargets: boolean;
+export interface ScraperOptions extends TargetPolicy {
   maxBodyBytes: number;
   userAgent?: string;
-  /** Which addresses are refused; tests substitute their own to exercise every check on loopback. */
+  /** The built-in refused ranges; tests substitute their own to exercise every check on loopback. */
   isBlockedAddress?: (address: string) => boolean;
+  /** Hears of each connection the address guard refused (for the operator's log). */
+  onRefused?: (refusal: GuardRefusal) => void;
 }
 
 /**
@@ -55,13 +71,15 @@ export interface ScraperOptions {
 export class Scraper {
   readonly #agent: Agent;
 
-  readonly #isBlocked: (address: string) => boolean;
+  readonly #isBlocked: ((address: string) => boolean) | undefined;
 
   constructor(private readonly options: ScraperOptions) {
-    this.#isBlocked = options.isBlockedAddress ?? isBlockedAddress;
+    this.#isBlocked = addressCheck(options, options.isBlockedAddress);
     this.#agent = guardedAgent({
       allowPrivateTargets: options.allowPrivateTargets,
-      isBlockedAddress: this.#isBlocked,
+      blockedTargets: options.blockedTargets,
+      isBlockedAddress: options.isBlockedAddress,
+      onRefused: options.onRefused,
       highWaterMark: READ_AHEAD_BYTES,
       maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
     });
@@ -101,11 +119,15 @@ export class Scraper {
     let url = new URL(req.url);
     let method: string = req.method;
     let body = req.body;
+    // Once a redirect has left the first origin, no later hop gets the client's other headers, even
+    // one back at the first origin: the hop in between chose where that one goes.
+    let leftFirstOrigin = false;
     for (let hop = 0; ; hop++) {
-      if (!this.options.allowPrivateTargets) checkHostBeforeConnect(url.hostname, this.#isBlocked);
+      checkHostBeforeConnect(url.hostname, this.#isBlocked, !this.options.allowPrivateTargets);
+      leftFirstOrigin ||= url.origin !== firstOrigin;
       const response = await request(url, {
         method,
-        headers: this.#outgoingHeaders(req.headers, body, url.origin === firstOrigin),
+        headers: this.#outgoingHeaders(req.headers, body, !leftFirstOrigin),
         body,
         signal,
         dispatcher: this.#agent,
@@ -179,7 +201,7 @@ export class Scraper {
     for (const [name, value] of Object.entries(clientHeaders)) {
       const lower = name.toLowerCase();
       if (NOT_FORWARDED.has(lower) || connectionListed.has(lower)) continue;
-      if (!sameOrigin && ORIGIN_BOUND.has(lower)) continue;
+      if (!sameOrigin && !CROSS_ORIGIN_SAFE.has(lower)) continue;
       headers[name] = value;
     }
     const has = (name: string) => Object.keys(headers).some((h) => h.toLowerCase() === name);
