@@ -20,7 +20,7 @@ test('processes provisioning the same key at once all succeed, leaving one row',
     const name = `together-${round}`;
     const key = `osk_provisioned_together_${round}`;
     const results = await Promise.all(Array.from({ length: 8 }, () => upsertApiKey(store.db, name, key)));
-    expect(results).toEqual(Array(8).fill(true));
+    expect(results).toEqual(Array(8).fill('provisioned'));
     const rows = await store.db
       .selectFrom('omniscrape.api_keys')
       .select(['name', 'key_hash'])

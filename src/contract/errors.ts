@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE',
   'INTERNAL_ERROR',
   'NOT_READY',
+  'TOO_MANY_FAILED_SIGN_INS',
+  'TOO_MANY_REQUEST_BYTES',
   ...DOMAIN_ERROR_CODES,
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -37,10 +39,15 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
   NOT_FOUND: 'No such route.',
   JOB_NOT_FOUND: 'No job with this id exists for this API key.',
   BATCH_NOT_FOUND: 'No batch with this id exists for this API key.',
-  PAYLOAD_TOO_LARGE: 'The body is over the limit (2 MB; 32 MB for a batch).',
+  PAYLOAD_TOO_LARGE:
+    'The body is over the limit (2 MiB; 32 MiB for a batch), refused from its Content-Length before it is read.',
   UNSUPPORTED_MEDIA_TYPE: 'The body is not UTF-8.',
   INTERNAL_ERROR: 'An unexpected error; it has been logged.',
   NOT_READY: 'Postgres is unreachable or its migrations are pending.',
+  TOO_MANY_FAILED_SIGN_INS:
+    'Too many unknown keys came from this client address lately; retry after Retry-After.',
+  TOO_MANY_REQUEST_BYTES:
+    "The key's request bodies being read at once are at its limit (or the server's); retry after Retry-After.",
   CONCURRENCY_LIMIT:
     'The key has as many scrapes in progress as its concurrency limit; retry after Retry-After.',
   TOO_MANY_QUEUED_JOBS: 'The key has as many jobs queued as it may; retry after Retry-After.',

@@ -32,6 +32,8 @@ export const RETRY_CODES: readonly ErrorCode[] = [
   'TOO_MANY_QUEUED_JOBS',
   'QUEUE_UNAVAILABLE',
   'NOT_READY',
+  'TOO_MANY_FAILED_SIGN_INS',
+  'TOO_MANY_REQUEST_BYTES',
 ];
 
 /** Every schema with a `meta({ id })`, as JSON Schema 2020-12 (OpenAPI 3.1's dialect), refs between them. */

@@ -25,6 +25,15 @@ export const jobNotFound = () =>
 export const batchNotFound = () =>
   new HttpError(404, 'BATCH_NOT_FOUND', 'No batch with this id exists for this API key.');
 
+/** An address past its failed sign-ins (SignInThrottle), until its window ends. */
+export const tooManyFailedSignIns = (retryAfterSeconds: number) =>
+  new HttpError(
+    429,
+    'TOO_MANY_FAILED_SIGN_INS',
+    `Too many failed sign-ins from this address; retry in ${retryAfterSeconds} s.`,
+    { 'Retry-After': String(retryAfterSeconds) },
+  );
+
 /** The HTTP answer to each domain refusal; Retry-After tells a client when trying again can help. */
 const DOMAIN_ANSWERS: Record<DomainErrorCode, { status: number; retryAfterSeconds?: number }> = {
   CONCURRENCY_LIMIT: { status: 429, retryAfterSeconds: 1 },
@@ -72,10 +81,12 @@ function toHttpError(err: unknown): HttpError {
   if (err instanceof DomainError) return fromDomainError(err);
   const e = (typeof err === 'object' && err !== null ? err : {}) as BodyParserFields;
   if (e.type === 'entity.too.large') {
+    // A chunked body past the limit while it was read: the connection closes on the rest of it.
     return new HttpError(
       413,
       'PAYLOAD_TOO_LARGE',
       `The request body is larger than the ${String(e.limit)}-byte limit.`,
+      { Connection: 'close' },
     );
   }
   if (e.type === 'entity.parse.failed')
