@@ -1,8 +1,8 @@
 #!/usr/bin/env sh
 # The benchmark: builds the project and the harness, then runs bench/run.ts (pass --quick for a
 # smoke run) after making sure Debian's redis-server is there for the BullMQ baseline; or with
-# --profile bench/profile.ts, with --history bench/history-writes.ts, or with --waiters
-# bench/waiters.ts (none of them needs Redis).
+# --profile bench/profile.ts, with --history bench/history-writes.ts, with --waiters
+# bench/waiters.ts, or with --batch-validation bench/batch-validation.ts (none of them needs Redis).
 set -eu
 npx tsc -p tsconfig.bench.json
 case "${1:-}" in
@@ -10,6 +10,7 @@ case "${1:-}" in
   --history) shift; exec node dist/bench/history-writes.js "$@" ;;
   --waiters) shift; exec node dist/bench/waiters.js "$@" ;;
   --reporting) shift; exec node dist/bench/reporting.js "$@" ;;
+  --batch-validation) shift; exec node dist/bench/batch-validation.js "$@" ;;
 esac
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "[bench] installing Debian's redis-server for the BullMQ baseline" >&2

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { DomainError, isDatabaseUnavailable, queueUnavailable, type DomainErrorCode } from '../errors';
 import type { Logger } from '../logger';
 
@@ -66,11 +66,16 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       log.warn({ err, method: req.method, path: req.path }, 'Postgres unavailable');
     }
     if (res.headersSent) return;
-    res
-      .status(answer.status)
-      .set(answer.headers)
-      .json({ success: false, error: answer.message, code: answer.code, ...answer.fields });
+    sendError(res, answer);
   };
+}
+
+/** Answers `{ success: false, error, code }` with the error's status and headers. */
+export function sendError(res: Response, answer: HttpError): void {
+  res
+    .status(answer.status)
+    .set(answer.headers)
+    .json({ success: false, error: answer.message, code: answer.code, ...answer.fields });
 }
 
 /** What body-parser's errors carry besides their message. */
@@ -81,12 +86,10 @@ function toHttpError(err: unknown): HttpError {
   if (err instanceof DomainError) return fromDomainError(err);
   const e = (typeof err === 'object' && err !== null ? err : {}) as BodyParserFields;
   if (e.type === 'entity.too.large') {
-    // A chunked body past the limit while it was read: the connection closes on the rest of it.
     return new HttpError(
       413,
       'PAYLOAD_TOO_LARGE',
       `The request body is larger than the ${String(e.limit)}-byte limit.`,
-      { Connection: 'close' },
     );
   }
   if (e.type === 'entity.parse.failed')

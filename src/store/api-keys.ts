@@ -118,7 +118,12 @@ export type ProvisionOutcome =
  * given another value this way, and a revoked key stays revoked; the caller says so (see
  * ProvisionOutcome). A plain key given a new value is replaced, and API processes are told.
  */
-export async function upsertApiKey(db: Db, name: string, key: string, retried = false): Promise<ProvisionOutcome> {
+export async function upsertApiKey(
+  db: Db,
+  name: string,
+  key: string,
+  retried = false,
+): Promise<ProvisionOutcome> {
   const keyHash = hashApiKey(key);
   const existing = await db
     .selectFrom('omniscrape.api_keys')
