@@ -120,9 +120,6 @@ describe('request bodies are bounded per key', () => {
       for (const f of flood) f.request.destroy();
       peak = Math.max(peak, process.memoryUsage().rss);
       const statuses = answers.map((a) => a?.status ?? 'reset');
-      process.stderr.write(
-        `flood: ${statuses.join(' ')}; peak RSS growth ${Math.round((peak - baseline) / MIB)} MiB\n`,
-      );
       // Read in full, a batch answers 400 (its URLs are bad); the rest were never read.
       expect(statuses.every((s) => s === 400 || s === 429 || s === 'reset')).toBe(true);
       expect(statuses.filter((s) => s === 400).length).toBeLessThanOrEqual(10);
