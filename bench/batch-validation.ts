@@ -1,7 +1,7 @@
 /**
  * `npm run bench:batch-validation [-- items]` — how long one batch body blocks the API's event
  * loop. Builds a body of N items (default OMNISCRAPE_MAX_BATCH's 10,000) filling the batch body
- * limit, then measures, in this process: JSON.parse of the whole body (one block, as express.json
+ * limit (short forwarded headers: the most objects and keys per byte), then measures, in this process: JSON.parse of the whole body (one block, as express.json
  * runs it), and the batch's validation (parseBatchRequest, which yields between slices) of a valid
  * and of an all-invalid body, each as its longest event-loop block (monitorEventLoopDelay's max)
  * beside its total time. No Postgres and no server: the cost measured is the CPU of one body.
@@ -14,14 +14,21 @@ const ITEMS = Number(process.argv[2] ?? 10_000);
 const RUNS = 5;
 const log = (line: string) => process.stderr.write(`[batch-validation] ${line}\n`);
 
-/** A body of `items` scrape requests whose JSON text comes close to `bytes`. */
+/**
+ * A body of `items` scrape requests whose JSON text comes close to `bytes`: each fills its share
+ * with forwarded headers (up to the 100 allowed, short ones), the most objects and keys a body of
+ * that size can make JSON.parse and the validation walk.
+ */
 function batchBody(items: number, bytes: number, valid: boolean): string {
-  const overhead = JSON.stringify({ url: 'https://example.com/', headers: { 'x-a': '' } }).length + 1;
-  const room = Math.max(16, Math.floor(bytes / items) - overhead - 8);
-  const pad = 'a'.repeat(Math.floor(room / 2));
+  const share = Math.floor(bytes / items);
+  const headerCount = Math.min(100, Math.max(1, Math.floor((share - 80) / 32)));
+  const valueLength = Math.max(1, Math.floor((share - 80) / headerCount) - 14);
+  const headers = Object.fromEntries(
+    Array.from({ length: headerCount }, (_, i) => [`x-h${i}`, 'v'.repeat(valueLength)]),
+  );
   const item = valid
-    ? { url: `https://example.com/${pad}`, headers: { 'x-a': pad } }
-    : { url: `not a url ${pad}`, headers: { 'x-a': pad }, timeout: 'soon' };
+    ? { url: 'https://example.com/page', headers }
+    : { url: 'not a url', headers, timeout: 'soon' };
   return JSON.stringify({ requests: Array.from({ length: items }, () => item) });
 }
 

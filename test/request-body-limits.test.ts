@@ -44,7 +44,7 @@ function post(
           checkAnswer('POST', path, res.statusCode!, fetched, parsed);
           resolve({ status: res.statusCode!, headers: fetched, body: parsed });
         } catch (err) {
-          reject(err as Error);
+          reject(err instanceof Error ? err : new Error(String(err)));
         }
       });
     });

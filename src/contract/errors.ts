@@ -40,7 +40,7 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
   JOB_NOT_FOUND: 'No job with this id exists for this API key.',
   BATCH_NOT_FOUND: 'No batch with this id exists for this API key.',
   PAYLOAD_TOO_LARGE:
-    'The body is over the limit (2 MiB; 32 MiB for a batch), refused from its Content-Length before it is read.',
+    'The body is over the limit (2 MiB; for a batch 4 KiB a request of OMNISCRAPE_MAX_BATCH, at most 32 MiB), refused from its Content-Length before it is read.',
   UNSUPPORTED_MEDIA_TYPE: 'The body is not UTF-8.',
   INTERNAL_ERROR: 'An unexpected error; it has been logged.',
   NOT_READY: 'Postgres is unreachable or its migrations are pending.',
