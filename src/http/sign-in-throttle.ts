@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 
 /**
@@ -28,6 +29,17 @@ export class SignInThrottle {
   }
 }
 
-/** The client's address as the socket sees it (trust proxy is off: no header can claim another). */
-export const clientAddress = (req: { socket: { remoteAddress?: string | undefined } }): string =>
-  req.socket.remoteAddress ?? 'unknown';
+/**
+ * Whom failed sign-ins are counted against: the socket's remote address (trust proxy is off: no
+ * header can claim another), an IPv4-mapped IPv6 one as its IPv4, and any other IPv6 one by its
+ * /64, since one host is commonly given a whole /64 and could otherwise start afresh at each of its
+ * addresses.
+ */
+export function clientAddress(req: { socket: { remoteAddress?: string | undefined } }): string {
+  const raw = req.socket.remoteAddress ?? 'unknown';
+  if (!ipaddr.isValid(raw)) return raw;
+  const address = ipaddr.process(raw);
+  if (address.kind() === 'ipv4') return address.toString();
+  const prefix = (address as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16));
+  return `${prefix.join(':')}::/64`;
+}
