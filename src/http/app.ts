@@ -55,7 +55,7 @@ export function createApp(ctx: ServiceContext): Express {
 
   const { config } = ctx;
   // One count of failed sign-ins per client address, for the API and the dashboard alike.
-  const signIns = new SignInThrottle(config.signInFailureLimit, config.signInWindowSeconds);
+  const signIns = new SignInThrottle(config.signInFailureLimit, config.signInWindowSeconds, ctx.apiKeys);
   const bodies = new BodyBudget(config.requestBodyBudgetPerKeyBytes, config.requestBodyBudgetBytes);
   // A body larger than a key's whole budget could never be read: that is its limit too.
   const limitOf = (bytes: number) => Math.min(bytes, bodies.perKeyBytes, bodies.perProcessBytes);

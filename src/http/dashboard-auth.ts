@@ -1,6 +1,4 @@
 import type { Request, RequestHandler } from 'express';
-import type { ApiKeyCache } from '../jobs/api-key-cache';
-import { hashApiKey } from '../store/api-keys';
 import {
   createDashboardSession,
   deleteDashboardSession,
@@ -9,10 +7,9 @@ import {
   type DashboardKey,
 } from '../store/dashboard-sessions';
 import type { Db } from '../store/schema';
-import { MAX_KEY_LENGTH } from './auth';
 import { signInPage } from './dashboard-page';
-import { forbidden, HttpError, tooManyFailedSignIns, unauthorized } from './errors';
-import { clientAddress, type SignInThrottle } from './sign-in-throttle';
+import { forbidden, HttpError, unauthorized } from './errors';
+import type { SignInThrottle } from './sign-in-throttle';
 
 export const DASHBOARD_PATH = '/dashboard';
 export const SIGN_IN_PATH = `${DASHBOARD_PATH}/sign-in`;
@@ -30,23 +27,11 @@ const sessionTokenOf = (req: Request) => SESSION_COOKIE_PATTERN.exec(req.get('co
 export interface DashboardKeys {
   db: Db;
   signIns: SignInThrottle;
-  /** The API's key cache: while an address is throttled, only keys it has seen valid are looked up. */
-  apiKeys: ApiKeyCache;
 }
 
-/**
- * The key's row, or undefined for an unknown key, which counts as a failed sign-in of the client's
- * address; an address past its failures gets 429 TOO_MANY_FAILED_SIGN_INS before any lookup.
- */
-async function keyByValue(keys: DashboardKeys, req: Request, key: string): Promise<DashboardKey | undefined> {
-  const hash = key.length > 0 && key.length <= MAX_KEY_LENGTH ? hashApiKey(key) : undefined;
-  const address = clientAddress(req);
-  const wait = await keys.signIns.retryAfterSeconds(address);
-  if (wait > 0 && !(hash !== undefined && keys.apiKeys.wasValid(hash))) throw tooManyFailedSignIns(wait);
-  const found = hash === undefined ? undefined : await findDashboardKey(keys.db, hash);
-  if (!found) await keys.signIns.failed(address);
-  return found;
-}
+/** The key's row, or undefined for an unknown key (a failed sign-in: SignInThrottle.signIn). */
+const keyByValue = ({ db, signIns }: DashboardKeys, req: Request, key: string) =>
+  signIns.signIn(req, key, (hash) => findDashboardKey(db, hash));
 
 /**
  * Lets through an admin key in `X-API-Key` (a plain key: 403, an unknown one: 401) or a signed-in

@@ -44,7 +44,7 @@ function assetFiles(): Map<string, string> {
 /** GET /dashboard and its data, assets, sign-in and sign-out: for admin keys (dashboard-auth.ts). */
 export function dashboardRouter(ctx: ServiceContext, signIns: SignInThrottle): Router {
   const db = ctx.store.db;
-  const keys: DashboardKeys = { db, signIns, apiKeys: ctx.apiKeys };
+  const keys: DashboardKeys = { db, signIns };
   const assets = assetFiles();
   const router = express.Router();
   router.use(securityHeaders);

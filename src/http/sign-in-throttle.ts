@@ -1,5 +1,9 @@
 import ipaddr from 'ipaddr.js';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { ApiKeyCache } from '../jobs/api-key-cache';
+import { hashApiKey } from '../store/api-keys';
+import { MAX_KEY_LENGTH } from './auth';
+import { tooManyFailedSignIns } from './errors';
 
 /**
  * Failed sign-ins (an unknown X-API-Key, a wrong key in the dashboard's form) per client address.
@@ -13,8 +17,29 @@ export class SignInThrottle {
   constructor(
     readonly limit: number,
     readonly windowSeconds: number,
+    /** The API's key cache: from a throttled address, only keys it has seen valid are looked up. */
+    private readonly seen: Pick<ApiKeyCache, 'wasValid'>,
   ) {
     this.#failures = new RateLimiterMemory({ points: limit, duration: windowSeconds });
+  }
+
+  /**
+   * Looks the key a client presents up through `lookup`, unless the client's address is past its
+   * failures and the key is not one this process has seen valid (then 429 TOO_MANY_FAILED_SIGN_INS,
+   * with no lookup). A key that is not found counts as a failure of the address.
+   */
+  async signIn<T>(
+    req: { socket: { remoteAddress?: string | undefined } },
+    key: string,
+    lookup: (keyHash: string) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    const hash = key.length > 0 && key.length <= MAX_KEY_LENGTH ? hashApiKey(key) : undefined;
+    const address = clientAddress(req);
+    const wait = await this.retryAfterSeconds(address);
+    if (wait > 0 && !(hash !== undefined && this.seen.wasValid(hash))) throw tooManyFailedSignIns(wait);
+    const found = hash === undefined ? undefined : await lookup(hash);
+    if (found === undefined) await this.failed(address);
+    return found;
   }
 
   /** Seconds until `address` may try again; 0 when it may now. */
