@@ -2,7 +2,8 @@
 # The benchmark: builds the project and the harness, then runs bench/run.ts (pass --quick for a
 # smoke run) after making sure Debian's redis-server is there for the BullMQ baseline; or with
 # --profile bench/profile.ts, with --history bench/history-writes.ts, with --waiters
-# bench/waiters.ts, or with --noisy-neighbour bench/noisy-neighbour.ts (none of them needs Redis).
+# bench/waiters.ts, with --noisy-neighbour bench/noisy-neighbour.ts, or with --batch-validation
+# bench/batch-validation.ts (none of them needs Redis).
 set -eu
 npx tsc -p tsconfig.bench.json
 case "${1:-}" in
@@ -11,6 +12,7 @@ case "${1:-}" in
   --waiters) shift; exec node dist/bench/waiters.js "$@" ;;
   --reporting) shift; exec node dist/bench/reporting.js "$@" ;;
   --noisy-neighbour) shift; exec node dist/bench/noisy-neighbour.js "$@" ;;
+  --batch-validation) shift; exec node dist/bench/batch-validation.js "$@" ;;
 esac
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "[bench] installing Debian's redis-server for the BullMQ baseline" >&2

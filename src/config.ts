@@ -15,6 +15,12 @@ const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
+/**
+ * Shortest key OMNISCRAPE_API_KEYS may give: operators choose these keys, and a short one could be
+ * guessed (generated keys are 52 characters).
+ */
+export const MIN_PROVISIONED_KEY_LENGTH = 20;
+
 const apiKeysFromEnv = z.string().transform((value, ctx) => {
   const keys: { name: string; key: string }[] = [];
   for (const entry of value
@@ -24,10 +30,10 @@ const apiKeysFromEnv = z.string().transform((value, ctx) => {
     const separator = entry.indexOf(':');
     const name = entry.slice(0, separator).trim();
     const key = entry.slice(separator + 1).trim();
-    if (separator <= 0 || !name || key.length < 8) {
+    if (separator <= 0 || !name || key.length < MIN_PROVISIONED_KEY_LENGTH) {
       ctx.addIssue({
         code: 'custom',
-        message: `entry "${name || entry.slice(0, 20)}" must be name:key with a key of 8+ characters`,
+        message: `entry "${name || entry.slice(0, 20)}" must be name:key with a key of ${MIN_PROVISIONED_KEY_LENGTH}+ characters`,
       });
       return z.NEVER;
     }
@@ -269,6 +275,42 @@ const settings = {
   maxStreams: fromEnv('OMNISCRAPE_MAX_STREAMS', z.coerce.number().int().min(1).max(1_000_000).default(2_000)),
   /** Most requests one POST /v1/scrape/batch may carry. */
   maxBatch: fromEnv('OMNISCRAPE_MAX_BATCH', z.coerce.number().int().min(1).max(50_000).default(10_000)),
+  /**
+   * Bytes of request bodies one key may have being read, parsed and validated at once in this
+   * process (BodyBudget; the variable is in MiB): two full batch bodies.
+   */
+  requestBodyBudgetPerKeyBytes: fromEnv(
+    'OMNISCRAPE_REQUEST_BODY_BUDGET_PER_KEY_MB',
+    z.coerce
+      .number()
+      .min(0.1)
+      .max(65536)
+      .default(64)
+      .transform((mib) => Math.round(mib * 1024 * 1024)),
+  ),
+  /** Bytes of request bodies all keys together may have being read at once in this process (MiB). */
+  requestBodyBudgetBytes: fromEnv(
+    'OMNISCRAPE_REQUEST_BODY_BUDGET_MB',
+    z.coerce
+      .number()
+      .min(0.1)
+      .max(65536)
+      .default(256)
+      .transform((mib) => Math.round(mib * 1024 * 1024)),
+  ),
+  /**
+   * Failed sign-ins (unknown X-API-Keys, wrong dashboard keys) one client address may make per
+   * window; past them it is answered 429 without a lookup until the window ends.
+   */
+  signInFailureLimit: fromEnv(
+    'OMNISCRAPE_SIGN_IN_FAILURES',
+    z.coerce.number().int().min(1).max(1_000_000).default(10),
+  ),
+  /** The window of OMNISCRAPE_SIGN_IN_FAILURES, from an address's first failure. */
+  signInWindowSeconds: fromEnv(
+    'OMNISCRAPE_SIGN_IN_WINDOW_SECONDS',
+    z.coerce.number().int().min(1).max(86_400).default(60),
+  ),
   /** Where the embedded Postgres keeps its data, its password and the local API key. */
   dataDir: fromEnv('OMNISCRAPE_DATA_DIR', z.string().min(1).default('.data')),
   /** Port of the embedded Postgres (127.0.0.1 only). */

@@ -21,6 +21,7 @@ import { ServiceMetrics } from './metrics/service-metrics';
 import { startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, unrevokedKeyIds, upsertApiKey } from './store/api-keys';
+import { StartupFailure } from './startup-failure';
 import type { DatabaseUrls } from './store/migrate';
 import { openReportingStore, openStore, poolCounts } from './store/pool';
 import { countQueueDepth } from './store/queue-depth';
@@ -211,8 +212,12 @@ function createContext(
  */
 async function prepareDatabase({ store, boss, config, logger }: ServiceContext): Promise<void> {
   for (const { name, key } of config.apiKeys) {
-    if (!(await upsertApiKey(store.db, name, key)))
+    const outcome = await upsertApiKey(store.db, name, key);
+    if (outcome === 'revoked')
       logger.warn({ name }, 'OMNISCRAPE_API_KEYS names a revoked key; it stays revoked');
+    if (outcome === 'replaced')
+      logger.warn({ name }, 'OMNISCRAPE_API_KEYS gives this key a new value; its old value no longer works');
+    if (outcome === 'admin-kept') throw adminKeyNotReplaced(name);
   }
   if (!config.secretsKey)
     logger.warn(
@@ -221,6 +226,12 @@ async function prepareDatabase({ store, boss, config, logger }: ServiceContext):
   await boss.start();
   await ensureQueues(boss, config);
 }
+
+const adminKeyNotReplaced = (name: string) =>
+  new StartupFailure(
+    `OMNISCRAPE_API_KEYS gives "${name}" another value, but "${name}" is an admin key, which settings never replace: ` +
+      `remove it from OMNISCRAPE_API_KEYS, or revoke it (omniscrape keys revoke ${name}) and provision the new value under another name`,
+  );
 
 /** The scheduled duties a worker process takes its share of (see maintenance/). */
 function startWorkerMaintenance({

@@ -34,7 +34,7 @@ describe('authentication', () => {
   test('keys are stored hashed: no key appears in plain text in the database', async () => {
     const rows = await env.service.query('select * from omniscrape.api_keys');
     expect(rows.length).toBeGreaterThanOrEqual(2);
-    expect(JSON.stringify(rows)).not.toMatch(/test-key-alpha-0001|test-key-bravo-0002/);
+    expect(JSON.stringify(rows)).not.toMatch(/test-key-alpha-00001|test-key-bravo-00002/);
   });
 });
 

@@ -72,7 +72,7 @@ describe('settings', () => {
         OMNISCRAPE_REPORTING_DATABASE_URL: 'postgres://reader@replica.internal:5432/omniscrape',
         OMNISCRAPE_DIRECT_DATABASE_URL: 'postgres://omniscrape@db.internal:5432/omniscrape',
         OMNISCRAPE_PREPARED_STATEMENTS: 'false',
-        OMNISCRAPE_API_KEYS: 'a:12345678, b:abcdefgh',
+        OMNISCRAPE_API_KEYS: 'a:12345678901234567890, b:abcdefghijklmnopqrst',
         OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'yes',
         OMNISCRAPE_BLOCKED_TARGETS: '10.1.2.3/8, 192.0.2.7,fd00:ec2::/32,::ffff:10.0.0.0/104',
         OMNISCRAPE_WORKER_BODY_BUDGET_MB: '0.5',
@@ -87,8 +87,8 @@ describe('settings', () => {
       directDatabaseUrl: 'postgres://omniscrape@db.internal:5432/omniscrape',
       preparedStatements: false,
       apiKeys: [
-        { name: 'a', key: '12345678' },
-        { name: 'b', key: 'abcdefgh' },
+        { name: 'a', key: '12345678901234567890' },
+        { name: 'b', key: 'abcdefghijklmnopqrst' },
       ],
       allowPrivateTargets: true,
       // Each range as its network's CIDR; a mapped IPv6 range as the IPv4 range it maps.
@@ -105,7 +105,7 @@ describe('settings', () => {
     const bad = {
       PORT: '70000',
       OMNISCRAPE_HEARTBEAT_SECONDS: '5',
-      OMNISCRAPE_API_KEYS: 'bob:short',
+      OMNISCRAPE_API_KEYS: 'bob:nineteen-characters',
       OMNISCRAPE_REPORTING_DATABASE_URL: 'replica host',
       OMNISCRAPE_WORKER_DB_POOL_SIZE: '0',
       OMNISCRAPE_BLOCKED_TARGETS: '10.0.0.0/8,10.0.0.0/33',
@@ -122,7 +122,7 @@ describe('settings', () => {
     expect(message).toMatch(/^invalid settings:\n {2}PORT: /);
     expect(message).toContain('\n  OMNISCRAPE_HEARTBEAT_SECONDS: ');
     expect(message).toContain(
-      '\n  OMNISCRAPE_API_KEYS: entry "bob" must be name:key with a key of 8+ characters',
+      '\n  OMNISCRAPE_API_KEYS: entry "bob" must be name:key with a key of 20+ characters',
     );
     expect(message).toContain('\n  OMNISCRAPE_REPORTING_DATABASE_URL: ');
     expect(message).toContain('\n  OMNISCRAPE_WORKER_DB_POOL_SIZE: ');

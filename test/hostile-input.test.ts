@@ -10,7 +10,12 @@ let target: TargetServer;
 
 beforeAll(async () => {
   target = await startTargetServer();
-  service = await startTestService({ roles: { api: true, worker: false } });
+  // Every arbitrary key is looked up (test/sign-in-throttle.test.ts shows the throttle that would
+  // otherwise answer most of them 429 before any lookup).
+  service = await startTestService({
+    roles: { api: true, worker: false },
+    env: { OMNISCRAPE_SIGN_IN_FAILURES: '1000000' },
+  });
 });
 afterAll(async () => {
   await service?.stop();

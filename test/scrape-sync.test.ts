@@ -166,7 +166,7 @@ describe('POST /v1/scrape', () => {
     const slowHits = env.target.hits.get('/slow') ?? 0;
     const request = fetch(`${env.service.baseUrl}/v1/scrape`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'test-key-alpha-0001' },
+      headers: { 'content-type': 'application/json', 'x-api-key': 'test-key-alpha-00001' },
       body: JSON.stringify({ url }),
       signal: hangUp.signal,
     }).catch(() => undefined);

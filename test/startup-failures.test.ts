@@ -112,6 +112,22 @@ describe('start-up failures end in one line', () => {
     expect(postgresRunningOn(path.join(dataDir, 'postgres'))).toBe(false);
   });
 
+  test('a key in OMNISCRAPE_API_KEYS shorter than 20 characters stops serve with one line naming it', async () => {
+    const dataDir = path.join(folder, 'short-key');
+    const res = await runCli(['serve'], {
+      DATABASE_URL: '',
+      OMNISCRAPE_DATA_DIR: dataDir,
+      OMNISCRAPE_API_KEYS: 'ops:short-key-0000001',
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+    });
+    expectOneLineFailure(
+      res,
+      /OMNISCRAPE_API_KEYS: entry "ops" must be name:key with a key of 20\+ characters/,
+    );
+    expect(fs.existsSync(path.join(dataDir, 'postgres'))).toBe(false);
+  });
+
   test('a data folder that cannot be written stops serve with one line naming it', async () => {
     const file = path.join(folder, 'a-file');
     fs.writeFileSync(file, '');

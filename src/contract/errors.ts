@@ -26,6 +26,8 @@ export const ERROR_CODES = [
   'NOT_READY',
   'TOO_MANY_STREAMS',
   'TOO_MANY_REDELIVERIES',
+  'TOO_MANY_FAILED_SIGN_INS',
+  'TOO_MANY_REQUEST_BYTES',
   ...DOMAIN_ERROR_CODES,
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -39,7 +41,8 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
   NOT_FOUND: 'No such route.',
   JOB_NOT_FOUND: 'No job with this id exists for this API key.',
   BATCH_NOT_FOUND: 'No batch with this id exists for this API key.',
-  PAYLOAD_TOO_LARGE: 'The body is over the limit (2 MB; 32 MB for a batch).',
+  PAYLOAD_TOO_LARGE:
+    'The body is over the limit (2 MiB; for a batch 4 KiB a request of OMNISCRAPE_MAX_BATCH, at most 32 MiB), refused from its Content-Length before it is read.',
   UNSUPPORTED_MEDIA_TYPE: 'The body is not UTF-8.',
   INTERNAL_ERROR: 'An unexpected error; it has been logged.',
   NOT_READY: 'Postgres is unreachable or its migrations are pending.',
@@ -47,6 +50,10 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
     'The key (or the server) holds as many event streams and `?wait=` polls open as it may; retry after Retry-After.',
   TOO_MANY_REDELIVERIES:
     'The key asked for more webhook redeliveries this minute than it may; retry after Retry-After.',
+  TOO_MANY_FAILED_SIGN_INS:
+    'Too many unknown keys came from this client address lately; retry after Retry-After.',
+  TOO_MANY_REQUEST_BYTES:
+    "The key's request bodies being read at once are at its limit (or the server's); retry after Retry-After.",
   CONCURRENCY_LIMIT:
     'The key has as many scrapes in progress as its concurrency limit; retry after Retry-After.',
   TOO_MANY_QUEUED_JOBS: 'The key has as many jobs queued as it may; retry after Retry-After.',

@@ -34,6 +34,8 @@ export const RETRY_CODES: readonly ErrorCode[] = [
   'NOT_READY',
   'TOO_MANY_STREAMS',
   'TOO_MANY_REDELIVERIES',
+  'TOO_MANY_FAILED_SIGN_INS',
+  'TOO_MANY_REQUEST_BYTES',
 ];
 
 /** Every schema with a `meta({ id })`, as JSON Schema 2020-12 (OpenAPI 3.1's dialect), refs between them. */

@@ -5,6 +5,7 @@ import type { ErrorsByStatus, RouteSpec } from './route-spec';
 const DASHBOARD = {
   401: ['UNAUTHORIZED'],
   403: ['FORBIDDEN'],
+  429: ['TOO_MANY_FAILED_SIGN_INS'],
   500: ['INTERNAL_ERROR'],
 } satisfies ErrorsByStatus;
 
@@ -122,6 +123,11 @@ export const dashboardRoutes: RouteSpec[] = [
         headers: ['Location', 'Set-Cookie'],
       },
       401: { description: 'An unknown or revoked key: the form again, saying so.', contentType: 'text/html' },
+      429: {
+        description: 'Too many failed sign-ins from this address: the form again, saying when to retry.',
+        contentType: 'text/html',
+        headers: ['Retry-After'],
+      },
     },
     errors: { 403: ['FORBIDDEN'], 500: ['INTERNAL_ERROR'] },
     description:

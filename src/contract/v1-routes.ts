@@ -3,12 +3,16 @@ import * as req from './requests';
 import * as res from './responses';
 import type { ErrorsByStatus, RouteSpec } from './route-spec';
 
-/** What every /v1 route may answer besides its own: a bad key, a bad body, Postgres away. */
+/**
+ * What every /v1 route may answer besides its own: a bad key, a bad body, Postgres away, too many
+ * failed sign-ins from the client's address, too many body bytes of the key being read.
+ */
 const V1_ERRORS = {
   400: ['INVALID_REQUEST'],
   401: ['UNAUTHORIZED'],
   413: ['PAYLOAD_TOO_LARGE'],
   415: ['UNSUPPORTED_MEDIA_TYPE'],
+  429: ['TOO_MANY_FAILED_SIGN_INS', 'TOO_MANY_REQUEST_BYTES'],
   500: ['INTERNAL_ERROR'],
   503: ['QUEUE_UNAVAILABLE'],
 } satisfies ErrorsByStatus;
@@ -17,7 +21,7 @@ const SUBMIT_ERRORS = {
   ...V1_ERRORS,
   402: ['MONTHLY_QUOTA_EXCEEDED'],
   409: ['IDEMPOTENCY_KEY_REUSED'],
-  429: ['TOO_MANY_QUEUED_JOBS'],
+  429: [...V1_ERRORS[429], 'TOO_MANY_QUEUED_JOBS'],
 } satisfies ErrorsByStatus;
 
 /** A submit's answers: 202 when queued, 200 when an Idempotency-Key replays an earlier request. */
@@ -47,7 +51,7 @@ export const scrapeRoutes: RouteSpec[] = [
       200: { description: 'The page.', schema: res.scrapeSuccess },
       502: { description: 'The target could not be scraped; nothing is charged.', schema: res.scrapeFailure },
     },
-    errors: { ...V1_ERRORS, 402: ['MONTHLY_QUOTA_EXCEEDED'], 429: ['CONCURRENCY_LIMIT'] },
+    errors: { ...V1_ERRORS, 402: ['MONTHLY_QUOTA_EXCEEDED'], 429: [...V1_ERRORS[429], 'CONCURRENCY_LIMIT'] },
   },
   {
     method: 'post',

@@ -3,6 +3,8 @@ import type { ServiceContext } from '../context';
 import { isMigrated } from '../store/migrate';
 import { pingDatabase } from '../store/pool';
 import { requireApiKey } from './auth';
+import { BodyBudget } from './body-budget';
+import { batchBodyLimitBytes, boundRequestBodies, REQUEST_BODY_LIMIT_BYTES } from './body-limits';
 import { errorHandler, routeNotFound } from './errors';
 import { batchesRouter } from './batches-router';
 import { dashboardRouter } from './dashboard-router';
@@ -12,10 +14,7 @@ import { requestIds } from './request-id';
 import { requestMetrics } from './request-metrics';
 import { referenceRouter } from './reference-router';
 import { scrapeRouter } from './scrape-router';
-
-export const REQUEST_BODY_LIMIT = '2mb';
-/** A batch carries up to OMNISCRAPE_MAX_BATCH requests: its own, larger, limit. */
-export const BATCH_BODY_LIMIT = '32mb';
+import { SignInThrottle } from './sign-in-throttle';
 
 export function createApp(ctx: ServiceContext): Express {
   const app = express();
@@ -54,17 +53,30 @@ export function createApp(ctx: ServiceContext): Express {
   if (ctx.config.metricsPort === undefined) app.get('/metrics', metricsRoute(ctx));
   app.use(referenceRouter());
 
+  const { config } = ctx;
+  // One count of failed sign-ins per client address, for the API and the dashboard alike.
+  const signIns = new SignInThrottle(config.signInFailureLimit, config.signInWindowSeconds, ctx.apiKeys);
+  const bodies = new BodyBudget(config.requestBodyBudgetPerKeyBytes, config.requestBodyBudgetBytes);
+  // A body larger than a key's whole budget could never be read: that is its limit too.
+  const limitOf = (bytes: number) => Math.min(bytes, bodies.perKeyBytes, bodies.perProcessBytes);
+  const batchLimit = limitOf(batchBodyLimitBytes(config.maxBatch));
+  const bodyLimit = limitOf(REQUEST_BODY_LIMIT_BYTES);
   const v1 = express.Router();
-  v1.use(requireApiKey(ctx.apiKeys));
-  // Parsed here first, the batch's body is left alone by the general parser below.
-  v1.use('/scrape/batch', express.json({ limit: BATCH_BODY_LIMIT, strict: true, type: () => true }));
-  v1.use(express.json({ limit: REQUEST_BODY_LIMIT, strict: true, type: () => true }));
+  v1.use(requireApiKey(ctx.apiKeys, signIns));
+  // Bounded and parsed here first, the batch's body is left alone by the general ones below.
+  v1.use(
+    '/scrape/batch',
+    boundRequestBodies(bodies, batchLimit),
+    express.json({ limit: batchLimit, strict: true, type: () => true }),
+  );
+  v1.use(boundRequestBodies(bodies, bodyLimit));
+  v1.use(express.json({ limit: bodyLimit, strict: true, type: () => true }));
   v1.use(scrapeRouter(ctx));
   v1.use(jobsRouter(ctx));
   v1.use(batchesRouter(ctx));
   app.use('/v1', v1);
   // The operator page: admin keys only, by X-API-Key or a sign-in session (dashboard-auth.ts).
-  app.use('/dashboard', dashboardRouter(ctx));
+  app.use('/dashboard', dashboardRouter(ctx, signIns));
 
   app.use(routeNotFound);
   app.use(errorHandler(ctx.logger));

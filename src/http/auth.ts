@@ -1,7 +1,8 @@
 import type { RequestHandler } from 'express';
 import { unauthorized } from './errors';
 import type { ApiKeyCache } from '../jobs/api-key-cache';
-import { hashApiKey, type ApiKeyIdentity } from '../store/api-keys';
+import type { ApiKeyIdentity } from '../store/api-keys';
+import type { SignInThrottle } from './sign-in-throttle';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -12,13 +13,15 @@ declare module 'express-serve-static-core' {
 /** Longer keys are refused before any lookup (generated keys are 52 characters). */
 export const MAX_KEY_LENGTH = 256;
 
-/** Requires a valid, unrevoked `X-API-Key`; the key is looked up by its hash, never stored plain. */
-export function requireApiKey(keys: ApiKeyCache): RequestHandler {
+/**
+ * Requires a valid, unrevoked `X-API-Key`; the key is looked up by its hash, never stored plain.
+ * An unknown key counts as a failed sign-in of the client's address (SignInThrottle.signIn).
+ */
+export function requireApiKey(keys: ApiKeyCache, signIns: SignInThrottle): RequestHandler {
   return async (req, _res, next) => {
     const key = req.get('x-api-key');
     if (!key) throw unauthorized('Missing X-API-Key header.');
-    if (key.length > MAX_KEY_LENGTH) throw unauthorized('Invalid API key.');
-    const identity = await keys.find(hashApiKey(key));
+    const identity = await signIns.signIn(req, key, (hash) => keys.find(hash));
     if (!identity) throw unauthorized('Invalid API key.');
     req.apiKey = identity;
     next();

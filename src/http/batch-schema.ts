@@ -8,13 +8,27 @@ import { takeWebhook } from './webhook-schema';
 
 /** How many bad items a refused batch names (the first ones): enough to fix, not a wall of text. */
 const MAX_REPORTED_ITEMS = 10;
+/**
+ * How long the batch's validation runs before it yields a turn of the event loop: a 10,000-item
+ * batch is checked in slices, so other requests are served between them (an invalid item costs
+ * far more than a valid one, so slices are timed, not counted; bench/batch-validation.ts measures
+ * the longest block).
+ */
+export const VALIDATION_SLICE_MS = 10;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Validates `{ "requests": [ <scrape body>, ... ], "webhook"?: … }` as a whole: any bad item
  * refuses the batch with 400 INVALID_REQUEST naming each bad item's index and field
- * (`requests[3].url: …`). The top-level webhook applies to the items without their own.
+ * (`requests[3].url: …`). The top-level webhook applies to the items without their own. The items
+ * are checked in slices of VALIDATION_SLICE_MS, yielding to the event loop between them.
  */
-export function parseBatchRequest(input: unknown, maxBatch: number, targets: TargetPolicy): BatchSubmission {
+export async function parseBatchRequest(
+  input: unknown,
+  maxBatch: number,
+  targets: TargetPolicy,
+): Promise<BatchSubmission> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalidRequest('The request body must be a JSON object: { "requests": [ … ] }.');
   }
@@ -31,7 +45,12 @@ export function parseBatchRequest(input: unknown, maxBatch: number, targets: Tar
   }
   const parsed = { requests: [] as ScrapeRequest[], webhooks: [] as (JobWebhook | undefined)[] };
   const problems: string[] = [];
-  requests.forEach((item, i) => {
+  let sliceStart = performance.now();
+  for (const [i, item] of requests.entries()) {
+    if (performance.now() - sliceStart >= VALIDATION_SLICE_MS) {
+      await nextTurn();
+      sliceStart = performance.now();
+    }
     try {
       const { rest, webhook } = takeWebhook(item, 'webhook', targets);
       parsed.requests.push(parseScrapeRequest(rest));
@@ -41,7 +60,7 @@ export function parseBatchRequest(input: unknown, maxBatch: number, targets: Tar
       if (problems.length < MAX_REPORTED_ITEMS) problems.push(itemProblem(i, err.message));
       else if (problems.length === MAX_REPORTED_ITEMS) problems.push('…');
     }
-  });
+  }
   if (problems.length > 0) throw invalidRequest(problems.join('; '));
   return parsed;
 }

@@ -1,5 +1,4 @@
 import type { Request, RequestHandler } from 'express';
-import { hashApiKey } from '../store/api-keys';
 import {
   createDashboardSession,
   deleteDashboardSession,
@@ -8,9 +7,9 @@ import {
   type DashboardKey,
 } from '../store/dashboard-sessions';
 import type { Db } from '../store/schema';
-import { MAX_KEY_LENGTH } from './auth';
 import { signInPage } from './dashboard-page';
-import { forbidden, unauthorized } from './errors';
+import { forbidden, HttpError, unauthorized } from './errors';
+import type { SignInThrottle } from './sign-in-throttle';
 
 export const DASHBOARD_PATH = '/dashboard';
 export const SIGN_IN_PATH = `${DASHBOARD_PATH}/sign-in`;
@@ -24,20 +23,30 @@ const SESSION_COOKIE_PATTERN = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE}=([A-Za-z
 
 const sessionTokenOf = (req: Request) => SESSION_COOKIE_PATTERN.exec(req.get('cookie') ?? '')?.[1];
 
-async function keyByValue(db: Db, key: string): Promise<DashboardKey | undefined> {
-  return key.length > 0 && key.length <= MAX_KEY_LENGTH ? findDashboardKey(db, hashApiKey(key)) : undefined;
+/** What a dashboard sign-in reads keys through, and the throttle it shares with the API. */
+export interface DashboardKeys {
+  db: Db;
+  signIns: SignInThrottle;
 }
+
+/** The key's row, or undefined for an unknown key (a failed sign-in: SignInThrottle.signIn). */
+const keyByValue = ({ db, signIns }: DashboardKeys, req: Request, key: string) =>
+  signIns.signIn(req, key, (hash) => findDashboardKey(db, hash));
 
 /**
  * Lets through an admin key in `X-API-Key` (a plain key: 403, an unknown one: 401) or a signed-in
  * session's cookie. Without either, a page request is sent to the sign-in form (`redirect`) and a
  * data request is refused with 401 (`refuse`), which the page's script turns into that redirect.
  */
-export function requireDashboardAdmin(db: Db, whenSignedOut: 'redirect' | 'refuse'): RequestHandler {
+export function requireDashboardAdmin(
+  keys: DashboardKeys,
+  whenSignedOut: 'redirect' | 'refuse',
+): RequestHandler {
+  const { db } = keys;
   return async (req, res, next) => {
     const key = req.get('x-api-key');
     if (key !== undefined) {
-      const found = await keyByValue(db, key);
+      const found = await keyByValue(keys, req, key);
       if (!found) throw unauthorized('Invalid API key.');
       if (!found.is_admin) throw forbidden(NOT_ADMIN);
       next();
@@ -74,14 +83,22 @@ function checkSameOrigin(req: Request): { https: boolean } {
 
 /**
  * POST /dashboard/sign-in: takes the key once (form field `key`) and answers a session cookie,
- * whose token is random and stored only as a digest. A wrong key gets the form again; the key is
- * never written back into a page.
+ * whose token is random and stored only as a digest. A wrong key gets the form again, and after
+ * too many from one address, the form with 429 until its window ends; the key is never written back
+ * into a page.
  */
-export function signIn(db: Db): RequestHandler {
+export function signIn(keys: DashboardKeys): RequestHandler {
   return async (req, res) => {
     const { https } = checkSameOrigin(req);
     const body = req.body as { key?: unknown } | undefined;
-    const found = typeof body?.key === 'string' ? await keyByValue(db, body.key.trim()) : undefined;
+    let found: DashboardKey | undefined;
+    try {
+      found = await keyByValue(keys, req, typeof body?.key === 'string' ? body.key.trim() : '');
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.code !== 'TOO_MANY_FAILED_SIGN_INS') throw err;
+      res.status(429).set(err.headers).type('html').send(signInPage(err.message));
+      return;
+    }
     if (!found?.is_admin) {
       res
         .status(found ? 403 : 401)
@@ -89,7 +106,7 @@ export function signIn(db: Db): RequestHandler {
         .send(signInPage(found ? NOT_ADMIN : 'This key is unknown or revoked.'));
       return;
     }
-    const token = await createDashboardSession(db, found.id, SESSION_TTL_SECONDS);
+    const token = await createDashboardSession(keys.db, found.id, SESSION_TTL_SECONDS);
     res.cookie(SESSION_COOKIE, token, {
       httpOnly: true,
       sameSite: 'strict',

@@ -1,12 +1,13 @@
 import express, { type Router } from 'express';
 import path from 'node:path';
 import type { ServiceContext } from '../context';
-import { requireDashboardAdmin, signIn, signOut } from './dashboard-auth';
+import { requireDashboardAdmin, signIn, signOut, type DashboardKeys } from './dashboard-auth';
 import { dashboardFigures } from './dashboard-data';
 import { dashboardPage, signInPage } from './dashboard-page';
 import { parseDashboardRange } from './dashboard-range';
 import { packageRoot } from './package-root';
 import { pageSecurityHeaders } from './page-security';
+import type { SignInThrottle } from './sign-in-throttle';
 
 /**
  * The one handle the dashboard reads the reporting views through: the reporting database
@@ -41,8 +42,9 @@ function assetFiles(): Map<string, string> {
 }
 
 /** GET /dashboard and its data, assets, sign-in and sign-out: for admin keys (dashboard-auth.ts). */
-export function dashboardRouter(ctx: ServiceContext): Router {
+export function dashboardRouter(ctx: ServiceContext, signIns: SignInThrottle): Router {
   const db = ctx.store.db;
+  const keys: DashboardKeys = { db, signIns };
   const assets = assetFiles();
   const router = express.Router();
   router.use(securityHeaders);
@@ -59,15 +61,15 @@ export function dashboardRouter(ctx: ServiceContext): Router {
   router.get('/sign-in', (_req, res) => {
     res.type('html').send(signInPage());
   });
-  router.post('/sign-in', express.urlencoded({ extended: false, limit: '4kb' }), signIn(db));
+  router.post('/sign-in', express.urlencoded({ extended: false, limit: '4kb' }), signIn(keys));
   router.post('/sign-out', signOut(db));
 
-  router.get('/', requireDashboardAdmin(db, 'redirect'), (req, res) => {
+  router.get('/', requireDashboardAdmin(keys, 'redirect'), (req, res) => {
     // Parsed before the type is set: a bad range's 400 is answered as JSON.
     const range = parseDashboardRange(req.query);
     res.type('html').send(dashboardPage(range));
   });
-  router.get('/data', requireDashboardAdmin(db, 'refuse'), async (req, res) => {
+  router.get('/data', requireDashboardAdmin(keys, 'refuse'), async (req, res) => {
     const figures = await dashboardFigures(reportingReads(ctx), parseDashboardRange(req.query));
     res.json({ success: true, data: figures });
   });

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { DomainError, isDatabaseUnavailable, queueUnavailable, type DomainErrorCode } from '../errors';
 import type { Logger } from '../logger';
 
@@ -34,6 +34,15 @@ export const tooManyStreams = () =>
     { 'Retry-After': String(TOO_MANY_STREAMS_RETRY_SECONDS) },
   );
 
+/** An address past its failed sign-ins (SignInThrottle), until its window ends. */
+export const tooManyFailedSignIns = (retryAfterSeconds: number) =>
+  new HttpError(
+    429,
+    'TOO_MANY_FAILED_SIGN_INS',
+    `Too many failed sign-ins from this address; retry in ${retryAfterSeconds} s.`,
+    { 'Retry-After': String(retryAfterSeconds) },
+  );
+
 /** The HTTP answer to each domain refusal; Retry-After tells a client when trying again can help. */
 const DOMAIN_ANSWERS: Record<DomainErrorCode, { status: number; retryAfterSeconds?: number }> = {
   CONCURRENCY_LIMIT: { status: 429, retryAfterSeconds: 1 },
@@ -66,11 +75,16 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       log.warn({ err, method: req.method, path: req.path }, 'Postgres unavailable');
     }
     if (res.headersSent) return;
-    res
-      .status(answer.status)
-      .set(answer.headers)
-      .json({ success: false, error: answer.message, code: answer.code, ...answer.fields });
+    sendError(res, answer);
   };
+}
+
+/** Answers `{ success: false, error, code }` with the error's status and headers. */
+export function sendError(res: Response, answer: HttpError): void {
+  res
+    .status(answer.status)
+    .set(answer.headers)
+    .json({ success: false, error: answer.message, code: answer.code, ...answer.fields });
 }
 
 /** What body-parser's errors carry besides their message. */

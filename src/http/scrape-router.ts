@@ -51,7 +51,7 @@ export function scrapeRouter(ctx: ServiceContext): Router {
 
   router.post('/scrape/batch', async (req, res) => {
     const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
-    const batch = parseBatchRequest(req.body, ctx.config.maxBatch, ctx.config);
+    const batch = await parseBatchRequest(req.body, ctx.config.maxBatch, ctx.config);
     const submitted = await submitScrapeBatch(ctx, apiKeyOf(req), batch, idempotencyKey, req.id);
     const poll = `/v1/batches/${submitted.batchId}`;
     // A replay answers 200: nothing new was accepted.

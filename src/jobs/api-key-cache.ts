@@ -16,6 +16,7 @@ export class ApiKeyCache {
   readonly #entries = new Map<string, { identity: ApiKeyIdentity; at: number }>();
   /** Bumped by clear(): a lookup that began before a clear does not cache what it read. */
   #generation = 0;
+  #lookups = 0;
 
   constructor(
     private readonly db: Db,
@@ -26,6 +27,7 @@ export class ApiKeyCache {
     const hit = this.#entries.get(keyHash);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.identity;
     const generation = this.#generation;
+    this.#lookups++;
     const identity = await findActiveKeyByHash(this.db, keyHash);
     if (!identity) this.#entries.delete(keyHash);
     else if (generation === this.#generation) {
@@ -33,6 +35,19 @@ export class ApiKeyCache {
       this.#entries.set(keyHash, { identity, at: Date.now() });
     }
     return identity;
+  }
+
+  /**
+   * Whether the key was valid when last looked up here, however long ago (until a change to keys
+   * clears the cache): a throttled address may still use such a key, never a guess.
+   */
+  wasValid(keyHash: string): boolean {
+    return this.#entries.has(keyHash);
+  }
+
+  /** Lookups sent to Postgres so far (cache misses). */
+  get lookups(): number {
+    return this.#lookups;
   }
 
   clear(): void {

@@ -102,32 +102,68 @@ export async function updateApiKeyLimits(db: Db, name: string, limits: KeyLimitS
   });
 }
 
+/** What provisioning a key from settings did (upsertApiKey). */
+export type ProvisionOutcome =
+  /** The name answers to this key: created now, or already so. */
+  | 'provisioned'
+  /** The name was a plain key answering to another value: it answers to this one now, the old one stops. */
+  | 'replaced'
+  /** The name's key is revoked, and stays so: a restart with an old OMNISCRAPE_API_KEYS must not bring it back. */
+  | 'revoked'
+  /** The name is an admin key answering to another value: left as it is (settings never replace an admin key). */
+  | 'admin-kept';
+
 /**
- * Makes `name` answer to exactly `key` (provisioning from settings); idempotent. A revoked key
- * stays revoked: a restart with an old OMNISCRAPE_API_KEYS must not bring it back. Returns
- * false for such a key so the caller can warn.
+ * Makes `name` answer to `key` (provisioning from settings); idempotent. An admin key is never
+ * given another value this way, and a revoked key stays revoked; the caller says so (see
+ * ProvisionOutcome). A plain key given a new value is replaced, and API processes are told.
  */
-export async function upsertApiKey(db: Db, name: string, key: string): Promise<boolean> {
-  const insert = () =>
-    db
+export async function upsertApiKey(
+  db: Db,
+  name: string,
+  key: string,
+  retried = false,
+): Promise<ProvisionOutcome> {
+  const keyHash = hashApiKey(key);
+  const existing = await db
+    .selectFrom('omniscrape.api_keys')
+    .select(['key_hash', 'is_admin', 'revoked_at'])
+    .where('name', '=', name)
+    .executeTakeFirst();
+  if (existing?.revoked_at) return 'revoked';
+  if (existing?.key_hash === keyHash) return 'provisioned';
+  if (existing?.is_admin) return 'admin-kept';
+  if (existing) {
+    const replaced = await changeKeys(db, async (trx) => {
+      const result = await trx
+        .updateTable('omniscrape.api_keys')
+        .set({ key_hash: keyHash, key_prefix: prefixOf(key) })
+        .where('name', '=', name)
+        .where('key_hash', '=', existing.key_hash)
+        .where('is_admin', '=', false)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    });
+    // Not replaced: the row changed since it was read (another process provisioned it, or it was
+    // revoked or made admin); what it is now decides.
+    return replaced ? 'replaced' : upsertApiKey(db, name, key, retried);
+  }
+  try {
+    const inserted = await db
       .insertInto('omniscrape.api_keys')
-      .values({ name, key_hash: hashApiKey(key), key_prefix: prefixOf(key) })
-      .onConflict((oc) =>
-        oc
-          .column('name')
-          .doUpdateSet({ key_hash: hashApiKey(key), key_prefix: prefixOf(key) })
-          .where('omniscrape.api_keys.revoked_at', 'is', null),
-      )
+      .values({ name, key_hash: keyHash, key_prefix: prefixOf(key) })
+      .onConflict((oc) => oc.column('name').doNothing())
       .returning('id')
       .executeTakeFirst();
-  try {
-    return (await insert()) !== undefined;
+    return inserted ? 'provisioned' : upsertApiKey(db, name, key, retried);
   } catch (err) {
     // Two processes provisioning the same key at once (api and worker starting together): the
     // later insert can meet the earlier one's row on the key's digest, which ON CONFLICT (name)
-    // does not arbitrate. That row is this very key under this name: provisioned, so once more.
-    if ((err as { constraint?: string }).constraint !== 'api_keys_key_hash_key') throw err;
-    return (await insert()) !== undefined;
+    // does not arbitrate. Read once more: that row is this very key under this name, or the key
+    // belongs to another name, whose insert fails again.
+    if ((err as { constraint?: string }).constraint !== 'api_keys_key_hash_key' || retried) throw err;
+    return upsertApiKey(db, name, key, true);
   }
 }
 

@@ -8,8 +8,8 @@ import { createTestDatabase } from './database';
 import { startTargetServer, type TargetServer } from './target-server';
 import { waitFor } from './wait';
 
-export const KEY_A = 'test-key-alpha-0001';
-export const KEY_B = 'test-key-bravo-0002';
+export const KEY_A = 'test-key-alpha-00001';
+export const KEY_B = 'test-key-bravo-00002';
 
 export interface TestService {
   baseUrl: string;

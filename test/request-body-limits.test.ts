@@ -1,0 +1,173 @@
+import http from 'node:http';
+import { checkAnswer } from './helpers/contract-check';
+import { KEY_A, KEY_B, useServiceAndTarget } from './helpers/service';
+import { waitFor } from './helpers/wait';
+
+const MIB = 1024 * 1024;
+// OMNISCRAPE_MAX_BATCH 2048 gives batches an 8 MiB body limit (4 KiB a request); each key may have
+// 16 MiB of bodies being read at once: two near-limit batches.
+const BATCH_LIMIT = 8 * MIB;
+const env = useServiceAndTarget({
+  env: { OMNISCRAPE_MAX_BATCH: '2048', OMNISCRAPE_REQUEST_BODY_BUDGET_PER_KEY_MB: '16' },
+});
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/**
+ * A POST written by hand: its headers at once, its body (if any) as `body` says. `answer` is the
+ * service's answer, checked against the contract, or undefined when the connection ended first.
+ */
+function post(
+  path: string,
+  key: string,
+  { length, body, chunked }: { length?: number; body?: Buffer; chunked?: boolean },
+): { request: http.ClientRequest; answer: Promise<Answer | undefined> } {
+  const headers: Record<string, string> = { 'x-api-key': key, 'content-type': 'application/json' };
+  if (length !== undefined) headers['content-length'] = String(length);
+  if (chunked) headers['transfer-encoding'] = 'chunked';
+  const request = http.request(`${env.service.baseUrl}${path}`, { method: 'POST', headers });
+  const answer = new Promise<Answer | undefined>((resolve, reject) => {
+    request.on('error', () => resolve(undefined));
+    request.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', () => resolve(undefined));
+      res.on('end', () => {
+        try {
+          const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          const fetched = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) fetched.set(name, String(value));
+          checkAnswer('POST', path, res.statusCode!, fetched, parsed);
+          resolve({ status: res.statusCode!, headers: fetched, body: parsed });
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    });
+  });
+  if (body !== undefined) request.end(body);
+  else request.flushHeaders();
+  return { request, answer };
+}
+
+/** An invalid batch (every URL is bad) whose JSON comes to just under `bytes`. */
+function invalidBatch(bytes: number): Buffer {
+  const items = 2000;
+  const pad = 'a'.repeat(Math.floor(bytes / items) - 40);
+  return Buffer.from(
+    JSON.stringify({ requests: Array.from({ length: items }, () => ({ url: `x ${pad}` })) }),
+  );
+}
+
+const smallJob = () => Buffer.from(JSON.stringify({ url: `${env.target.origin}/page` }));
+
+describe('request bodies are bounded per key', () => {
+  test('a body whose Content-Length is over its limit is refused with 413 before any of it is sent', async () => {
+    for (const [path, length] of [
+      ['/v1/scrape/batch', BATCH_LIMIT + 1],
+      ['/v1/scrape/async', 2 * MIB + 1],
+    ] as const) {
+      const { request, answer } = post(path, KEY_A, { length });
+      // No byte of the body is ever written: the answer comes from the headers alone.
+      const refused = await answer;
+      request.destroy();
+      expect(refused).toMatchObject({ status: 413, body: { success: false, code: 'PAYLOAD_TOO_LARGE' } });
+    }
+  });
+
+  test('a chunked body is refused with 413 as soon as it streams past its limit', async () => {
+    const { request, answer } = post('/v1/scrape/async', KEY_A, { chunked: true });
+    let answered = false;
+    void answer.then(() => (answered = true));
+    const chunk = Buffer.alloc(256 * 1024, 0x20);
+    let sent = 0;
+    // Whitespace is valid JSON padding; only the limit can stop it.
+    while (!answered && sent < 64 * MIB && !request.destroyed) {
+      // One chunk at a time, each once the last has left: a server that stops reading never takes
+      // it, and then its answer ends the wait.
+      await Promise.race([new Promise((resolve) => request.write(chunk, resolve)), answer]);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      sent += chunk.length;
+    }
+    const refused = await answer;
+    request.destroy();
+    expect(refused).toMatchObject({ status: 413, body: { code: 'PAYLOAD_TOO_LARGE' } });
+    expect(sent).toBeLessThan(32 * MIB);
+  });
+
+  test("twenty near-limit invalid batches at once from one key: most are refused with 429, memory stays bounded, and another key's request is served", async () => {
+    const body = invalidBatch(BATCH_LIMIT - 1024);
+    expect(body.length).toBeGreaterThan(BATCH_LIMIT - 64 * 1024);
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+    try {
+      const flood = Array.from({ length: 20 }, () =>
+        post('/v1/scrape/batch', KEY_A, { length: body.length, body }),
+      );
+      const other = await env.service.call(
+        'POST',
+        '/v1/scrape/async',
+        { url: `${env.target.origin}/page` },
+        KEY_B,
+      );
+      expect(other.status).toBe(202);
+      const answers = await Promise.all(flood.map((f) => f.answer));
+      for (const f of flood) f.request.destroy();
+      peak = Math.max(peak, process.memoryUsage().rss);
+      const statuses = answers.map((a) => a?.status ?? 'reset');
+      // Read in full, a batch answers 400 (its URLs are bad); the rest were never read.
+      expect(statuses.every((s) => s === 400 || s === 429 || s === 'reset')).toBe(true);
+      expect(statuses.filter((s) => s === 400).length).toBeLessThanOrEqual(10);
+      const throttled = answers.filter((a) => a?.status === 429);
+      expect(throttled.length).toBeGreaterThanOrEqual(5);
+      for (const a of throttled) {
+        expect(a!.body.code).toBe('TOO_MANY_REQUEST_BYTES');
+        expect(Number(a!.headers.get('retry-after'))).toBeGreaterThan(0);
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    // Holding all twenty bodies' bytes alone would cost 160 MiB, before any parsing.
+    expect(peak - baseline).toBeLessThan(20 * BATCH_LIMIT);
+    // Every reservation was given back: the key may send again.
+    const after = await post('/v1/scrape/async', KEY_A, { length: smallJob().length, body: smallJob() })
+      .answer;
+    expect(after?.status).toBe(202);
+  }, 120_000);
+
+  test("a Retry-After 429 holds while a key's budget is taken, and bodies whose clients leave give it back", async () => {
+    const held = [0, 1].map(() => post('/v1/scrape/batch', KEY_A, { length: BATCH_LIMIT - 1 }));
+    // Both reserve their declared 8 MiB from the headers: the key's 16 MiB are taken.
+    const refused = await waitFor(
+      async () => {
+        const res = await post('/v1/scrape/async', KEY_A, { length: smallJob().length, body: smallJob() })
+          .answer;
+        return res?.status === 429 && res;
+      },
+      { what: "key A's 16 MiB to be reserved by its two unsent batches", timeoutMs: 30_000 },
+    );
+    expect(refused.body).toMatchObject({ success: false, code: 'TOO_MANY_REQUEST_BYTES' });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Key B's budget is its own.
+    const other = await env.service.call(
+      'POST',
+      '/v1/scrape/async',
+      { url: `${env.target.origin}/page` },
+      KEY_B,
+    );
+    expect(other.status).toBe(202);
+    for (const h of held) h.request.destroy();
+    await Promise.all(held.map((h) => h.answer));
+    await waitFor(
+      async () =>
+        (await post('/v1/scrape/async', KEY_A, { length: smallJob().length, body: smallJob() }).answer)
+          ?.status === 202,
+      { what: "key A's bytes to come back once its clients left", timeoutMs: 30_000 },
+    );
+  }, 60_000);
+});
