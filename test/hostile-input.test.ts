@@ -10,11 +10,12 @@ let target: TargetServer;
 
 beforeAll(async () => {
   target = await startTargetServer();
-  // Every arbitrary key is looked up (test/sign-in-throttle.test.ts shows the throttle that would
+  // Every arbitrary key is looked up and every redelivery asked reaches its route's checks
+  // (test/sign-in-throttle.test.ts and test/webhook-fairness.test.ts show the throttles that would
   // otherwise answer most of them 429 before any lookup).
   service = await startTestService({
     roles: { api: true, worker: false },
-    env: { OMNISCRAPE_SIGN_IN_FAILURES: '1000000' },
+    env: { OMNISCRAPE_SIGN_IN_FAILURES: '1000000', OMNISCRAPE_WEBHOOK_REDELIVERIES_PER_MINUTE: '100000' },
   });
 });
 afterAll(async () => {
