@@ -22,9 +22,9 @@ export const HISTORY_RETENTION_QUEUE = 'roll-up-and-delete-old-history';
 /** Webhook deliveries, one pg-boss job per job end (or redelivery); its retries are the backoff. */
 export const WEBHOOK_QUEUE = 'deliver-webhook';
 /**
- * Retries of a failing delivery: with pg-boss's backoff (the delay after the nth retry, n from 0,
- * is 1–2× retryDelay·2^n at random, capped at retryDelayMax) from 10–20 s up to an hour, 32
- * retries span about a day (24.4–25.4 h).
+ * Retries of a failing delivery: with pg-boss's backoff (the delay before retry n + 1 is 1–2×
+ * retryDelay·2^n at random, capped at retryDelayMax) from 10–20 s up to an hour, 32 retries span
+ * about a day (24.4–25.4 h).
  */
 export const WEBHOOK_RETRY_LIMIT = 32;
 export const WEBHOOK_RETRY_DELAY_MAX_SECONDS = 3600;
