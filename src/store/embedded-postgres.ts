@@ -128,6 +128,7 @@ function packageBinariesDir(): string {
   }
 }
 
+/** An initialised data dir's password file is missing or empty: the start stops, naming the file. */
 function missingPasswordFile(dataDir: string, passwordFile: string): never {
   throw new StartupFailure(
     `the embedded Postgres in ${dataDir} has no password in ${passwordFile}: put its superuser's password there (one line, mode 600)`,
