@@ -14,7 +14,12 @@ import type { Scraper } from './scraper/scraper';
 import type { ReportingDb } from './store/reporting-schema';
 import type { Store } from './store/pool';
 
-/** What the roles need from each other, passed in rather than held in module singletons. */
+/**
+ * What the roles need from each other, passed in. Two things belong to the process rather than to
+ * one service (tests run several services in one process), so their modules hold them: prom-client's
+ * process metrics, registered once (metrics/service-metrics.ts), and the names of the hot statements,
+ * registered as their modules load (namedStatement).
+ */
 export interface ServiceContext {
   config: Config;
   logger: Logger;

@@ -71,8 +71,8 @@ describe('claim loop', () => {
     await jest.advanceTimersByTimeAsync(300);
     expect(claims()).toBe(2); // the idle poll finds the first pair
     // 8 jobs of 5 ms, 2 at a time: freed slots claim the rest at once, all before the next idle
-    // poll. Waiting for a poll per pair would take three more polls; before it was fixed, the loop
-    // stopped claiming altogether after the first pair.
+    // poll. Waiting for a poll per pair would take three more polls, and a loop that claimed only
+    // when woken or polled would stop after the first pair.
     await jest.advanceTimersByTimeAsync(299);
     expect(done).toHaveLength(8);
     await loop.stop(1_000);

@@ -53,7 +53,7 @@ function executableOf(dataDir: string): string {
 }
 
 describe('embedded Postgres', () => {
-  test('its superuser password is random per data dir, in a mode-600 file beside it; the old fixed password is refused', async () => {
+  test('its superuser password is random per data dir, in a mode-600 file beside it, and no other password logs in', async () => {
     const a = await start({ dataDir: path.join(folder, 'a') });
     const b = await start({ dataDir: path.join(folder, 'b') });
     const password = fs.readFileSync(path.join(folder, 'a-password'), 'utf8').trim();
@@ -66,19 +66,25 @@ describe('embedded Postgres', () => {
     await expect(query(b.url, 'select 1', password)).rejects.toMatchObject({ code: '28P01' });
   });
 
-  test('a data dir made with the old fixed password `omniscrape` gets a random one on its next start', async () => {
-    const dataDir = path.join(folder, 'old');
+  test('a data dir without its password file does not start, and says which file to fill; with the password put back it starts', async () => {
+    const dataDir = path.join(folder, 'no-password-file');
     const server = await start({ dataDir });
-    // What older versions left: the superuser's password `omniscrape`, and no password file.
-    await query(server.url, "alter role postgres password 'omniscrape'");
+    const password = fs.readFileSync(`${dataDir}-password`, 'utf8');
     await server.stop();
     fs.rmSync(`${dataDir}-password`);
 
+    const failure = await startEmbeddedPostgres({ dataDir, port: server.port, persistent: true }).catch(
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(StartupFailure);
+    expect((failure as Error).message).toBe(
+      `the embedded Postgres in ${dataDir} has no password in ${dataDir}-password: put its superuser's password there (one line, mode 600)`,
+    );
+    expect(fs.existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
+
+    fs.writeFileSync(`${dataDir}-password`, password, { mode: 0o600 });
     const again = await start({ dataDir, port: server.port });
-    const password = fs.readFileSync(`${dataDir}-password`, 'utf8').trim();
-    expect(password).not.toBe('omniscrape');
-    await expect(query(again.url, 'select 1', 'omniscrape')).rejects.toMatchObject({ code: '28P01' });
-    await expect(query(again.url, 'select 1', password)).resolves.toHaveLength(1);
+    await expect(query(again.url, 'select 1')).resolves.toHaveLength(1);
   });
 
   test('crash() kills the server and all its processes at once; start() recovers the data', async () => {

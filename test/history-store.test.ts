@@ -396,7 +396,8 @@ describe('key slots', () => {
     expect(
       (await lockAndCountKeySlots(store.db, [otherKey], [fresh], LEASES)).get(otherKey)!.processing,
     ).toBe(1);
-    // The previous release's 3-argument form, kept for a rolling upgrade, counts sync scrapes as it did: all of them.
+    // The 3-argument form, which a release without sync leases calls during a rolling upgrade,
+    // counts every sync scrape.
     const previous = await sql<{
       processing: string;
     }>`select processing from omniscrape.key_slots(${[otherKey]}::uuid[], '{}'::uuid[], 60)`.execute(

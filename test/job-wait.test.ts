@@ -187,9 +187,9 @@ describe('job watchers', () => {
       expect(streamSaw).toEqual(['processing']);
       expect(waitSaw).toEqual(['processing']);
       forgetStream();
-      // An end, or a payload from a version without kinds, is for every watcher.
+      // An end, or the listener's reconnect (no payload: any change to any job), is for every watcher.
       await watchers.notice(`ended,${jobId}`);
-      await watchers.notice(jobId);
+      await watchers.notice(undefined);
       expect(waitSaw).toEqual(['processing', 'processing', 'processing']);
     } finally {
       forgetWait();

@@ -273,7 +273,7 @@ describe('OMNISCRAPE_METRICS_PORT: API and worker in separate processes, each wi
     await api?.stop();
   });
 
-  test("the API port no longer serves /metrics; each process counts what happened in it; the worker's log lines for a job carry its request id", async () => {
+  test("/metrics is served on the metrics port, not the API port; each process counts what happened in it; the worker's log lines for a job carry its request id", async () => {
     expect((await fetch(`${api.baseUrl}/metrics`)).status).toBe(404);
     const apiMetrics = `http://127.0.0.1:${api.running.metricsPort}`;
     const requestId = 'complaint-1234:trace.5678';

@@ -116,7 +116,7 @@ describe('worker memory budget', () => {
  * The worker's peak memory with many chunked and compressed pages in flight at once, the worker in
  * its own process so that its VmHWM is its own. Every page arrives without an announced decoded
  * size (chunked, or a Content-Length that counts compressed bytes), so each enters the budget
- * cheaply and grows as it is read: the case where the budget used to be no bound at all.
+ * cheaply and grows as it is read: a budget that counted only announced sizes would not bound it.
  */
 describe('worker memory with chunked and compressed pages', () => {
   const IN_FLIGHT = 64;

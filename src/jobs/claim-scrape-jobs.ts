@@ -72,7 +72,7 @@ export async function claimScrapeJobs(
     changed = rows.map((r) => r.id);
     const ended = admitted.filter((j) => !rowOf.has(j.data.jobId));
     if (busy.length > 0) {
-      // A taken-over job waits as queued; each waits its turn as a copy in the same group.
+      // A busy key's job goes back to queued and waits its turn as a copy in its group (retryCopy).
       const busyIds = busy.map((j) => j.data.jobId);
       await requeueScrapeJobs(trx, busyIds);
       changed.push(...busyIds);

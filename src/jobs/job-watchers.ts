@@ -86,14 +86,14 @@ export class JobWatchers {
   /**
    * A notice on the status channel: its payload is the kind of change and the jobs it names
    * (comma-separated, announce-status-changes.ts); none (the LISTEN connection was just opened)
-   * stands for every watched job, since notices sent while it was down are lost. `watchNamed`
-   * watchers are told at once; the others once their jobs were re-read. Resolves once the watchers
-   * were told (it never rejects).
+   * stands for any change to every watched job, since notices sent while it was down are lost. A
+   * payload that starts with no kind names no job. `watchNamed` watchers are told at once; the
+   * others once their jobs were re-read. Resolves once the watchers were told (it never rejects).
    */
   notice(payload: string | undefined): Promise<void> {
-    const items = payload?.split(',');
-    const kind = STATUS_CHANGE_KINDS.find((k) => k === items?.[0]);
-    const named = items ? (kind ? items.slice(1) : items) : [...this.#watching.keys()];
+    const [first, ...ids] = payload?.split(',') ?? [];
+    const kind = STATUS_CHANGE_KINDS.find((k) => k === first);
+    const named = payload === undefined ? [...this.#watching.keys()] : kind ? ids : [];
     for (const id of named) this.#tellNamed(id);
     return this.reread(named.filter((id) => this.#wantsReread(id, kind)));
   }
@@ -104,7 +104,7 @@ export class JobWatchers {
     if (set) for (const watcher of set) watcher.onNamed?.();
   }
 
-  /** Whether a watcher of this job needs it re-read after a notice of this kind (undefined: any). */
+  /** Whether a watcher of this job needs it re-read after a notice of this kind (undefined: any change). */
   #wantsReread(jobId: string, kind: StatusChangeKind | undefined): boolean {
     const set = this.#watching.get(jobId);
     if (!set) return false;

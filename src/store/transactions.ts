@@ -7,23 +7,23 @@ import type { Db } from './schema';
  * (lockAndCountKeySlots) and the start of the jobs' attempts (startScrapeAttempts), together.
  *
  * - enable_sort off: pg-boss's fetch should walk its queue-order index and stop after a batch.
- *   With statistics that lag a fast-growing queue, Postgres expected a handful of ready jobs and
- *   sorted the whole backlog on every fetch instead (docs/performance.md). Sorts the statement
+ *   With statistics that lag a fast-growing queue, Postgres expects a handful of ready jobs and
+ *   otherwise sorts the whole backlog on every fetch (docs/performance.md). Sorts the statement
  *   cannot do without (its window over the batch) still run.
  * - synchronous_commit off: the claim commits without waiting for its WAL flush. Both halves of a
  *   claim are in this one transaction, so a crash that loses it loses both: the job is simply queued
  *   again, as if never claimed (its scrape, if it had begun, runs again, as after any crash). And
  *   the job's outcome is committed durably, which flushes the claim's WAL before it.
- * - jit off: a claim's statements are short lookups that compiling never pays for, and on
- *   Postgres 16 and older a disabled plan node (enable_sort off) adds 1e10 to the plan's cost,
- *   past every jit_*_above_cost threshold: on a server built with LLVM (Debian's, most managed
- *   services') each fetch was compiled first, most of the claim's time (docs/performance.md). Set
- *   here, per transaction, rather than per connection, so it holds through PgBouncer's transaction
- *   mode too, and leaves every other session's JIT setting alone. test/stock-postgres-jit.test.ts
- *   checks the claim's plans.
+ * - jit off: a claim's statements are short lookups that compiling never pays for. On Postgres 17
+ *   and older a disabled plan node (enable_sort off) adds 1e10 to the plan's cost, past every
+ *   jit_*_above_cost threshold, so on a server built with LLVM (Debian's, most managed services')
+ *   JIT would compile each fetch first, most of the claim's time (docs/performance.md); Postgres 18
+ *   counts disabled nodes apart from the cost. Set here, per transaction, rather than per
+ *   connection, so it holds through PgBouncer's transaction mode too, and leaves every other
+ *   session's JIT setting alone. test/stock-postgres-jit.test.ts checks the claim's plans.
  * - plan_cache_mode force_generic_plan: the claim's statements run prepared (see PreparingClient),
- *   and their plans do not depend on the values (a batch's ids and keys), yet Postgres kept
- *   planning the key count anew for every claim (docs/performance.md).
+ *   and their plans do not depend on the values (a batch's ids and keys), yet under the default
+ *   mode Postgres plans the key count anew for every claim (docs/performance.md).
  */
 export const CLAIM_TRANSACTION_SETTINGS = {
   enable_sort: 'off',

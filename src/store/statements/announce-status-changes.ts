@@ -7,8 +7,7 @@ export const JOB_STATUS_CHANNEL = 'omniscrape_job_status';
 /**
  * What a notice announces, its payload's first item: `ended` (the jobs reached a terminal status)
  * or `changed` (another status: processing, or queued again). A `?wait=` needs only the first, so
- * the listeners re-read for it only the jobs an event stream watches. A payload without either
- * (from a version before them) may be any change.
+ * the listeners re-read for it only the jobs an event stream watches.
  */
 export type StatusChangeKind = 'ended' | 'changed';
 

@@ -32,8 +32,8 @@ const SELECT_JOBS = `select j.id, j.api_key_id, j.status, j.url, j.created_at, j
  * The poll, the API's most frequent statement: two primary-key lookups, prepared so each
  * connection plans it once (planning cost more than running it, docs/performance.md), with the
  * result handed back as text. It selects by id alone and the owner is checked on the row: with
- * `api_key_id` in the WHERE clause, the generic plan Postgres cached while the table was small
- * walked the key's index instead, and a cached plan is not revisited as the table grows.
+ * `api_key_id` in the WHERE clause, a generic plan Postgres caches while the table is small walks
+ * the key's index instead, and a cached plan is not revisited as the table grows.
  */
 const FIND_JOB = namedStatement('omniscrape_find_job', `${SELECT_JOBS} where j.id = $1`);
 
