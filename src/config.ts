@@ -7,8 +7,8 @@ import { parseSecretsKey } from './sealed-secrets';
  * Every setting the service reads, parsed once at start-up and passed down. The table below is the
  * one place a setting is declared: its Config field (with its meaning, on the field), the
  * environment variable it is read from, and its type, bounds and default. `Config` is derived from
- * it. Environment variables are the interface scripts rely on; the README lists each of them with
- * its default (test/config.test.ts keeps the two in step).
+ * it. Environment variables are the interface scripts rely on; docs/operations.md lists each of them
+ * with its default (test/config.test.ts keeps the two in step).
  */
 
 const booleanFromEnv = z
@@ -101,7 +101,7 @@ const fromEnv = <S extends z.ZodType>(env: string, schema: S) => ({ env, schema 
  */
 const tunable = <S extends z.ZodType>(schema: S) => ({ env: undefined, schema });
 
-/** Most connections one pool opens (README: Connection budget adds them up per role). */
+/** Most connections one pool opens (docs/production-postgres.md, Connection budget, adds them up per role). */
 const poolSize = z.coerce.number().int().min(1).max(1000);
 
 const settings = {

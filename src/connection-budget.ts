@@ -19,9 +19,10 @@ export interface ConnectionBudget {
 }
 
 /**
- * The most connections a process of these roles opens to Postgres (README: Connection budget), so
- * a team can fit api, worker and serve processes into a shared max_connections. The start-up step
- * (serve's migration, api's and worker's check) closes its connections before these open.
+ * The most connections a process of these roles opens to Postgres (docs/production-postgres.md:
+ * Connection budget), so a team can fit api, worker and serve processes into a shared
+ * max_connections. The start-up step (serve's migration, api's and worker's check) closes its
+ * connections before these open.
  */
 export function connectionBudget(config: Config, roles: ServiceRoles): ConnectionBudget {
   const store = roles.api ? config.apiPoolSize : config.workerPoolSize;

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig, SETTING_VARIABLES } from '../src/config';
 
-/** The README's Settings table: variable → default as written there ("—": none). */
-function readmeSettings(): Map<string, string> {
-  const lines = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8').split('\n');
+/** The Settings table of docs/operations.md: variable → default as written there ("—": none). */
+function documentedSettings(): Map<string, string> {
+  const lines = readFileSync(path.join(__dirname, '..', 'docs', 'operations.md'), 'utf8').split('\n');
   const header = lines.findIndex((line) => /^\|\s*variable\s*\|\s*default\s*\|/.test(line));
   expect(header).toBeGreaterThan(-1);
   const rows = new Map<string, string>();
@@ -20,15 +20,15 @@ function readmeSettings(): Map<string, string> {
 }
 
 describe('settings', () => {
-  test("the README's Settings table lists every variable the service reads, and only those", () => {
-    expect([...readmeSettings().keys()].sort()).toEqual(SETTING_VARIABLES.map((s) => s.env).sort());
+  test('the Settings table of docs/operations.md lists every variable the service reads, and only those', () => {
+    expect([...documentedSettings().keys()].sort()).toEqual(SETTING_VARIABLES.map((s) => s.env).sort());
   });
 
-  test("each default in the README's Settings table is the default the service applies", () => {
-    const readme = readmeSettings();
+  test('each default in the Settings table of docs/operations.md is the default the service applies', () => {
+    const table = documentedSettings();
     const unset = loadConfig({});
     for (const { field, env } of SETTING_VARIABLES) {
-      const documented = readme.get(env);
+      const documented = table.get(env);
       if (documented === '—') {
         // No default: the setting is simply absent.
         expect({ env, value: unset[field] }).toEqual({

@@ -132,7 +132,7 @@ describe('connection budget', () => {
     expect(budgetOf({ api: true, worker: false })).toBe(2 + 2 + 2 + 1);
     expect(budgetOf({ api: false, worker: true })).toBe(2 + 2 + 2);
     expect(budgetOf({ api: true, worker: true })).toBe(2 + 2 + 2 + 3);
-    // The defaults, as the README states them.
+    // The defaults, as docs/production-postgres.md states them.
     const defaults = loadConfig({});
     expect(connectionBudget(defaults, { api: true, worker: false }).total).toBe(20 + 10 + 4 + 1);
     expect(connectionBudget(defaults, { api: false, worker: true }).total).toBe(10 + 9 + 2);

@@ -18,7 +18,7 @@ afterAll(async () => {
   await service?.stop();
 });
 
-/** `omniscrape keys create NAME --admin`, as the README says; returns the key it prints. */
+/** `omniscrape keys create NAME --admin`, as docs/operations.md says; returns the key it prints. */
 async function createAdminKey(name: string): Promise<string> {
   const created = await runCli(['keys', 'create', name, '--admin'], { DATABASE_URL: service.databaseUrl });
   expect(created.code).toBe(0);

@@ -4,7 +4,7 @@ import { migrations } from '../migrations';
 import { blockingStatements } from './helpers/migration-rules';
 
 /**
- * The last migration written before the rule (README "Online migrations"): 0001–0011 ran on
+ * The last migration written before the rule (docs/production-postgres.md, "Online migrations"): 0001–0011 ran on
  * installs already and are history; what they leave is checked by online-migrations.test.ts.
  */
 const LAST_BEFORE_THE_RULE = '0011_admin_keys_and_sessions';

@@ -17,15 +17,15 @@ import { waitFor } from './helpers/wait';
 
 // The service behind Debian's PgBouncer (1.18) in transaction mode, as a team's Postgres often
 // sits: DATABASE_URL is PgBouncer's, OMNISCRAPE_DIRECT_DATABASE_URL Postgres's own, prepared
-// statements off, PgBouncer set up as the README's example.
+// statements off, PgBouncer set up as docs/production-postgres.md's example.
 
 /**
- * The [pgbouncer] section of the README's example pgbouncer.ini, but for the lines naming that
+ * The [pgbouncer] section of the example pgbouncer.ini in docs/production-postgres.md, but for the lines naming that
  * machine's addresses and files (the test's PgBouncer listens and keeps its files elsewhere).
  */
-function readmePgBouncerSettings(): Record<string, string> {
-  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
-  const ini = /```ini\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('### PgBouncer')))?.[1] ?? '';
+function documentedPgBouncerSettings(): Record<string, string> {
+  const page = fs.readFileSync(path.join(__dirname, '..', 'docs', 'production-postgres.md'), 'utf8');
+  const ini = /```ini\n([\s\S]*?)```/.exec(page.slice(page.indexOf('## PgBouncer')))?.[1] ?? '';
   const local = new Set(['listen_addr', 'listen_port', 'auth_file', 'logfile', 'pidfile', 'unix_socket_dir']);
   const entries = ini
     .slice(ini.indexOf('[pgbouncer]'))
@@ -52,7 +52,7 @@ beforeAll(async () => {
   };
   target = await startTargetServer({ '/n': (_req, res) => void res.end('ok') });
   database = await createTestDatabase();
-  const settings = readmePgBouncerSettings();
+  const settings = documentedPgBouncerSettings();
   expect(settings).toMatchObject({ pool_mode: 'transaction', auth_type: 'scram-sha-256' });
   bouncer = await startPgBouncer(database.url, { settings });
   service = await startTestService({

@@ -72,24 +72,24 @@ function standardValid(delivery: Delivery, secret: string, options?: { format: '
 }
 
 /**
- * The README's verifier of X-Omniscrape-Signature, run as printed there (the ```js block that
+ * The verifier of X-Omniscrape-Signature in docs/api.md, run as printed there (the ```js block that
  * defines verifyOmniscrapeWebhook).
  */
-const readmeVerifier: (rawBody: string, header: string, secret: string) => boolean = (() => {
-  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+const documentedVerifier: (rawBody: string, header: string, secret: string) => boolean = (() => {
+  const page = fs.readFileSync(path.join(__dirname, '..', 'docs', 'api.md'), 'utf8');
   const block =
     /```js\n(const crypto = require\('node:crypto'\);[\s\S]*?function verifyOmniscrapeWebhook[\s\S]*?)```/.exec(
-      readme,
+      page,
     );
-  if (!block) throw new Error('README.md has no ```js block defining verifyOmniscrapeWebhook');
+  if (!block) throw new Error('docs/api.md has no ```js block defining verifyOmniscrapeWebhook');
   const requireCrypto = (name: string) => {
-    if (name !== 'node:crypto') throw new Error(`the README's verifier requires ${name}`);
+    if (name !== 'node:crypto') throw new Error(`the verifier of docs/api.md requires ${name}`);
     return nodeCrypto;
   };
   return vm.runInNewContext(`${block[1]}\nverifyOmniscrapeWebhook`, { require: requireCrypto, Buffer });
 })();
 const omniscrapeValid = (delivery: Delivery, secret: string) =>
-  readmeVerifier(delivery.body, String(delivery.headers['x-omniscrape-signature']), secret);
+  documentedVerifier(delivery.body, String(delivery.headers['x-omniscrape-signature']), secret);
 
 /** `omniscrape keys create NAME --json`, as an operator runs it. */
 async function createKey(name: string): Promise<{ key: string; webhook_secret: string }> {

@@ -13,7 +13,7 @@ import { runRoles } from './run-roles';
 const program = new Command()
   .name('omniscrape')
   .description(
-    'Self-hosted web-scraping gateway whose async jobs run on Postgres alone.\nSettings come from the environment (see README).',
+    'Self-hosted web-scraping gateway whose async jobs run on Postgres alone.\nSettings come from the environment (see docs/operations.md).',
   )
   .showHelpAfterError();
 

@@ -120,7 +120,7 @@ async function runtimeRoleVerdicts(db: Db): Promise<Verdict[]> {
     return [
       warn(
         'runtime role',
-        `role "${role}" has the runtime grants, and ${excess.includes('superuser') ? 'is a superuser' : `may also ${excess.join(', ')}`}: fine for serve and migrate; api and worker need only the runtime grants (README "Roles and grants")`,
+        `role "${role}" has the runtime grants, and ${excess.includes('superuser') ? 'is a superuser' : `may also ${excess.join(', ')}`}: fine for serve and migrate; api and worker need only the runtime grants (docs/production-postgres.md, "Roles and grants")`,
       ),
     ];
   return [ok('runtime role', `role "${role}" has the runtime grants, and no DDL rights`)];
@@ -132,7 +132,7 @@ function pgBouncerVerdicts(detection: PgBouncerDetection, config: Config): Verdi
     return [
       warn(
         'pgbouncer',
-        'could not tell whether DATABASE_URL goes through a pooler; behind one in transaction mode, see README "PgBouncer"',
+        'could not tell whether DATABASE_URL goes through a pooler; behind one in transaction mode, see docs/production-postgres.md, "PgBouncer"',
       ),
     ];
   const what = `PgBouncer${detection.version ? ` ${detection.version}` : ''} in ${detection.poolMode ?? 'an unknown'} mode (${detection.poolModeSource === 'admin-console' ? 'its admin console' : 'observed'})`;
@@ -178,7 +178,7 @@ function connectionsVerdict(
   if (need > available)
     return fail(
       'max_connections',
-      `${shape} = ${need} connections at most${via}, more than ${leaves}: raise max_connections, run fewer processes or lower the pools (README "Connection budget")`,
+      `${shape} = ${need} connections at most${via}, more than ${leaves}: raise max_connections, run fewer processes or lower the pools (docs/production-postgres.md, "Connection budget")`,
     );
   if (need + others > available)
     return warn(

@@ -4,7 +4,7 @@ import type { PoolCounts } from '../store/pool';
 import type { QueueDepthRow } from '../store/queue-depth';
 import type { ListenerObserver } from '../store/notification-listener';
 
-// Every metric omniscrape exports is defined in this file (README: Metrics lists them). Labels
+// Every metric omniscrape exports is defined in this file (docs/operations.md, Metrics, lists them). Labels
 // name classes, never a key or a URL: the exposition may be open to anyone who reaches the port.
 
 /** The route label of a request no route matched (an unknown path, or one refused before routing). */

@@ -31,13 +31,13 @@ export interface ListedJob extends PublicJobRow {
  * (api_key_id, created_at) serves it walked backwards: the position bounds that walk through
  * `created_at <=`, the id breaks ties on the rows of that one instant, and a status filter is
  * checked on the rows the walk reads, or served by a partial index for the rare statuses
- * (migration 0006; plans in README "List jobs").
+ * (migration 0006; plans in docs/performance.md, "Listing jobs on a large history").
  */
 export async function listJobsForKey(db: Db, filter: JobListFilter): Promise<ListedJob[]> {
   return listJobsQuery(db, filter).execute();
 }
 
-/** The statement of listJobsForKey, unrun (its plan is checked on a large history, README). */
+/** The statement of listJobsForKey, unrun (its plan is checked on a large history, docs/performance.md). */
 export function listJobsQuery(db: Db, filter: JobListFilter) {
   let query = db
     .selectFrom('omniscrape.scrape_jobs')

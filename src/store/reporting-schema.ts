@@ -1,5 +1,5 @@
-// The reporting views (schema `omniscrape_reporting`, migrations 0010 and 0012; README and
-// docs/reporting.md document them column by column), as the reporting handle reads them. Views only gain columns, so
+// The reporting views (schema `omniscrape_reporting`, migrations 0010 and 0012;
+// docs/reporting.md documents them column by column), as the reporting handle reads them. Views only gain columns, so
 // the interfaces here only ever grow. Read-only: nothing is insertable or updatable.
 import type { ColumnType, Kysely } from 'kysely';
 

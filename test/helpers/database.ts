@@ -31,9 +31,9 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
 }
 
 /**
- * The two roles of README "Roles and grants" in the database at `url`: an owner that may create
- * schemas in it, and a runtime role with no rights yet. Creating in schema public is revoked, as
- * the README says for Postgres 13 and 14, where every role may.
+ * The two roles of "Roles and grants" (docs/production-postgres.md) in the database at `url`: an
+ * owner that may create schemas in it, and a runtime role with no rights yet. Creating in schema
+ * public is revoked, as that page says for Postgres 13 and 14, where every role may.
  */
 export async function createOwnerAndRuntimeRoles(
   url: string,

@@ -2,8 +2,8 @@ import ts from 'typescript';
 
 /**
  * What in a migration's `up` would hold a big table locked for longer than a moment, found in its
- * source text: each finding names the statement and what to do instead (README "Online
- * migrations"). A statement that is fine anyway (an index on a table the same migration creates,
+ * source text: each finding names the statement and what to do instead (docs/production-postgres.md,
+ * "Online migrations"). A statement that is fine anyway (an index on a table the same migration creates,
  * so empty) is let through by a comment in it: `// online: <why>`.
  *
  * It reads text, so it is a reviewer's checklist that cannot forget, not a proof: a statement

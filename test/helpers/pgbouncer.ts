@@ -39,7 +39,7 @@ const INSTALL_HINT = 'install it with `sh scripts/pgbouncer.sh` (as root; Debian
  * Starts PgBouncer before `serverUrl`'s Postgres. Clients log in with SCRAM against the user's
  * SCRAM secret, copied from pg_authid into the auth_file (so `serverUrl` must be a superuser's),
  * and PgBouncer logs in to Postgres with the keys the client's own SCRAM exchange proved: the
- * setup the README prints. PgBouncer refuses to run as root: as root it runs as `postgres`, who
+ * setup docs/production-postgres.md prints. PgBouncer refuses to run as root: as root it runs as `postgres`, who
  * owns its folder.
  */
 export async function startPgBouncer(serverUrl: string, options: PgBouncerOptions = {}): Promise<PgBouncer> {
