@@ -17,7 +17,7 @@ const booleanFromEnv = z
 
 /**
  * Shortest key OMNISCRAPE_API_KEYS may give: operators choose these keys, and a short one could be
- * guessed (generated keys are 52 characters).
+ * guessed (generated keys are 36 characters: `osk_` and 24 random bytes in base64url).
  */
 export const MIN_PROVISIONED_KEY_LENGTH = 20;
 

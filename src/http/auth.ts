@@ -10,7 +10,7 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Longer keys are refused before any lookup (generated keys are 52 characters). */
+/** Longer keys are refused before any lookup (generated keys are 36 characters: `osk_` and 24 random bytes in base64url). */
 export const MAX_KEY_LENGTH = 256;
 
 /**
