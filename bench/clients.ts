@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
+import { isTerminal, type JobStatus } from '../src/contract/errors';
 
 export interface Timed {
   jobsPerSecond: number;
@@ -16,13 +17,11 @@ export const median = (values: number[]) => percentile(values, 50);
 
 interface ApiClient {
   submit(url: string): Promise<string>;
-  poll(jobId: string): Promise<string>;
+  poll(jobId: string): Promise<JobStatus>;
   /** GET /v1/jobs/{id}?wait=: the job as the answer found it, and when the answer arrived (epoch ms). */
-  wait(jobId: string, seconds: number): Promise<{ status: string; updatedAt: number; arrivedAt: number }>;
+  wait(jobId: string, seconds: number): Promise<{ status: JobStatus; updatedAt: number; arrivedAt: number }>;
   close(): Promise<void>;
 }
-
-const TERMINAL = new Set(['completed', 'failed', 'timed_out', 'cancelled']);
 
 /** A keep-alive HTTP client for one gateway (omniscrape or the BullMQ baseline: same API). */
 export function apiClient(baseUrl: string, apiKey: string, connections = 64): ApiClient {
@@ -50,7 +49,7 @@ export function apiClient(baseUrl: string, apiKey: string, connections = 64): Ap
       const res = await pool.request({ path: `/v1/jobs/${jobId}`, method: 'GET', headers });
       const body = (await res.body.json()) as any;
       if (res.statusCode !== 200) throw new Error(`poll answered ${res.statusCode}: ${JSON.stringify(body)}`);
-      return body.data.status as string;
+      return body.data.status as JobStatus;
     },
     async wait(jobId, seconds) {
       const res = await pool.request({ path: `/v1/jobs/${jobId}?wait=${seconds}`, method: 'GET', headers });
@@ -226,8 +225,8 @@ export async function endToEndWithWait(
         continue;
       }
       next++;
-      let status = '';
-      while (!TERMINAL.has(status)) status = (await waitClient.wait(id, 30)).status;
+      let status: JobStatus = 'queued';
+      while (!isTerminal(status)) status = (await waitClient.wait(id, 30)).status;
       if (status !== 'completed') throw new Error(`job ${id} ended ${status}`);
     }
   });
@@ -245,7 +244,7 @@ export async function waitLatency(client: ApiClient, targetUrl: string, samples:
   for (let i = 0; i < samples; i++) {
     const id = await client.submit(targetUrl);
     let answer = await client.wait(id, 30);
-    while (!TERMINAL.has(answer.status)) answer = await client.wait(id, 30);
+    while (!isTerminal(answer.status)) answer = await client.wait(id, 30);
     latencies.push(answer.arrivedAt - answer.updatedAt);
   }
   return latencies;

@@ -12,6 +12,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { isTerminal } from '../src/contract/errors';
 import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
 import { percentile } from './clients';
@@ -76,7 +77,7 @@ async function jobEndToEnd(baseUrl: string, url: string): Promise<number> {
   for (;;) {
     const polled = await call(baseUrl, KEY_B, 'GET', `/v1/jobs/${submitted.body.job_id}?wait=30`);
     if (polled.body.data?.status === 'completed') return performance.now() - start;
-    if (polled.status !== 200 || ['failed', 'timed_out', 'cancelled'].includes(polled.body.data?.status))
+    if (polled.status !== 200 || isTerminal(polled.body.data?.status))
       throw new Error(`B's job ended ${JSON.stringify(polled.body)}`);
   }
 }

@@ -1,3 +1,4 @@
+import { JOB_STATUSES } from '../src/contract/errors';
 import { cancelBatchJobs } from '../src/store/batches';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
@@ -200,7 +201,7 @@ describe('results beyond one statement', () => {
 });
 
 describe('status changes', () => {
-  const ALL: JobStatus[] = ['queued', 'processing', 'completed', 'failed', 'timed_out', 'cancelled'];
+  const ALL = JOB_STATUSES;
   const anHourAgo = () => new Date(Date.now() - 3_600_000);
 
   /** A job in `status` at attempt 1, started and last seen an hour ago. */

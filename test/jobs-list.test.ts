@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isTerminal, JOB_STATUSES } from '../src/contract/errors';
 import { KEY_B, startTestService, type TestService } from './helpers/service';
 
 let service: TestService;
@@ -123,14 +124,12 @@ describe('GET /v1/jobs', () => {
 
   test('status (one or a comma-separated list), since and until filter the list', async () => {
     const w = year(4);
-    const statuses = ['queued', 'processing', 'completed', 'failed', 'timed_out', 'cancelled'];
+    const statuses = JOB_STATUSES;
     const ids = await insertJobs(
       statuses.map((status, i) => ({
         created_at: w.at(i),
         status,
-        ...(['failed', 'timed_out', 'cancelled'].includes(status)
-          ? { error_code: status.toUpperCase() }
-          : {}),
+        ...(isTerminal(status) && status !== 'completed' ? { error_code: status.toUpperCase() } : {}),
         ...(status === 'completed' ? { result_expires_at: '2999-01-01T00:00:00Z' } : {}),
       })),
     );

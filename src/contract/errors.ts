@@ -91,6 +91,9 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 /** Every status but queued and processing is final (it changes no more), a status added later included. */
 export const isTerminal = (status: JobStatus): boolean => status !== 'queued' && status !== 'processing';
 
+/** The final statuses (those isTerminal holds for), for SQL and lists. */
+export const TERMINAL_STATUSES: readonly JobStatus[] = JOB_STATUSES.filter(isTerminal);
+
 export const errorBody = z
   .strictObject({
     success: z.literal(false),

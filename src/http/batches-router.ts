@@ -3,15 +3,9 @@ import { z } from 'zod';
 import type { batchAnswer, batchCancelled } from '../contract/responses';
 import { batchPageQuery as batchPageQueryContract } from '../contract/requests';
 import type { ServiceContext } from '../context';
+import { cancelBatch } from '../jobs/cancel-job';
 import { presentJobState } from '../jobs/job-view';
-import { enqueueWebhooksOf } from '../jobs/webhook-trigger';
-import {
-  batchProgress,
-  cancelBatchJobs,
-  findBatchForKey,
-  listBatchJobs,
-  type BatchForOwner,
-} from '../store/batches';
+import { batchProgress, findBatchForKey, listBatchJobs, type BatchForOwner } from '../store/batches';
 import { batchSummary, streamBatchEvents } from './batch-events';
 import { apiKeyOf } from './auth';
 import { batchNotFound } from './errors';
@@ -67,10 +61,7 @@ export function batchesRouter(
   /** Cancels the batch's queued jobs; those already started or ended go on as they are. */
   router.delete('/batches/:batch_id', async (req, res) => {
     const batch = await ownedBatch(req);
-    const cancelled = await cancelBatchJobs(ctx.store.db, batch.id, apiKeyOf(req).id);
-    ctx.statusNotices.announce('ended', cancelled);
-    ctx.metrics.jobsEnded({ kind: 'async', status: 'cancelled', errorCode: 'CANCELLED' }, cancelled.length);
-    await enqueueWebhooksOf(ctx, cancelled);
+    const cancelled = await cancelBatch(ctx, batch.id, apiKeyOf(req).id);
     const body: z.input<typeof batchCancelled> = {
       success: true,
       batch_id: batch.id,

@@ -5,7 +5,7 @@ import type { ServiceContext } from '../context';
 import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
 import { listJobs } from '../jobs/list-jobs';
-import { enqueueWebhooksOf, redeliverWebhook } from '../jobs/webhook-trigger';
+import { redeliverWebhook } from '../jobs/webhook-trigger';
 import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
 import { listWebhookDeliveries } from '../store/webhooks';
 import { apiKeyOf } from './auth';
@@ -74,11 +74,8 @@ export function jobsRouter(
   router.delete('/jobs/:job_id', async (req, res) => {
     const id = idParam(req.params.job_id);
     if (!id) throw jobNotFound();
-    const job = await cancelJob(ctx.store.db, id, apiKeyOf(req).id);
+    const job = await cancelJob(ctx, id, apiKeyOf(req).id);
     if (!job) throw jobNotFound();
-    ctx.statusNotices.announce('ended', [job.id]);
-    ctx.metrics.jobsEnded({ kind: 'async', status: 'cancelled', errorCode: 'CANCELLED' }, 1);
-    await enqueueWebhooksOf(ctx, [job.id]);
     res.type('application/json').send(jobBody(job));
   });
 

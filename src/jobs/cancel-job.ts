@@ -1,7 +1,11 @@
+import type { ServiceContext } from '../context';
 import { jobNotCancellable } from '../errors';
-import type { Db } from '../store/schema';
+import { cancelBatchJobs } from '../store/batches';
 import { cancelScrapeJob } from '../store/scrape-jobs';
 import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
+import { enqueueWebhooksOf } from './webhook-trigger';
+
+type CancelContext = Pick<ServiceContext, 'store' | 'boss' | 'statusNotices' | 'metrics'>;
 
 /**
  * DELETE /v1/jobs/{id}: a queued job of this key ends `cancelled`. Returns the cancelled job,
@@ -9,10 +13,37 @@ import { findJobForKey, type JobForOwner } from '../store/statements/find-job-fo
  * status) for a job a worker already started or that already ended. The job's pg-boss entry is
  * left in the queue: the claim that fetches it finds the row cancelled and completes it unscraped.
  */
-export async function cancelJob(db: Db, id: string, apiKeyId: string): Promise<JobForOwner | undefined> {
-  const cancelled = await cancelScrapeJob(db, id, apiKeyId);
-  if (cancelled) return cancelled;
-  const job = await findJobForKey(db, id, apiKeyId);
+export async function cancelJob(
+  ctx: CancelContext,
+  id: string,
+  apiKeyId: string,
+): Promise<JobForOwner | undefined> {
+  const cancelled = await cancelScrapeJob(ctx.store.db, id, apiKeyId);
+  if (cancelled) {
+    await announceCancelled(ctx, [cancelled.id]);
+    return cancelled;
+  }
+  const job = await findJobForKey(ctx.store.db, id, apiKeyId);
   if (!job) return undefined;
   throw jobNotCancellable(job.status);
+}
+
+/**
+ * DELETE /v1/batches/{id}: the batch's queued jobs (of this key) end `cancelled`; those already
+ * started or ended go on as they are. Returns the ids of the jobs it cancelled.
+ */
+export async function cancelBatch(ctx: CancelContext, batchId: string, apiKeyId: string): Promise<string[]> {
+  const cancelled = await cancelBatchJobs(ctx.store.db, batchId, apiKeyId);
+  await announceCancelled(ctx, cancelled);
+  return cancelled;
+}
+
+/**
+ * What a cancel sets off once it committed: waiting requests and streams hear the jobs ended, the
+ * jobs-ended metric counts them, and their webhooks (if any) are queued.
+ */
+async function announceCancelled(ctx: CancelContext, jobIds: string[]): Promise<void> {
+  ctx.statusNotices.announce('ended', jobIds);
+  ctx.metrics.jobsEnded({ kind: 'async', status: 'cancelled', errorCode: 'CANCELLED' }, jobIds.length);
+  await enqueueWebhooksOf(ctx, jobIds);
 }

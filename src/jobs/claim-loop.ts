@@ -1,5 +1,6 @@
 import type { JobAttempt, PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
+import { coalesced } from './coalesced';
 
 export interface ClaimLoopOptions<C> {
   queue: string;
@@ -61,8 +62,19 @@ export class ClaimLoop<C> {
   #pending = true;
   #loop: Promise<void> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
-  /** The heartbeat in flight, if any: one at a time, however slow Postgres is. */
-  #touching: Promise<void> | undefined;
+  /**
+   * One heartbeat at a time, however slow Postgres is. On a slow database the previous one may still
+   * be running when the next falls due: then that one is skipped (and said), not piled on top — the
+   * claims were refreshed as lately as the running one got to.
+   */
+  readonly #heartbeatDue = coalesced(() => this.#touch(), {
+    whileRunning: 'skip',
+    onOverlap: () =>
+      this.logger.warn(
+        { queue: this.options.queue, periodMs: (this.options.heartbeatSeconds * 1000) / 2 },
+        'heartbeat overran its period; skipping this one',
+      ),
+  });
 
   constructor(
     private readonly boss: PgBoss,
@@ -113,7 +125,7 @@ export class ClaimLoop<C> {
     this.#shutdown.abort(new Error('worker stopping'));
     await all();
     clearInterval(this.#heartbeat);
-    await this.#touching;
+    await this.#heartbeatDue.stop();
   }
 
   async #run(): Promise<void> {
@@ -210,23 +222,6 @@ export class ClaimLoop<C> {
         this.#slotFreed();
       });
     this.#held.set(key, { claimed, attempt, claim, done });
-  }
-
-  /**
-   * A heartbeat falls due. On a slow database the previous one may still be running: then this one
-   * is skipped (and said), not piled on top — the claims were refreshed as lately as that one got to.
-   */
-  #heartbeatDue(): void {
-    if (this.#touching) {
-      this.logger.warn(
-        { queue: this.options.queue, periodMs: (this.options.heartbeatSeconds * 1000) / 2 },
-        'heartbeat overran its period; skipping this one',
-      );
-      return;
-    }
-    this.#touching = this.#touch().finally(() => {
-      this.#touching = undefined;
-    });
   }
 
   async #touch(): Promise<void> {

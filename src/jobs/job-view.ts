@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { isTerminal } from '../contract/errors';
 import type { job } from '../contract/responses';
 import { withJsonMember } from '../store/json-text';
 import type { JobForOwner } from '../store/statements/find-job-for-key';
@@ -51,7 +52,7 @@ export function presentJobState(
       view.error = 'The result of this job has expired and was purged; the job history is kept.';
       if (job.result_expires_at) view.result_expired_at = iso(job.result_expires_at);
     }
-  } else if (job.status === 'failed' || job.status === 'timed_out' || job.status === 'cancelled') {
+  } else if (isTerminal(job.status)) {
     view.error = job.error_message ?? 'The scrape could not complete.';
     view.code = job.error_code ?? 'SCRAPE_FAILED';
   }

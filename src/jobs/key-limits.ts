@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Config } from '../config';
 import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../errors';
 import type { ApiKeyIdentity } from '../store/api-keys';
@@ -43,6 +44,8 @@ export async function checkMonthlyQuota(db: Db, key: ApiKeyIdentity, limits: Key
 
 /** How old a key's queued-job count may be before a submission counts again. */
 export const QUEUED_COUNT_MAX_AGE_MS = 1_000;
+/** Keys whose queued-job counts are kept at most; past it the least recently used goes. */
+const QUEUED_COUNT_MAX_KEYS = 10_000;
 
 /**
  * The queued-job cap, checked without counting a key's queue on every submission: a count is
@@ -53,46 +56,39 @@ export const QUEUED_COUNT_MAX_AGE_MS = 1_000;
  * a second's worth of submissions across several.
  */
 export class QueueCapCheck {
-  readonly #estimates = new Map<string, QueuedEstimate>();
-  readonly #counting = new Map<string, Promise<QueuedEstimate>>();
+  /** Key id → its queued jobs as last counted, plus those accepted here since. */
+  readonly #estimates = new LRUCache<string, QueuedEstimate, CountContext>({
+    max: QUEUED_COUNT_MAX_KEYS,
+    ttl: QUEUED_COUNT_MAX_AGE_MS,
+    fetchMethod: async (keyId, _stale, { context }) => ({
+      count: await countQueuedUpTo(context.db, keyId, context.cap),
+    }),
+  });
 
   /**
    * Throws when the key's queue has no room for `jobs` more (a batch is taken whole or not at
    * all); otherwise counts them as queued.
    */
   async check(db: Db, key: ApiKeyIdentity, limits: KeyLimits, jobs = 1): Promise<void> {
-    let estimate = this.#estimates.get(key.id);
-    if (
-      !estimate ||
-      Date.now() - estimate.at >= QUEUED_COUNT_MAX_AGE_MS ||
-      estimate.count + jobs > limits.maxQueued
-    ) {
-      estimate = await this.#recount(db, key.id, limits.maxQueued);
-    }
+    const context = { db, cap: limits.maxQueued };
+    const status: LRUCache.Status<string, QueuedEstimate, CountContext> = {};
+    let estimate = await this.#estimates.forceFetch(key.id, { context, status });
+    // Full by an estimate that was not just counted: count afresh (a count in flight is shared).
+    if (status.fetch === 'hit' && estimate.count + jobs > limits.maxQueued)
+      estimate = await this.#estimates.forceFetch(key.id, { context, forceRefresh: true });
     if (estimate.count + jobs > limits.maxQueued) throw tooManyQueuedJobs(limits.maxQueued);
     estimate.count += jobs;
-  }
-
-  #recount(db: Db, keyId: string, cap: number): Promise<QueuedEstimate> {
-    let counting = this.#counting.get(keyId);
-    if (!counting) {
-      counting = countQueuedUpTo(db, keyId, cap)
-        .then((count) => {
-          if (this.#estimates.size > 10_000) this.#estimates.clear(); // bounded memory with many keys
-          const estimate = { count, at: Date.now() };
-          this.#estimates.set(keyId, estimate);
-          return estimate;
-        })
-        .finally(() => this.#counting.delete(keyId));
-      this.#counting.set(keyId, counting);
-    }
-    return counting;
   }
 }
 
 interface QueuedEstimate {
   count: number;
-  at: number;
+}
+
+/** What a count needs: the database, and the cap it counts up to. */
+interface CountContext {
+  db: Db;
+  cap: number;
 }
 
 /** How old the queue's head round may be before a submission reads it again. */
@@ -125,14 +121,23 @@ const DEEPEST_ROUND = 1_000_000_000;
 export class KeyRounds {
   readonly #clocks = new Map<string, { round: number; used: number }>();
   #head = 0;
-  #headReadAt = -Infinity;
-  #reading: Promise<void> | undefined;
+  /** The head, read at most once per headMaxAgeMs; submissions meanwhile share the read. */
+  readonly #headRead: LRUCache<'head', number>;
 
-  /** `readHead` returns the round of the queue's first job (minus its priority), or null when the queue is empty. */
+  /**
+   * `readHead` returns the round of the queue's first job (minus its priority), or null when the
+   * queue is empty; with `headMaxAgeMs` 0 every submission reads it.
+   */
   constructor(
-    private readonly readHead: () => Promise<number | null>,
+    readHead: () => Promise<number | null>,
     private readonly headMaxAgeMs = HEAD_MAX_AGE_MS,
-  ) {}
+  ) {
+    this.#headRead = new LRUCache<'head', number>({
+      max: 1,
+      ttl: Math.max(1, headMaxAgeMs),
+      fetchMethod: async () => this.#moveHead(await readHead()),
+    });
+  }
 
   async priorityOf(keyId: string, concurrency: number): Promise<number> {
     const [priority] = await this.prioritiesOf(keyId, concurrency, 1);
@@ -159,26 +164,24 @@ export class KeyRounds {
     return priorities;
   }
 
-  /** Re-reads the head when it is older than headMaxAgeMs (submissions meanwhile share the read). */
   async #freshHead(): Promise<void> {
-    if (performance.now() - this.#headReadAt < this.headMaxAgeMs) return;
-    this.#reading ??= this.readHead()
-      .then((head) => {
-        if (head === null) {
-          // Nothing queued: no key is ahead of any other.
-          this.#clocks.clear();
-          this.#head = 0;
-        } else {
-          // Only forward: a lower head can only come from a job queued with an older head.
-          this.#head = Math.max(this.#head, Math.min(head, DEEPEST_ROUND));
-          if (this.#clocks.size > 10_000) {
-            for (const [key, clock] of this.#clocks) if (clock.round < this.#head) this.#clocks.delete(key);
-          }
-        }
-        this.#headReadAt = performance.now();
-      })
-      .finally(() => (this.#reading = undefined));
-    await this.#reading;
+    await this.#headRead.fetch('head', { forceRefresh: this.headMaxAgeMs <= 0 });
+  }
+
+  /** Takes in a head just read; returns the head now served. */
+  #moveHead(head: number | null): number {
+    if (head === null) {
+      // Nothing queued: no key is ahead of any other.
+      this.#clocks.clear();
+      this.#head = 0;
+    } else {
+      // Only forward: a lower head can only come from a job queued with an older head.
+      this.#head = Math.max(this.#head, Math.min(head, DEEPEST_ROUND));
+      if (this.#clocks.size > 10_000) {
+        for (const [key, clock] of this.#clocks) if (clock.round < this.#head) this.#clocks.delete(key);
+      }
+    }
+    return this.#head;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger';
+import { coalesced } from './coalesced';
 import type { Db } from '../store/schema';
 import {
   announceStatusChanges,
@@ -15,7 +16,7 @@ import {
  */
 export class StatusNotices {
   #pending = StatusNotices.#none();
-  #sending = false;
+  readonly #send = coalesced(() => this.#sendPending());
 
   constructor(
     private readonly db: Db,
@@ -29,20 +30,20 @@ export class StatusNotices {
   /** Announces that these jobs ended (a terminal status) or changed otherwise; call only after the changes committed. */
   announce(kind: StatusChangeKind, jobIds: Iterable<string>): void {
     for (const id of jobIds) this.#pending[kind].add(id);
-    if (this.#sending || STATUS_CHANGE_KINDS.every((k) => this.#pending[k].size === 0)) return;
+    if (STATUS_CHANGE_KINDS.every((k) => this.#pending[k].size === 0)) return;
+    this.#send();
+  }
+
+  async #sendPending(): Promise<void> {
     const ended = [...this.#pending.ended];
     const changed = [...this.#pending.changed];
+    if (ended.length + changed.length === 0) return;
     this.#pending = StatusNotices.#none();
-    this.#sending = true;
-    announceStatusChanges(this.db, { ended, changed })
+    await announceStatusChanges(this.db, { ended, changed })
       // Not rethrown: the changes are committed; a waiter that missed it answers when its wait ends,
       // and the listeners re-read every watched job when their connection comes back.
       .catch((err: unknown) =>
         this.logger.debug({ err, jobs: ended.length + changed.length }, 'could not announce status changes'),
-      )
-      .finally(() => {
-        this.#sending = false;
-        this.announce('ended', []);
-      });
+      );
   }
 }

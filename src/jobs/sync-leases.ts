@@ -1,4 +1,5 @@
 import type { Logger } from '../logger';
+import { coalesced } from './coalesced';
 import type { Db } from '../store/schema';
 import { touchScrapeJobs } from '../store/statements/touch-scrape-jobs';
 
@@ -20,9 +21,16 @@ export class SyncScrapeLeases {
   /** Running scrape's job id → when its lease was last renewed (performance.now()). */
   readonly #renewedAt = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
-  #renewing: Promise<void> | undefined;
-  /** A tick came while a renewal ran: renew again as soon as it ends. */
-  #followUp = false;
+  /** One renewal at a time; a tick that comes while one runs leaves a follow-up to run as soon as it ends. */
+  readonly #renewDue = coalesced(() => this.#renew(), {
+    onOverlap: (first) => {
+      if (first)
+        this.logger.warn(
+          { leaseSeconds: this.leaseSeconds },
+          'sync scrape leases: the previous renewal is still running; renewing again when it ends',
+        );
+    },
+  });
 
   constructor(
     private readonly db: Db,
@@ -51,20 +59,10 @@ export class SyncScrapeLeases {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#followUp = false;
-    await this.#renewing;
+    await this.#renewDue.stop();
   }
 
-  #renewDue(): void {
-    if (this.#renewing) {
-      if (!this.#followUp)
-        this.logger.warn(
-          { leaseSeconds: this.leaseSeconds },
-          'sync scrape leases: the previous renewal is still running; renewing again when it ends',
-        );
-      this.#followUp = this.#timer !== undefined;
-      return;
-    }
+  async #renew(): Promise<void> {
     const startedAt = performance.now();
     // Half a period, not a whole one: timers fire a little early or late, and a lease renewed at
     // the last tick must count as due at this one.
@@ -72,21 +70,13 @@ export class SyncScrapeLeases {
       .filter(([, at]) => startedAt - at >= this.#periodMs / 2)
       .map(([id]) => id);
     if (due.length === 0) return;
-    this.#renewing = touchScrapeJobs(this.db, due)
-      .then(() => {
-        for (const id of due) if (this.#renewedAt.has(id)) this.#renewedAt.set(id, startedAt);
-      })
-      .catch((err: unknown) => {
-        // Not rethrown: a timer has no caller. The next tick tries again; if Postgres stays away,
-        // the leases lapse and the slots free, which is what the lease is for.
-        this.logger.warn({ err, due: due.length }, 'could not renew sync scrape leases');
-      })
-      .finally(() => {
-        this.#renewing = undefined;
-        if (this.#followUp) {
-          this.#followUp = false;
-          this.#renewDue();
-        }
-      });
+    try {
+      await touchScrapeJobs(this.db, due);
+      for (const id of due) if (this.#renewedAt.has(id)) this.#renewedAt.set(id, startedAt);
+    } catch (err) {
+      // Not rethrown: a timer has no caller. The next tick tries again; if Postgres stays away,
+      // the leases lapse and the slots free, which is what the lease is for.
+      this.logger.warn({ err, due: due.length }, 'could not renew sync scrape leases');
+    }
   }
 }

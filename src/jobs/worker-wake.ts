@@ -1,4 +1,5 @@
 import type { Logger } from '../logger';
+import { coalesced } from './coalesced';
 import type { Db } from '../store/schema';
 import { announceQueuedJobs } from '../store/statements/announce-queued-jobs';
 
@@ -9,8 +10,12 @@ import { announceQueuedJobs } from '../store/statements/announce-queued-jobs';
  * process's id, so a worker in that same process (woken directly) can ignore its own notices.
  */
 export class WorkerWake {
-  #sending = false;
-  #again = false;
+  readonly #notify = coalesced(() =>
+    announceQueuedJobs(this.db, this.processId)
+      // Not rethrown: the submissions are committed; idle workers find them at their next idle poll.
+      // At debug: during an outage every submission's failure is already logged.
+      .catch((err: unknown) => this.logger.debug({ err }, 'could not wake workers; they poll anyway')),
+  );
 
   constructor(
     private readonly db: Db,
@@ -19,21 +24,6 @@ export class WorkerWake {
   ) {}
 
   announce(): void {
-    if (this.#sending) {
-      this.#again = true;
-      return;
-    }
-    this.#sending = true;
-    announceQueuedJobs(this.db, this.processId)
-      // Not rethrown: the submissions are committed; idle workers find them at their next idle poll.
-      // At debug: during an outage every submission's failure is already logged.
-      .catch((err: unknown) => this.logger.debug({ err }, 'could not wake workers; they poll anyway'))
-      .finally(() => {
-        this.#sending = false;
-        if (this.#again) {
-          this.#again = false;
-          this.announce();
-        }
-      });
+    this.#notify();
   }
 }

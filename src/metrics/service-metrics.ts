@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../logger';
 import type { PoolCounts } from '../store/pool';
@@ -62,7 +63,12 @@ export class ServiceMetrics {
   readonly #own = new Registry();
   readonly #sources: MetricSources;
   readonly #logger: Logger | undefined;
-  #queueDepth: { at: number; rows: Promise<QueueDepthRow[] | undefined> } | undefined;
+  /** The queue depth as last counted (rows undefined: the count failed), kept QUEUE_DEPTH_MAX_AGE_MS. */
+  readonly #queueDepth = new LRUCache<'depth', { rows: QueueDepthRow[] | undefined }>({
+    max: 1,
+    ttl: QUEUE_DEPTH_MAX_AGE_MS,
+    fetchMethod: async () => ({ rows: await this.#countQueueDepth() }),
+  });
 
   readonly #httpRequests = new Counter({
     name: 'omniscrape_http_requests_total',
@@ -247,19 +253,23 @@ export class ServiceMetrics {
     });
   }
 
-  /** The queue depth, counted at most every QUEUE_DEPTH_MAX_AGE_MS; undefined when it could not be. */
-  #readQueueDepth(): Promise<QueueDepthRow[] | undefined> {
-    const count = this.#sources.queueDepth;
-    if (!count) return Promise.resolve(undefined);
-    if (this.#queueDepth && Date.now() - this.#queueDepth.at < QUEUE_DEPTH_MAX_AGE_MS)
-      return this.#queueDepth.rows;
-    const rows = count().catch((err: unknown) => {
+  /**
+   * The queue depth, counted at most every QUEUE_DEPTH_MAX_AGE_MS (scrapes meanwhile share the
+   * count); undefined when it could not be.
+   */
+  async #readQueueDepth(): Promise<QueueDepthRow[] | undefined> {
+    if (!this.#sources.queueDepth) return undefined;
+    return (await this.#queueDepth.forceFetch('depth')).rows;
+  }
+
+  async #countQueueDepth(): Promise<QueueDepthRow[] | undefined> {
+    try {
+      return await this.#sources.queueDepth?.();
+    } catch (err) {
       // Not rethrown: the rest of the exposition still answers; the counter tells the failures.
       this.#queueDepthErrors.inc();
       this.#logger?.debug({ err }, 'could not count the queue depth for /metrics');
       return undefined;
-    });
-    this.#queueDepth = { at: Date.now(), rows };
-    return rows;
+    }
   }
 }

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { TERMINAL_STATUSES } from '../contract/errors';
 import type { Db } from './schema';
 
 // The history retention's statements: which (day, key) slices of the history may go, and their
@@ -45,7 +46,7 @@ export async function deleteHistoryBatch(db: Db, slice: HistorySlice, batchSize:
     const { rows } = await sql<{ deleted: string; batch_ids: string[] | null }>`
       with doomed as (
         select id from omniscrape.scrape_jobs
-         where ${inSlice(slice)} and status in ('completed', 'failed', 'timed_out', 'cancelled')
+         where ${inSlice(slice)} and status in (${sql.join(TERMINAL_STATUSES.map((s) => sql.lit(s)))})
          limit ${batchSize}
            for update skip locked
       ), jobs as (

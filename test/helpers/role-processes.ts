@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { isTerminal } from '../../src/contract/errors';
 import { stopChild } from './child-processes';
 import { spawnCli } from './cli';
 import { freePort } from './free-port';
@@ -106,7 +107,7 @@ export function jobEnded(api: ApiProcess, jobId: string, key: string, timeoutMs 
       const res = await api.call('GET', `/v1/jobs/${jobId}`, undefined, key);
       last = res.body;
       const data = res.body?.data;
-      return ['completed', 'failed', 'timed_out', 'cancelled'].includes(data?.status) && data;
+      return data && isTerminal(data.status) && data;
     },
     { what: () => `job ${jobId} to end; last answer ${JSON.stringify(last)}`, timeoutMs, intervalMs: 50 },
   );

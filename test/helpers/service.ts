@@ -1,3 +1,4 @@
+import { isTerminal } from '../../src/contract/errors';
 import { directDatabaseUrl, loadConfig, type Config, type Tuning } from '../../src/config';
 import { migrateDatabase } from '../../src/database-setup';
 import { createLogger, type Logger } from '../../src/logger';
@@ -106,7 +107,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
 export async function waitForJob(
   service: TestService,
   jobId: string,
-  until: (data: any) => boolean = (d) => ['completed', 'failed', 'timed_out', 'cancelled'].includes(d.status),
+  until: (data: any) => boolean = (d) => isTerminal(d.status),
   timeoutMs = 30_000,
   key: string = KEY_A,
 ): Promise<any> {
