@@ -9,8 +9,8 @@ import {
   PURGE_IDEMPOTENCY_KEYS_QUEUE,
   PURGE_RESULTS_QUEUE,
 } from '../src/jobs/queue';
-import { openStore } from '../src/store/pool';
-import { checkRuntimeRole } from '../src/store/runtime-role';
+import { openStore } from '../src/db/pool';
+import { checkRuntimeRole } from '../src/admin/runtime-role';
 import { runCli } from './helpers/cli';
 import { createOwnerAndRuntimeRoles, createTestDatabase, withClient } from './helpers/database';
 import {

@@ -11,7 +11,7 @@ import {
   findBatchForKey,
   listBatchJobs,
   type BatchForOwner,
-} from '../store/batches';
+} from '../db/batches';
 import { batchSummary, streamBatchEvents } from './batch-events';
 import { apiKeyOf } from './auth';
 import { batchNotFound } from './errors';

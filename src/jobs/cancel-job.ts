@@ -1,7 +1,7 @@
 import { jobNotCancellable } from '../errors';
-import type { Db } from '../store/schema';
-import { cancelScrapeJob } from '../store/scrape-jobs';
-import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
+import type { Db } from '../db/schema';
+import { cancelScrapeJob } from '../db/scrape-jobs';
+import { findJobForKey, type JobForOwner } from '../db/statements/find-job-for-key';
 
 /**
  * DELETE /v1/jobs/{id}: a queued job of this key ends `cancelled`. Returns the cancelled job,

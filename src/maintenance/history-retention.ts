@@ -1,8 +1,8 @@
 import { HISTORY_RETENTION_QUEUE } from '../jobs/queue';
 import type { Logger } from '../logger';
-import { daysToRollUp, rollUpDay } from '../store/daily-usage-rollup';
-import { deleteHistoryBatch, markHistoryDeleted, slicesPastRetention } from '../store/history-retention';
-import type { Db } from '../store/schema';
+import { daysToRollUp, rollUpDay } from '../db/daily-usage-rollup';
+import { deleteHistoryBatch, markHistoryDeleted, slicesPastRetention } from '../db/history-retention';
+import type { Db } from '../db/schema';
 import { deleteInBatches, type BatchedDeleteOptions } from './batched-delete';
 import type { Duty } from './scheduled-duty';
 

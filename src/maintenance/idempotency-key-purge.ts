@@ -1,7 +1,7 @@
 import { PURGE_IDEMPOTENCY_KEYS_QUEUE } from '../jobs/queue';
 import type { Logger } from '../logger';
-import { deleteExpiredIdempotencyKeysBatch } from '../store/idempotency-keys';
-import type { Db } from '../store/schema';
+import { deleteExpiredIdempotencyKeysBatch } from '../db/idempotency-keys';
+import type { Db } from '../db/schema';
 import { deleteInBatches } from './batched-delete';
 import type { Duty } from './scheduled-duty';
 

@@ -1,7 +1,7 @@
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
 import type { ServiceMetrics } from '../metrics/service-metrics';
-import type { Db } from '../store/schema';
+import type { Db } from '../db/schema';
 import { abandonedSyncScrapes } from './abandoned-sync-scrapes';
 import { historyRetention } from './history-retention';
 import { idempotencyKeyPurge } from './idempotency-key-purge';

@@ -1,7 +1,7 @@
 import type { Logger } from '../logger';
 import type { ServiceMetrics } from '../metrics/service-metrics';
-import type { Db } from '../store/schema';
-import { deleteExpiredResultsBatch } from '../store/job-results';
+import type { Db } from '../db/schema';
+import { deleteExpiredResultsBatch } from '../db/job-results';
 import { PURGE_RESULTS_QUEUE } from '../jobs/queue';
 import { deleteInBatches, type BatchedDeleteOptions } from './batched-delete';
 import type { Duty } from './scheduled-duty';

@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import { deferredSteps, migrations } from '../../migrations';
 import { StartupFailure } from '../startup-failure';
-import { openStore } from './pool';
-import type { Db } from './schema';
+import { openStore } from '../db/pool';
+import type { Db } from '../db/schema';
 
 const MIGRATION_TABLE_SCHEMA = 'omniscrape';
 

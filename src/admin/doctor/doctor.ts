@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
-import type { Config } from '../config';
+import type { Config } from '../../config';
 import { connectionBudget } from '../connection-budget';
 import { pendingQueueSchema } from '../database-setup';
-import { PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '../jobs/queue';
-import { pendingMigrations } from '../store/migrate';
-import { detectPgBouncer, pgBouncerProblems, type PgBouncerDetection } from '../store/pgbouncer-detection';
-import { openStore } from '../store/pool';
-import { checkRuntimeRole } from '../store/runtime-role';
-import type { Db } from '../store/schema';
+import { PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '../../jobs/queue';
+import { pendingMigrations } from '../migrate';
+import { detectPgBouncer, pgBouncerProblems, type PgBouncerDetection } from '../pgbouncer-detection';
+import { openStore } from '../../db/pool';
+import { checkRuntimeRole } from '../runtime-role';
+import type { Db } from '../../db/schema';
 import { readServerSettings, settingsVerdicts, type ServerSettings } from './server-settings';
 import { fail, ok, warn, type Verdict } from './verdict';
 

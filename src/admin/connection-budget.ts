@@ -1,6 +1,6 @@
-import type { Config } from './config';
-import { bossPoolSize } from './jobs/queue';
-import type { ServiceRoles } from './service';
+import type { Config } from '../config';
+import { bossPoolSize } from '../jobs/queue';
+import type { ServiceRoles } from '../service';
 
 export interface ConnectionBudget {
   /** omniscrape's own pool: OMNISCRAPE_DB_POOL_SIZE with the API, OMNISCRAPE_WORKER_DB_POOL_SIZE without. */

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import { OLDEST_SUPPORTED_POSTGRES, unsupportedPostgres, type ServerVersion } from '../store/migrate';
-import type { Db } from '../store/schema';
+import { OLDEST_SUPPORTED_POSTGRES, unsupportedPostgres, type ServerVersion } from '../migrate';
+import type { Db } from '../../db/schema';
 import { fail, ok, warn, type Verdict } from './verdict';
 
 /** What the doctor reads of the server, as this connection's session sees it (role and database settings applied). */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StartupFailure } from '../startup-failure';
-import type { ServerUser } from './embedded-postgres-placement';
+import type { ServerUser } from './placement';
 
 // The embedded server's processes: the postmaster (started, awaited, stopped, killed) and the
 // one-off programs (initdb, single-user mode), run as the server user when we are root.

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './schema';
+import type { Db } from '../db/schema';
 
 /**
  * The version pg-boss recorded for its schema `schema` (its `version` table), or null when pg-boss

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StartupFailure } from '../startup-failure';
-import { firstDirBlocking, relocatedDataDir, type ServerUser } from './embedded-postgres-placement';
-import { lastLines, readOrUndefined, runToEnd } from './embedded-postgres-process';
+import { firstDirBlocking, relocatedDataDir, type ServerUser } from './placement';
+import { lastLines, readOrUndefined, runToEnd } from './server-process';
 
 // The embedded server's data dir and its superuser's password: where the data dir goes, how it is
 // made (initdb, which sets the password), and what a stale pid file in it is.

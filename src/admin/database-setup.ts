@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { PgBoss } from 'pg-boss';
-import type { Config } from './config';
-import { createBoss, ensureQueues, PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from './jobs/queue';
-import type { Logger } from './logger';
-import { StartupFailure } from './startup-failure';
-import { assertSupportedPostgres, migrateToLatest, pendingMigrations } from './store/migrate';
-import { openStore } from './store/pool';
-import { installedQueueSchemaVersion } from './store/queue-schema-version';
-import type { Db } from './store/schema';
+import type { Config } from '../config';
+import { createBoss, ensureQueues, PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '../jobs/queue';
+import type { Logger } from '../logger';
+import { StartupFailure } from '../startup-failure';
+import { assertSupportedPostgres, migrateToLatest, pendingMigrations } from './migrate';
+import { openStore } from '../db/pool';
+import { installedQueueSchemaVersion } from './queue-schema-version';
+import type { Db } from '../db/schema';
 
 /** How often `api` and `worker` started with --wait-for-migrations look again. */
 export const MIGRATION_POLL_MS = 2_000;
