@@ -18,7 +18,7 @@ import { SyncScrapeLeases } from './jobs/sync-leases';
 import { WorkerWake } from './jobs/worker-wake';
 import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics/service-metrics';
-import { startMaintenance, type Maintenance } from './maintenance/maintenance';
+import { ensureMaintenanceQueues, startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, unrevokedKeyIds, upsertApiKey } from './db/api-keys';
 import { StartupFailure } from './startup-failure';
@@ -225,6 +225,7 @@ async function prepareDatabase({ store, boss, config, logger }: ServiceContext):
     );
   await boss.start();
   await ensureQueues(boss, config);
+  await ensureMaintenanceQueues(boss);
 }
 
 const adminKeyNotReplaced = (name: string) =>

@@ -4,7 +4,7 @@ import type { Config } from '../config';
 import { StartupFailure } from '../startup-failure';
 import { generateApiKey } from '../db/api-keys';
 import { startEmbeddedPostgres, type RunningPostgres } from '../postgres-server/embedded-postgres';
-import { writePrivateFile } from '../postgres-server/data-dir';
+import { writePrivateFile } from '../postgres-server/private-files';
 
 /** Where a running `serve` records its embedded Postgres's URL and its own pid (see startLocalPostgres). */
 const STATE_FILE = 'embedded-postgres.json';

@@ -5,7 +5,7 @@ import { addressCheck, checkHostBeforeConnect, type TargetPolicy } from '../scra
 import { guardedAgent } from '../scraper/guarded-agent';
 import { deferWebhookDelivery } from '../db/statements/defer-webhook-delivery';
 import { noUsableAddressMessage } from '../scraper/scrape-failures';
-import { findJobs } from '../db/statements/find-job-for-key';
+import { findJobs } from '../db/statements/find-jobs';
 import { recordWebhookDelivery, wasDelivered, type WebhookDelivery } from '../db/webhooks';
 import { WEBHOOK_QUEUE } from './queue';
 import { ReceiverBreaker } from './receiver-breaker';
