@@ -5,7 +5,8 @@ import { createBoss, ensureQueues, PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '
 import type { Logger } from '../logger';
 import { ensureMaintenanceQueues } from '../maintenance/maintenance';
 import { StartupFailure } from '../startup-failure';
-import { assertSupportedPostgres, migrateToLatest, pendingMigrations } from './migrate';
+import { pendingMigrations } from '../db/migration-state';
+import { assertSupportedPostgres, migrateToLatest } from './migrate';
 import { openStore } from '../db/pool';
 import { currentRole, installedQueueSchemaVersion, runCommands } from './admin-queries';
 import type { Db } from '../db/schema';

@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 import type { ServiceContext } from '../context';
-import { isMigrated } from '../admin/migrate';
+import { isMigrated } from '../db/migration-state';
 import { pingDatabase } from '../db/pool';
 import { requireApiKey } from './auth';
 import { BodyBudget } from './body-budget';

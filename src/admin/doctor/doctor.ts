@@ -8,7 +8,7 @@ import {
 import { connectionBudget } from '../connection-budget';
 import { pendingQueueSchema } from '../database-setup';
 import { PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '../../jobs/queue';
-import { pendingMigrations } from '../migrate';
+import { pendingMigrations } from '../../db/migration-state';
 import { detectPgBouncer, pgBouncerProblems, type PgBouncerDetection } from '../pgbouncer-detection';
 import { openStore } from '../../db/pool';
 import { checkRuntimeRole } from '../runtime-role';
