@@ -90,7 +90,7 @@ const rooms = [
     files: [
       'src/config.ts',
       'src/logger.ts',
-      'src/errors.ts',
+      'src/domain-errors.ts',
       'src/startup-failure.ts',
       'src/sealed-secrets.ts',
     ],

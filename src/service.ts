@@ -25,7 +25,7 @@ import { StartupFailure } from './startup-failure';
 import type { DatabaseUrls } from './admin/migrate';
 import { openReportingStore, openStore, poolCounts } from './db/pool';
 import { countQueueDepth } from './db/queue-depth';
-import { queueHeadRound } from './db/key-limits';
+import { queueHeadRound } from './db/key-limits-queries';
 import { listenOnChannels } from './db/notification-listener';
 import { JOB_STATUS_CHANNEL } from './db/statements/announce-status-changes';
 

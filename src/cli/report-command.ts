@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { causes } from '../errors';
+import { causes } from '../domain-errors';
 import { StartupFailure } from '../startup-failure';
 import { openReportingDb } from '../db/pool';
 import { keyHasUsage, readDailyUsage, readHostHealth } from '../db/reporting/reports';

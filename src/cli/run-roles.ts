@@ -1,7 +1,7 @@
 import { directDatabaseUrl, listenHost, type Config } from '../config';
 import { connectionBudget } from '../admin/connection-budget';
 import { migrateDatabase, pendingDatabaseMigrations, waitForMigrations } from '../admin/database-setup';
-import { isDatabaseUnavailable } from '../errors';
+import { isDatabaseUnavailable } from '../domain-errors';
 import { createLogger, type Logger } from '../logger';
 import { startService, type ServiceRoles } from '../service';
 import { StartupFailure } from '../startup-failure';

@@ -1,4 +1,4 @@
-import { jobNotCancellable } from '../errors';
+import { jobNotCancellable } from '../domain-errors';
 import type { Db } from '../db/schema';
 import { cancelScrapeJob } from '../db/scrape-jobs';
 import { findJobForKey, type JobForOwner } from '../db/statements/find-job-for-key';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { idempotencyKeyReused } from '../errors';
+import { idempotencyKeyReused } from '../domain-errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import {
   findIdempotentSubmission,

@@ -1,6 +1,6 @@
 import type { GroupConcurrencyConfig } from 'pg-boss';
 import type { ServiceContext } from '../context';
-import { customConcurrencyLimits } from '../db/key-limits';
+import { customConcurrencyLimits } from '../db/key-limits-queries';
 
 /** How often the tiers are read again; new keys and limits apply to jobs fetched after that. */
 const GROUP_TIERS_REFRESH_MS = 5_000;

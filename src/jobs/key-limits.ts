@@ -1,8 +1,8 @@
 import type { Config } from '../config';
-import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../errors';
+import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../domain-errors';
 import type { ApiKeyIdentity } from '../db/api-keys';
 import type { Db } from '../db/schema';
-import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits } from '../db/key-limits';
+import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits } from '../db/key-limits-queries';
 import type { SlotLeases } from '../db/statements/lock-and-count-key-slots';
 
 /**

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { scrapeFailure, scrapeSuccess } from '../contract/responses';
-import { ScrapeFailure } from '../errors';
+import { ScrapeFailure } from '../domain-errors';
 import type { JobEnd } from '../metrics/service-metrics';
 import type { ScrapedPage } from '../scraper/scrape-request';
 import type { PageResult } from '../db/job-results';

@@ -1,6 +1,6 @@
 import type { Job } from 'pg-boss';
 import type { ServiceContext } from '../context';
-import { ScrapeFailure } from '../errors';
+import { ScrapeFailure } from '../domain-errors';
 import type { MemoryBudget } from '../scraper/memory-budget';
 import type { ScrapeJobRow } from '../db/schema';
 import type { PageResult } from '../db/job-results';

@@ -2,7 +2,7 @@ import { fromKysely, type JobAttempt } from 'pg-boss';
 import type { ServiceContext } from '../context';
 import { isRetryableWithFewerRows } from '../db/transactions';
 import type { PageResult } from '../db/job-results';
-import { recordSuccessfulScrapes } from '../db/key-limits';
+import { recordSuccessfulScrapes } from '../db/key-limits-queries';
 import { finishKey, finishScrapeJobs, type JobFinish } from '../db/statements/finish-scrape-jobs';
 import { GroupCommit } from './group-commit';
 import { SCRAPE_QUEUE, WEBHOOK_QUEUE } from './queue';

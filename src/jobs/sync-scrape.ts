@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
-import { concurrencyLimitReached, ScrapeFailure } from '../errors';
+import { concurrencyLimitReached, ScrapeFailure } from '../domain-errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import type { ApiKeyIdentity } from '../db/api-keys';
-import { recordSuccessfulScrapes } from '../db/key-limits';
+import { recordSuccessfulScrapes } from '../db/key-limits-queries';
 import { finishSyncScrapeJob } from '../db/statements/finish-scrape-jobs';
 import { insertSyncScrapeJob } from '../db/statements/insert-sync-scrape-job';
 import { lockAndCountKeySlots } from '../db/statements/lock-and-count-key-slots';

@@ -1,6 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { ApiKeyIdentity } from '../db/api-keys';
-import { jobNotFinished, webhookNotConfigured } from '../errors';
+import { jobNotFinished, webhookNotConfigured } from '../domain-errors';
 import type { Db, JobStatus } from '../db/schema';
 import { jobsWithWebhooks, type JobWebhook } from '../db/webhooks';
 import { isTerminal } from '../contract/errors';

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger';
 import { daysToRollUp, rollUpDay } from '../db/daily-usage-rollup';
-import { deleteHistoryBatch, markHistoryDeleted, slicesPastRetention } from '../db/history-retention';
+import { deleteHistoryBatch, markHistoryDeleted, slicesPastRetention } from '../db/history-retention-queries';
 import type { Db } from '../db/schema';
 import { deleteInBatches, type BatchedDeleteOptions } from './batched-delete';
 import type { Duty } from './scheduled-duty';
