@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 // The rooms of src/, top to bottom, and the arrows between them: a room imports only rooms below
 // it (docs/architecture.md, "Layout"). `cli/` and `service.ts` start processes and may import any
 // room. Each block below names one room and what it may not import; the rule matches relative
-// specifiers, so `../http/app` and `../../jobs/queue` alike.
+// specifiers, so `./service`, `../http/app` and `../../jobs/queue` alike.
 const SERVER_ROOMS = [
   'cli',
   'service',
@@ -31,7 +31,7 @@ const forbid = (room, forbidden) => {
       {
         patterns: [
           {
-            regex: `^(\\.\\./)+(${rooms.join('|')})(/|$)`,
+            regex: `^(\\.\\.?/)+(${rooms.join('|')})(/|$)`,
             message: `${room} may not import ${rooms.join(', ')}: imports run from a higher room to a lower one (eslint.config.mjs).`,
           },
         ],
