@@ -11,7 +11,7 @@ import { Scraper } from '../src/scraper/scraper';
 import type { ScrapeRequest } from '../src/scraper/scrape-request';
 import { parseScrapeRequest } from '../src/http/scrape-schema';
 import { successBody, failureBody } from '../src/jobs/outcome';
-import { ScrapeFailure } from '../src/errors';
+import { ScrapeFailure } from '../src/domain-errors';
 
 const connection = {
   host: '127.0.0.1',

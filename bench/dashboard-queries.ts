@@ -11,8 +11,8 @@ import {
   readLatestFailures,
   readQueueDepth,
   readUsagePerKey,
-} from '../src/store/dashboard';
-import { openStore } from '../src/store/pool';
+} from '../src/db/reporting/dashboard';
+import { openStore } from '../src/db/pool';
 
 const RUNS = 5;
 

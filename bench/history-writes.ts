@@ -13,12 +13,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { migrateToLatest } from '../src/store/migrate';
-import { openStore, type Store } from '../src/store/pool';
-import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
-import { insertScrapeJobs } from '../src/store/scrape-jobs';
-import { finishScrapeJobs } from '../src/store/statements/finish-scrape-jobs';
-import { startScrapeAttempts } from '../src/store/statements/start-scrape-attempts';
+import { migrateToLatest } from '../src/admin/migrate';
+import { openStore, type Store } from '../src/db/pool';
+import { startEmbeddedPostgres } from '../src/postgres-server/embedded-postgres';
+import { insertScrapeJobs } from '../src/db/scrape-jobs';
+import { finishScrapeJobs } from '../src/db/statements/finish-scrape-jobs';
+import { startScrapeAttempts } from '../src/db/statements/start-scrape-attempts';
 import { freePort } from '../test/helpers/free-port';
 
 const JOBS = Number(process.argv[2] ?? 30_000);

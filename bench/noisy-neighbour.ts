@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { isTerminal } from '../src/contract/errors';
-import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
+import { startEmbeddedPostgres } from '../src/postgres-server/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
 import { percentile } from './clients';
 import { startGateway } from './processes';

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
+import { startEmbeddedPostgres } from '../src/postgres-server/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
 import { apiClient, endToEnd, endToEndWithWait, idleLatency, percentile, requestsPerSecond } from './clients';
 import { startGateway, startWorker } from './processes';

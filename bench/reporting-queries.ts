@@ -1,5 +1,5 @@
 import { rollUpDailyUsage } from '../src/maintenance/history-retention';
-import { openStore } from '../src/store/pool';
+import { openStore } from '../src/db/pool';
 /**
  * The reporting views' typical queries, as bench/reporting.ts times them at size and docs/reporting.md
  * shows them: one key over 7 days, one host and all hosts over 24 h, all keys for one day, one key

@@ -1,5 +1,5 @@
 import { deleteExpiredHistory, rollUpDailyUsage } from '../src/maintenance/history-retention';
-import { openStore } from '../src/store/pool';
+import { openStore } from '../src/db/pool';
 
 export interface RetentionRun {
   history_days: number;

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres } from '../src/store/embedded-postgres';
+import { startEmbeddedPostgres } from '../src/postgres-server/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
 import { startGateway } from './processes';
 

@@ -5,7 +5,7 @@ import { Kysely, sql } from 'kysely';
  * of the request it came with, and the job or the batch it created. The primary key is what makes two
  * concurrent submissions with one key create one job: the second insert waits for the first's
  * commit and then fails, and that submission answers the first one's job. A key counts for 24 hours
- * (src/store/idempotency-keys.ts); the maintenance duty deletes older rows.
+ * (src/db/idempotency-keys.ts); the maintenance duty deletes older rows.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema

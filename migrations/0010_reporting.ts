@@ -91,7 +91,7 @@ export const deferred: Record<string, (db: Kysely<any>) => Promise<void>> = {
 
 /**
  * `deferred_steps`: the steps migrations leave to run after they commit, pending until `done_at`
- * is set (src/store/migrate.ts runs them).
+ * is set (src/admin/migrate.ts runs them).
  */
 async function recordDeferredSteps(db: Kysely<any>): Promise<void> {
   await sql`create table omniscrape.deferred_steps (name text primary key, done_at timestamptz)`.execute(db);

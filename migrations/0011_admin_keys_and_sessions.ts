@@ -5,7 +5,7 @@ import { Kysely, sql } from 'kysely';
  * which Postgres (11+) records in the catalog without rewriting the table. A session row holds only
  * the SHA-256 digest of its random token (the cookie holds the token), so a read of this table
  * cannot sign anyone in; a session works only while its key is unrevoked and an admin key
- * (src/store/dashboard-sessions.ts checks both on every request).
+ * (src/db/dashboard-sessions.ts checks both on every request).
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema

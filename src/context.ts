@@ -11,8 +11,8 @@ import type { SyncScrapeLeases } from './jobs/sync-leases';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics/service-metrics';
 import type { Scraper } from './scraper/scraper';
-import type { ReportingDb } from './store/reporting-schema';
-import type { Store } from './store/pool';
+import type { ReportingDb } from './db/reporting/reporting-schema';
+import type { Store } from './db/pool';
 
 /**
  * What the roles need from each other, passed in. Two things belong to the process rather than to

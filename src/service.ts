@@ -18,16 +18,16 @@ import { SyncScrapeLeases } from './jobs/sync-leases';
 import { WorkerWake } from './jobs/worker-wake';
 import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics/service-metrics';
-import { startMaintenance, type Maintenance } from './maintenance/maintenance';
+import { ensureMaintenanceQueues, startMaintenance, type Maintenance } from './maintenance/maintenance';
 import { Scraper } from './scraper/scraper';
-import { KEYS_CHANGED_CHANNEL, unrevokedKeyIds, upsertApiKey } from './store/api-keys';
+import { KEYS_CHANGED_CHANNEL, unrevokedKeyIds, upsertApiKey } from './db/api-keys';
 import { StartupFailure } from './startup-failure';
-import type { DatabaseUrls } from './store/migrate';
-import { openReportingStore, openStore, poolCounts } from './store/pool';
-import { countQueueDepth } from './store/queue-depth';
-import { queueHeadRound } from './store/key-limits';
-import { listenOnChannels } from './store/notification-listener';
-import { JOB_STATUS_CHANNEL } from './store/statements/announce-status-changes';
+import type { DatabaseUrls } from './admin/migrate';
+import { openReportingStore, openStore, poolCounts } from './db/pool';
+import { countQueueDepth } from './db/queue-depth';
+import { queueHeadRound } from './db/key-limits-queries';
+import { listenOnChannels } from './db/notification-listener';
+import { JOB_STATUS_CHANNEL } from './db/statements/announce-status-changes';
 
 /** The application_name of each API process's one listening connection (tests find its backend by it). */
 export const API_LISTENER = 'omniscrape-api-listener';
@@ -63,7 +63,7 @@ type ApiRole = Part & { port: number | undefined };
  * Starts the roles this process runs against one Postgres. Any number of API and worker processes
  * can run side by side, on any machines: all they share is the database. The database must be
  * migrated already (migrateDatabase): a service runs no DDL, so its role needs no more than the
- * runtime grants (store/runtime-role.ts). `databaseUrl` may be a transaction-mode pooler's
+ * runtime grants (admin/runtime-role.ts). `databaseUrl` may be a transaction-mode pooler's
  * (PgBouncer): the LISTEN connections, which need a session of their own, go to
  * config.directDatabaseUrl.
  */
@@ -208,7 +208,7 @@ function createContext(
 
 /**
  * The configured API keys, pg-boss and its queues: what every role needs first. Rows only, no DDL:
- * the schema is the migrations' (database-setup.ts), applied before any role starts.
+ * the schema is the migrations' (admin/database-setup.ts), applied before any role starts.
  */
 async function prepareDatabase({ store, boss, config, logger }: ServiceContext): Promise<void> {
   for (const { name, key } of config.apiKeys) {
@@ -225,6 +225,7 @@ async function prepareDatabase({ store, boss, config, logger }: ServiceContext):
     );
   await boss.start();
   await ensureQueues(boss, config);
+  await ensureMaintenanceQueues(boss);
 }
 
 const adminKeyNotReplaced = (name: string) =>

@@ -1,7 +1,7 @@
 import { ApiKeyCache } from '../src/jobs/api-key-cache';
-import { hashApiKey, insertApiKey } from '../src/store/api-keys';
-import { migrateToLatest } from '../src/store/migrate';
-import { openStore, type Store } from '../src/store/pool';
+import { hashApiKey, insertApiKey } from '../src/db/api-keys';
+import { migrateToLatest } from '../src/admin/migrate';
+import { openStore, type Store } from '../src/db/pool';
 import { createTestDatabase } from './helpers/database';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;

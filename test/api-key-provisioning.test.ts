@@ -1,6 +1,6 @@
-import { migrateToLatest } from '../src/store/migrate';
-import { hashApiKey, insertApiKey, upsertApiKey } from '../src/store/api-keys';
-import { openStore, type Store } from '../src/store/pool';
+import { migrateToLatest } from '../src/admin/migrate';
+import { hashApiKey, insertApiKey, upsertApiKey } from '../src/db/api-keys';
+import { openStore, type Store } from '../src/db/pool';
 import { createTestDatabase } from './helpers/database';
 import { startTestService } from './helpers/service';
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { insertApiKey } from '../src/store/api-keys';
+import { insertApiKey } from '../src/db/api-keys';
 import { KEY_A, KEY_B, useServiceAndTarget } from './helpers/service';
 import { openEventStream } from './helpers/event-stream';
 import { waitFor } from './helpers/wait';

@@ -1,5 +1,5 @@
 import { ApiKeyCache } from '../src/jobs/api-key-cache';
-import { hashApiKey, insertApiKey, revokeApiKey } from '../src/store/api-keys';
+import { hashApiKey, insertApiKey, revokeApiKey } from '../src/db/api-keys';
 import { runCli } from './helpers/cli';
 import { createTestDatabase } from './helpers/database';
 import { startTargetServer, type TargetServer } from './helpers/target-server';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OmniscrapeClient, OmniscrapeError, ScrapeManyAbortedError } from '../src/client';
-import { generateApiKey, insertApiKey } from '../src/store/api-keys';
+import { generateApiKey, insertApiKey } from '../src/db/api-keys';
 import { KEY_A, KEY_B, useServiceAndTarget } from './helpers/service';
 import { waitFor } from './helpers/wait';
 

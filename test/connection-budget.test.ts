@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { loadConfig } from '../src/config';
-import { connectionBudget } from '../src/connection-budget';
+import { connectionBudget } from '../src/admin/connection-budget';
 import type { ServiceRoles } from '../src/service';
 import { runCli } from './helpers/cli';
 import { connectionListTo } from './helpers/connections';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { insertApiKey } from '../src/store/api-keys';
+import { insertApiKey } from '../src/db/api-keys';
 import { launchChromium } from './helpers/chromium';
 import { startTestService, type TestService } from './helpers/service';
 import { waitFor } from './helpers/wait';

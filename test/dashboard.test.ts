@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { revokeApiKey } from '../src/store/api-keys';
+import { revokeApiKey } from '../src/db/api-keys';
 import { runCli } from './helpers/cli';
 import { KEY_A, startTestService, type TestService } from './helpers/service';
 

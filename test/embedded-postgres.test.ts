@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { StartupFailure } from '../src/startup-failure';
-import { startEmbeddedPostgres, type RunningPostgres } from '../src/store/embedded-postgres';
+import { startEmbeddedPostgres, type RunningPostgres } from '../src/postgres-server/embedded-postgres';
 import { freePort } from './helpers/free-port';
 
 const asRoot = process.getuid?.() === 0;

@@ -2,7 +2,7 @@ import { scrapeRequest } from './helpers/scrape-request';
 import { randomUUID } from 'node:crypto';
 import { KeyRounds } from '../src/jobs/key-limits';
 import { SCRAPE_QUEUE } from '../src/jobs/queue';
-import { insertApiKey } from '../src/store/api-keys';
+import { insertApiKey } from '../src/db/api-keys';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { KEY_B, startTestService, waitForJob, type TestService } from './helpers/service';
 import { waitFor } from './helpers/wait';

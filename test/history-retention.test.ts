@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { HISTORY_RETENTION_QUEUE } from '../src/jobs/queue';
+import { HISTORY_RETENTION_QUEUE } from '../src/maintenance/history-retention';
 import { deleteExpiredHistory, rollUpDailyUsage } from '../src/maintenance/history-retention';
-import { rollUpDay } from '../src/store/daily-usage-rollup';
-import { slicesPastRetention } from '../src/store/history-retention';
+import { rollUpDay } from '../src/db/daily-usage-rollup';
+import { slicesPastRetention } from '../src/db/history-retention-queries';
 import {
   insertHistoryRows,
   isoDay,

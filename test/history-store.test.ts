@@ -1,22 +1,22 @@
 import { JOB_STATUSES } from '../src/contract/errors';
-import { cancelBatchJobs } from '../src/store/batches';
+import { cancelBatchJobs } from '../src/db/batches';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { migrateToLatest } from '../src/store/migrate';
-import { openStore, type Store } from '../src/store/pool';
-import { transactionWithSettings } from '../src/store/transactions';
-import { MAX_INSERT_BYTES } from '../src/store/job-results';
-import { STATUS_CHANGES } from '../src/store/job-status';
-import type { Db, JobStatus, NewScrapeJob } from '../src/store/schema';
+import { migrateToLatest } from '../src/admin/migrate';
+import { openStore, type Store } from '../src/db/pool';
+import { transactionWithSettings } from '../src/db/transactions';
+import { MAX_INSERT_BYTES } from '../src/db/job-results';
+import { STATUS_CHANGES } from '../src/db/job-status';
+import type { Db, JobStatus, NewScrapeJob } from '../src/db/schema';
 import {
   cancelScrapeJob,
   failAbandonedSyncScrapes,
   handBackScrapeJob,
   requeueScrapeJobs,
   timeOutLostScrapeJob,
-} from '../src/store/scrape-jobs';
-import { lockAndCountKeySlots } from '../src/store/statements/lock-and-count-key-slots';
-import { startScrapeAttempts } from '../src/store/statements/start-scrape-attempts';
+} from '../src/db/scrape-jobs';
+import { lockAndCountKeySlots } from '../src/db/statements/lock-and-count-key-slots';
+import { startScrapeAttempts } from '../src/db/statements/start-scrape-attempts';
 import { storedResult, successBody } from '../src/jobs/outcome';
 import {
   finishDocument,
@@ -24,7 +24,7 @@ import {
   finishScrapeJobs,
   finishSyncScrapeJob,
   type JobFinish,
-} from '../src/store/statements/finish-scrape-jobs';
+} from '../src/db/statements/finish-scrape-jobs';
 import { createTestDatabase } from './helpers/database';
 import { waitFor } from './helpers/wait';
 

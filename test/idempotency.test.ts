@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PURGE_IDEMPOTENCY_KEYS_QUEUE } from '../src/jobs/queue';
+import { PURGE_IDEMPOTENCY_KEYS_QUEUE } from '../src/maintenance/idempotency-key-purge';
 import { KEY_B, useServiceAndTarget } from './helpers/service';
 import { waitFor } from './helpers/wait';
 

@@ -1,5 +1,5 @@
 import { API_LISTENER } from '../src/service';
-import { statusPayloads } from '../src/store/statements/announce-status-changes';
+import { statusPayloads } from '../src/db/statements/announce-status-changes';
 import { KEY_A, KEY_B, startTestService, useServiceAndTarget } from './helpers/service';
 import { waitFor } from './helpers/wait';
 

@@ -4,9 +4,9 @@ import { KEY_B, startTestService, waitForJob, type TestService } from './helpers
 import { waitFor } from './helpers/wait';
 import { createTestDatabase } from './helpers/database';
 import * as m0006 from '../migrations/0006_cancelled_status';
-import { migrateToLatest } from '../src/store/migrate';
-import { openStore } from '../src/store/pool';
-import { cancelScrapeJob } from '../src/store/scrape-jobs';
+import { migrateToLatest } from '../src/admin/migrate';
+import { openStore } from '../src/db/pool';
+import { cancelScrapeJob } from '../src/db/scrape-jobs';
 
 const RACE_JOBS = 60;
 

@@ -1,6 +1,6 @@
 import { KeyRounds } from '../src/jobs/key-limits';
-import { queueHeadRound } from '../src/store/key-limits';
-import { insertApiKey, type KeyLimitSettings } from '../src/store/api-keys';
+import { queueHeadRound } from '../src/db/key-limits-queries';
+import { insertApiKey, type KeyLimitSettings } from '../src/db/api-keys';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
 import { waitFor } from './helpers/wait';

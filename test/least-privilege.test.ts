@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { migrations } from '../migrations';
 import { loadConfig } from '../src/config';
-import {
-  ABANDONED_SYNC_SCRAPES_QUEUE,
-  createBoss,
-  HISTORY_RETENTION_QUEUE,
-  PGBOSS_SCHEMA,
-  PURGE_IDEMPOTENCY_KEYS_QUEUE,
-  PURGE_RESULTS_QUEUE,
-} from '../src/jobs/queue';
-import { openStore } from '../src/store/pool';
-import { checkRuntimeRole } from '../src/store/runtime-role';
+import { createBoss, PGBOSS_SCHEMA } from '../src/jobs/queue';
+import { ABANDONED_SYNC_SCRAPES_QUEUE } from '../src/maintenance/abandoned-sync-scrapes';
+import { HISTORY_RETENTION_QUEUE } from '../src/maintenance/history-retention';
+import { PURGE_IDEMPOTENCY_KEYS_QUEUE } from '../src/maintenance/idempotency-key-purge';
+import { PURGE_RESULTS_QUEUE } from '../src/maintenance/result-purge';
+import { openStore } from '../src/db/pool';
+import { checkRuntimeRole } from '../src/admin/runtime-role';
 import { runCli } from './helpers/cli';
 import { createOwnerAndRuntimeRoles, createTestDatabase, withClient } from './helpers/database';
 import {

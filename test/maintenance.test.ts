@@ -1,10 +1,8 @@
 import { waitFor } from './helpers/wait';
-import {
-  ABANDONED_SYNC_SCRAPES_QUEUE,
-  HISTORY_RETENTION_QUEUE,
-  PURGE_IDEMPOTENCY_KEYS_QUEUE,
-  PURGE_RESULTS_QUEUE,
-} from '../src/jobs/queue';
+import { ABANDONED_SYNC_SCRAPES_QUEUE } from '../src/maintenance/abandoned-sync-scrapes';
+import { HISTORY_RETENTION_QUEUE } from '../src/maintenance/history-retention';
+import { PURGE_IDEMPOTENCY_KEYS_QUEUE } from '../src/maintenance/idempotency-key-purge';
+import { PURGE_RESULTS_QUEUE } from '../src/maintenance/result-purge';
 import { scheduleDuty } from '../src/maintenance/scheduled-duty';
 import { startTestService, type TestService } from './helpers/service';
 

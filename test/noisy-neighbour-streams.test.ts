@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { insertApiKey, revokeApiKey } from '../src/store/api-keys';
+import { insertApiKey, revokeApiKey } from '../src/db/api-keys';
 import { KEY_A, KEY_B, useServiceAndTarget, type TestService } from './helpers/service';
 import { openEventStream } from './helpers/event-stream';
 import { waitFor } from './helpers/wait';

@@ -1,5 +1,5 @@
-import { MAX_PREPARED_PER_CONNECTION, namedStatement, runStatement } from '../src/store/prepared-statements';
-import { openStore, type Store } from '../src/store/pool';
+import { MAX_PREPARED_PER_CONNECTION, namedStatement, runStatement } from '../src/db/prepared-statements';
+import { openStore, type Store } from '../src/db/pool';
 import { createTestDatabase } from './helpers/database';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;

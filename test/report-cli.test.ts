@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import pg from 'pg';
-import { generateApiKey, insertApiKey } from '../src/store/api-keys';
-import { migrateToLatest } from '../src/store/migrate';
-import { openStore, type Store } from '../src/store/pool';
+import { generateApiKey, insertApiKey } from '../src/db/api-keys';
+import { migrateToLatest } from '../src/admin/migrate';
+import { openStore, type Store } from '../src/db/pool';
 import { runCli } from './helpers/cli';
 import { createTestDatabase } from './helpers/database';
 

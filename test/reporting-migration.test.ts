@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { DEFERRED_STEPS_LOCK, migrateToLatest } from '../src/store/migrate';
-import { openStore, type Store } from '../src/store/pool';
+import { DEFERRED_STEPS_LOCK, migrateToLatest } from '../src/admin/migrate';
+import { openStore, type Store } from '../src/db/pool';
 import { createTestDatabase } from './helpers/database';
 
 const FILL = '0010_reporting: fill scrape_jobs.batch_id';

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { readDailyUsage } from '../src/store/reports';
+import { readDailyUsage } from '../src/db/reporting/reports';
 import { runCli } from './helpers/cli';
 import { startPackagedPostgres, type PackagedPostgres } from './helpers/packaged-postgres';
 import { startTargetServer, type TargetServer } from './helpers/target-server';

@@ -1,5 +1,5 @@
 import { rollUpDailyUsage } from '../src/maintenance/history-retention';
-import { daysToRollUp } from '../src/store/daily-usage-rollup';
+import { daysToRollUp } from '../src/db/daily-usage-rollup';
 import { freePort } from './helpers/free-port';
 import {
   insertHistoryRows,

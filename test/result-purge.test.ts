@@ -1,4 +1,4 @@
-import { PURGE_RESULTS_QUEUE } from '../src/jobs/queue';
+import { PURGE_RESULTS_QUEUE } from '../src/maintenance/result-purge';
 import { purgeExpiredResults } from '../src/maintenance/result-purge';
 import { useServiceAndTarget, waitForJob } from './helpers/service';
 import { waitFor } from './helpers/wait';

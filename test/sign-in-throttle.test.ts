@@ -1,6 +1,6 @@
 import { API_LISTENER } from '../src/service';
-import { JOB_STATUS_CHANNEL } from '../src/store/statements/announce-status-changes';
-import { insertApiKey } from '../src/store/api-keys';
+import { JOB_STATUS_CHANNEL } from '../src/db/statements/announce-status-changes';
+import { insertApiKey } from '../src/db/api-keys';
 import { KEY_A, KEY_B, startTestService, type TestService } from './helpers/service';
 import { waitFor } from './helpers/wait';
 

@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { ScrapeManyAbortedError, type OmniscrapeClient } from '../client';
 import { apiClient, formatOption, scrapeRequestOf, timeoutOption, WAIT_UNTIL_ENDED_MS } from './api-settings';
 import { BatchInputError, outcomeOf, readResults, readUrlList, type Outcome } from './batch-files';
-import { startProgress } from './batch-progress';
+import { startProgress } from './batch-progress-bar';
 import { count, fail, oneLineErrors, positiveInt, print } from './common';
 
 interface BatchOptions {

@@ -1,8 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { OmniscrapeError } from '../client';
 import { ConfigError, directDatabaseUrl, loadConfig, type Config } from '../config';
-import { migrateToLatestOver } from '../store/migrate';
-import { openStore, type Store } from '../store/pool';
+import { migrateToLatestOver } from '../admin/migrate';
+import { openStore, type Store } from '../db/pool';
 import { runningLocalPostgresUrl } from './local-mode';
 import { explainStartupError } from './startup-errors';
 

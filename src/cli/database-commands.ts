@@ -1,16 +1,16 @@
 import type { Command } from 'commander';
 import { directDatabaseUrl, type Config } from '../config';
-import { migrateDatabase, pendingDatabaseMigrations, type MigrationReport } from '../database-setup';
+import { migrateDatabase, pendingDatabaseMigrations, type MigrationReport } from '../admin/database-setup';
 import { PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '../jobs/queue';
 import { createLogger } from '../logger';
-import { openStore } from '../store/pool';
+import { openStore } from '../db/pool';
 import {
   checkRuntimeRole,
   grantRuntime,
   runtimeGrants,
   runtimeSchemas,
   schemaOwners,
-} from '../store/runtime-role';
+} from '../admin/runtime-role';
 import { config, connecting, databaseUrlFor, fail, print } from './common';
 
 /** Longest role name Postgres keeps whole (NAMEDATALEN - 1 bytes). */

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { runDoctor, type Deployment } from '../doctor/doctor';
-import { formatVerdict } from '../doctor/verdict';
+import { runDoctor, type Deployment } from '../admin/doctor/doctor';
+import { formatVerdict } from '../admin/doctor/verdict';
 import { config, connecting, databaseUrlFor, print } from './common';
 
 function count(value: string): number {

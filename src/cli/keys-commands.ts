@@ -1,11 +1,5 @@
 import type { Command } from 'commander';
-import {
-  generateApiKey,
-  insertApiKey,
-  listApiKeys,
-  revokeApiKey,
-  updateApiKeyLimits,
-} from '../store/api-keys';
+import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKeyLimits } from '../db/api-keys';
 import { MAX_WEBHOOK_URL_LENGTH } from '../http/webhook-schema';
 import { createKeyWebhookSecret } from '../jobs/webhook-signing-secrets';
 import { config, fail, positiveInt, print, withStore } from './common';

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config';
 import { StartupFailure } from '../startup-failure';
-import { generateApiKey } from '../store/api-keys';
-import { startEmbeddedPostgres, type RunningPostgres } from '../store/embedded-postgres';
-import { writePrivateFile } from '../store/embedded-postgres-data-dir';
+import { generateApiKey } from '../db/api-keys';
+import { startEmbeddedPostgres, type RunningPostgres } from '../postgres-server/embedded-postgres';
+import { writePrivateFile } from '../postgres-server/private-files';
 
 /** Where a running `serve` records its embedded Postgres's URL and its own pid (see startLocalPostgres). */
 const STATE_FILE = 'embedded-postgres.json';

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { causes } from '../errors';
+import { causes } from '../domain-errors';
 import { StartupFailure } from '../startup-failure';
-import { openReportingDb } from '../store/pool';
-import { keyHasUsage, readDailyUsage, readHostHealth } from '../store/reports';
-import type { ReportingDb } from '../store/reporting-schema';
+import { openReportingDb } from '../db/pool';
+import { keyHasUsage, readDailyUsage, readHostHealth } from '../db/reporting/reports';
+import type { ReportingDb } from '../db/reporting/reporting-schema';
 import { config, connecting, databaseUrlFor, fail, oneLineErrors } from './common';
 import { formatReport, REPORT_FORMATS, type Report, type ReportFormat } from './report-output';
 import { describeServer } from './startup-errors';

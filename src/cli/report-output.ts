@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import { stringify } from 'csv-stringify/sync';
-import type { DailyUsageRow, HostHealthRow } from '../store/reports';
+import type { DailyUsageRow, HostHealthRow } from '../db/reporting/reports';
 
 export const REPORT_FORMATS = ['table', 'csv', 'json'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];

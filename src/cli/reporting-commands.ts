@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { grantReporting, REPORTING_SCHEMA, reportingViews } from '../store/reporting-role';
+import { grantReporting, REPORTING_SCHEMA, reportingViews } from '../admin/reporting-role';
 import { config, fail, print, withStore } from './common';
 
 /** Longest role name Postgres keeps whole (NAMEDATALEN - 1 bytes). */

@@ -1,11 +1,11 @@
 import { directDatabaseUrl, listenHost, type Config } from '../config';
-import { connectionBudget } from '../connection-budget';
-import { migrateDatabase, pendingDatabaseMigrations, waitForMigrations } from '../database-setup';
-import { isDatabaseUnavailable } from '../errors';
+import { connectionBudget } from '../admin/connection-budget';
+import { migrateDatabase, pendingDatabaseMigrations, waitForMigrations } from '../admin/database-setup';
+import { isDatabaseUnavailable } from '../domain-errors';
 import { createLogger, type Logger } from '../logger';
 import { startService, type ServiceRoles } from '../service';
 import { StartupFailure } from '../startup-failure';
-import { assertConnects, openStore } from '../store/pool';
+import { assertConnects, openStore } from '../db/pool';
 import { config, connecting, fail, print } from './common';
 import {
   LOCAL_KEY_NAME,

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { causes } from '../errors';
+import { causes } from '../domain-errors';
 import { StartupFailure } from '../startup-failure';
 
 /**

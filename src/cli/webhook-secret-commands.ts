@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../config';
 import { keyWebhookSecrets, rotateKeyWebhookSecretOf } from '../jobs/webhook-signing-secrets';
-import { activeKeyIdByName } from '../store/key-webhook-secrets';
+import { activeKeyIdByName } from '../db/key-webhook-secrets';
 import { config, fail, print, withStore } from './common';
 import { readLocalSecretsKey } from './local-secrets-key';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Refusals of the job system (src/errors.ts's DomainError); src/http/errors.ts maps each to a status. */
+/** Refusals of the job system (src/domain-errors.ts's DomainError); src/http/errors.ts maps each to a status. */
 export const DOMAIN_ERROR_CODES = [
   'CONCURRENCY_LIMIT',
   'TOO_MANY_QUEUED_JOBS',

@@ -194,7 +194,7 @@ export const batchPageQuery = z
   })
   .strict();
 
-/** The query of GET /v1/jobs/{id}; parsed by http/job-wait.ts, whose message names `wait`. */
+/** The query of GET /v1/jobs/{id}; parsed by http/poll-wait.ts, whose message names `wait`. */
 export const jobPollQuery = z.object({
   wait: z
     .string()

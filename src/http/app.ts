@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import type { ServiceContext } from '../context';
-import { isMigrated } from '../store/migrate';
-import { pingDatabase } from '../store/pool';
+import { isMigrated } from '../db/migration-state';
+import { pingDatabase } from '../db/pool';
 import { requireApiKey } from './auth';
 import { BodyBudget } from './body-budget';
 import { batchBodyLimitBytes, boundRequestBodies, REQUEST_BODY_LIMIT_BYTES } from './body-limits';

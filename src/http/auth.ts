@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { unauthorized } from './errors';
 import type { ApiKeyCache } from '../jobs/api-key-cache';
-import type { ApiKeyIdentity } from '../store/api-keys';
+import type { ApiKeyIdentity } from '../db/api-keys';
 import type { SignInThrottle } from './sign-in-throttle';
 
 declare module 'express-serve-static-core' {

@@ -2,8 +2,8 @@ import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import type { batchSummary as batchSummarySchema } from '../contract/responses';
 import type { ServiceContext } from '../context';
-import type { BatchForOwner, BatchProgress } from '../store/batches';
-import { JOB_STATUSES, type JobStatus } from '../store/schema';
+import type { BatchForOwner, BatchProgress } from '../db/batches';
+import { JOB_STATUSES, type JobStatus } from '../db/schema';
 import { lastEventIdOf, openEventStream, type EventStream } from './event-stream';
 import type { HeldRequest } from './held-request';
 

@@ -1,7 +1,7 @@
 import type { BatchSubmission } from '../jobs/submit-batch';
 import type { TargetPolicy } from '../scraper/address-guard';
 import type { ScrapeRequest } from '../scraper/scrape-request';
-import type { JobWebhook } from '../store/webhooks';
+import type { JobWebhook } from '../db/webhooks';
 import { HttpError, invalidRequest } from './errors';
 import { parseScrapeRequest } from './scrape-schema';
 import { takeWebhook } from './webhook-schema';

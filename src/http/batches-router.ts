@@ -5,7 +5,7 @@ import { batchPageQuery as batchPageQueryContract } from '../contract/requests';
 import type { ServiceContext } from '../context';
 import { cancelBatch } from '../jobs/cancel-job';
 import { presentJobState } from '../jobs/job-view';
-import { batchProgress, findBatchForKey, listBatchJobs, type BatchForOwner } from '../store/batches';
+import { batchProgress, findBatchForKey, listBatchJobs, type BatchForOwner } from '../db/batches';
 import { batchSummary, streamBatchEvents } from './batch-events';
 import { apiKeyOf } from './auth';
 import { batchNotFound } from './errors';

@@ -5,8 +5,8 @@ import {
   findDashboardKey,
   findDashboardSession,
   type DashboardKey,
-} from '../store/dashboard-sessions';
-import type { Db } from '../store/schema';
+} from '../db/dashboard-sessions';
+import type { Db } from '../db/schema';
 import { signInPage } from './dashboard-page';
 import { forbidden, HttpError, unauthorized } from './errors';
 import type { SignInThrottle } from './sign-in-throttle';

@@ -8,8 +8,8 @@ import {
   readUsagePerKey,
   type JobsPerBucket,
   type Percentiles,
-} from '../store/dashboard';
-import { JOB_STATUSES } from '../store/schema';
+} from '../db/reporting/dashboard';
+import { JOB_STATUSES } from '../db/schema';
 import type { DashboardRange } from './dashboard-range';
 
 /** The chart's series: one count per bucket for every status, zero where no job was created. */

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { DomainError, isDatabaseUnavailable, queueUnavailable, type DomainErrorCode } from '../errors';
+import { DomainError, isDatabaseUnavailable, queueUnavailable, type DomainErrorCode } from '../domain-errors';
 import type { Logger } from '../logger';
 
 /** An answer the API gives of its own (a bad request, a missing key), with its status and headers. */

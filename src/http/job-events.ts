@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import { jobData } from '../jobs/job-view';
 import { isTerminal } from '../contract/errors';
 import type { JobWatchers } from '../jobs/job-watchers';
-import type { JobForOwner } from '../store/statements/find-job-for-key';
+import type { JobForOwner } from '../db/statements/find-job-for-key';
 import { lastEventIdOf, openEventStream } from './event-stream';
 import type { HeldRequest } from './held-request';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { jobListQuery as jobListQueryContract } from '../contract/requests';
 import { decodeCursor } from '../jobs/list-jobs';
-import type { JobListFilter } from '../store/job-list';
+import type { JobListFilter } from '../db/job-list';
 import { parseQuery } from './query';
 
 /** The contract's query, its cursor decoded (a cursor is opaque to clients). */

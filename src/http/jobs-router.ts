@@ -6,15 +6,15 @@ import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
 import { listJobs } from '../jobs/list-jobs';
 import { redeliverWebhook } from '../jobs/webhook-trigger';
-import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
-import { listWebhookDeliveries } from '../store/webhooks';
+import { findJobForKey, type JobForOwner } from '../db/statements/find-job-for-key';
+import { listWebhookDeliveries } from '../db/webhooks';
 import { apiKeyOf } from './auth';
 import { jobNotFound } from './errors';
 import { holdRequest, type HeldRequest } from './held-request';
 import { idParam } from './ids';
 import { streamJobEvents } from './job-events';
 import { parseJobListQuery } from './job-list-query';
-import { ownedJobAfterWait, waitParameter } from './job-wait';
+import { ownedJobAfterWait, waitParameter } from './poll-wait';
 import { redeliveryThrottle } from './redelivery-throttle';
 
 export function jobsRouter(
@@ -28,7 +28,7 @@ export function jobsRouter(
 
   /**
    * The job `:job_id` names, if it is the requesting key's; else 404. With `wait`, read as a
-   * `?wait=` answers it (http/job-wait.ts).
+   * `?wait=` answers it (http/poll-wait.ts).
    */
   const ownedJob = async (
     req: Request<{ job_id: string }>,

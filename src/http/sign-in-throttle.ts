@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { ApiKeyCache } from '../jobs/api-key-cache';
-import { hashApiKey } from '../store/api-keys';
+import { hashApiKey } from '../db/api-keys';
 import { MAX_KEY_LENGTH } from './auth';
 import { tooManyFailedSignIns } from './errors';
 

@@ -1,7 +1,7 @@
 import { webhook as webhookBody } from '../contract/requests';
-import { ScrapeFailure } from '../errors';
+import { ScrapeFailure } from '../domain-errors';
 import { addressCheck, checkHostBeforeConnect, type TargetPolicy } from '../scraper/address-guard';
-import type { JobWebhook } from '../store/webhooks';
+import type { JobWebhook } from '../db/webhooks';
 import { invalidRequest } from './errors';
 
 export { MAX_WEBHOOK_URL_LENGTH } from '../contract/requests';

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
-import type { ApiKeyIdentity } from '../store/api-keys';
-import type { Db } from '../store/schema';
-import { findActiveKeyByHash } from '../store/statements/find-active-key-by-hash';
+import type { ApiKeyIdentity } from '../db/api-keys';
+import type { Db } from '../db/schema';
+import { findActiveKeyByHash } from '../db/statements/find-active-key-by-hash';
 
 /** How long a looked-up key is trusted without asking Postgres again. */
 export const KEY_CACHE_TTL_MS = 5_000;

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger';
-import { batchJobIds, batchProgress, type BatchProgress } from '../store/batches';
-import type { Db } from '../store/schema';
+import { batchJobIds, batchProgress, type BatchProgress } from '../db/batches';
+import type { Db } from '../db/schema';
 import type { JobWatchers } from './job-watchers';
 
 /** The shortest time between two reads of one batch's counts: notices meanwhile share the next read. */

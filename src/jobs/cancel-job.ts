@@ -1,8 +1,8 @@
 import type { ServiceContext } from '../context';
-import { jobNotCancellable } from '../errors';
-import { cancelBatchJobs } from '../store/batches';
-import { cancelScrapeJob } from '../store/scrape-jobs';
-import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
+import { jobNotCancellable } from '../domain-errors';
+import { cancelBatchJobs } from '../db/batches';
+import { cancelScrapeJob } from '../db/scrape-jobs';
+import { findJobForKey, type JobForOwner } from '../db/statements/find-job-for-key';
 import { enqueueWebhooksOf } from './webhook-trigger';
 
 type CancelContext = Pick<ServiceContext, 'store' | 'boss' | 'statusNotices' | 'metrics'>;

@@ -1,10 +1,10 @@
 import { fromKysely, type FetchOptions, type Job } from 'pg-boss';
 import type { ServiceContext } from '../context';
-import { CLAIM_TRANSACTION_SETTINGS, transactionWithSettings } from '../store/transactions';
-import type { ScrapeJobRow } from '../store/schema';
-import { requeueScrapeJobs } from '../store/scrape-jobs';
-import { lockAndCountKeySlots, type KeyConcurrency } from '../store/statements/lock-and-count-key-slots';
-import { startScrapeAttempts } from '../store/statements/start-scrape-attempts';
+import { CLAIM_TRANSACTION_SETTINGS, transactionWithSettings } from '../db/transactions';
+import type { ScrapeJobRow } from '../db/schema';
+import { requeueScrapeJobs } from '../db/scrape-jobs';
+import { lockAndCountKeySlots, type KeyConcurrency } from '../db/statements/lock-and-count-key-slots';
+import { startScrapeAttempts } from '../db/statements/start-scrape-attempts';
 import { slotLeases } from './key-limits';
 import { attemptOf, SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 

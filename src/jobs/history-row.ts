@@ -1,5 +1,5 @@
 import type { ScrapeRequest } from '../scraper/scrape-request';
-import type { NewScrapeJob } from '../store/schema';
+import type { NewScrapeJob } from '../db/schema';
 
 /** What a job's history row records of its request: the same for an async job and a sync scrape. */
 export function requestColumns(

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { idempotencyKeyReused } from '../errors';
+import { idempotencyKeyReused } from '../domain-errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import {
   findIdempotentSubmission,
   isIdempotencyKeyTaken,
   type IdempotentSubmission,
-} from '../store/idempotency-keys';
-import type { Db } from '../store/schema';
-import type { JobWebhook } from '../store/webhooks';
+} from '../db/idempotency-keys';
+import type { Db } from '../db/schema';
+import type { JobWebhook } from '../db/webhooks';
 
 /** An Idempotency-Key with the hash of what it came with. */
 export interface Idempotency {

@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import { isTerminal } from '../contract/errors';
 import type { job } from '../contract/responses';
-import { withJsonMember } from '../store/json-text';
-import type { JobForOwner } from '../store/statements/find-job-for-key';
+import { withJsonMember } from '../db/json-text';
+import type { JobForOwner } from '../db/statements/find-job-for-key';
 
 /** `data` of GET /v1/jobs/{id} as the contract declares it, its result apart (spliced in as stored JSON). */
 export type JobView = Omit<z.input<typeof job>, 'result'>;

@@ -1,4 +1,4 @@
-import type { JobForOwner, OwnedJob } from '../store/statements/find-job-for-key';
+import type { JobForOwner, OwnedJob } from '../db/statements/find-job-for-key';
 import { isTerminal } from '../contract/errors';
 import type { JobWatchers } from './job-watchers';
 

@@ -1,7 +1,8 @@
 import type { Logger } from '../logger';
-import type { Db } from '../store/schema';
-import { STATUS_CHANGE_KINDS, type StatusChangeKind } from '../store/statements/announce-status-changes';
-import { findJobs, type OwnedJob } from '../store/statements/find-job-for-key';
+import type { Db } from '../db/schema';
+import { STATUS_CHANGE_KINDS, type StatusChangeKind } from '../db/statements/announce-status-changes';
+import type { OwnedJob } from '../db/statements/find-job-for-key';
+import { findJobs } from '../db/statements/find-jobs';
 
 /** Most jobs re-read by one statement (a reconnect re-reads every watched job). */
 const REREAD_CHUNK = 1_000;

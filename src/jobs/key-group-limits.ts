@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { GroupConcurrencyConfig } from 'pg-boss';
 import type { ServiceContext } from '../context';
-import { customConcurrencyLimits } from '../store/key-limits';
+import { customConcurrencyLimits } from '../db/key-limits-queries';
 
 /** How often the tiers are read again; new keys and limits apply to jobs fetched after that. */
 const GROUP_TIERS_REFRESH_MS = 5_000;

@@ -1,10 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config';
-import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../errors';
-import type { ApiKeyIdentity } from '../store/api-keys';
-import type { Db } from '../store/schema';
-import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits } from '../store/key-limits';
-import type { SlotLeases } from '../store/statements/lock-and-count-key-slots';
+import { monthlyQuotaExceeded, tooManyQueuedJobs } from '../domain-errors';
+import type { ApiKeyIdentity } from '../db/api-keys';
+import type { Db } from '../db/schema';
+import { countQueuedUpTo, successfulScrapesThisMonth, type KeyLimits } from '../db/key-limits-queries';
+import type { SlotLeases } from '../db/statements/lock-and-count-key-slots';
 
 /**
  * Per-key limits, in the documented shapes:

@@ -1,5 +1,5 @@
-import type { Db } from '../store/schema';
-import { listJobsForKey, type JobListFilter, type JobListPosition } from '../store/job-list';
+import type { Db } from '../db/schema';
+import { listJobsForKey, type JobListFilter, type JobListPosition } from '../db/job-list';
 import { presentJobState, type JobView } from './job-view';
 
 export interface JobListPage {

@@ -1,9 +1,9 @@
 import type { z } from 'zod';
 import type { scrapeFailure, scrapeSuccess } from '../contract/responses';
-import { ScrapeFailure } from '../errors';
+import { ScrapeFailure } from '../domain-errors';
 import type { JobEnd } from '../metrics/service-metrics';
 import type { ScrapedPage } from '../scraper/scrape-request';
-import type { PageResult } from '../store/job-results';
+import type { PageResult } from '../db/job-results';
 
 /** The answer of a successful scrape: the sync route's body and a completed job's `result`. */
 export type ScrapeSuccessBody = z.input<typeof scrapeSuccess>;

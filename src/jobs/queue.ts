@@ -14,11 +14,6 @@ export const PGBOSS_SCHEMA_VERSION: number = bossPackage.pgboss.schema;
 export const SCRAPE_QUEUE = 'scrape';
 /** Where pg-boss moves a scrape whose worker vanished more often than retries allow. */
 export const LOST_SCRAPE_QUEUE = 'scrape-lost';
-/** The maintenance duties' queues, one each, so one duty's failure never skips another's run. */
-export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
-export const ABANDONED_SYNC_SCRAPES_QUEUE = 'fail-abandoned-sync-scrapes';
-export const PURGE_IDEMPOTENCY_KEYS_QUEUE = 'purge-expired-idempotency-keys';
-export const HISTORY_RETENTION_QUEUE = 'roll-up-and-delete-old-history';
 /** Webhook deliveries, one pg-boss job per job end (or redelivery); its retries are the backoff. */
 export const WEBHOOK_QUEUE = 'deliver-webhook';
 /**
@@ -105,7 +100,10 @@ export function createBoss(
   });
 }
 
-/** Creates (or updates) the queues with the settings the job lifecycle relies on. Idempotent. */
+/**
+ * Creates (or updates) the queues with the settings the job lifecycle relies on. Idempotent. The
+ * maintenance duties' queues are maintenance's own (ensureMaintenanceQueues).
+ */
 export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> {
   await boss.createQueue(LOST_SCRAPE_QUEUE, {
     retryLimit: 5,
@@ -144,9 +142,4 @@ export async function ensureQueues(boss: PgBoss, config: Config): Promise<void> 
   };
   if (await boss.getQueue(WEBHOOK_QUEUE)) await boss.updateQueue(WEBHOOK_QUEUE, webhookQueue);
   else await boss.createQueue(WEBHOOK_QUEUE, webhookQueue);
-  const maintenanceQueue = { retryLimit: 1, deleteAfterSeconds: 3600 };
-  await boss.createQueue(PURGE_RESULTS_QUEUE, maintenanceQueue);
-  await boss.createQueue(ABANDONED_SYNC_SCRAPES_QUEUE, maintenanceQueue);
-  await boss.createQueue(PURGE_IDEMPOTENCY_KEYS_QUEUE, maintenanceQueue);
-  await boss.createQueue(HISTORY_RETENTION_QUEUE, maintenanceQueue);
 }

@@ -1,10 +1,10 @@
 import type { Job } from 'pg-boss';
 import type { ServiceContext } from '../context';
-import { ScrapeFailure } from '../errors';
+import { ScrapeFailure } from '../domain-errors';
 import type { MemoryBudget } from '../scraper/memory-budget';
-import type { ScrapeJobRow } from '../store/schema';
-import type { PageResult } from '../store/job-results';
-import { handBackScrapeJob, timeOutLostScrapeJob } from '../store/scrape-jobs';
+import type { ScrapeJobRow } from '../db/schema';
+import type { PageResult } from '../db/job-results';
+import { handBackScrapeJob, timeOutLostScrapeJob } from '../db/scrape-jobs';
 import type { ClaimedScrape } from './claim-scrape-jobs';
 import {
   failureBody,
@@ -20,7 +20,7 @@ import { attemptOf, type ScrapeJobData } from './queue';
 import type { ScrapeSettler } from './settle-scrape-jobs';
 import { enqueueWebhooksOf } from './webhook-trigger';
 
-// Which status changes a job may make, and which function makes each: store/job-status.ts.
+// Which status changes a job may make, and which function makes each: db/job-status.ts.
 
 /**
  * How many attempts of a job may start before it ends timed_out (JOB_TIMEOUT) instead: each

@@ -1,8 +1,8 @@
 import type { ServiceContext } from '../context';
 import { MemoryBudget } from '../scraper/memory-budget';
-import { listenForNotifications } from '../store/notification-listener';
-import { JOBS_QUEUED_CHANNEL } from '../store/statements/announce-queued-jobs';
-import { touchScrapeJobs } from '../store/statements/touch-scrape-jobs';
+import { listenForNotifications } from '../db/notification-listener';
+import { JOBS_QUEUED_CHANNEL } from '../db/statements/announce-queued-jobs';
+import { touchScrapeJobs } from '../db/statements/touch-scrape-jobs';
 import { BusyKeys, claimScrapeJobs, type ClaimedScrape } from './claim-scrape-jobs';
 import { ClaimLoop } from './claim-loop';
 import { keyGroupLimits } from './key-group-limits';

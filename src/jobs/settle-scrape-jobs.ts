@@ -1,9 +1,9 @@
 import { fromKysely, type JobAttempt } from 'pg-boss';
 import type { ServiceContext } from '../context';
-import { isRetryableWithFewerRows } from '../store/transactions';
-import type { PageResult } from '../store/job-results';
-import { recordSuccessfulScrapes } from '../store/key-limits';
-import { finishKey, finishScrapeJobs, type JobFinish } from '../store/statements/finish-scrape-jobs';
+import { isRetryableWithFewerRows } from '../db/transactions';
+import type { PageResult } from '../db/job-results';
+import { recordSuccessfulScrapes } from '../db/key-limits-queries';
+import { finishKey, finishScrapeJobs, type JobFinish } from '../db/statements/finish-scrape-jobs';
 import { GroupCommit } from './group-commit';
 import { SCRAPE_QUEUE, WEBHOOK_QUEUE } from './queue';
 import { deliveryJobs } from './webhook-trigger';

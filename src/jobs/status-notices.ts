@@ -1,17 +1,17 @@
 import type { Logger } from '../logger';
 import { coalesced } from './coalesced';
-import type { Db } from '../store/schema';
+import type { Db } from '../db/schema';
 import {
   announceStatusChanges,
   STATUS_CHANGE_KINDS,
   type StatusChangeKind,
-} from '../store/statements/announce-status-changes';
+} from '../db/statements/announce-status-changes';
 
 /**
  * Announces status changes to the API processes' waiting requests and streams (JobWatchers), after
  * the changes committed: one announcement at a time, and while one is in flight, the jobs changed
  * meanwhile share the next one. A settle batch of hundreds of jobs costs one round trip, and a
- * burst of batches a handful. Every function that changes a job's status (store/job-status.ts)
+ * burst of batches a handful. Every function that changes a job's status (db/job-status.ts)
  * has its caller announce the job here once its transaction committed, saying whether it ended.
  */
 export class StatusNotices {

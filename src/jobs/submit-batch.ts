@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
 import type { ScrapeRequest } from '../scraper/scrape-request';
-import type { ApiKeyIdentity } from '../store/api-keys';
-import { batchJobIds } from '../store/batches';
-import type { JobWebhook } from '../store/webhooks';
+import type { ApiKeyIdentity } from '../db/api-keys';
+import { batchJobIds } from '../db/batches';
+import type { JobWebhook } from '../db/webhooks';
 import { requestColumns } from './history-row';
 import { idempotencyOf, submitOnce } from './idempotency';
 import { checkMonthlyQuota, groupOf, limitsOf } from './key-limits';

@@ -1,10 +1,10 @@
 import { fromKysely, type PgBoss } from 'pg-boss';
-import { isRetryableWithFewerRows } from '../store/transactions';
-import type { Db } from '../store/schema';
-import { insertBatch } from '../store/batches';
-import { insertIdempotencyKeys, type NewIdempotencyKey } from '../store/idempotency-keys';
-import { insertScrapeJobs, type NewAsyncScrapeJob } from '../store/scrape-jobs';
-import { insertJobWebhooks, type JobWebhook } from '../store/webhooks';
+import { isRetryableWithFewerRows } from '../db/transactions';
+import type { Db } from '../db/schema';
+import { insertBatch } from '../db/batches';
+import { insertIdempotencyKeys, type NewIdempotencyKey } from '../db/idempotency-keys';
+import { insertScrapeJobs, type NewAsyncScrapeJob } from '../db/scrape-jobs';
+import { insertJobWebhooks, type JobWebhook } from '../db/webhooks';
 import { GroupCommit } from './group-commit';
 import { SCRAPE_QUEUE, type ScrapeJobData } from './queue';
 

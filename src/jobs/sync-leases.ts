@@ -1,7 +1,7 @@
 import type { Logger } from '../logger';
 import { coalesced } from './coalesced';
-import type { Db } from '../store/schema';
-import { touchScrapeJobs } from '../store/statements/touch-scrape-jobs';
+import type { Db } from '../db/schema';
+import { touchScrapeJobs } from '../db/statements/touch-scrape-jobs';
 
 /**
  * The leases of the sync scrapes this API process is running. A sync scrape's history row holds

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { ServiceContext } from '../context';
-import { concurrencyLimitReached, ScrapeFailure } from '../errors';
+import { concurrencyLimitReached, ScrapeFailure } from '../domain-errors';
 import type { ScrapeRequest } from '../scraper/scrape-request';
-import type { ApiKeyIdentity } from '../store/api-keys';
-import { recordSuccessfulScrapes } from '../store/key-limits';
-import { finishSyncScrapeJob } from '../store/statements/finish-scrape-jobs';
-import { insertSyncScrapeJob } from '../store/statements/insert-sync-scrape-job';
-import { lockAndCountKeySlots } from '../store/statements/lock-and-count-key-slots';
+import type { ApiKeyIdentity } from '../db/api-keys';
+import { recordSuccessfulScrapes } from '../db/key-limits-queries';
+import { finishSyncScrapeJob } from '../db/statements/finish-scrape-jobs';
+import { insertSyncScrapeJob } from '../db/statements/insert-sync-scrape-job';
+import { lockAndCountKeySlots } from '../db/statements/lock-and-count-key-slots';
 import { checkMonthlyQuota, limitsOf, slotLeases } from './key-limits';
 import { requestColumns } from './history-row';
 import {

@@ -1,4 +1,4 @@
-import type { JobForOwner } from '../store/statements/find-job-for-key';
+import type { JobForOwner } from '../db/statements/find-job-for-key';
 import { jobBody, presentJob } from './job-view';
 
 /**

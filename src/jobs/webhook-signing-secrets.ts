@@ -4,9 +4,9 @@ import {
   keySecretContext,
   liveKeyWebhookSecrets,
   rotateKeyWebhookSecret,
-} from '../store/key-webhook-secrets';
-import type { Db } from '../store/schema';
-import { findWebhookTarget, JOB_SECRET_CONTEXT } from '../store/webhooks';
+} from '../db/key-webhook-secrets';
+import type { Db } from '../db/schema';
+import { findWebhookTarget, JOB_SECRET_CONTEXT } from '../db/webhooks';
 import { generateWebhookSecret, type WebhookSigning } from './webhook-signature';
 
 /**

@@ -1,8 +1,8 @@
 import type { PgBoss } from 'pg-boss';
-import type { ApiKeyIdentity } from '../store/api-keys';
-import { jobNotFinished, webhookNotConfigured } from '../errors';
-import type { Db, JobStatus } from '../store/schema';
-import { jobsWithWebhooks, type JobWebhook } from '../store/webhooks';
+import type { ApiKeyIdentity } from '../db/api-keys';
+import { jobNotFinished, webhookNotConfigured } from '../domain-errors';
+import type { Db, JobStatus } from '../db/schema';
+import { jobsWithWebhooks, type JobWebhook } from '../db/webhooks';
 import { isTerminal } from '../contract/errors';
 import { WEBHOOK_QUEUE } from './queue';
 

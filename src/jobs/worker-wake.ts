@@ -1,7 +1,7 @@
 import type { Logger } from '../logger';
 import { coalesced } from './coalesced';
-import type { Db } from '../store/schema';
-import { announceQueuedJobs } from '../store/statements/announce-queued-jobs';
+import type { Db } from '../db/schema';
+import { announceQueuedJobs } from '../db/statements/announce-queued-jobs';
 
 /**
  * Wakes idle workers after submissions: one NOTIFY at a time, and while one is in flight, later

@@ -1,9 +1,11 @@
-import { ABANDONED_SYNC_SCRAPES_QUEUE } from '../jobs/queue';
 import type { Logger } from '../logger';
 import type { ServiceMetrics } from '../metrics/service-metrics';
-import type { Db } from '../store/schema';
-import { failAbandonedSyncScrapes as failAbandonedSyncScrapeRows } from '../store/scrape-jobs';
+import type { Db } from '../db/schema';
+import { failAbandonedSyncScrapes as failAbandonedSyncScrapeRows } from '../db/scrape-jobs';
 import type { Duty } from './scheduled-duty';
+
+/** This duty's pg-boss queue (ensureMaintenanceQueues creates it); its schedule is named after it. */
+export const ABANDONED_SYNC_SCRAPES_QUEUE = 'fail-abandoned-sync-scrapes';
 
 /** Slack beyond a sync scrape's own timeout before its row is judged abandoned. */
 export const ABANDONED_AFTER_SLACK_SECONDS = 60;

@@ -1,10 +1,12 @@
-import { HISTORY_RETENTION_QUEUE } from '../jobs/queue';
 import type { Logger } from '../logger';
-import { daysToRollUp, rollUpDay } from '../store/daily-usage-rollup';
-import { deleteHistoryBatch, markHistoryDeleted, slicesPastRetention } from '../store/history-retention';
-import type { Db } from '../store/schema';
+import { daysToRollUp, rollUpDay } from '../db/daily-usage-rollup';
+import { deleteHistoryBatch, markHistoryDeleted, slicesPastRetention } from '../db/history-retention-queries';
+import type { Db } from '../db/schema';
 import { deleteInBatches, type BatchedDeleteOptions } from './batched-delete';
 import type { Duty } from './scheduled-duty';
+
+/** This duty's pg-boss queue (ensureMaintenanceQueues creates it); its schedule is named after it. */
+export const HISTORY_RETENTION_QUEUE = 'roll-up-and-delete-old-history';
 
 /**
  * Rolls up every day due (see daysToRollUp), one statement per day, oldest first; returns how many

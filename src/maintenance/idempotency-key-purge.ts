@@ -1,9 +1,11 @@
-import { PURGE_IDEMPOTENCY_KEYS_QUEUE } from '../jobs/queue';
 import type { Logger } from '../logger';
-import { deleteExpiredIdempotencyKeysBatch } from '../store/idempotency-keys';
-import type { Db } from '../store/schema';
+import { deleteExpiredIdempotencyKeysBatch } from '../db/idempotency-keys';
+import type { Db } from '../db/schema';
 import { deleteInBatches } from './batched-delete';
 import type { Duty } from './scheduled-duty';
+
+/** This duty's pg-boss queue (ensureMaintenanceQueues creates it); its schedule is named after it. */
+export const PURGE_IDEMPOTENCY_KEYS_QUEUE = 'purge-expired-idempotency-keys';
 
 /** The scheduled deletion of idempotency keys past their 24 hours, in batches. */
 export function idempotencyKeyPurge(

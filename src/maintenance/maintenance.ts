@@ -1,11 +1,11 @@
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger';
 import type { ServiceMetrics } from '../metrics/service-metrics';
-import type { Db } from '../store/schema';
-import { abandonedSyncScrapes } from './abandoned-sync-scrapes';
-import { historyRetention } from './history-retention';
-import { idempotencyKeyPurge } from './idempotency-key-purge';
-import { resultPurge } from './result-purge';
+import type { Db } from '../db/schema';
+import { ABANDONED_SYNC_SCRAPES_QUEUE, abandonedSyncScrapes } from './abandoned-sync-scrapes';
+import { HISTORY_RETENTION_QUEUE, historyRetention } from './history-retention';
+import { idempotencyKeyPurge, PURGE_IDEMPOTENCY_KEYS_QUEUE } from './idempotency-key-purge';
+import { PURGE_RESULTS_QUEUE, resultPurge } from './result-purge';
 import { scheduleDuty, type ScheduledDuty } from './scheduled-duty';
 
 export interface MaintenanceOptions {
@@ -19,6 +19,20 @@ export interface MaintenanceOptions {
   stopTimeoutMs: number;
   /** How often a worker looks for a due run of each duty. */
   pollSeconds: number;
+}
+
+/** The duties' queues, one each, so one duty's failure never skips another's run. */
+export const MAINTENANCE_QUEUES = [
+  PURGE_RESULTS_QUEUE,
+  ABANDONED_SYNC_SCRAPES_QUEUE,
+  PURGE_IDEMPOTENCY_KEYS_QUEUE,
+  HISTORY_RETENTION_QUEUE,
+] as const;
+
+/** Creates the duties' queues. Idempotent. */
+export async function ensureMaintenanceQueues(boss: PgBoss): Promise<void> {
+  for (const queue of MAINTENANCE_QUEUES)
+    await boss.createQueue(queue, { retryLimit: 1, deleteAfterSeconds: 3600 });
 }
 
 export interface Maintenance {

@@ -1,10 +1,12 @@
 import type { Logger } from '../logger';
 import type { ServiceMetrics } from '../metrics/service-metrics';
-import type { Db } from '../store/schema';
-import { deleteExpiredResultsBatch } from '../store/job-results';
-import { PURGE_RESULTS_QUEUE } from '../jobs/queue';
+import type { Db } from '../db/schema';
+import { deleteExpiredResultsBatch } from '../db/job-results';
 import { deleteInBatches, type BatchedDeleteOptions } from './batched-delete';
 import type { Duty } from './scheduled-duty';
+
+/** This duty's pg-boss queue (ensureMaintenanceQueues creates it); its schedule is named after it. */
+export const PURGE_RESULTS_QUEUE = 'purge-expired-results';
 
 /**
  * Deletes every expired result, in batches of `batchSize`, until a batch comes back short. The job

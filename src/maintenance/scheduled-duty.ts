@@ -5,7 +5,7 @@ import type { Logger } from '../logger';
 export interface Duty {
   /** What the logs call it. */
   name: string;
-  /** Its pg-boss queue (created by ensureQueues); its schedule is named after it. */
+  /** Its pg-boss queue (created by ensureMaintenanceQueues); its schedule is named after it. */
   queue: string;
   /** When it runs: pg-boss cron, UTC. */
   cron: string;

@@ -1,9 +1,9 @@
 import { LRUCache } from 'lru-cache';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../logger';
-import type { PoolCounts } from '../store/pool';
-import type { QueueDepthRow } from '../store/queue-depth';
-import type { ListenerObserver } from '../store/notification-listener';
+import type { PoolCounts } from '../db/pool';
+import type { QueueDepthRow } from '../db/queue-depth';
+import type { ListenerObserver } from '../db/notification-listener';
 
 // Every metric omniscrape exports is defined in this file (docs/operations.md, Metrics, lists them). Labels
 // name classes, never a key or a URL: the exposition may be open to anyone who reaches the port.

@@ -1,7 +1,7 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { ScrapeFailure } from '../errors';
+import { ScrapeFailure } from '../domain-errors';
 
 /**
  * Cloud platform endpoints that are ordinary unicast addresses, so the range check below would let

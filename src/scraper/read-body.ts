@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Dispatcher } from 'undici';
-import { ScrapeFailure } from '../errors';
+import { ScrapeFailure } from '../domain-errors';
 import type { BudgetHold } from './memory-budget';
 
 /**

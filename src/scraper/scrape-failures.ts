@@ -1,4 +1,4 @@
-import { causes, ScrapeFailure } from '../errors';
+import { causes, ScrapeFailure } from '../domain-errors';
 import { BLOCKED_ERROR_CODE } from './address-guard';
 
 /**

@@ -1,5 +1,5 @@
 import { type Agent, request } from 'undici';
-import { ScrapeFailure } from '../errors';
+import { ScrapeFailure } from '../domain-errors';
 import { addressCheck, checkHostBeforeConnect, type GuardRefusal, type TargetPolicy } from './address-guard';
 import { renderContent } from './formats';
 import { guardedAgent } from './guarded-agent';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres } from '../../src/store/embedded-postgres';
+import { startEmbeddedPostgres } from '../../src/postgres-server/embedded-postgres';
 import { freePort } from './free-port';
 
 /**

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { ensureServerUser } from '../../src/store/embedded-postgres-placement';
+import { ensureServerUser } from '../../src/postgres-server/placement';
 import { freePort } from './free-port';
 import { waitFor } from './wait';
 

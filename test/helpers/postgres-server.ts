@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres, type RunningPostgres } from '../../src/store/embedded-postgres';
+import { startEmbeddedPostgres, type RunningPostgres } from '../../src/postgres-server/embedded-postgres';
 import { withClient } from './database';
 import { freePort } from './free-port';
 import { packagedPostgresBinaries } from './packaged-postgres';

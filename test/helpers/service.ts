@@ -1,6 +1,6 @@
 import { isTerminal } from '../../src/contract/errors';
 import { directDatabaseUrl, loadConfig, type Config, type Tuning } from '../../src/config';
-import { migrateDatabase } from '../../src/database-setup';
+import { migrateDatabase } from '../../src/admin/database-setup';
 import { createLogger, type Logger } from '../../src/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
 import { checkAnswer } from './contract-check';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureServerUser, type ServerUser } from '../../src/store/embedded-postgres-placement';
+import { ensureServerUser, type ServerUser } from '../../src/postgres-server/placement';
 import { withClient } from './database';
 import { freePort } from './free-port';
 import { packagedPostgresHome } from './packaged-postgres';

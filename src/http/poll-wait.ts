@@ -3,7 +3,7 @@ import { jobPollQuery } from '../contract/requests';
 import type { ServiceContext } from '../context';
 import { MAX_WAIT_SECONDS, readAndWaitForEnd } from '../jobs/job-wait';
 import { isTerminal } from '../contract/errors';
-import { findJobForKey, type JobForOwner } from '../store/statements/find-job-for-key';
+import { findJobForKey, type JobForOwner } from '../db/statements/find-job-for-key';
 import { invalidRequest } from './errors';
 import type { HeldRequest } from './held-request';
 

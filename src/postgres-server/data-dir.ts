@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StartupFailure } from '../startup-failure';
-import { firstDirBlocking, relocatedDataDir, type ServerUser } from './embedded-postgres-placement';
-import { lastLines, readOrUndefined, runToEnd } from './embedded-postgres-process';
+import { firstDirBlocking, relocatedDataDir, type ServerUser } from './placement';
+import { readOrUndefined, writePrivateFile } from './private-files';
+import { lastLines, runToEnd } from './server-process';
 
 // The embedded server's data dir and its superuser's password: where the data dir goes, how it is
 // made (initdb, which sets the password), and what a stale pid file in it is.
@@ -65,22 +66,6 @@ export function readPassword(file: string): string | undefined {
     return fs.readFileSync(file, 'utf8').trim() || undefined;
   } catch {
     return undefined; // no password file yet: the caller makes one
-  }
-}
-
-/** Writes a file only its owner can read, whole or not at all (written beside it, then renamed). */
-export function writePrivateFile(file: string, content: string): void {
-  const staging = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    fs.writeFileSync(staging, content, { mode: 0o600 });
-    fs.renameSync(staging, file);
-  } catch (err) {
-    fs.rmSync(staging, { force: true });
-    throw new StartupFailure(
-      `cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-      'NOT_WRITABLE',
-      { cause: err },
-    );
   }
 }
 

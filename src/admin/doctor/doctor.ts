@@ -1,14 +1,19 @@
-import { sql } from 'kysely';
-import type { Config } from '../config';
+import type { Config } from '../../config';
+import {
+  pendingDeferredSteps,
+  readServerSettings,
+  roleAndMigrationTable,
+  type ServerSettings,
+} from '../admin-queries';
 import { connectionBudget } from '../connection-budget';
 import { pendingQueueSchema } from '../database-setup';
-import { PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '../jobs/queue';
-import { pendingMigrations } from '../store/migrate';
-import { detectPgBouncer, pgBouncerProblems, type PgBouncerDetection } from '../store/pgbouncer-detection';
-import { openStore } from '../store/pool';
-import { checkRuntimeRole } from '../store/runtime-role';
-import type { Db } from '../store/schema';
-import { readServerSettings, settingsVerdicts, type ServerSettings } from './server-settings';
+import { PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '../../jobs/queue';
+import { pendingMigrations } from '../../db/migration-state';
+import { detectPgBouncer, pgBouncerProblems, type PgBouncerDetection } from '../pgbouncer-detection';
+import { openStore } from '../../db/pool';
+import { checkRuntimeRole } from '../runtime-role';
+import type { Db } from '../../db/schema';
+import { settingsVerdicts } from './server-settings';
 import { fail, ok, warn, type Verdict } from './verdict';
 
 /** How many processes of each role the deployment runs: their connection budgets add up. */
@@ -89,25 +94,8 @@ async function migrationVerdicts(db: Db): Promise<Verdict[]> {
   ];
 }
 
-async function pendingDeferredSteps(db: Db): Promise<string[]> {
-  const rows = await db
-    .selectFrom('omniscrape.deferred_steps')
-    .select('name')
-    .where('done_at', 'is', null)
-    .orderBy('name')
-    .execute();
-  return rows.map((r) => `"${r.name}"`);
-}
-
 async function runtimeRoleVerdicts(db: Db): Promise<Verdict[]> {
-  // From the catalog, which every role may read (to_regclass needs USAGE on the schema).
-  const { rows } = await sql<{ role: string; migrated: boolean }>`
-    select current_user as role,
-           exists (select from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                    where n.nspname = 'omniscrape' and c.relname = 'kysely_migration') as migrated`.execute(
-    db,
-  );
-  const { role, migrated } = rows[0]!;
+  const { role, migrated } = await roleAndMigrationTable(db);
   if (!migrated)
     return [warn('runtime role', `role "${role}": its grants can be checked once migrate has run`)];
   const { missing, excess } = await checkRuntimeRole(db, role, PGBOSS_SCHEMA);

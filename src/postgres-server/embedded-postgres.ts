@@ -10,14 +10,9 @@ import {
   readPassword,
   removeStalePidFile,
   SUPERUSER,
-} from './embedded-postgres-data-dir';
-import {
-  ensureServerUser,
-  RELOCATION_DIR_DEFAULT,
-  rootOwnedBinariesCopy,
-  treeUsableBy,
-} from './embedded-postgres-placement';
-import { ServerProcess, type StopMode } from './embedded-postgres-process';
+} from './data-dir';
+import { ensureServerUser, RELOCATION_DIR_DEFAULT, rootOwnedBinariesCopy, treeUsableBy } from './placement';
+import { ServerProcess, type StopMode } from './server-process';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;

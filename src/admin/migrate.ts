@@ -1,21 +1,12 @@
 import { sql } from 'kysely';
-import { Migrator, type MigrationResultSet } from 'kysely/migration';
+import type { MigrationResultSet } from 'kysely/migration';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
-import { deferredSteps, migrations } from '../../migrations';
+import { deferredSteps } from '../../migrations';
 import { StartupFailure } from '../startup-failure';
-import { openStore } from './pool';
-import type { Db } from './schema';
-
-const MIGRATION_TABLE_SCHEMA = 'omniscrape';
-
-function migrator(db: Db): Migrator {
-  return new Migrator({
-    db,
-    provider: { getMigrations: () => Promise.resolve(migrations) },
-    migrationTableSchema: MIGRATION_TABLE_SCHEMA,
-  });
-}
+import { openStore } from '../db/pool';
+import { MIGRATION_TABLE_SCHEMA, migrator, pendingMigrations } from '../db/migration-state';
+import type { Db } from '../db/schema';
 
 /**
  * How long each statement of a migration waits for a lock before the migration rolls back and is
@@ -128,12 +119,6 @@ export async function migrateToLatestOver(db: Db, urls: DatabaseUrls): Promise<s
   }
 }
 
-/** The migrations not applied yet, by name, in order. Reads only: any role with the runtime grants may ask. */
-export async function pendingMigrations(db: Db): Promise<string[]> {
-  const all = await migrator(db).getMigrations();
-  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
-}
-
 /** The session advisory lock that lets one process at a time run the deferred steps. */
 export const DEFERRED_STEPS_LOCK = 73_410_010;
 
@@ -222,9 +207,4 @@ export function unsupportedPostgres(
 export async function assertSupportedPostgres(db: Db, oldest = OLDEST_SUPPORTED_POSTGRES): Promise<void> {
   const problem = unsupportedPostgres(await readServerVersion(db), oldest);
   if (problem) throw new StartupFailure(problem, 'UNSUPPORTED_POSTGRES');
-}
-
-/** True when every known migration has been applied (what /readyz reports). */
-export async function isMigrated(db: Db): Promise<boolean> {
-  return (await pendingMigrations(db)).length === 0;
 }

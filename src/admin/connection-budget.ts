@@ -1,6 +1,5 @@
-import type { Config } from './config';
-import { bossPoolSize } from './jobs/queue';
-import type { ServiceRoles } from './service';
+import type { Config } from '../config';
+import { bossPoolSize } from '../jobs/queue';
 
 export interface ConnectionBudget {
   /** omniscrape's own pool: OMNISCRAPE_DB_POOL_SIZE with the API, OMNISCRAPE_WORKER_DB_POOL_SIZE without. */
@@ -24,7 +23,7 @@ export interface ConnectionBudget {
  * max_connections. The start-up step (serve's migration, api's and worker's check) closes its
  * connections before these open.
  */
-export function connectionBudget(config: Config, roles: ServiceRoles): ConnectionBudget {
+export function connectionBudget(config: Config, roles: { api: boolean; worker: boolean }): ConnectionBudget {
   const store = roles.api ? config.apiPoolSize : config.workerPoolSize;
   const boss = bossPoolSize(config, roles.worker ? 'worker' : 'api');
   const reporting = roles.api ? config.reportingPoolSize : 0;

@@ -1,34 +1,9 @@
 import { sql } from 'kysely';
-import { STATUS_CHANGES, statusLiterals } from './job-status';
-import { namedStatement, runStatement } from './prepared-statements';
+import { STATUS_CHANGES } from './job-status';
 import { PUBLIC_JOB_COLUMNS, type Db, type JobStatus, type PublicJobRow } from './schema';
 import { cancelledColumns, type NewAsyncScrapeJob } from './scrape-jobs';
-
-/**
- * A batch's history rows in one statement, however many: the rows travel as one JSON parameter
- * (a VALUES list would need eleven parameters a row, past Postgres's 65,535 for a large batch),
- * each marked with the batch ($2) for reporting and with the request that submitted it ($3, the
- * same for every row: a parameter rather than a member of each row's JSON).
- */
-const INSERT_BATCH_SCRAPE_JOBS = namedStatement(
-  'omniscrape_insert_batch_scrape_jobs',
-  `insert into omniscrape.scrape_jobs (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, created_at, batch_id,
-                                       request_id)
-   select r.id, r.api_key_id, 'async', r.url, r.host, r.method, r.format, r.timeout_seconds,
-          ${statusLiterals(STATUS_CHANGES.insertBatch.to)}, r.created_at, $2::uuid, $3::text
-     from jsonb_to_recordset($1::jsonb) as r(id uuid, api_key_id uuid, url text, host text, method text,
-          format text, timeout_seconds double precision, created_at timestamptz)`,
-);
-
-/** The batch and its jobs' places in it, request order kept by `position`. */
-const INSERT_BATCH = namedStatement(
-  'omniscrape_insert_batch',
-  `with batch as (
-     insert into omniscrape.batches (id, api_key_id, job_count) values ($1, $2, cardinality($3::uuid[]))
-   )
-   insert into omniscrape.batch_jobs (batch_id, position, job_id)
-   select $1, j.ordinality - 1, j.id from unnest($3::uuid[]) with ordinality as j(id, ordinality)`,
-);
+import { insertBatchJobs } from './statements/insert-batch';
+import { insertBatchScrapeJobs } from './statements/insert-batch-scrape-jobs';
 
 /**
  * Writes a batch: the batch, its jobs' history rows (`queued`), and their order, in three
@@ -38,8 +13,8 @@ export async function insertBatch(
   db: Db,
   batch: { id: string; apiKeyId: string; requestId: string | null; jobs: readonly NewAsyncScrapeJob[] },
 ): Promise<void> {
-  await runStatement(db, INSERT_BATCH_SCRAPE_JOBS, [JSON.stringify(batch.jobs), batch.id, batch.requestId]);
-  await runStatement(db, INSERT_BATCH, [batch.id, batch.apiKeyId, batch.jobs.map((j) => j.id)]);
+  await insertBatchScrapeJobs(db, batch);
+  await insertBatchJobs(db, batch);
 }
 
 export interface BatchForOwner {

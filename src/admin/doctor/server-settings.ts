@@ -1,63 +1,6 @@
-import { sql } from 'kysely';
-import { OLDEST_SUPPORTED_POSTGRES, unsupportedPostgres, type ServerVersion } from '../store/migrate';
-import type { Db } from '../store/schema';
+import type { ServerSettings } from '../admin-queries';
+import { OLDEST_SUPPORTED_POSTGRES, unsupportedPostgres } from '../migrate';
 import { fail, ok, warn, type Verdict } from './verdict';
-
-/** What the doctor reads of the server, as this connection's session sees it (role and database settings applied). */
-export interface ServerSettings {
-  version: ServerVersion;
-  inRecovery: boolean;
-  readOnly: boolean;
-  encoding: string;
-  isolation: string;
-  /** Milliseconds; 0 is off. */
-  statementTimeoutMs: number;
-  lockTimeoutMs: number;
-  idleInTransactionTimeoutMs: number;
-  maxConnections: number;
-  /** superuser_reserved_connections, plus reserved_connections from 16 on. */
-  reservedConnections: number;
-  /** Connections other clients hold now (not omniscrape's, not this one). */
-  otherConnections: number;
-}
-
-export async function readServerSettings(db: Db): Promise<ServerSettings> {
-  const { rows } = await sql<
-    Record<keyof ServerSettings, unknown> & { version_num: string; version_text: string }
-  >`
-    select current_setting('server_version_num') as version_num,
-           current_setting('server_version') as version_text,
-           pg_is_in_recovery() as "inRecovery",
-           current_setting('default_transaction_read_only') = 'on' as "readOnly",
-           current_setting('server_encoding') as encoding,
-           current_setting('default_transaction_isolation') as isolation,
-           (select setting::bigint from pg_settings where name = 'statement_timeout') as "statementTimeoutMs",
-           (select setting::bigint from pg_settings where name = 'lock_timeout') as "lockTimeoutMs",
-           (select setting::bigint from pg_settings where name = 'idle_in_transaction_session_timeout')
-             as "idleInTransactionTimeoutMs",
-           current_setting('max_connections')::int as "maxConnections",
-           current_setting('superuser_reserved_connections')::int
-             + coalesce(current_setting('reserved_connections', true)::int, 0) as "reservedConnections",
-           (select count(*) from pg_stat_activity
-             where datid is not null and pid <> pg_backend_pid()
-               and coalesce(application_name, '') not like 'omniscrape%')::int as "otherConnections"`.execute(
-    db,
-  );
-  const row = rows[0]!;
-  return {
-    version: { num: Number(row.version_num), text: row.version_text },
-    inRecovery: row.inRecovery === true,
-    readOnly: row.readOnly === true,
-    encoding: String(row.encoding),
-    isolation: String(row.isolation),
-    statementTimeoutMs: Number(row.statementTimeoutMs),
-    lockTimeoutMs: Number(row.lockTimeoutMs),
-    idleInTransactionTimeoutMs: Number(row.idleInTransactionTimeoutMs),
-    maxConnections: Number(row.maxConnections),
-    reservedConnections: Number(row.reservedConnections),
-    otherConnections: Number(row.otherConnections),
-  };
-}
 
 /**
  * Below this, statement_timeout may cut short the service's longest statements: the daily usage

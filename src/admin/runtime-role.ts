@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { REPORTING_SCHEMA } from './reporting-role';
-import type { Db } from './schema';
+import type { Db } from '../db/schema';
 
 /** omniscrape's own schema (migrations/0001). */
 const OWN_SCHEMA = 'omniscrape';

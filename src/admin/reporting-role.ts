@@ -1,6 +1,6 @@
 import { createHmac, createHash, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Db } from './schema';
+import type { Db } from '../db/schema';
 
 /** The reporting interface's schema (migration 0010): the only thing a reporting role may read. */
 export const REPORTING_SCHEMA = 'omniscrape_reporting';

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StartupFailure } from '../startup-failure';
-import type { ServerUser } from './embedded-postgres-placement';
+import type { ServerUser } from './placement';
+import { readOrUndefined } from './private-files';
 
 // The embedded server's processes: the postmaster (started, awaited, stopped, killed) and the
 // one-off programs (initdb, single-user mode), run as the server user when we are root.
@@ -16,14 +17,6 @@ const SIGNAL_OF: Record<StopMode, NodeJS.Signals> = {
 };
 /** Crash recovery of a big WAL can take a while; a server silent for this long is given up on. */
 const READY_TIMEOUT_MS = 5 * 60_000;
-
-export function readOrUndefined(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined; // missing (or gone meanwhile): the callers treat that as "no such file"
-  }
-}
 
 function spawnAs(
   command: string,

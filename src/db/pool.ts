@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PreparingClient } from './prepared-statements';
-import type { ReportingDatabase, ReportingDb } from './reporting-schema';
+import type { ReportingDatabase, ReportingDb } from './reporting/reporting-schema';
 import type { Database, Db } from './schema';
 
 export interface Store {

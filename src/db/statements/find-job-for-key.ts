@@ -20,8 +20,11 @@ export interface JobForOwner {
   result_json: string | null;
 }
 
-/** A job's owner and what the owner sees of it, with the result as text, for the statements below. */
-const SELECT_JOBS = `select j.id, j.api_key_id, j.status, j.url, j.created_at, j.updated_at,
+/**
+ * A job's owner and what the owner sees of it, with the result as text: the select of this file's
+ * statement and of find-jobs.ts.
+ */
+export const SELECT_JOBS = `select j.id, j.api_key_id, j.status, j.url, j.created_at, j.updated_at,
           (extract(epoch from j.updated_at) * 1000000)::int8::text as updated_us, j.error_code,
           j.error_message, j.result_expires_at, r.result::text as result_json
      from omniscrape.scrape_jobs j
@@ -37,9 +40,6 @@ const SELECT_JOBS = `select j.id, j.api_key_id, j.status, j.url, j.created_at, j
  */
 const FIND_JOB = namedStatement('omniscrape_find_job', `${SELECT_JOBS} where j.id = $1`);
 
-/** The watched jobs' re-read after a status notice (JobWatchers): one statement for a notice's ids. */
-const FIND_JOBS = namedStatement('omniscrape_find_jobs', `${SELECT_JOBS} where j.id = any($1::uuid[])`);
-
 /** A job as its owner sees it; undefined for unknown ids and for other keys' jobs alike. */
 export async function findJobForKey(db: Db, id: string, apiKeyId: string): Promise<JobForOwner | undefined> {
   const [row] = await runStatement<OwnedJob>(db, FIND_JOB, [id]);
@@ -48,8 +48,3 @@ export async function findJobForKey(db: Db, id: string, apiKeyId: string): Promi
 
 /** A job with its owner's id, as JobWatchers re-reads it. */
 export type OwnedJob = JobForOwner & { api_key_id: string };
-
-/** Jobs by id (any owner: the caller checks), straight from Postgres, never from a cache. */
-export async function findJobs(db: Db, ids: readonly string[]): Promise<OwnedJob[]> {
-  return ids.length === 0 ? [] : runStatement<OwnedJob>(db, FIND_JOBS, [ids]);
-}

@@ -1,14 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'kysely';
 import type { PgBoss } from 'pg-boss';
-import type { Config } from './config';
-import { createBoss, ensureQueues, PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from './jobs/queue';
-import type { Logger } from './logger';
-import { StartupFailure } from './startup-failure';
-import { assertSupportedPostgres, migrateToLatest, pendingMigrations } from './store/migrate';
-import { openStore } from './store/pool';
-import { installedQueueSchemaVersion } from './store/queue-schema-version';
-import type { Db } from './store/schema';
+import type { Config } from '../config';
+import { createBoss, ensureQueues, PGBOSS_SCHEMA, PGBOSS_SCHEMA_VERSION } from '../jobs/queue';
+import type { Logger } from '../logger';
+import { ensureMaintenanceQueues } from '../maintenance/maintenance';
+import { StartupFailure } from '../startup-failure';
+import { pendingMigrations } from '../db/migration-state';
+import { assertSupportedPostgres, migrateToLatest } from './migrate';
+import { openStore } from '../db/pool';
+import { currentRole, installedQueueSchemaVersion, runCommands } from './admin-queries';
+import type { Db } from '../db/schema';
 
 /** How often `api` and `worker` started with --wait-for-migrations look again. */
 export const MIGRATION_POLL_MS = 2_000;
@@ -46,6 +47,7 @@ export async function migrateDatabase(
     const before = await installedQueueSchemaVersion(store.db, PGBOSS_SCHEMA);
     await boss.start();
     await ensureQueues(boss, config);
+    await ensureMaintenanceQueues(boss);
     await finishQueueIndexBuilds(boss);
     const rebuiltIndexes = await rebuildBloatedQueueIndexes(boss, store.db);
     const queueSchema =
@@ -85,7 +87,7 @@ async function finishQueueIndexBuilds(boss: PgBoss): Promise<void> {
  */
 async function rebuildBloatedQueueIndexes(boss: PgBoss, db: Db): Promise<number> {
   const commands = await boss.getReindexCommands();
-  for (const command of commands) await sql.raw(command).execute(db);
+  await runCommands(db, commands);
   return commands.filter((c) => /^\s*reindex/i.test(c)).length;
 }
 
@@ -101,8 +103,7 @@ export async function pendingDatabaseMigrations(db: Db): Promise<string[]> {
     return [...(await pendingMigrations(db)), ...(queueSchema ? [queueSchema] : [])];
   } catch (err) {
     if ((err as { code?: string }).code !== '42501') throw err;
-    const { rows } = await sql<{ role: string }>`select current_user as role`.execute(db);
-    const role = rows[0]?.role ?? 'ROLE';
+    const role = (await currentRole(db)) ?? 'ROLE';
     throw new StartupFailure(
       `role "${role}" may not use the service's tables (${(err as Error).message}): run \`omniscrape db grant-runtime ${role} --apply\` as the owner role`,
       'MISSING_GRANTS',
