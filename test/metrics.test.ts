@@ -294,7 +294,15 @@ describe('OMNISCRAPE_METRICS_PORT: API and worker in separate processes, each wi
     ).toBeUndefined();
     expect(valueOf(fromApi, 'omniscrape_http_requests_total', { route: '/v1/scrape/async' })).toBe(1);
 
-    const { status, samples: fromWorker } = await scrapeMetrics(workerMetrics);
+    // The worker counts the job once its settle has committed, so an API answer can come first.
+    const { status, samples: fromWorker } = await waitFor(
+      async () => {
+        const scraped = await scrapeMetrics(workerMetrics);
+        const ended = valueOf(scraped.samples, 'omniscrape_jobs_finished_total', { kind: 'async' });
+        return ended !== undefined && scraped;
+      },
+      { what: "the worker's metrics to count the ended job" },
+    );
     expect(status).toBe(200);
     expect(valueOf(fromWorker, 'omniscrape_jobs_submitted_total', { kind: 'async' })).toBeUndefined();
     expect(
