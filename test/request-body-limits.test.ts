@@ -74,6 +74,10 @@ function invalidBatch(bytes: number): Buffer {
   );
 }
 
+/** Key B's one-page job, sent as any client would: another key's request during key A's flood. */
+const submitAsKeyB = () =>
+  env.service.call('POST', '/v1/scrape/async', { url: `${env.target.origin}/page` }, KEY_B);
+
 const smallJob = () => Buffer.from(JSON.stringify({ url: `${env.target.origin}/page` }));
 
 describe('request bodies are bounded per key', () => {
@@ -125,12 +129,7 @@ describe('request bodies are bounded per key', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 300));
       for (const f of flood) if (!f.request.destroyed) f.request.end(body);
-      const other = await env.service.call(
-        'POST',
-        '/v1/scrape/async',
-        { url: `${env.target.origin}/page` },
-        KEY_B,
-      );
+      const other = await submitAsKeyB();
       expect(other.status).toBe(202);
       const answers = await Promise.all(flood.map((f) => f.answer));
       for (const f of flood) f.request.destroy();
@@ -187,12 +186,7 @@ describe('request bodies are bounded per key', () => {
     expect(refused.body).toMatchObject({ success: false, code: 'TOO_MANY_REQUEST_BYTES' });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     // Key B's budget is its own.
-    const other = await env.service.call(
-      'POST',
-      '/v1/scrape/async',
-      { url: `${env.target.origin}/page` },
-      KEY_B,
-    );
+    const other = await submitAsKeyB();
     expect(other.status).toBe(202);
     for (const h of held) h.request.destroy();
     await Promise.all(held.map((h) => h.answer));

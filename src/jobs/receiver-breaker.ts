@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache';
+
 /** The longest a receiver's circuit stays open at once, however often it failed. */
 export const MAX_OPEN_MS = 3600 * 1000;
 /** Receivers whose failures one worker process remembers; the longest-quiet one is forgotten first. */
@@ -41,13 +43,13 @@ interface ReceiverState {
  * ago goes first; forgetting one only costs it `failures` more attempts).
  */
 export class ReceiverBreaker {
-  readonly #receivers = new Map<string, ReceiverState>();
+  /** Touched (in LRU order) only by `record`: `admit` peeks. */
+  readonly #receivers: LRUCache<string, ReceiverState>;
   readonly #now: () => number;
-  readonly #maxReceivers: number;
 
   constructor(private readonly options: ReceiverBreakerOptions) {
     this.#now = options.now ?? Date.now;
-    this.#maxReceivers = options.maxReceivers ?? MAX_TRACKED_RECEIVERS;
+    this.#receivers = new LRUCache({ max: options.maxReceivers ?? MAX_TRACKED_RECEIVERS });
   }
 
   /** The receiver a URL names: its origin. */
@@ -62,7 +64,7 @@ export class ReceiverBreaker {
 
   /** Whether a delivery to `receiver` may go now; a yes to a half-open receiver makes it the probe. */
   admit(receiver: string): Admission {
-    const state = this.#receivers.get(receiver);
+    const state = this.#receivers.peek(receiver);
     if (!state || state.failures < this.options.failures) return { send: true };
     const now = this.#now();
     if (now < state.openUntil) return { send: false, retryAt: state.openUntil };
@@ -92,11 +94,6 @@ export class ReceiverBreaker {
       const openMs = Math.min(this.options.openMs * 2 ** Math.min(state.openings - 1, 30), MAX_OPEN_MS);
       state.openUntil = now + openMs;
     }
-    // Re-inserted, so the map's order is the order receivers were last touched in.
-    this.#receivers.delete(receiver);
     this.#receivers.set(receiver, state);
-    if (this.#receivers.size > this.#maxReceivers) {
-      this.#receivers.delete(this.#receivers.keys().next().value!);
-    }
   }
 }
