@@ -27,7 +27,11 @@ const worker = new Worker<ScrapeRequest>(
   async (job: Job<ScrapeRequest>) => {
     const started = performance.now();
     try {
-      return successBody(await scraper.scrape(job.data), performance.now() - started, 0.0035);
+      return successBody(
+        { page: await scraper.scrape(job.data), engine: 'http' },
+        performance.now() - started,
+        { pricePerScrape: 0.0035, pricePerRender: 0.01 },
+      );
     } catch (err) {
       if (err instanceof ScrapeFailure) return failureBody(err, performance.now() - started);
       throw err;

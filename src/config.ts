@@ -165,6 +165,29 @@ const settings = {
   ),
   /** `billing.charged` of a successful scrape. */
   pricePerScrape: fromEnv('OMNISCRAPE_PRICE_PER_SCRAPE', z.coerce.number().min(0).default(0.0035)),
+  /** `billing.charged` of a successful scrape rendered in the browser (in place of the per-scrape price). */
+  pricePerRender: fromEnv('OMNISCRAPE_PRICE_PER_RENDER', z.coerce.number().min(0).default(0.01)),
+  /**
+   * Pages one process renders in headless Chromium at once (workers, and the API for sync scrapes);
+   * 0 turns the browser engine off: rendering is then refused (400) and `mode: "auto"` never renders.
+   */
+  browserConcurrency: fromEnv(
+    'OMNISCRAPE_BROWSER_CONCURRENCY',
+    z.coerce.number().int().min(0).max(64).default(2),
+  ),
+  /** The Chromium the browser engine launches (Debian's package `chromium` by default). */
+  chromiumPath: fromEnv('OMNISCRAPE_CHROMIUM_PATH', z.string().min(1).default('/usr/bin/chromium')),
+  /**
+   * Chromium's own sandbox around its page processes. `auto`: on, unless the process runs as root
+   * (Chromium refuses its sandbox to root).
+   */
+  browserSandbox: fromEnv(
+    'OMNISCRAPE_BROWSER_SANDBOX',
+    z
+      .enum(['auto', 'true', 'false'])
+      .default('auto')
+      .transform((v) => (v === 'auto' ? process.getuid?.() !== 0 : v === 'true')),
+  ),
   /** Cap on a target's decoded body. */
   maxTargetBodyBytes: fromEnv(
     'OMNISCRAPE_MAX_BODY_BYTES',

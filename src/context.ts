@@ -10,7 +10,7 @@ import type { SubmitBatcher } from './jobs/submit-batcher';
 import type { SyncScrapeLeases } from './jobs/sync-leases';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics/service-metrics';
-import type { Scraper } from './scraper/scraper';
+import type { PageScraper } from './scraper/page-scraper';
 import type { ReportingDb } from './db/reporting/reporting-schema';
 import type { Store } from './db/pool';
 
@@ -31,7 +31,8 @@ export interface ServiceContext {
    */
   reporting: ReportingDb;
   boss: PgBoss;
-  scraper: Scraper;
+  /** Fetches pages: the HTTP engine, and headless Chromium when a page is to be rendered. */
+  scraper: PageScraper;
   queueCaps: QueueCapCheck;
   /** The queue position (pg-boss priority) of each new job. */
   rounds: KeyRounds;

@@ -60,6 +60,9 @@ export const jobNotFinished = (status: string) =>
 export type ScrapeFailureCode = (typeof SCRAPE_FAILURE_CODES)[number];
 
 export class ScrapeFailure extends Error {
+  /** Which engine failed (set by PageScraper): the HTTP client, or headless Chromium. */
+  engine?: 'http' | 'browser';
+
   constructor(
     readonly code: ScrapeFailureCode,
     message: string,

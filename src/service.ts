@@ -19,6 +19,7 @@ import { WorkerWake } from './jobs/worker-wake';
 import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics/service-metrics';
 import { ensureMaintenanceQueues, startMaintenance, type Maintenance } from './maintenance/maintenance';
+import { PageScraper } from './scraper/page-scraper';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, unrevokedKeyIds, upsertApiKey } from './db/api-keys';
 import { StartupFailure } from './startup-failure';
@@ -175,14 +176,16 @@ function createContext(
     store,
     reporting: reporting.db,
     boss,
-    scraper: new Scraper({
-      allowPrivateTargets: config.allowPrivateTargets,
-      blockedTargets: config.blockedTargets,
-      maxBodyBytes: config.maxTargetBodyBytes,
-      // Clients are told only that such a name did not resolve; the operator learns why.
-      onRefused: (refusal) =>
-        logger.info(refusal, 'scrape target refused: its name resolves only to blocked addresses'),
-    }),
+    scraper: new PageScraper(
+      new Scraper({
+        allowPrivateTargets: config.allowPrivateTargets,
+        blockedTargets: config.blockedTargets,
+        maxBodyBytes: config.maxTargetBodyBytes,
+        // Clients are told only that such a name did not resolve; the operator learns why.
+        onRefused: (refusal) =>
+          logger.info(refusal, 'scrape target refused: its name resolves only to blocked addresses'),
+      }),
+    ),
     queueCaps: new QueueCapCheck(),
     rounds: new KeyRounds(() => queueHeadRound(store.db, PGBOSS_SCHEMA, SCRAPE_QUEUE)),
     // Other processes' workers hear of new jobs by NOTIFY; this process's own, if any, directly.

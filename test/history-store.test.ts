@@ -87,29 +87,37 @@ const completed = (id: string, attempt = 1): JobFinish => ({
   result_expires_at: new Date(Date.now() + 60_000),
 });
 
+const prices = { pricePerScrape: 0.0035, pricePerRender: 0.01 };
+
 describe('job outcomes and results', () => {
   test("a page's result is stored as the same JSON the sync call answers, whether it rides in the batch statement or goes alone", async () => {
     // Quotes, backslashes, a control character, U+2028, a non-BMP character and a replaced NUL.
     const awkward = 'say "hi" \\ path\\to \t tab \u2028 line 😀 \uFFFD end ';
     const small = successBody(
       {
-        content: awkward,
-        status_code: 200,
-        headers: { 'content-type': 'text/plain', 'x-q': 'a"b' },
-        final_url: 'http://127.0.0.1/a?b="c"',
+        page: {
+          content: awkward,
+          status_code: 200,
+          headers: { 'content-type': 'text/plain', 'x-q': 'a"b' },
+          final_url: 'http://127.0.0.1/a?b="c"',
+        },
+        engine: 'http',
       },
       12,
-      0.0035,
+      prices,
     );
     const large = successBody(
       {
-        content: awkward.repeat(Math.ceil((MAX_INSERT_BYTES * 1.2) / awkward.length)),
-        status_code: 404,
-        headers: {},
-        final_url: 'http://127.0.0.1/big',
+        page: {
+          content: awkward.repeat(Math.ceil((MAX_INSERT_BYTES * 1.2) / awkward.length)),
+          status_code: 404,
+          headers: {},
+          final_url: 'http://127.0.0.1/big',
+        },
+        engine: 'http',
       },
       34,
-      0.0035,
+      prices,
     );
     const [smallId, largeId] = [await processingJob(), await processingJob()];
     // The small one fits the statement's share; the large one passes it and follows in its own INSERT.

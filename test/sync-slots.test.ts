@@ -3,7 +3,7 @@ import { loadConfig } from '../src/config';
 import { SyncScrapeLeases } from '../src/jobs/sync-leases';
 import { runSyncScrape } from '../src/jobs/sync-scrape';
 import type { ScrapeRequest } from '../src/scraper/scrape-request';
-import type { Scraper } from '../src/scraper/scraper';
+import type { PageScraper } from '../src/scraper/page-scraper';
 import type { ApiKeyIdentity } from '../src/db/api-keys';
 import { failAbandonedSyncScrapes } from '../src/maintenance/abandoned-sync-scrapes';
 import { lockAndCountKeySlots } from '../src/db/statements/lock-and-count-key-slots';
@@ -54,7 +54,7 @@ async function slotsInUseReach(n: number, what: string, timeoutMs = 10_000): Pro
 }
 
 /** A context for runSyncScrape in this process, with a scraper of the test's choosing and a log it can read. */
-function syncContext(scraper: Pick<Scraper, 'scrape'>) {
+function syncContext(scraper: Pick<PageScraper, 'scrape'>) {
   const { logger, lines } = capturingLogger();
   const { store, metrics } = service.running.context;
   const syncLeases = new SyncScrapeLeases(store.db, logger, LEASE_SECONDS);
@@ -63,7 +63,7 @@ function syncContext(scraper: Pick<Scraper, 'scrape'>) {
     OMNISCRAPE_SYNC_LEASE_SECONDS: String(LEASE_SECONDS),
     OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
   });
-  return { ctx: { store, config, logger, syncLeases, metrics, scraper: scraper as Scraper }, lines };
+  return { ctx: { store, config, logger, syncLeases, metrics, scraper: scraper as PageScraper }, lines };
 }
 
 const request = (url: string): ScrapeRequest => ({
@@ -107,7 +107,10 @@ describe("a sync scrape's concurrency slot frees however the scrape ends", () =>
       create trigger refuse_sync_end before update of status on omniscrape.scrape_jobs
       for each row when (new.kind = 'sync' and new.status <> 'processing') execute function refuse_sync_end()`);
     const { ctx, lines } = syncContext({
-      scrape: async (req) => ({ content: 'x', status_code: 200, headers: {}, final_url: req.url }),
+      scrape: async (req) => ({
+        page: { content: 'x', status_code: 200, headers: {}, final_url: req.url },
+        engine: 'http',
+      }),
     });
     try {
       await expect(runSyncScrape(ctx, key, request(`${target.origin}/plain`))).rejects.toThrow(

@@ -10,6 +10,11 @@ export const MAX_HEADER_VALUE_LENGTH = 8192;
 export const MAX_REQUEST_BODY_FIELD_BYTES = 1024 * 1024;
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 export const MAX_WEBHOOK_URL_LENGTH = 2048;
+/** `wait_for` as milliseconds: at most this many (and less than the scrape's `timeout`). */
+export const MAX_WAIT_FOR_MS = 60_000;
+export const MAX_WAIT_FOR_SELECTOR_LENGTH = 1024;
+/** The browser's viewport: a `screenshot` without `screenshot_full_page` is this size. */
+export const BROWSER_VIEWPORT = { width: 1280, height: 800 } as const;
 /** `?wait=` of a job poll: at most this many seconds. */
 export const MAX_WAIT_SECONDS = 60;
 /** Items a page of a list answers unless `limit` says otherwise, and the most it may ask for. */
@@ -79,9 +84,107 @@ const scrapeFields = {
     .default('raw')
     .meta({ description: 'How `data.content` is answered: the body as is, as text, or as Markdown.' }),
   mode: z
-    .enum(['auto', 'http'], { error: 'must be "auto" or "http" (only the HTTP engine is available)' })
-    .default('auto'),
+    .enum(['auto', 'http', 'browser'], { error: 'must be one of "auto", "http", "browser"' })
+    .default('auto')
+    .meta({
+      description:
+        '"http" fetches with the HTTP engine only; "browser" always renders in headless Chromium (as `js_rendering: true`); "auto" fetches with HTTP and renders in the browser only a page that looks built by script (docs/browser.md).',
+    }),
+  js_rendering: z
+    .boolean({ error: 'must be true or false' })
+    .default(false)
+    .meta({ description: 'Render the page in headless Chromium; `data.content` is then the rendered DOM.' }),
+  wait_for: z
+    .union(
+      [
+        z
+          .string()
+          .min(1, 'must be a CSS selector or a number of milliseconds')
+          .max(MAX_WAIT_FOR_SELECTOR_LENGTH, `must be at most ${MAX_WAIT_FOR_SELECTOR_LENGTH} characters`),
+        z
+          .int('must be a CSS selector or a whole number of milliseconds')
+          .min(0, 'must be at least 0 milliseconds')
+          .max(MAX_WAIT_FOR_MS, `must be at most ${MAX_WAIT_FOR_MS} milliseconds`),
+      ],
+      { error: 'must be a CSS selector (string) or a number of milliseconds' },
+    )
+    .optional()
+    .meta({
+      description: `With rendering: a CSS selector to wait for after load, or milliseconds (at most ${MAX_WAIT_FOR_MS}) to wait after load; inside \`timeout\`.`,
+    }),
+  screenshot: z
+    .boolean({ error: 'must be true or false' })
+    .default(false)
+    .meta({
+      description: `With rendering: a PNG of the viewport (${BROWSER_VIEWPORT.width}×${BROWSER_VIEWPORT.height}) in \`data.screenshot\` (base64).`,
+    }),
+  screenshot_full_page: z
+    .boolean({ error: 'must be true or false' })
+    .default(false)
+    .meta({ description: 'With `screenshot`: the whole page rather than the viewport.' }),
 };
+
+/** Whether a request asks for the browser engine outright (`mode: "auto"` may still use it). */
+export const rendersInBrowser = (r: { mode: string; js_rendering?: boolean }) =>
+  r.mode === 'browser' || r.js_rendering === true;
+
+type RenderFields = {
+  method: string;
+  mode: string;
+  js_rendering?: boolean;
+  wait_for?: string | number;
+  screenshot?: boolean;
+  screenshot_full_page?: boolean;
+  follow_redirects?: boolean;
+  timeout: number;
+};
+
+/** The rules across the rendering fields, each with the field it names in a 400. */
+const renderRules: { check: (r: RenderFields) => boolean; message: string; path: string[] }[] = [
+  {
+    check: (r) => !(r.mode === 'http' && r.js_rendering === true),
+    message: 'js_rendering: true needs the browser: mode "http" never renders (use "browser" or "auto")',
+    path: ['js_rendering'],
+  },
+  {
+    check: (r) => r.wait_for === undefined || rendersInBrowser(r),
+    message: 'needs rendering: set js_rendering: true or mode "browser"',
+    path: ['wait_for'],
+  },
+  {
+    check: (r) => r.screenshot !== true || rendersInBrowser(r),
+    message: 'needs rendering: set js_rendering: true or mode "browser"',
+    path: ['screenshot'],
+  },
+  {
+    check: (r) => r.screenshot_full_page !== true || r.screenshot === true,
+    message: 'needs screenshot: true',
+    path: ['screenshot_full_page'],
+  },
+  {
+    check: (r) => !rendersInBrowser(r) || r.method === 'GET',
+    message: 'must be GET when the page is rendered (a browser navigates with GET)',
+    path: ['method'],
+  },
+  {
+    check: (r) => !rendersInBrowser(r) || r.follow_redirects !== false,
+    message: 'must be true when the page is rendered (a browser follows redirects)',
+    path: ['follow_redirects'],
+  },
+  {
+    check: (r) => typeof r.wait_for !== 'number' || r.wait_for < r.timeout * 1000,
+    message: 'must be less than timeout (both count inside it)',
+    path: ['wait_for'],
+  },
+];
+
+function checkRenderRules(
+  r: RenderFields,
+  ctx: { addIssue: (issue: { code: 'custom'; message: string; path: string[] }) => void },
+): void {
+  for (const rule of renderRules)
+    if (!rule.check(r)) ctx.addIssue({ code: 'custom', message: rule.message, path: rule.path });
+}
 
 const bodyNotWithGet = {
   check: (b: { body?: string; method: string }) =>
@@ -93,6 +196,7 @@ const bodyNotWithGet = {
 export const scrapeRequest = z
   .strictObject(scrapeFields)
   .refine(bodyNotWithGet.check, bodyNotWithGet.params)
+  .superRefine(checkRenderRules)
   .meta({ id: 'ScrapeRequest', examples: [{ url: 'https://example.com/', format: 'markdown' }] });
 
 export const webhook = z
@@ -120,6 +224,7 @@ export const webhook = z
 export const asyncScrapeRequest = z
   .strictObject({ ...scrapeFields, webhook: webhook.optional() })
   .refine(bodyNotWithGet.check, bodyNotWithGet.params)
+  .superRefine(checkRenderRules)
   .meta({
     id: 'AsyncScrapeRequest',
     examples: [{ url: 'https://example.com/', webhook: { url: 'https://hooks.example.com/omniscrape' } }],

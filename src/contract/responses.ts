@@ -8,6 +8,9 @@ const isoTime = z.iso.datetime().meta({ examples: [EXAMPLE_TIME] });
 const elapsed = z.strictObject({
   elapsed_time: z.number().meta({ description: 'Seconds the scrape took.' }),
 });
+const engine = z
+  .enum(['http', 'browser'])
+  .meta({ description: 'Which engine produced the page: the HTTP client, or headless Chromium.' });
 
 /** The answer of a successful scrape: POST /v1/scrape's 200 and a completed job's `result`. */
 export const scrapeSuccess = z
@@ -18,8 +21,12 @@ export const scrapeSuccess = z
       status_code: z.int().meta({ description: "The target's HTTP status." }),
       headers: z.record(z.string(), z.string()),
       final_url: z.string().meta({ description: 'The URL after redirects.' }),
+      screenshot: z
+        .string()
+        .optional()
+        .meta({ description: 'A PNG of the rendered page, base64 (only with `screenshot: true`).' }),
     }),
-    metadata: elapsed,
+    metadata: elapsed.extend({ engine: engine.optional() }),
     billing: z.strictObject({ charged: z.number() }),
   })
   .meta({
@@ -33,7 +40,7 @@ export const scrapeSuccess = z
           headers: { 'content-type': 'text/html' },
           final_url: 'https://example.com/',
         },
-        metadata: { elapsed_time: 0.412 },
+        metadata: { elapsed_time: 0.412, engine: 'http' },
         billing: { charged: 1 },
       },
     ],
@@ -45,7 +52,7 @@ export const scrapeFailure = z
     success: z.literal(false),
     error: z.string(),
     code: z.enum(SCRAPE_FAILURE_CODES),
-    metadata: elapsed,
+    metadata: elapsed.extend({ engine: engine.optional() }),
     billing: z.strictObject({ charged: z.literal(0) }),
   })
   .meta({

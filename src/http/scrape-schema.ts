@@ -12,10 +12,6 @@ export {
 
 // Fields some OmniScrape plans offer that this gateway's HTTP engine does not; named in the 400.
 const UNSUPPORTED_FEATURES: Record<string, string> = {
-  js_rendering:
-    'JavaScript rendering is not supported: this gateway only has the HTTP engine (mode "auto" or "http")',
-  screenshot: 'screenshots are not supported: this gateway only has the HTTP engine',
-  wait_for: 'wait_for needs a browser engine, which this gateway does not have',
   proxy: 'proxies are not supported by this gateway',
 };
 

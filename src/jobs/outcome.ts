@@ -2,7 +2,8 @@ import type { z } from 'zod';
 import type { scrapeFailure, scrapeSuccess } from '../contract/responses';
 import { ScrapeFailure } from '../domain-errors';
 import type { JobEnd } from '../metrics/service-metrics';
-import type { ScrapedPage } from '../scraper/scrape-request';
+import type { Config } from '../config';
+import type { Engine, Scraped } from '../scraper/scrape-request';
 import type { PageResult } from '../db/job-results';
 
 /** The answer of a successful scrape: the sync route's body and a completed job's `result`. */
@@ -13,8 +14,17 @@ export type ScrapeFailureBody = z.input<typeof scrapeFailure>;
 
 export const seconds = (ms: number) => Math.round(ms) / 1000;
 
-export function successBody(page: ScrapedPage, elapsedMs: number, charged: number): ScrapeSuccessBody {
-  return { success: true, data: page, metadata: { elapsed_time: seconds(elapsedMs) }, billing: { charged } };
+/** What a successful scrape costs: a rendered page OMNISCRAPE_PRICE_PER_RENDER, any other the per-scrape price. */
+export type Prices = Pick<Config, 'pricePerScrape' | 'pricePerRender'>;
+
+export function successBody({ page, engine }: Scraped, elapsedMs: number, prices: Prices): ScrapeSuccessBody {
+  const charged = engine === 'browser' ? prices.pricePerRender : prices.pricePerScrape;
+  return {
+    success: true,
+    data: page,
+    metadata: { elapsed_time: seconds(elapsedMs), engine },
+    billing: { charged },
+  };
 }
 
 /** A success body as a completed job stores it: the page's content apart from the rest (see PageResult). */
@@ -28,7 +38,7 @@ export function failureBody(failure: ScrapeFailure, elapsedMs: number): ScrapeFa
     success: false,
     error: failure.message,
     code: failure.code,
-    metadata: { elapsed_time: seconds(elapsedMs) },
+    metadata: { elapsed_time: seconds(elapsedMs), ...(failure.engine && { engine: failure.engine }) },
     billing: { charged: 0 },
   };
 }
@@ -47,12 +57,14 @@ export interface ScrapeOutcome {
   charged: number;
   result_bytes: number | null;
   elapsed_ms: number | null;
+  /** The engine that produced the outcome; null when no scrape ran (a lost job). */
+  engine: Engine | null;
 }
 
 /** The outcome the history records for a scrape's answer (what the sync route sends, a job stores). */
 export function outcomeOf(body: ScrapeSuccessBody | ScrapeFailureBody): ScrapeOutcome {
   const elapsedMs = Math.round(body.metadata.elapsed_time * 1000);
-  if (!body.success) return failedOutcome(body.code, body.error, elapsedMs);
+  if (!body.success) return failedOutcome(body.code, body.error, elapsedMs, body.metadata.engine ?? null);
   return {
     status: 'completed',
     target_status_code: body.data.status_code,
@@ -61,6 +73,7 @@ export function outcomeOf(body: ScrapeSuccessBody | ScrapeFailureBody): ScrapeOu
     charged: body.billing.charged,
     result_bytes: Buffer.byteLength(body.data.content),
     elapsed_ms: elapsedMs,
+    engine: body.metadata.engine ?? null,
   };
 }
 
@@ -78,9 +91,15 @@ export const jobEndOf = (
 });
 
 /** The outcome of a job whose workers kept being lost: no scrape answered, so no time is recorded. */
-export const lostJobOutcome = (message: string): ScrapeOutcome => failedOutcome('JOB_TIMEOUT', message, null);
+export const lostJobOutcome = (message: string): ScrapeOutcome =>
+  failedOutcome('JOB_TIMEOUT', message, null, null);
 
-function failedOutcome(code: string, message: string, elapsedMs: number | null): ScrapeOutcome {
+function failedOutcome(
+  code: string,
+  message: string,
+  elapsedMs: number | null,
+  engine: Engine | null,
+): ScrapeOutcome {
   return {
     status: statusForFailureCode(code),
     target_status_code: null,
@@ -89,5 +108,6 @@ function failedOutcome(code: string, message: string, elapsedMs: number | null):
     charged: 0,
     result_bytes: null,
     elapsed_ms: elapsedMs,
+    engine,
   };
 }

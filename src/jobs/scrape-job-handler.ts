@@ -81,8 +81,12 @@ export async function processScrapeJob(
   try {
     let body: ScrapeSuccessBody | ScrapeFailureBody;
     try {
-      const page = await ctx.scraper.scrape(job.data.request, AbortSignal.any([claim, shutdown]), hold);
-      body = successBody(page, performance.now() - began, ctx.config.pricePerScrape);
+      const scraped = await ctx.scraper.scrape(job.data.request, {
+        signal: AbortSignal.any([claim, shutdown]),
+        hold,
+        owner: row.api_key_id,
+      });
+      body = successBody(scraped, performance.now() - began, ctx.config);
     } catch (err) {
       // The claim was taken away (another worker owns the job now): leave the outcome to it.
       if (claim.aborted) return undefined;

@@ -65,7 +65,7 @@ export async function runSyncScrape(
 
   ctx.syncLeases.hold(jobId);
   try {
-    const body = await scrape(ctx, request, clientGone);
+    const body = await scrape(ctx, request, key.id, clientGone);
     await recordOutcome(ctx, jobId, startedAt, body);
     // The outcome is committed: a failure to count it must not turn a delivered scrape into an error.
     if (body.success) {
@@ -89,12 +89,13 @@ export async function runSyncScrape(
 async function scrape(
   ctx: SyncScrapeContext,
   request: ScrapeRequest,
+  owner: string,
   clientGone?: AbortSignal,
 ): Promise<ScrapeSuccessBody | ScrapeFailureBody> {
   const started = performance.now();
   try {
-    const page = await ctx.scraper.scrape(request, clientGone);
-    return successBody(page, performance.now() - started, ctx.config.pricePerScrape);
+    const scraped = await ctx.scraper.scrape(request, { signal: clientGone, owner });
+    return successBody(scraped, performance.now() - started, ctx.config);
   } catch (err) {
     if (!(err instanceof ScrapeFailure)) throw err;
     // The client hung up (or the server is stopping): the scrape was abandoned, not the target's fault.

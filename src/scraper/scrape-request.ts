@@ -15,7 +15,16 @@ export interface ScrapeRequest {
   timeout: number;
   follow_redirects: boolean;
   format: OutputFormat;
-  mode: 'auto' | 'http';
+  mode: 'auto' | 'http' | 'browser';
+  /**
+   * Render in the browser (see rendersInBrowser). This and the fields below are absent from jobs
+   * queued before the browser engine: absent means false.
+   */
+  js_rendering?: boolean;
+  /** A CSS selector, or milliseconds, to wait for after load (rendering only). */
+  wait_for?: string | number;
+  screenshot?: boolean;
+  screenshot_full_page?: boolean;
 }
 
 /** `data` of a successful scrape: what the sync route answers and a completed job stores. */
@@ -24,4 +33,15 @@ export interface ScrapedPage {
   status_code: number;
   headers: Record<string, string>;
   final_url: string;
+  /** A PNG of the rendered page, base64 (`screenshot: true` only). */
+  screenshot?: string;
+}
+
+/** Which engine fetched a page: the HTTP client, or headless Chromium. */
+export type Engine = 'http' | 'browser';
+
+/** A scraped page and the engine that fetched it (PageScraper's answer). */
+export interface Scraped {
+  page: ScrapedPage;
+  engine: Engine;
 }
