@@ -19,6 +19,8 @@ import { WorkerWake } from './jobs/worker-wake';
 import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics/service-metrics';
 import { ensureMaintenanceQueues, startMaintenance, type Maintenance } from './maintenance/maintenance';
+import type { GuardRefusal } from './scraper/address-guard';
+import { BrowserEngine } from './scraper/browser-engine';
 import { PageScraper } from './scraper/page-scraper';
 import { Scraper } from './scraper/scraper';
 import { KEYS_CHANGED_CHANNEL, unrevokedKeyIds, upsertApiKey } from './db/api-keys';
@@ -130,6 +132,27 @@ export async function startService(
   return { port: api?.port, metricsPort: metricsServer?.port, context, stop };
 }
 
+/** The HTTP engine, and the browser engine unless OMNISCRAPE_BROWSER_CONCURRENCY is 0 (Chromium starts on the first render). */
+function pageScraper(config: Config, logger: Logger, metrics: ServiceMetrics): PageScraper {
+  const targets = { allowPrivateTargets: config.allowPrivateTargets, blockedTargets: config.blockedTargets };
+  // Clients are told only that such a name did not resolve; the operator learns why.
+  const onRefused = (refusal: GuardRefusal) =>
+    logger.info(refusal, 'scrape target refused: its name resolves only to blocked addresses');
+  const http = new Scraper({ ...targets, maxBodyBytes: config.maxTargetBodyBytes, onRefused });
+  if (config.browserConcurrency === 0) return new PageScraper(http);
+  const browser = new BrowserEngine({
+    ...targets,
+    chromiumPath: config.chromiumPath,
+    sandbox: config.browserSandbox,
+    concurrency: config.browserConcurrency,
+    maxBodyBytes: config.maxTargetBodyBytes,
+    onRefused,
+    // TEMP until metrics land
+    logger,
+  });
+  return new PageScraper(http, browser);
+}
+
 /** The store, the queue client, the scraper, and what the roles share, unstarted. */
 function createContext(
   config: Config,
@@ -176,16 +199,7 @@ function createContext(
     store,
     reporting: reporting.db,
     boss,
-    scraper: new PageScraper(
-      new Scraper({
-        allowPrivateTargets: config.allowPrivateTargets,
-        blockedTargets: config.blockedTargets,
-        maxBodyBytes: config.maxTargetBodyBytes,
-        // Clients are told only that such a name did not resolve; the operator learns why.
-        onRefused: (refusal) =>
-          logger.info(refusal, 'scrape target refused: its name resolves only to blocked addresses'),
-      }),
-    ),
+    scraper: pageScraper(config, logger, metrics),
     queueCaps: new QueueCapCheck(),
     rounds: new KeyRounds(() => queueHeadRound(store.db, PGBOSS_SCHEMA, SCRAPE_QUEUE)),
     // Other processes' workers hear of new jobs by NOTIFY; this process's own, if any, directly.

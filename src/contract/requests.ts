@@ -128,7 +128,21 @@ const scrapeFields = {
 export const rendersInBrowser = (r: { mode: string; js_rendering?: boolean }) =>
   r.mode === 'browser' || r.js_rendering === true;
 
+/**
+ * The client headers a rendered page can carry: the browser sends User-Agent and Accept-Language
+ * with every request of the page, as a browser does, and Cookie as cookies of the page's host only.
+ * Any other header would ride along on redirects to other origins (Chromium carries overridden
+ * headers across redirects), so it is refused rather than leaked or silently dropped.
+ */
+export const RENDER_HEADERS = ['user-agent', 'accept-language', 'cookie'] as const;
+
+export const headersRenderable = (headers: Record<string, string> | undefined) =>
+  Object.keys(headers ?? {}).every((name) =>
+    (RENDER_HEADERS as readonly string[]).includes(name.toLowerCase()),
+  );
+
 type RenderFields = {
+  headers?: Record<string, string>;
   method: string;
   mode: string;
   js_rendering?: boolean;
@@ -170,6 +184,11 @@ const renderRules: { check: (r: RenderFields) => boolean; message: string; path:
     check: (r) => !rendersInBrowser(r) || r.follow_redirects !== false,
     message: 'must be true when the page is rendered (a browser follows redirects)',
     path: ['follow_redirects'],
+  },
+  {
+    check: (r) => !rendersInBrowser(r) || headersRenderable(r.headers),
+    message: `only ${RENDER_HEADERS.join(', ')} can be sent when the page is rendered (other headers would follow redirects to other origins)`,
+    path: ['headers'],
   },
   {
     check: (r) => typeof r.wait_for !== 'number' || r.wait_for < r.timeout * 1000,

@@ -28,6 +28,7 @@ export async function parseBatchRequest(
   input: unknown,
   maxBatch: number,
   targets: TargetPolicy,
+  canRender = true,
 ): Promise<BatchSubmission> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalidRequest('The request body must be a JSON object: { "requests": [ … ] }.');
@@ -53,7 +54,7 @@ export async function parseBatchRequest(
     }
     try {
       const { rest, webhook } = takeWebhook(item, 'webhook', targets);
-      parsed.requests.push(parseScrapeRequest(rest));
+      parsed.requests.push(parseScrapeRequest(rest, canRender));
       parsed.webhooks.push(webhook ?? shared);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;

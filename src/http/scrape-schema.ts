@@ -1,4 +1,4 @@
-import { scrapeRequest } from '../contract/requests';
+import { rendersInBrowser, scrapeRequest } from '../contract/requests';
 import type { ScrapeRequest } from '../scraper/scrape-request';
 import { invalidRequest } from './errors';
 
@@ -15,8 +15,11 @@ const UNSUPPORTED_FEATURES: Record<string, string> = {
   proxy: 'proxies are not supported by this gateway',
 };
 
-/** Validates a scrape body; throws a 400 INVALID_REQUEST whose message names the field. */
-export function parseScrapeRequest(input: unknown): ScrapeRequest {
+/**
+ * Validates a scrape body; throws a 400 INVALID_REQUEST whose message names the field. Without
+ * `canRender` (OMNISCRAPE_BROWSER_CONCURRENCY=0) a request for rendering is refused too.
+ */
+export function parseScrapeRequest(input: unknown, canRender = true): ScrapeRequest {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalidRequest('The request body must be a JSON object (Content-Type: application/json).');
   }
@@ -32,6 +35,12 @@ export function parseScrapeRequest(input: unknown): ScrapeRequest {
       return `${field}: ${issue.message}`;
     });
     throw invalidRequest(messages.join('; '));
+  }
+  if (!canRender && rendersInBrowser(parsed.data)) {
+    const field = parsed.data.js_rendering ? 'js_rendering' : 'mode';
+    throw invalidRequest(
+      `${field}: this gateway renders no pages (OMNISCRAPE_BROWSER_CONCURRENCY is 0); use mode "auto" or "http"`,
+    );
   }
   return parsed.data;
 }

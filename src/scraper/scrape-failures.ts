@@ -44,6 +44,9 @@ const PROTOCOL_CODES = new Set([
   'ERR_TRAILING_JUNK_AFTER_STREAM_END',
 ]);
 
+export const NO_USABLE_ADDRESS_MESSAGE =
+  'The target could not be reached: its host name did not resolve to an address that can be connected to.';
+
 /**
  * The one text a client reads for a name with no usable address (NO_USABLE_ADDRESS_CODES), whether
  * DNS or the guard was the reason, and whatever the name (the same bytes for every name); undefined
@@ -51,8 +54,7 @@ const PROTOCOL_CODES = new Set([
  */
 export function noUsableAddressMessage(err: unknown): string | undefined {
   for (const e of causes(err)) {
-    if (typeof e.code === 'string' && NO_USABLE_ADDRESS_CODES.has(e.code))
-      return 'The target could not be reached: its host name did not resolve to an address that can be connected to.';
+    if (typeof e.code === 'string' && NO_USABLE_ADDRESS_CODES.has(e.code)) return NO_USABLE_ADDRESS_MESSAGE;
   }
   return undefined;
 }
