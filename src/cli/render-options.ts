@@ -25,18 +25,18 @@ export function addRenderOptions(command: Command, { screenshot }: { screenshot:
     .addOption(
       new Option(
         '--mode <mode>',
-        'which engine: http never renders, browser always does, auto renders a page built by script (the API default: auto)',
+        'the engine (the API default: auto): http never renders, browser always does, auto renders a page that looks built by script',
       ).choices(MODES),
     )
     .addOption(
       new Option(
         '--wait-for <selector|ms>',
-        'with --render: after load, wait for this CSS selector, or this many milliseconds (all digits)',
+        'with rendering: after load, wait for this CSS selector, or this many milliseconds (all digits)',
       ).argParser(waitForValue),
     );
   if (screenshot)
     command
-      .option('--screenshot <file>', 'with --render: write a PNG of the rendered page to this file')
+      .option('--screenshot <file>', 'with rendering: write a PNG of the rendered page to this file')
       .option('--full-page', 'with --screenshot: the whole page, not the viewport');
   return command;
 }
