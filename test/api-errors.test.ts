@@ -49,13 +49,13 @@ describe('request validation', () => {
     [{ url: 'http://127.0.0.1/', timeout: 0 }, 'timeout'],
     [{ url: 'http://127.0.0.1/', timeout: '30' }, 'timeout'],
     [{ url: 'http://127.0.0.1/', format: 'pdf' }, 'format'],
-    [{ url: 'http://127.0.0.1/', mode: 'browser' }, 'mode'],
+    [{ url: 'http://127.0.0.1/', mode: 'chrome' }, 'mode'],
     [{ url: 'http://127.0.0.1/', headers: { 'X-A': 1 } }, 'headers'],
     [{ url: 'http://127.0.0.1/', headers: ['x'] }, 'headers'],
     [{ url: 'http://127.0.0.1/', follow_redirects: 'yes' }, 'follow_redirects'],
     [{ url: 'http://127.0.0.1/', body: 'x' }, 'body'],
     [{ url: 'http://127.0.0.1/', surprise: true }, 'surprise'],
-    [{ url: 'http://127.0.0.1/', js_rendering: true }, 'js_rendering'],
+    [{ url: 'http://127.0.0.1/', proxy: 'http://proxy.example:8080' }, 'proxy'],
     [{ url: 'http://127.0.0.1/a\u0000b' }, 'url'],
     [{ url: 'http://127.0.0.1/', method: 'POST', body: 'a\u0000b' }, 'body'],
   ])('%j answers 400 INVALID_REQUEST naming %s, on both scrape routes', async (body, field) => {
@@ -65,6 +65,17 @@ describe('request validation', () => {
       expect(res.body).toEqual(errorShape('INVALID_REQUEST'));
       expect(res.body.error).toContain(field);
     }
+  });
+
+  test('a body asking for rendering is accepted on both scrape routes and in a batch', async () => {
+    // A closed port: the job ends at once, whichever engine takes it.
+    const rendered = { url: 'http://127.0.0.1:1/', js_rendering: true, wait_for: '#app', screenshot: true };
+    const sync = await env.service.call('POST', '/v1/scrape', rendered);
+    expect([200, 502]).toContain(sync.status); // scraped, or the target's failure: not refused
+    const queued = await env.service.call('POST', '/v1/scrape/async', { ...rendered, mode: 'browser' });
+    expect(queued.status).toBe(202);
+    const batch = await env.service.call('POST', '/v1/scrape/batch', { requests: [rendered] });
+    expect(batch.status).toBe(202);
   });
 
   test('a body that is not JSON, or not an object, answers 400 INVALID_REQUEST', async () => {
@@ -97,6 +108,53 @@ describe('request validation', () => {
     const res = await env.service.call('GET', '/v1/nothing-here');
     expect(res.status).toBe(404);
     expect(res.body).toEqual(errorShape('NOT_FOUND'));
+  });
+});
+
+describe('rendering fields', () => {
+  const url = 'http://127.0.0.1/';
+  const cases: [object, string][] = [
+    [{ url, wait_for: '#app' }, 'wait_for'],
+    [{ url, wait_for: 500 }, 'wait_for'],
+    [{ url, screenshot: true }, 'screenshot'],
+    [{ url, js_rendering: true, screenshot_full_page: true }, 'screenshot_full_page'],
+    [{ url, mode: 'http', js_rendering: true }, 'js_rendering'],
+    [{ url, js_rendering: true, method: 'POST' }, 'method'],
+    [{ url, mode: 'browser', method: 'POST' }, 'method'],
+    [{ url, js_rendering: true, follow_redirects: false }, 'follow_redirects'],
+    [{ url, js_rendering: true, timeout: 5, wait_for: 5000 }, 'wait_for'],
+    [{ url, js_rendering: true, wait_for: true }, 'wait_for'],
+    [{ url, js_rendering: true, wait_for: 1.5 }, 'wait_for'],
+    [{ url, js_rendering: true, wait_for: -1 }, 'wait_for'],
+    [{ url, js_rendering: true, wait_for: '' }, 'wait_for'],
+    [{ url, js_rendering: true, timeout: 120, wait_for: 60_001 }, 'wait_for'],
+    [{ url, js_rendering: 'yes' }, 'js_rendering'],
+    [{ url, mode: 'chrome' }, 'mode'],
+  ];
+
+  test.each(cases)('%j answers 400 INVALID_REQUEST naming %s, on both scrape routes', async (body, field) => {
+    for (const path of ['/v1/scrape', '/v1/scrape/async']) {
+      const res = await env.service.call('POST', path, body);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual(errorShape('INVALID_REQUEST'));
+      expect(res.body.error).toMatch(new RegExp(`(^|; )${field}: `));
+    }
+  });
+
+  test('a mode it does not know is refused listing auto, http and browser', async () => {
+    const res = await env.service.call('POST', '/v1/scrape', { url, mode: 'chrome' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/mode: .*"auto", "http", "browser"/);
+  });
+
+  test('the same rules refuse an item of a batch, naming the item and its field', async () => {
+    for (const [item, field] of cases) {
+      const res = await env.service.call('POST', '/v1/scrape/batch', { requests: [{ url }, item] });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual(errorShape('INVALID_REQUEST'));
+      expect(res.body.error).toContain(`requests[1].${field}: `);
+      expect(res.body.error).not.toContain('requests[0]');
+    }
   });
 });
 

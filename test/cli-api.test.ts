@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, runCli } from './helpers/cli';
@@ -114,6 +116,212 @@ describe('omniscrape submit', () => {
     expect(failed.code).toBe(1);
     expect(JSON.parse(failed.stdout)).toMatchObject({ status: 'failed', code: 'TARGET_UNREACHABLE' });
     expect(failed.stderr).toMatch(/^omniscrape: job [0-9a-f-]{36} failed: TARGET_UNREACHABLE: .+\n$/);
+  });
+});
+
+/** A 1×1 PNG, as a gateway that rendered the page would send it in `data.screenshot`. */
+const PNG_BASE64 =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+
+/**
+ * A stand-in for a gateway that can render (the service under test has no browser engine): it
+ * records each request body and answers a rendered page with a screenshot, except for URLs
+ * containing `no-shot`.
+ */
+async function renderingGateway() {
+  const received: { route: string; body: Record<string, unknown> }[] = [];
+  const jobId = randomUUID();
+  const now = new Date().toISOString();
+  const result = (url: string) => ({
+    success: true,
+    data: {
+      content: '<p>rendered</p>',
+      status_code: 200,
+      headers: {},
+      final_url: url,
+      ...(url.includes('no-shot') ? {} : { screenshot: PNG_BASE64 }),
+    },
+    metadata: { elapsed_time: 0.1, engine: 'browser' },
+    billing: { charged: 1 },
+  });
+  let lastUrl = '';
+  const respond = (req: http.IncomingMessage, res: http.ServerResponse, text: string) => {
+    const route = `${req.method} ${new URL(req.url!, 'http://x').pathname}`;
+    const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    received.push({ route, body });
+    if (typeof body.url === 'string') lastUrl = body.url;
+    const answer =
+      route === 'POST /v1/scrape'
+        ? result(lastUrl)
+        : route === 'POST /v1/scrape/async'
+          ? { success: true, job_id: jobId, status: 'queued', poll: `/v1/jobs/${jobId}` }
+          : {
+              success: true,
+              data: {
+                job_id: jobId,
+                status: 'completed',
+                url: lastUrl,
+                created_at: now,
+                updated_at: now,
+                result: result(lastUrl),
+              },
+            };
+    res.writeHead(route === 'POST /v1/scrape/async' ? 202 : 200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(answer));
+  };
+  const server = http.createServer((req, res) => {
+    let text = '';
+    req.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    req.on('end', () => respond(req, res, text));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const run = (args: string[]) =>
+    runCli(args, { OMNISCRAPE_URL: `http://127.0.0.1:${port}`, OMNISCRAPE_KEY: KEY_A });
+  return { received, run, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+describe('rendering flags', () => {
+  let gateway: Awaited<ReturnType<typeof renderingGateway>>;
+  beforeAll(async () => {
+    gateway = await renderingGateway();
+  });
+  afterAll(() => gateway.close());
+  beforeEach(() => gateway.received.splice(0));
+
+  test('scrape --render --mode --wait-for --screenshot --full-page sends those fields and writes the PNG to the file', async () => {
+    const file = path.join(dir, 'page.png');
+    const run = await gateway.run([
+      'scrape',
+      'https://example.com/app',
+      '--render',
+      '--mode',
+      'browser',
+      '--wait-for',
+      '1500',
+      '--screenshot',
+      file,
+      '--full-page',
+    ]);
+    expect(run).toMatchObject({ code: 0, stderr: '', stdout: '<p>rendered</p>' });
+    expect(gateway.received).toEqual([
+      {
+        route: 'POST /v1/scrape',
+        body: {
+          url: 'https://example.com/app',
+          format: 'raw',
+          js_rendering: true,
+          mode: 'browser',
+          wait_for: 1500,
+          screenshot: true,
+          screenshot_full_page: true,
+        },
+      },
+    ]);
+    expect(fs.readFileSync(file)).toEqual(Buffer.from(PNG_BASE64, 'base64'));
+  });
+
+  test('--wait-for that is not all digits is a CSS selector; without rendering flags none of the fields is sent', async () => {
+    await gateway.run(['scrape', 'https://example.com/a', '--render', '--wait-for', '#app .ready']);
+    await gateway.run(['scrape', 'https://example.com/b', '--wait-for', '250ms']);
+    await gateway.run(['scrape', 'https://example.com/c']);
+    expect(gateway.received.map((r) => r.body)).toEqual([
+      { url: 'https://example.com/a', format: 'raw', js_rendering: true, wait_for: '#app .ready' },
+      { url: 'https://example.com/b', format: 'raw', wait_for: '250ms' },
+      { url: 'https://example.com/c', format: 'raw' },
+    ]);
+  });
+
+  test("submit --wait --screenshot writes the finished job's PNG; without --wait it is refused before anything is sent", async () => {
+    const file = path.join(dir, 'job.png');
+    const run = await gateway.run([
+      'submit',
+      'https://example.com/job',
+      '--render',
+      '--screenshot',
+      file,
+      '--wait',
+    ]);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      status: 'completed',
+      result: { metadata: { engine: 'browser' } },
+    });
+    expect(gateway.received[0]).toEqual({
+      route: 'POST /v1/scrape/async',
+      body: { url: 'https://example.com/job', format: 'raw', js_rendering: true, screenshot: true },
+    });
+    expect(fs.readFileSync(file)).toEqual(Buffer.from(PNG_BASE64, 'base64'));
+
+    gateway.received.splice(0);
+    const refused = await gateway.run([
+      'submit',
+      'https://example.com/job',
+      '--render',
+      '--screenshot',
+      file,
+    ]);
+    expect(refused).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'omniscrape: option --screenshot needs --wait (the PNG comes with the finished job)\n',
+    });
+    expect(gateway.received).toEqual([]);
+  });
+
+  test('an answer without a screenshot is one line and exit 1, and no file is written', async () => {
+    const file = path.join(dir, 'none.png');
+    const run = await gateway.run([
+      'scrape',
+      'https://example.com/no-shot',
+      '--render',
+      '--screenshot',
+      file,
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`omniscrape: the answer has no screenshot; nothing was written to ${file}\n`);
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  test('a bad --mode is refused like any bad option, before anything is sent', async () => {
+    const run = await gateway.run(['scrape', 'https://example.com/', '--mode', 'chrome']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      "omniscrape: option '--mode <mode>' argument 'chrome' is invalid. Allowed choices are auto, http, browser.\n",
+    );
+    expect(gateway.received).toEqual([]);
+  });
+
+  test("the gateway's refusal of flags that do not go together is printed as its 400, for scrape, submit and batch", async () => {
+    const page = `${env.target.origin}/page`;
+    const noRender = await omniscrape(['scrape', page, '--wait-for', '500']);
+    const httpRender = await omniscrape(['submit', page, '--mode', 'http', '--render']);
+    const fullPageAlone = await omniscrape(['scrape', page, '--full-page']);
+    const input = urlFile('render.txt', [page]);
+    const batch = await omniscrape([
+      'batch',
+      input,
+      '--out',
+      path.join(dir, 'render.jsonl'),
+      '--wait-for',
+      '#x',
+    ]);
+    expect(noRender.stderr).toMatch(
+      /^omniscrape: INVALID_REQUEST: wait_for: needs rendering.*\(HTTP 400\)\n$/,
+    );
+    expect(httpRender.stderr).toMatch(
+      /^omniscrape: INVALID_REQUEST: js_rendering: .*mode "http".*\(HTTP 400\)\n$/,
+    );
+    expect(fullPageAlone.stderr).toMatch(
+      /^omniscrape: INVALID_REQUEST: screenshot_full_page: needs screenshot: true.*\(HTTP 400\)\n$/,
+    );
+    expect(batch.stderr).toMatch(
+      /omniscrape: INVALID_REQUEST: requests\[0\]\.wait_for: needs rendering.*\(HTTP 400\)\n$/,
+    );
+    for (const run of [noRender, httpRender, fullPageAlone, batch]) {
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+    }
   });
 });
 

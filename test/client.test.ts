@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OmniscrapeClient, OmniscrapeError, ScrapeManyAbortedError } from '../src/client';
+import { OmniscrapeClient, OmniscrapeError, ScrapeManyAbortedError, screenshotPng } from '../src/client';
 import { generateApiKey, insertApiKey } from '../src/db/api-keys';
 import { KEY_A, KEY_B, useServiceAndTarget } from './helpers/service';
 import { waitFor } from './helpers/wait';
@@ -163,6 +163,47 @@ describe('OmniscrapeClient', () => {
       .getJob(randomUUID())
       .catch((e: unknown) => e);
     expect(unauthorized).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+  });
+
+  test('the rendering fields are typed and sent; the rules across them come back as a 400 naming the field', async () => {
+    const refused = await client()
+      .submit({ url: `${env.target.origin}/page`, mode: 'http', js_rendering: true, wait_for: '#app' })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 400, code: 'INVALID_REQUEST' });
+    expect((refused as Error).message).toMatch(/js_rendering: /);
+    const fullPage = await client()
+      .scrape({
+        url: `${env.target.origin}/page`,
+        mode: 'browser',
+        wait_for: 100,
+        screenshot_full_page: true,
+      })
+      .catch((e: unknown) => e);
+    expect((fullPage as Error).message).toMatch(/screenshot_full_page: needs screenshot: true/);
+  });
+
+  test('screenshotPng decodes data.screenshot; a failure or an answer without one has none', () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const page = {
+      success: true as const,
+      data: { content: '', status_code: 200, headers: {}, final_url: 'https://example.com/' },
+      metadata: { elapsed_time: 1, engine: 'browser' as const },
+      billing: { charged: 1 },
+    };
+    expect(screenshotPng({ ...page, data: { ...page.data, screenshot: png.toString('base64') } })).toEqual(
+      png,
+    );
+    expect(screenshotPng(page)).toBeUndefined();
+    expect(screenshotPng(undefined)).toBeUndefined();
+    expect(
+      screenshotPng({
+        success: false,
+        error: 'gone',
+        code: 'TARGET_TIMEOUT',
+        metadata: { elapsed_time: 1 },
+        billing: { charged: 0 },
+      }),
+    ).toBeUndefined();
   });
 
   test('waitForJob holds on a processing job until it ends', async () => {

@@ -118,6 +118,35 @@ describe('GET /openapi.json', () => {
     expect(missing).toEqual([]);
   });
 
+  test('describes the rendering fields of a scrape request, and the screenshot and engine of its answer', () => {
+    const { schemas } = document.components;
+    for (const request of [schemas.ScrapeRequest, schemas.AsyncScrapeRequest]) {
+      const fields = request.properties;
+      expect(fields.js_rendering).toMatchObject({ type: 'boolean', default: false });
+      expect(fields.mode).toMatchObject({
+        type: 'string',
+        enum: ['auto', 'http', 'browser'],
+        default: 'auto',
+      });
+      expect(fields.wait_for.anyOf).toEqual([
+        expect.objectContaining({ type: 'string' }),
+        expect.objectContaining({ type: 'integer', minimum: 0, maximum: 60_000 }),
+      ]);
+      expect(fields.screenshot).toMatchObject({ type: 'boolean', default: false });
+      expect(fields.screenshot_full_page).toMatchObject({ type: 'boolean', default: false });
+      for (const field of ['js_rendering', 'mode', 'wait_for', 'screenshot', 'screenshot_full_page'])
+        expect(fields[field].description).toEqual(expect.any(String));
+    }
+    const success = schemas.ScrapeResult.properties;
+    expect(success.data.properties.screenshot).toMatchObject({ type: 'string' });
+    expect(success.data.properties.screenshot.description).toMatch(/PNG.*base64/);
+    expect(success.data.required).not.toContain('screenshot');
+    for (const answer of [schemas.ScrapeResult, schemas.ScrapeFailure]) {
+      expect(answer.properties.metadata.properties.engine).toMatchObject({ enum: ['http', 'browser'] });
+      expect(answer.properties.metadata.required).not.toContain('engine');
+    }
+  });
+
   test('declares the key, the headers and the error codes', () => {
     expect(document.components.securitySchemes.apiKey).toEqual({
       type: 'apiKey',

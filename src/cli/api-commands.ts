@@ -13,6 +13,7 @@ import {
 } from './api-settings';
 import { addBatchCommand } from './batch-command';
 import { fail, oneLineErrors, positiveInt, print } from './common';
+import { addRenderOptions, writeScreenshot } from './render-options';
 
 /** Why a job did not complete, in one line. */
 export const jobFailureLine = (job: Job) =>
@@ -23,11 +24,12 @@ export const jobFailureLine = (job: Job) =>
  * and JSON on stdout, progress and refusals on stderr, exit 1 when something did not succeed.
  */
 export function addApiCommands(program: Command): void {
-  oneLineErrors(program.command('scrape'))
+  const scrape = oneLineErrors(program.command('scrape'))
     .description('scrape one page now and print its content (POST /v1/scrape)')
     .argument('<url>', 'the page')
     .addOption(formatOption())
-    .addOption(timeoutOption())
+    .addOption(timeoutOption());
+  addRenderOptions(scrape, { screenshot: true })
     .option('--json', 'print the whole answer as JSON, not only the content')
     .action(async (url: string, options: ScrapeOptions & { json?: boolean }) => {
       const client = apiClient();
@@ -39,16 +41,21 @@ export function addApiCommands(program: Command): void {
         process.stdout.write(process.stdout.isTTY && !content.endsWith('\n') ? `${content}\n` : content);
       }
       if (!answer.success) fail(`${answer.code}: ${answer.error}`);
+      if (options.screenshot !== undefined) writeScreenshot(answer, options.screenshot);
     });
 
-  oneLineErrors(program.command('submit'))
+  const submit = oneLineErrors(program.command('submit'))
     .description('queue one scrape as a job and print it as JSON (POST /v1/scrape/async)')
     .argument('<url>', 'the page')
     .addOption(formatOption())
-    .addOption(timeoutOption())
+    .addOption(timeoutOption());
+  addRenderOptions(submit, { screenshot: true })
     .option('--wait', 'wait for the job to end and print the finished job (exit 1 if it did not complete)')
     .option('--idempotency-key <key>', 'the same key within 24 hours answers the same job')
     .action(async (url: string, options: ScrapeOptions & { wait?: boolean; idempotencyKey?: string }) => {
+      // The screenshot comes with the finished job: without --wait there is nothing to write.
+      if (options.screenshot !== undefined && !options.wait)
+        submit.error('option --screenshot needs --wait (the PNG comes with the finished job)');
       const client = apiClient();
       const accepted = await client.submit(scrapeRequestOf(url, options), {
         idempotencyKey: options.idempotencyKey,
@@ -60,6 +67,7 @@ export function addApiCommands(program: Command): void {
       const job = await client.waitForJob(accepted.job_id, { timeoutMs: WAIT_UNTIL_ENDED_MS });
       print(JSON.stringify(job, null, 2));
       if (job.status !== 'completed') fail(jobFailureLine(job));
+      if (options.screenshot !== undefined) writeScreenshot(job.result, options.screenshot);
     });
 
   addBatchCommand(program);

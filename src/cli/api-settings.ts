@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { OmniscrapeClient, type AsyncScrapeRequest } from '../client';
 import { MAX_TIMEOUT_SECONDS } from '../contract/requests';
 import { fail } from './common';
+import { renderFieldsOf, type RenderOptions } from './render-options';
 
 /** The settings of the commands that call a gateway's API (not the service's own settings). */
 const apiSettings = z.object({
@@ -49,11 +50,16 @@ export function seconds(value: string): number {
 export const timeoutOption = () =>
   new Option('--timeout <seconds>', 'seconds for the whole scrape (the API default: 30)').argParser(seconds);
 
-export interface ScrapeOptions {
+export interface ScrapeOptions extends RenderOptions {
   format: (typeof FORMATS)[number];
   timeout?: number;
 }
 
 export function scrapeRequestOf(url: string, options: ScrapeOptions): AsyncScrapeRequest {
-  return { url, format: options.format, ...(options.timeout ? { timeout: options.timeout } : {}) };
+  return {
+    url,
+    format: options.format,
+    ...(options.timeout ? { timeout: options.timeout } : {}),
+    ...renderFieldsOf(options),
+  };
 }

@@ -4,9 +4,10 @@ import { ScrapeManyAbortedError, type OmniscrapeClient } from '../client';
 import { apiClient, formatOption, scrapeRequestOf, timeoutOption, WAIT_UNTIL_ENDED_MS } from './api-settings';
 import { BatchInputError, outcomeOf, readResults, readUrlList, type Outcome } from './batch-files';
 import { startProgress } from './batch-progress-bar';
-import { count, fail, oneLineErrors, positiveInt, print } from './common';
+import { count, fail, fileProblem, oneLineErrors, positiveInt, print } from './common';
+import { addRenderOptions, type RenderOptions } from './render-options';
 
-interface BatchOptions {
+interface BatchOptions extends RenderOptions {
   out: string;
   format: 'raw' | 'text' | 'markdown';
   timeout?: number;
@@ -26,7 +27,7 @@ function progressSeconds(value: string): number {
 }
 
 export function addBatchCommand(program: Command): void {
-  oneLineErrors(program.command('batch'))
+  const batch = oneLineErrors(program.command('batch'))
     .description(
       'scrape every URL of a file (one per line; - reads stdin) as jobs, writing one JSON line per URL to --out; ' +
         'a second run skips the URLs already there, so Ctrl-C and run again goes on where it stopped',
@@ -34,7 +35,8 @@ export function addBatchCommand(program: Command): void {
     .argument('<file>', 'the URLs, one per line; blank lines and # comments are skipped')
     .requiredOption('--out <file>', 'where each finished job is appended as one JSON line (JSONL)')
     .addOption(formatOption())
-    .addOption(timeoutOption())
+    .addOption(timeoutOption());
+  addRenderOptions(batch, { screenshot: false })
     .option('--concurrency <n>', 'jobs waited on at once, each one held request', positiveInt, 10)
     .option('--batch-size <n>', 'URLs per POST /v1/scrape/batch', positiveInt, 100)
     .option(
@@ -77,18 +79,6 @@ async function readInputs(file: string, out: string) {
     if (err instanceof BatchInputError) return fail(err.message);
     return fail(fileProblem(err, file) ?? (err as Error).message);
   }
-}
-
-/** An unreadable or unwritable file, in one line; undefined for another error. */
-function fileProblem(err: unknown, file: string): string | undefined {
-  const e = err as NodeJS.ErrnoException;
-  const said: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EISDIR: 'is a directory',
-    ENOTDIR: 'a part of the path is not a directory',
-  };
-  return e.code && said[e.code] ? `${e.path ?? file}: ${said[e.code]}` : undefined;
 }
 
 function openOutput(out: string): number {

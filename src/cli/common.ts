@@ -104,3 +104,15 @@ export function oneLineErrors(command: Command): Command {
       write(`omniscrape: ${text.replace(/^error: /, '').replace(/\n(?=.)/g, ' ')}`),
   });
 }
+
+/** An unreadable or unwritable file, in one line; undefined for another error. */
+export function fileProblem(err: unknown, file: string): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  const said: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EISDIR: 'is a directory',
+    ENOTDIR: 'a part of the path is not a directory',
+  };
+  return e.code && said[e.code] ? `${e.path ?? file}: ${said[e.code]}` : undefined;
+}

@@ -11,6 +11,7 @@ export type {
   ScrapeResult,
 } from './client';
 export { OmniscrapeError } from './errors';
+export { screenshotPng } from './screenshot';
 export { ScrapeManyAbortedError } from './scrape-many';
 export type { ScrapeManyOptions, ScrapeManyProgress } from './scrape-many';
 export type { ErrorBody } from './errors';
