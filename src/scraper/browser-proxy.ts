@@ -196,11 +196,14 @@ export async function startBrowserProxy(options: BrowserProxyOptions): Promise<B
       return openTunnels;
     },
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = [
+        new Promise<void>((resolve) => server.close(() => resolve())),
+        ...[...sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve))),
+      ];
       for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const socket of sockets) socket.destroy();
-      await closed;
+      await Promise.all(closed);
     },
   };
 }
