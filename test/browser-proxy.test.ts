@@ -1,9 +1,15 @@
+import dgram from 'node:dgram';
 import dns from 'node:dns';
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { chromium, type Browser } from 'playwright-core';
 import type { GuardRefusal } from '../src/scraper/address-guard';
-import { startBrowserProxy, type BrowserProxy, type BrowserProxyOptions } from '../src/scraper/browser-proxy';
+import {
+  chromiumProxyArgs,
+  startBrowserProxy,
+  type BrowserProxy,
+  type BrowserProxyOptions,
+} from '../src/scraper/browser-proxy';
 import { CHROMIUM } from './helpers/chromium';
 import { freePort } from './helpers/free-port';
 import { waitFor } from './helpers/wait';
@@ -377,7 +383,7 @@ describe('Chromium through the browser proxy', () => {
       executablePath: CHROMIUM,
       headless: true,
       chromiumSandbox: false,
-      args: [`--proxy-server=${proxy.url}`, '--proxy-bypass-list=<-loopback>'],
+      args: chromiumProxyArgs(proxy),
     });
   });
   afterAll(async () => {
@@ -412,6 +418,36 @@ describe('Chromium through the browser proxy', () => {
       expect(refusedHosts).toEqual(new Set(['private.test', '127.0.0.2', 'localhost']));
     } finally {
       await page.close();
+    }
+  });
+
+  test("a page's WebRTC sends no UDP to a private address", async () => {
+    const stun = dgram.createSocket('udp4');
+    let packets = 0;
+    stun.on('message', () => packets++);
+    await new Promise<void>((resolve) => stun.bind(0, '127.0.0.2', resolve));
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${publicTarget.origin}/page`);
+      const candidates = await page.evaluate(async (port) => {
+        const pc = new (globalThis as any).RTCPeerConnection({
+          iceServers: [{ urls: `stun:127.0.0.2:${port}` }],
+        });
+        pc.createDataChannel('probe');
+        await pc.setLocalDescription(await pc.createOffer());
+        // ICE gathering ends (complete) once every server was tried or none may be.
+        await new Promise<void>((resolve) => {
+          if (pc.iceGatheringState === 'complete') return resolve();
+          pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+        });
+        pc.close();
+        return 'gathered';
+      }, stun.address().port);
+      expect(candidates).toBe('gathered');
+      expect(packets).toBe(0);
+    } finally {
+      await page.close();
+      stun.close();
     }
   });
 });

@@ -54,6 +54,19 @@ export interface BrowserProxy {
   close(): Promise<void>;
 }
 
+/**
+ * The Chromium switches that send all of a page's traffic through `proxy`: loopback too (Chromium
+ * bypasses it by default), and WebRTC's UDP, which no SOCKS5 CONNECT carries, is not sent at all
+ * (STUN and TURN over UDP went straight to any address without it).
+ */
+export function chromiumProxyArgs(proxy: Pick<BrowserProxy, 'url'>): string[] {
+  return [
+    `--proxy-server=${proxy.url}`,
+    '--proxy-bypass-list=<-loopback>',
+    '--webrtc-ip-handling-policy=disable_non_proxied_udp',
+  ];
+}
+
 /** A CONNECT request: where the client wants a tunnel to. */
 interface ConnectTarget {
   host: string;
