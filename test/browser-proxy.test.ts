@@ -137,6 +137,8 @@ describe('the browser proxy opens tunnels only to allowed addresses', () => {
   let publicTarget: TargetServer;
   let privateTarget: CountingServer;
   const refusals: GuardRefusal[] = [];
+  const LARGE_BODY_BYTES = 2 * 1024 * 1024;
+  let largeSent = false;
   const clients: RawSocksClient[] = [];
   const client = () => {
     const c = new RawSocksClient(proxy.port);
@@ -145,7 +147,12 @@ describe('the browser proxy opens tunnels only to allowed addresses', () => {
   };
 
   beforeAll(async () => {
-    publicTarget = await startTargetServer();
+    publicTarget = await startTargetServer({
+      '/large': (_req, res) => {
+        res.writeHead(200, { 'content-length': LARGE_BODY_BYTES, connection: 'close' });
+        res.end(Buffer.alloc(LARGE_BODY_BYTES, 'x'), () => (largeSent = true));
+      },
+    });
     privateTarget = await startCountingServer('127.0.0.2');
     proxy = await startBrowserProxy({ ...guarded, onRefused: (r) => refusals.push(r) });
   });
@@ -167,6 +174,19 @@ describe('the browser proxy opens tunnels only to allowed addresses', () => {
     const response = await c.readToEnd();
     expect(response).toMatch(/^HTTP\/1\.1 200/);
     expect(response).toContain('just text');
+  });
+
+  test('a body the target sent before closing reaches whole a client that reads it later', async () => {
+    const c = client();
+    expect(await c.connect({ ipv4: '127.0.0.1' }, publicPort())).toBe(0x00);
+    c.socket.pause();
+    c.socket.write(httpGet('/large'));
+    // The target has written all of it (into the buffers between it and the paused client) and the
+    // proxy has seen the target close.
+    await waitFor(() => largeSent && proxy.openTunnels === 0, { what: 'the target to finish its answer' });
+    c.socket.resume();
+    const response = await c.readToEnd();
+    expect(response.length - response.indexOf('\r\n\r\n') - 4).toBe(LARGE_BODY_BYTES);
   });
 
   test('a name that resolves to an allowed address is resolved by the proxy and tunnelled', async () => {

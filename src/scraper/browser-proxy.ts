@@ -128,12 +128,14 @@ export async function startBrowserProxy(options: BrowserProxyOptions): Promise<B
       upstream.destroy();
       reply(client, REPLY.hostUnreachable);
     });
-    upstream.once('close', () => {
+    upstream.once('close', (hadError) => {
       openTunnels--;
       cancelTimeout();
       // Before the tunnel opened, every way here has replied already; this covers any other.
-      if (connected) client.destroy();
-      else reply(client, REPLY.generalFailure);
+      if (!connected) reply(client, REPLY.generalFailure);
+      else if (hadError) client.destroy();
+      // The target closed after its last bytes: they may still be queued for the client.
+      else closeAfterFlush(client);
     });
     client.once('close', () => upstream.destroy());
     upstream.on('error', (err: NodeJS.ErrnoException) => {
@@ -173,6 +175,7 @@ export async function startBrowserProxy(options: BrowserProxyOptions): Promise<B
         if (methods === 'incomplete') return;
         // Only "no authentication" (0x00) is offered; a client that does not offer it is told so.
         if (methods === 'malformed' || !methods.includes(0x00)) {
+          client.off('data', onData);
           if (methods === 'malformed') return client.destroy();
           return endWith(client, Buffer.from([0x05, 0xff]));
         }
@@ -224,6 +227,14 @@ export async function startBrowserProxy(options: BrowserProxyOptions): Promise<B
 /** Sends a failure reply and closes the client. */
 function reply(client: net.Socket, code: number): void {
   endWith(client, replyBytes(code));
+}
+
+/** Ends the client once what is queued for it is written, then closes it. */
+function closeAfterFlush(client: net.Socket): void {
+  if (client.destroyed) return;
+  if (client.writableFinished) return void client.destroy();
+  client.once('finish', () => client.destroy());
+  if (!client.writableEnded) client.end();
 }
 
 /** Writes `bytes` as the client's last and closes it once they are flushed (the first call wins). */
