@@ -20,12 +20,14 @@ import { startTargetServer, type TargetServer } from './helpers/target-server';
 const isBlockedAddress = (address: string) => address !== '127.0.0.1';
 const guarded = { allowPrivateTargets: false, isBlockedAddress } satisfies BrowserProxyOptions;
 
-// A resolver that knows three names: one public, one private (as a rebinding attacker would serve),
-// one that does not resolve. Other names go to the real resolver.
+// A resolver that knows four names: one public, one private (as a rebinding attacker would serve),
+// one that does not resolve and one whose answer never comes. Other names go to the real resolver.
 beforeAll(() => {
   const realLookup = dns.lookup;
   jest.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: any, callback: any) => {
     if (typeof options === 'function') [options, callback] = [{}, options];
+    // A resolver that never answers: only the proxy's connect timeout ends the wait.
+    if (hostname === 'hanging.test') return;
     if (hostname === 'missing.test') {
       const err: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
       err.code = 'ENOTFOUND';
@@ -339,6 +341,19 @@ describe('the browser proxy bounds its tunnels', () => {
       expect(await third.connect({ ipv4: '127.0.0.1' }, port())).toBe(0x00);
     } finally {
       for (const c of [first, second, third]) c.socket.destroy();
+      await proxy.close();
+    }
+  });
+
+  test('an upstream connection that does not open within connectTimeoutMs answers 0x04', async () => {
+    const proxy = await startBrowserProxy({ ...guarded, connectTimeoutMs: 100 });
+    const c = new RawSocksClient(proxy.port);
+    try {
+      expect(await c.connect({ name: 'hanging.test' }, port())).toBe(0x04);
+      await c.closed;
+      await waitFor(() => proxy.openTunnels === 0, { what: 'the abandoned connection to be counted out' });
+    } finally {
+      c.socket.destroy();
       await proxy.close();
     }
   });
