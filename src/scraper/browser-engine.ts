@@ -5,7 +5,7 @@ import type { Logger } from '../logger';
 import { addressCheck, checkHostBeforeConnect, type GuardRefusal, type TargetPolicy } from './address-guard';
 import { BrowserLost, renderTimedOut, toRenderFailure } from './browser-failures';
 import type { BrowserObserver, RenderTrigger } from './browser-observer';
-import { startBrowserProxy, type BrowserProxy } from './browser-proxy';
+import { chromiumProxyArgs, startBrowserProxy, type BrowserProxy } from './browser-proxy';
 import { FairSlots } from './fair-slots';
 import { isHtml, renderContent } from './formats';
 import type { BudgetHold } from './memory-budget';
@@ -33,10 +33,7 @@ export const MAX_SCREENSHOT_HEIGHT = 16_384;
  */
 function chromiumArgs(proxy: BrowserProxy): string[] {
   return [
-    `--proxy-server=${proxy.url}`,
-    '--proxy-bypass-list=<-loopback>',
-    '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
-    '--webrtc-ip-handling-policy=disable_non_proxied_udp',
+    ...chromiumProxyArgs(proxy),
     '--disable-quic',
     '--dns-prefetch-disable',
     '--disable-background-networking',
