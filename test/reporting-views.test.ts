@@ -38,6 +38,7 @@ const INTERFACE = {
     ['result_bytes', 'integer'],
     ['result_expired', 'boolean'],
     ['request_id', 'text'],
+    ['engine', 'text'],
   ],
   daily_usage: [
     ['day', 'date'],
@@ -117,6 +118,7 @@ describe('the reporting views (schema omniscrape_reporting)', () => {
         result_bytes: row.result_bytes,
         result_expired: row.kind === 'async' && row.status === 'completed' ? false : null,
         request_id: row.request_id,
+        engine: row.engine,
       });
       // The row's times come back to the millisecond; the view's figures are to the microsecond.
       expect(Math.abs(view.queue_ms - Math.max(0, ms(row.created_at, row.started_at)!))).toBeLessThan(1);
@@ -127,14 +129,22 @@ describe('the reporting views (schema omniscrape_reporting)', () => {
       status: 'completed',
       status_code: 200,
       charged: '0.003500',
+      engine: 'http',
     });
     expect(byId.get(failing.body.job_id)).toMatchObject({
       status: 'failed',
       error_code: 'TARGET_UNREACHABLE',
       charged: '0.000000',
       result_bytes: null,
+      engine: 'http',
     });
-    expect(byId.get(syncRow.id)).toMatchObject({ kind: 'sync', status: 'completed', result_bytes: 9 });
+    expect(byId.get(syncRow.id)).toMatchObject({
+      kind: 'sync',
+      status: 'completed',
+      result_bytes: 9,
+      engine: 'http',
+    });
+    for (const id of batch.body.job_ids) expect(byId.get(id)).toMatchObject({ engine: 'http' });
 
     // Once the result's TTL has passed, the view says so.
     await service.query(
