@@ -248,8 +248,8 @@ export class ServiceMetrics {
 
   /**
    * What the browser engine of this process reports (its BrowserObserver). Its series start at 0
-   * from this call, so a process that renders nothing yet shows them, and one without a browser
-   * engine (an API process) does not.
+   * from this call, so a process that has rendered nothing yet shows them, and one with no browser
+   * engine does not.
    */
   browserObserver(): BrowserEvents {
     for (const outcome of ['success', 'failure'])
