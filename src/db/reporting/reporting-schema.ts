@@ -58,6 +58,8 @@ export interface HostHealthView {
   p95_run_ms: ViewColumn<number | null>;
   top_error_code: ViewColumn<string | null>;
   last_failure_at: ViewColumn<Date | null>;
+  /** Of its jobs, those rendered in headless Chromium (migration 0014). */
+  rendered: ViewColumn<number>;
 }
 
 export interface ReportingDatabase {
