@@ -167,7 +167,7 @@ export class ServiceMetrics {
   });
   readonly #browserRenderDuration = new Histogram({
     name: 'omniscrape_browser_render_duration_seconds',
-    help: 'Time a render took in headless Chromium, from its page opened to its content read (the wait for a browser slot excluded).',
+    help: 'Time a render took in headless Chromium (the wait for a browser slot excluded).',
     buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60],
     registers: [this.#own],
   });
@@ -247,9 +247,9 @@ export class ServiceMetrics {
   }
 
   /**
-   * What the browser engine of this process reports (its BrowserObserver). Its series start at 0
-   * from this call, so a process that has rendered nothing yet shows them, and one with no browser
-   * engine does not.
+   * What the browser engine of this process reports (its BrowserObserver). The render and restart
+   * counters' series start at 0 from this call, so a process that has rendered nothing yet shows
+   * each of them (the histogram and the gauge, unlabelled, show from the start).
    */
   browserObserver(): BrowserEvents {
     for (const outcome of ['success', 'failure'])
