@@ -7,7 +7,7 @@ import { NAMED_RANGES, parseDashboardRange, type RangeName } from '../src/http/d
 import {
   readHostHealth,
   readJobsPerBucket,
-  readLatency,
+  readLatencyAndEngines,
   readLatestFailures,
   readQueueDepth,
   readUsagePerKey,
@@ -47,7 +47,7 @@ export async function timeDashboardQueries(
       const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
       const reads: Record<string, () => Promise<unknown>> = {
         chart: () => readJobsPerBucket(db, range, range.bucketSeconds),
-        percentiles: () => readLatency(db, range),
+        percentiles: () => readLatencyAndEngines(db, range),
         queue: () => readQueueDepth(db),
         hosts: () => readHostHealth(db),
         usage: () => readUsagePerKey(db, day(range.from.getTime()), day(range.to.getTime() - 1)),

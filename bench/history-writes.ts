@@ -107,6 +107,7 @@ async function run(store: Store, keyId: string): Promise<Spent> {
               attempt: 1,
               status: 'completed',
               target_status_code: 200,
+              engine: 'http',
               error_code: null,
               error_message: null,
               charged: 0.001,

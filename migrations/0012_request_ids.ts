@@ -33,8 +33,8 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`alter table omniscrape.scrape_jobs drop column request_id`.execute(db);
 }
 
-/** job_history as migration 0010 defined it, with `extra` columns appended. */
-async function createJobHistory(db: Kysely<any>, extra: RawBuilder<unknown>): Promise<void> {
+/** job_history as migration 0010 defined it, with `extra` columns appended (0014 appends one more). */
+export async function createJobHistory(db: Kysely<any>, extra: RawBuilder<unknown>): Promise<void> {
   await sql`
     create or replace view omniscrape_reporting.job_history as
     select j.id as job_id,

@@ -13,6 +13,7 @@ import * as m0010 from './0010_reporting';
 import * as m0011 from './0011_admin_keys_and_sessions';
 import * as m0012 from './0012_request_ids';
 import * as m0013 from './0013_webhook_signing_secrets';
+import * as m0014 from './0014_job_engines';
 
 /**
  * Every migration, in order. Listed by hand rather than read from the folder so the same list
@@ -32,6 +33,7 @@ export const migrations: Record<string, Migration> = {
   '0011_admin_keys_and_sessions': m0011,
   '0012_request_ids': m0012,
   '0013_webhook_signing_secrets': m0013,
+  '0014_job_engines': m0014,
 };
 
 /**
@@ -41,4 +43,5 @@ export const migrations: Record<string, Migration> = {
  */
 export const deferredSteps: Record<string, (db: Kysely<any>) => Promise<void>> = {
   ...m0010.deferred,
+  ...m0014.deferred,
 };

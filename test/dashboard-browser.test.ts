@@ -36,6 +36,14 @@ interface SeedJob {
   statusCode: number | null;
 }
 
+/** The engine a seeded job's outcome came from: the slow host's pages were rendered; no scrape, none. */
+const engineOf = (job: SeedJob) =>
+  ['completed', 'failed', 'timed_out'].includes(job.status)
+    ? job.host === 'slow.example'
+      ? 'browser'
+      : 'http'
+    : null;
+
 /** 72 jobs over 50 minutes from `base`: a fast, a slow, a flaky and a down host, and a few unfinished. */
 function seedJobs(base: Date): SeedJob[] {
   return Array.from({ length: 72 }, (_, i): SeedJob => {
@@ -95,9 +103,9 @@ async function insertJob(job: SeedJob): Promise<void> {
   await service.query(
     `insert into omniscrape.scrape_jobs
        (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, target_status_code,
-        error_code, attempts, charged, created_at, started_at, finished_at, updated_at)
+        error_code, attempts, charged, created_at, started_at, finished_at, updated_at, engine)
      select $1, id, 'async', $3, $4, 'GET', 'html', 30, $5, $6, $7, $8, $9,
-            $10::timestamptz, $11::timestamptz, $12::timestamptz, coalesce($12, $11, $10)
+            $10::timestamptz, $11::timestamptz, $12::timestamptz, coalesce($12, $11, $10), $13
        from omniscrape.api_keys where name = $2`,
     [
       randomUUID(),
@@ -112,6 +120,7 @@ async function insertJob(job: SeedJob): Promise<void> {
       job.created,
       started,
       finished,
+      engineOf(job),
     ],
   );
 }
@@ -187,6 +196,20 @@ describe('the dashboard in Chromium', () => {
         [shown(p50!), shown(p95!), shown(p99!)],
       );
     }
+  });
+
+  test('the scrapes rendered in the browser and fetched over HTTP are those job_history counts by engine in the range', async () => {
+    const [row] = await service.query(
+      `select count(*) filter (where engine = 'browser')::int as rendered,
+              count(*) filter (where engine = 'http')::int as fetched
+         from omniscrape_reporting.job_history where created_at >= $1 and created_at < $2`,
+      [from, to],
+    );
+    expect(row.rendered).toBeGreaterThan(0);
+    expect([await figure('rendered'), await figure('fetched')]).toEqual([
+      shown(row.rendered),
+      shown(row.fetched),
+    ]);
   });
 
   test('the queue depth is the number of queued and processing jobs now', async () => {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { revokeApiKey } from '../src/db/api-keys';
 import { runCli } from './helpers/cli';
+import { insertHistoryRows, keyId } from './helpers/history-rows';
 import { KEY_A, startTestService, type TestService } from './helpers/service';
 
 // The dashboard's door: who gets in (admin keys, by header or sign-in session), how the session
@@ -211,6 +212,70 @@ describe('the dashboard', () => {
         expect(res.body).toEqual({ success: false, error: expect.any(String), code: 'INVALID_REQUEST' });
       }
     }
+  });
+
+  test('its data counts the scrapes of the range each engine produced: rendered in the browser, fetched over HTTP', async () => {
+    const alpha = await keyId(service, 'alpha');
+    const at = (iso: string) => new Date(`2026-03-01T${iso}Z`);
+    await insertHistoryRows(service, [
+      {
+        apiKeyId: alpha,
+        createdAt: at('10:05:00'),
+        status: 'completed',
+        queueMs: 5,
+        runMs: 900,
+        engine: 'browser',
+      },
+      {
+        apiKeyId: alpha,
+        createdAt: at('10:20:00'),
+        status: 'failed',
+        queueMs: 5,
+        runMs: 900,
+        engine: 'browser',
+      },
+      {
+        apiKeyId: alpha,
+        createdAt: at('10:30:00'),
+        status: 'completed',
+        queueMs: 5,
+        runMs: 20,
+        engine: 'http',
+      },
+      {
+        apiKeyId: alpha,
+        createdAt: at('10:40:00'),
+        status: 'completed',
+        queueMs: 5,
+        runMs: 20,
+        engine: 'http',
+      },
+      {
+        apiKeyId: alpha,
+        createdAt: at('10:45:00'),
+        status: 'timed_out',
+        queueMs: 5,
+        runMs: 30_000,
+        engine: 'http',
+      },
+      // Ended without a scrape: no engine.
+      { apiKeyId: alpha, createdAt: at('10:50:00'), status: 'cancelled' },
+      // Outside the range.
+      {
+        apiKeyId: alpha,
+        createdAt: at('11:00:00'),
+        status: 'completed',
+        queueMs: 5,
+        runMs: 900,
+        engine: 'browser',
+      },
+    ]);
+    const range = 'from=2026-03-01T10:00:00Z&to=2026-03-01T11:00:00Z';
+    const data = await service.call('GET', `/dashboard/data?${range}`, undefined, adminKey);
+    expect(data.status).toBe(200);
+    expect(data.body.data.engines).toEqual({ browser: 2, http: 3 });
+    const page = await (await request(`/dashboard?${range}`, { headers: { 'x-api-key': adminKey } })).text();
+    expect(page).toContain('<dd data-figure="rendered">');
   });
 
   test('the chart code is served from the chart.js package itself, and the page needs nothing from elsewhere', async () => {

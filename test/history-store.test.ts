@@ -17,7 +17,7 @@ import {
 } from '../src/db/scrape-jobs';
 import { lockAndCountKeySlots } from '../src/db/statements/lock-and-count-key-slots';
 import { startScrapeAttempts } from '../src/db/statements/start-scrape-attempts';
-import { storedResult, successBody } from '../src/jobs/outcome';
+import { lostJobOutcome, storedResult, successBody } from '../src/jobs/outcome';
 import {
   finishDocument,
   finishKey,
@@ -84,6 +84,7 @@ const completed = (id: string, attempt = 1): JobFinish => ({
   charged: 1,
   result_bytes: 1,
   elapsed_ms: 1,
+  engine: 'http',
   result_expires_at: new Date(Date.now() + 60_000),
 });
 
@@ -186,6 +187,43 @@ describe('job outcomes and results', () => {
       .where('id', '=', id)
       .executeTakeFirstOrThrow();
     expect(row.status).toBe('processing');
+  });
+
+  test('an outcome stores the engine that produced it, a job that ended without a scrape none, and no other engine is accepted', async () => {
+    const [http, browser, lost, sync] = [
+      await processingJob(),
+      await processingJob(),
+      await processingJob(),
+      await insertJob({ kind: 'sync' }),
+    ];
+    await finishScrapeJobs(store.db, [
+      { finish: completed(http) },
+      { finish: { ...completed(browser), engine: 'browser' } },
+      { finish: { ...completed(lost), ...lostJobOutcome('lost'), engine: null } },
+    ]);
+    expect(
+      await finishSyncScrapeJob(store.db, sync, { status: 'completed', charged: 1, engine: 'browser' }),
+    ).toBe(true);
+    const rows = await store.db
+      .selectFrom('omniscrape.scrape_jobs')
+      .select(['id', 'engine'])
+      .where('id', 'in', [http, browser, lost, sync])
+      .execute();
+    expect(new Map(rows.map((r) => [r.id, r.engine]))).toEqual(
+      new Map([
+        [http, 'http'],
+        [browser, 'browser'],
+        [lost, null],
+        [sync, 'browser'],
+      ]),
+    );
+    await expect(
+      sql`update omniscrape.scrape_jobs set engine = 'chrome' where id = ${http}`.execute(store.db),
+    ).rejects.toThrow(/scrape_jobs_engine_check/);
+    // The check, added NOT VALID by migration 0014, was validated by its deferred step.
+    const { rows: checks } = await sql<{ convalidated: boolean }>`
+      select convalidated from pg_constraint where conname = 'scrape_jobs_engine_check'`.execute(store.db);
+    expect(checks).toEqual([{ convalidated: true }]);
   });
 });
 

@@ -25,7 +25,12 @@ const KEY = 'least-privilege-key-0001';
  * Undone (the last first) and applied again in the upgrade test: 0011 and 0013 create tables,
  * which the runtime role must get.
  */
-const LAST_MIGRATIONS = ['0011_admin_keys_and_sessions', '0012_request_ids', '0013_webhook_signing_secrets'];
+const LAST_MIGRATIONS = [
+  '0011_admin_keys_and_sessions',
+  '0012_request_ids',
+  '0013_webhook_signing_secrets',
+  '0014_job_engines',
+];
 const MAINTENANCE_QUEUES = [
   PURGE_RESULTS_QUEUE,
   ABANDONED_SYNC_SCRAPES_QUEUE,
@@ -85,7 +90,7 @@ describe('the API and workers as a role that may not create anything', () => {
       const res = await runCli([role], { ...env(), PORT: '0' });
       expectOneLineRefusal(
         res,
-        /^omniscrape: pending migrations: 0001_job_history_and_keys, .*0013_webhook_signing_secrets, pg-boss schema \(not installed\); run `omniscrape migrate`/,
+        /^omniscrape: pending migrations: 0001_job_history_and_keys, .*0014_job_engines, pg-boss schema \(not installed\); run `omniscrape migrate`/,
       );
     }
   });

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import pg from 'pg';
 import { resultPurge } from '../src/maintenance/result-purge';
+import type { BrowserObserver } from '../src/scraper/browser-observer';
 import { freePort } from './helpers/free-port';
 import { scrapeMetrics, valueOf, type Sample } from './helpers/prometheus';
 import { runCli } from './helpers/cli';
@@ -105,6 +106,13 @@ describe('GET /metrics on the API port', () => {
     expect(finished('async', 'completed', 'none')).toBe(4);
     expect(finished('async', 'failed', 'TARGET_UNREACHABLE')).toBe(1);
     expect(finished('sync', 'completed', 'none')).toBe(1);
+    // The same ends by the engine that produced them: every scrape here ran over HTTP.
+    const byEngine = (kind: string, engine: string, status: string) =>
+      valueOf(samples, 'omniscrape_jobs_finished_by_engine_total', { kind, engine, status });
+    expect(byEngine('async', 'http', 'completed')).toBe(4);
+    expect(byEngine('async', 'http', 'failed')).toBe(1);
+    expect(byEngine('sync', 'http', 'completed')).toBe(1);
+    expect(byEngine('async', 'browser', 'completed')).toBeUndefined();
     expect(valueOf(samples, 'omniscrape_job_queue_wait_seconds_count')).toBe(5);
     expect(valueOf(samples, 'omniscrape_job_queue_wait_seconds_bucket', { le: '+Inf' })).toBe(5);
     expect(valueOf(samples, 'omniscrape_job_run_seconds_count', { kind: 'async' })).toBe(5);
@@ -147,6 +155,42 @@ describe('GET /metrics on the API port', () => {
     const after = valueOf((await scrapeMetrics(service.baseUrl)).samples, 'omniscrape_results_purged_total');
     expect(after! - before!).toBe(expired.length);
     expect(expired.length).toBeGreaterThanOrEqual(2);
+  });
+
+  test("the browser engine's renders, their durations, Chromium's restarts and the pages in flight are counted, by outcome, trigger and reason", async () => {
+    const observer: BrowserObserver = service.running.context.metrics.browserObserver();
+    const before = (await scrapeMetrics(service.baseUrl)).samples;
+    const renders = (samples: Sample[], outcome: string, trigger: string) =>
+      valueOf(samples, 'omniscrape_browser_renders_total', { outcome, trigger });
+    for (const outcome of ['success', 'failure'])
+      for (const trigger of ['requested', 'auto']) expect(renders(before, outcome, trigger)).toBe(0);
+    expect(valueOf(before, 'omniscrape_browser_restarts_total', { reason: 'crashed' })).toBe(0);
+    expect(valueOf(before, 'omniscrape_browser_restarts_total', { reason: 'hung' })).toBe(0);
+    expect(valueOf(before, 'omniscrape_browser_pages_in_flight')).toBe(0);
+
+    observer.pagesInFlight(2);
+    observer.rendered({ ok: true, seconds: 0.8, trigger: 'requested' });
+    observer.rendered({ ok: true, seconds: 2.5, trigger: 'auto' });
+    observer.rendered({ ok: false, seconds: 45, trigger: 'requested' });
+    observer.restarted('crashed');
+    observer.restarted('hung');
+    observer.restarted('hung');
+    const { samples } = await scrapeMetrics(service.baseUrl);
+    expect(renders(samples, 'success', 'requested')).toBe(1);
+    expect(renders(samples, 'success', 'auto')).toBe(1);
+    expect(renders(samples, 'failure', 'requested')).toBe(1);
+    expect(renders(samples, 'failure', 'auto')).toBe(0);
+    const duration = (le: string) =>
+      valueOf(samples, 'omniscrape_browser_render_duration_seconds_bucket', { le });
+    expect([duration('1'), duration('3'), duration('30'), duration('60'), duration('+Inf')]).toEqual([
+      1, 2, 2, 3, 3,
+    ]);
+    expect(valueOf(samples, 'omniscrape_browser_render_duration_seconds_sum')).toBeCloseTo(48.3);
+    expect(valueOf(samples, 'omniscrape_browser_restarts_total', { reason: 'crashed' })).toBe(1);
+    expect(valueOf(samples, 'omniscrape_browser_restarts_total', { reason: 'hung' })).toBe(2);
+    expect(valueOf(samples, 'omniscrape_browser_pages_in_flight')).toBe(2);
+    observer.pagesInFlight(0);
+    expectNothingTenantSpecific(samples);
   });
 
   test('a killed LISTEN connection of the API is counted as reconnected, and its gauge says it is up again', async () => {

@@ -111,6 +111,7 @@ test('the migrations apply to a 1-million-row history while jobs flow and a repo
     ...Object.keys(migrations).filter((name) => name > '0009_webhooks'),
     '0010_reporting: fill scrape_jobs.batch_id',
     '0010_reporting: scrape_jobs_key_created_idx includes status',
+    '0014_job_engines: validate scrape_jobs_engine_check',
   ]);
   expect(migratedAfterMs).toBeGreaterThan(REPORT_MS - 500); // it did wait for the report, by retrying
   const longestLockWait = Math.max(0, ...running.lockWaits.map((w) => w.waitedMs));

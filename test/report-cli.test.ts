@@ -67,11 +67,12 @@ async function seedHistory(): Promise<void> {
     await query(
       `insert into omniscrape.scrape_jobs
          (id, api_key_id, kind, url, host, method, format, timeout_seconds, status, error_code,
-          attempts, charged, created_at, started_at, finished_at)
+          attempts, charged, created_at, started_at, finished_at, engine)
        values (gen_random_uuid(), $1, 'async', 'https://' || $2 || '/', $2, 'GET', 'raw', 30, $3, $4,
           $5, $6, now() - make_interval(secs => $7::float8 * 3600),
           case when $8 then now() - make_interval(secs => $7::float8 * 3600) + interval '10 ms' end,
-          case when $8 then now() - make_interval(secs => $7::float8 * 3600) + interval '10 ms' + make_interval(secs => $9::float8 / 1000) end)`,
+          case when $8 then now() - make_interval(secs => $7::float8 * 3600) + interval '10 ms' + make_interval(secs => $9::float8 / 1000) end,
+          $10)`,
       [
         ids[key],
         host,
@@ -82,6 +83,8 @@ async function seedHistory(): Promise<void> {
         hoursAgo,
         started,
         runMs,
+        // a.example's pages were rendered in the browser; the others fetched over HTTP.
+        started ? (host === 'a.example' ? 'browser' : 'http') : null,
       ],
     );
   }
@@ -108,7 +111,7 @@ async function usageBySql(interval: string, key?: string): Promise<any[]> {
 
 async function hostsBySql(): Promise<any[]> {
   return query(
-    `select host, jobs::int, success_rate, p95_run_ms, top_error_code, last_failure_at
+    `select host, jobs::int, success_rate, p95_run_ms, top_error_code, last_failure_at, rendered::int
        from omniscrape_reporting.host_health order by jobs desc, host`,
   );
 }
@@ -158,10 +161,13 @@ describe('omniscrape report', () => {
     const hosts = await hostsBySql();
     // c.example's jobs are older than 24 h.
     expect(hosts.map((h) => h.host).sort()).toEqual(['a.example', 'b.example']);
+    expect(hosts.find((h) => h.host === 'a.example')).toMatchObject({ jobs: 4, rendered: 4 });
+    expect(hosts.find((h) => h.host === 'b.example')).toMatchObject({ rendered: 0 });
     expect(tableRows(hostText!)).toEqual(
       hosts.map((h) => [
         h.host,
         String(h.jobs),
+        String(h.rendered),
         h.success_rate === null ? '—' : `${(h.success_rate * 100).toFixed(1)}%`,
         ms(h.p95_run_ms),
         h.top_error_code ?? '—',

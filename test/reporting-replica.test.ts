@@ -53,7 +53,7 @@ async function viewsOnPrimary() {
       where day >= ((now() - interval '7 days') at time zone 'UTC')::date order by day, api_key_name`,
   );
   const hosts = await service.query(
-    `select host, jobs::int, success_rate, p95_run_ms, top_error_code, last_failure_at
+    `select host, jobs::int, success_rate, p95_run_ms, top_error_code, last_failure_at, rendered::int
        from omniscrape_reporting.host_health order by jobs desc, host`,
   );
   return {

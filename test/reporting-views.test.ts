@@ -38,6 +38,7 @@ const INTERFACE = {
     ['result_bytes', 'integer'],
     ['result_expired', 'boolean'],
     ['request_id', 'text'],
+    ['engine', 'text'],
   ],
   daily_usage: [
     ['day', 'date'],
@@ -58,6 +59,7 @@ const INTERFACE = {
     ['p95_run_ms', 'double precision'],
     ['top_error_code', 'text'],
     ['last_failure_at', 'timestamp with time zone'],
+    ['rendered', 'bigint'],
   ],
 };
 
@@ -117,6 +119,7 @@ describe('the reporting views (schema omniscrape_reporting)', () => {
         result_bytes: row.result_bytes,
         result_expired: row.kind === 'async' && row.status === 'completed' ? false : null,
         request_id: row.request_id,
+        engine: row.engine,
       });
       // The row's times come back to the millisecond; the view's figures are to the microsecond.
       expect(Math.abs(view.queue_ms - Math.max(0, ms(row.created_at, row.started_at)!))).toBeLessThan(1);
@@ -127,14 +130,22 @@ describe('the reporting views (schema omniscrape_reporting)', () => {
       status: 'completed',
       status_code: 200,
       charged: '0.003500',
+      engine: 'http',
     });
     expect(byId.get(failing.body.job_id)).toMatchObject({
       status: 'failed',
       error_code: 'TARGET_UNREACHABLE',
       charged: '0.000000',
       result_bytes: null,
+      engine: 'http',
     });
-    expect(byId.get(syncRow.id)).toMatchObject({ kind: 'sync', status: 'completed', result_bytes: 9 });
+    expect(byId.get(syncRow.id)).toMatchObject({
+      kind: 'sync',
+      status: 'completed',
+      result_bytes: 9,
+      engine: 'http',
+    });
+    for (const id of batch.body.job_ids) expect(byId.get(id)).toMatchObject({ engine: 'http' });
 
     // Once the result's TTL has passed, the view says so.
     await service.query(
@@ -267,7 +278,7 @@ describe('the reporting views (schema omniscrape_reporting)', () => {
     expect(rollup.unfinished).toBe('0');
   });
 
-  test('host_health sums up each host over the last 24 hours: success rate, p95 run time, top error, last failure', async () => {
+  test('host_health sums up each host over the last 24 hours: success rate, p95 run time, top error, last failure, rendered pages', async () => {
     const alpha = await keyId(env.service, 'alpha');
     const now = Date.now();
     const hour = (h: number) => new Date(now - h * 3_600_000);
@@ -275,8 +286,8 @@ describe('the reporting views (schema omniscrape_reporting)', () => {
     const [, , , , lastFailure] = await insertHistoryRows(
       env.service,
       [
-        { createdAt: hour(20), status: 'completed', queueMs: 1, runMs: 100 },
-        { createdAt: hour(10), status: 'completed', queueMs: 1, runMs: 200 },
+        { createdAt: hour(20), status: 'completed', queueMs: 1, runMs: 100, engine: 'browser' },
+        { createdAt: hour(10), status: 'completed', queueMs: 1, runMs: 200, engine: 'browser' },
         { createdAt: hour(5), status: 'completed', queueMs: 1, runMs: 400 },
         { createdAt: hour(4), status: 'failed', queueMs: 1, runMs: 50, errorCode: 'TARGET_UNREACHABLE' },
         { createdAt: hour(2), status: 'failed', queueMs: 1, runMs: 60, errorCode: 'TARGET_UNREACHABLE' },
@@ -285,7 +296,14 @@ describe('the reporting views (schema omniscrape_reporting)', () => {
         { createdAt: hour(1), status: 'queued' },
         // More than 24 hours ago: not counted.
         { createdAt: hour(25), status: 'failed', queueMs: 1, runMs: 9, errorCode: 'TARGET_TLS_ERROR' },
-        { createdAt: hour(26), status: 'failed', queueMs: 1, runMs: 9, errorCode: 'TARGET_TLS_ERROR' },
+        {
+          createdAt: hour(26),
+          status: 'failed',
+          queueMs: 1,
+          runMs: 9,
+          errorCode: 'TARGET_TLS_ERROR',
+          engine: 'browser',
+        },
       ].map((row) => ({ ...row, apiKeyId: alpha, host }) as HistoryRow),
     );
     const [failedLast] = await env.service.query(
@@ -303,6 +321,7 @@ describe('the reporting views (schema omniscrape_reporting)', () => {
       p95_run_ms: percentileCont([100, 200, 400, 50, 60, 30_000], 0.95),
       top_error_code: 'TARGET_UNREACHABLE',
       last_failure_at: failedLast.finished_at,
+      rendered: '2',
     });
     const everyHost = await env.service.query('select host from omniscrape_reporting.host_health');
     expect(everyHost.map((r) => r.host)).toContain(host);

@@ -33,6 +33,7 @@ const HOST_COLUMNS = [
   'p95_run_ms',
   'top_error_code',
   'last_failure_at',
+  'rendered',
 ] as const satisfies readonly (keyof HostHealthRow)[];
 
 export function formatReport(report: Report, format: ReportFormat): string {
@@ -93,11 +94,15 @@ function asTables({ firstDay, keyName, usage, hosts }: Report): string {
       ms(row.p95_run_ms),
     ]);
   }
-  const hostTable = newTable(['host', 'jobs', 'success', 'p95 ms', 'top error', 'last failure'], 'lrrrll');
+  const hostTable = newTable(
+    ['host', 'jobs', 'rendered', 'success', 'p95 ms', 'top error', 'last failure'],
+    'lrrrrll',
+  );
   for (const row of hosts) {
     hostTable.push([
       row.host,
       row.jobs,
+      row.rendered,
       percent(row.success_rate),
       ms(row.p95_run_ms),
       row.top_error_code ?? NONE,

@@ -71,7 +71,15 @@ export interface ScrapeJobsTable {
    * their request's; NULL for jobs older than that migration).
    */
   request_id: string | null;
+  /**
+   * The engine that produced its outcome (migration 0014): `browser` for a rendered page. NULL until
+   * it ends, and for a job that ended without a scrape (cancelled, lost, abandoned) or before 0014.
+   */
+  engine: ScrapeEngine | null;
 }
+
+/** The engines a scrape runs on (scrape_jobs.engine's check). */
+export type ScrapeEngine = 'http' | 'browser';
 
 export interface JobResultsTable {
   job_id: string;

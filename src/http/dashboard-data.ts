@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import {
   readHostHealth,
   readJobsPerBucket,
-  readLatency,
+  readLatencyAndEngines,
   readLatestFailures,
   readQueueDepth,
   readUsagePerKey,
@@ -49,9 +49,9 @@ const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
  * handle the reporting reads go through (see dashboard-router.ts).
  */
 export async function dashboardFigures<DB>(db: Kysely<DB>, range: DashboardRange) {
-  const [perBucket, latency, queueDepth, hosts, usage, failures] = await Promise.all([
+  const [perBucket, { latency, engines }, queueDepth, hosts, usage, failures] = await Promise.all([
     readJobsPerBucket(db, range, range.bucketSeconds),
-    readLatency(db, range),
+    readLatencyAndEngines(db, range),
     readQueueDepth(db),
     readHostHealth(db),
     // The days the range touches; its end is exclusive.
@@ -68,6 +68,7 @@ export async function dashboardFigures<DB>(db: Kysely<DB>, range: DashboardRange
     },
     chart: denseChart(perBucket, range),
     latency: { queue_ms: percentiles(latency.queue_ms), run_ms: percentiles(latency.run_ms) },
+    engines,
     queueDepth,
     hosts,
     usage,

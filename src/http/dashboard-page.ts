@@ -84,6 +84,8 @@ ${rangeForm(range)}
 <h2>Latency <small>(jobs created in the range, ms)</small></h2>
 <table id="latency"><thead><tr><th></th><th>p50</th><th>p95</th><th>p99</th></tr></thead>
 <tbody>${percentileRow('queue_ms', 'submit → start')}${percentileRow('run_ms', 'start → finish')}</tbody></table>
+<h2>Engines <small>(scrapes created in the range)</small></h2>
+<dl id="engines"><dt>rendered (browser)</dt><dd data-figure="rendered">…</dd><dt>fetched (HTTP)</dt><dd data-figure="fetched">…</dd></dl>
 </section>
 <section>
 <h2>Queue now</h2>

@@ -80,7 +80,7 @@ export function outcomeOf(body: ScrapeSuccessBody | ScrapeFailureBody): ScrapeOu
 /** A recorded outcome as the metrics count a job's end. */
 export const jobEndOf = (
   kind: JobEnd['kind'],
-  outcome: Pick<ScrapeOutcome, 'status' | 'error_code' | 'target_status_code'>,
+  outcome: Pick<ScrapeOutcome, 'status' | 'error_code' | 'target_status_code' | 'engine'>,
   startedAt: Date | null,
 ): JobEnd => ({
   kind,
@@ -88,6 +88,7 @@ export const jobEndOf = (
   errorCode: outcome.error_code,
   targetStatusCode: outcome.target_status_code,
   startedAt,
+  engine: outcome.engine,
 });
 
 /** The outcome of a job whose workers kept being lost: no scrape answered, so no time is recorded. */

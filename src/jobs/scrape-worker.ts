@@ -68,7 +68,13 @@ export async function startScrapeWorker(
         if (!ended) return log.info({ attempt: row.attempts }, 'scrape job taken over by another worker');
         ctx.metrics.jobEnded(jobEndOf('async', ended, row.started_at));
         log.info(
-          { attempt: row.attempts, status: ended.status, errorCode: ended.error_code, ms: ended.elapsed_ms },
+          {
+            attempt: row.attempts,
+            status: ended.status,
+            errorCode: ended.error_code,
+            ms: ended.elapsed_ms,
+            engine: ended.engine,
+          },
           'scrape job ended',
         );
       } catch (err) {

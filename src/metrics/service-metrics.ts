@@ -31,6 +31,18 @@ export interface JobEnd {
   targetStatusCode?: number | null;
   /** When it first started (its run time is counted from then); unset for a job that never ran. */
   startedAt?: Date | null;
+  /** The engine that produced its outcome; unset or null when no scrape ran. */
+  engine?: 'http' | 'browser' | null;
+}
+
+/**
+ * What the browser engine reports: the shape of scraper/browser-observer.ts's BrowserObserver
+ * (metrics/ imports nothing of scraper/; test/metrics.test.ts holds the two to the same shape).
+ */
+export interface BrowserEvents {
+  rendered(end: { ok: boolean; seconds: number; trigger: 'requested' | 'auto' }): void;
+  restarted(reason: 'crashed' | 'hung'): void;
+  pagesInFlight(count: number): void;
 }
 
 /**
@@ -95,6 +107,12 @@ export class ServiceMetrics {
     labelNames: ['kind', 'status', 'error_code'] as const,
     registers: [this.#own],
   });
+  readonly #finishedByEngine = new Counter({
+    name: 'omniscrape_jobs_finished_by_engine_total',
+    help: 'Jobs this process ended after a scrape ran, by kind, the engine that produced the outcome (http, browser) and final status.',
+    labelNames: ['kind', 'engine', 'status'] as const,
+    registers: [this.#own],
+  });
   readonly #queueWait = new Histogram({
     name: 'omniscrape_job_queue_wait_seconds',
     help: "Async jobs' time from submitted to first started by a worker of this process.",
@@ -141,6 +159,30 @@ export class ServiceMetrics {
     registers: [this.#own],
   });
 
+  readonly #browserRenders = new Counter({
+    name: 'omniscrape_browser_renders_total',
+    help: 'Pages rendered in headless Chromium by this process, by outcome (success, failure) and trigger: requested (js_rendering, mode "browser") or auto (mode "auto" found a script-built shell).',
+    labelNames: ['outcome', 'trigger'] as const,
+    registers: [this.#own],
+  });
+  readonly #browserRenderDuration = new Histogram({
+    name: 'omniscrape_browser_render_duration_seconds',
+    help: 'Time a render took in headless Chromium (the wait for a browser slot excluded).',
+    buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60],
+    registers: [this.#own],
+  });
+  readonly #browserRestarts = new Counter({
+    name: 'omniscrape_browser_restarts_total',
+    help: 'Headless Chromium started again after it crashed (its process ended) or hung (stopped answering).',
+    labelNames: ['reason'] as const,
+    registers: [this.#own],
+  });
+  readonly #browserPagesInFlight = new Gauge({
+    name: 'omniscrape_browser_pages_in_flight',
+    help: 'Pages this process is rendering in headless Chromium now.',
+    registers: [this.#own],
+  });
+
   constructor(sources: MetricSources = {}, logger?: Logger) {
     this.#sources = sources;
     this.#logger = logger;
@@ -176,6 +218,7 @@ export class ServiceMetrics {
     this.jobsEnded(end, 1);
     if (end.startedAt) this.#runTime.observe({ kind: end.kind }, secondsBetween(end.startedAt, new Date()));
     if (end.targetStatusCode) this.#targetResponses.inc({ class: statusClass(end.targetStatusCode) });
+    if (end.engine) this.#finishedByEngine.inc({ kind: end.kind, engine: end.engine, status: end.status });
   }
 
   /** Jobs ended together without running (cancelled) or without a run this process saw (abandoned). */
@@ -200,6 +243,26 @@ export class ServiceMetrics {
         this.#listenerConnected.set({ listener }, 1);
       },
       lost: () => this.#listenerConnected.set({ listener }, 0),
+    };
+  }
+
+  /**
+   * What the browser engine of this process reports (its BrowserObserver). The render and restart
+   * counters' series start at 0 from this call, so a process that has rendered nothing yet shows
+   * each of them (the histogram and the gauge, unlabelled, show from the start).
+   */
+  browserObserver(): BrowserEvents {
+    for (const outcome of ['success', 'failure'])
+      for (const trigger of ['requested', 'auto']) this.#browserRenders.inc({ outcome, trigger }, 0);
+    for (const reason of ['crashed', 'hung']) this.#browserRestarts.inc({ reason }, 0);
+    this.#browserPagesInFlight.set(0);
+    return {
+      rendered: ({ ok, seconds, trigger }) => {
+        this.#browserRenders.inc({ outcome: ok ? 'success' : 'failure', trigger });
+        this.#browserRenderDuration.observe(seconds);
+      },
+      restarted: (reason) => this.#browserRestarts.inc({ reason }),
+      pagesInFlight: (count) => this.#browserPagesInFlight.set(count),
     };
   }
 

@@ -88,6 +88,8 @@
         $(`[data-figure="${figure}-${p}"]`).textContent = count(data.latency[figure][p]);
       }
     }
+    $('[data-figure="rendered"]').textContent = count(data.engines.browser);
+    $('[data-figure="fetched"]').textContent = count(data.engines.http);
     $('[data-figure="queued"]').textContent = count(data.queueDepth.queued);
     $('[data-figure="processing"]').textContent = count(data.queueDepth.processing);
     fillTable('slowest-hosts', data.hosts.slowest, (h) => [

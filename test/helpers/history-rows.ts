@@ -14,6 +14,8 @@ export interface HistoryRow {
   charged?: number;
   errorCode?: string;
   batchId?: string;
+  /** The engine that produced its outcome; absent: none (no scrape ran, or unfinished). */
+  engine?: 'http' | 'browser';
 }
 
 /** Inserts history rows as the service would have left them; returns their ids in order. */
@@ -40,16 +42,18 @@ export async function insertHistoryRows(
       started_at: startedAt,
       finished_at: finishedAt ?? (row.status === 'cancelled' ? row.createdAt : null),
       batch_id: row.batchId ?? null,
+      engine: row.engine ?? null,
     };
   });
   await service.query(
     `insert into omniscrape.scrape_jobs (id, api_key_id, kind, url, host, method, format, timeout_seconds, status,
-            target_status_code, error_code, attempts, charged, created_at, started_at, finished_at, updated_at, batch_id)
+            target_status_code, error_code, attempts, charged, created_at, started_at, finished_at, updated_at, batch_id,
+            engine)
      select id, api_key_id, 'async', url, host, 'GET', 'raw', 30, status, target_status_code, error_code, attempts,
-            charged, created_at, started_at, finished_at, coalesce(finished_at, started_at, created_at), batch_id
+            charged, created_at, started_at, finished_at, coalesce(finished_at, started_at, created_at), batch_id, engine
        from jsonb_to_recordset($1::jsonb) as r(id uuid, api_key_id uuid, url text, host text, status text,
             target_status_code integer, error_code text, attempts integer, charged numeric, created_at timestamptz,
-            started_at timestamptz, finished_at timestamptz, batch_id uuid)`,
+            started_at timestamptz, finished_at timestamptz, batch_id uuid, engine text)`,
     [JSON.stringify(records)],
   );
   return ids;

@@ -1,5 +1,5 @@
-// The dashboard's figures, read from the reporting views (schema `omniscrape_reporting`, migration
-// 0010) and nothing else, so the page shows what an analyst's SQL would. Each statement reads at
+// The dashboard's figures, read from the reporting views (schema `omniscrape_reporting`, migrations
+// 0010 and 0014) and nothing else, so the page shows what an analyst's SQL would. Each statement reads at
 // most the history rows of its range (or the unfinished jobs, or the last 24 hours for the host
 // view), aggregates in Postgres, and returns a bounded number of rows. Counts are cast to int and
 // sums to text so the answer is the same whichever pool (and type parsers) runs them.
@@ -44,14 +44,34 @@ export interface Latency {
   run_ms: Percentiles;
 }
 
-/** Submit→start (`queue_ms`) and start→finish (`run_ms`) percentiles of the jobs created in the range. */
-export async function readLatency<DB>(db: Kysely<DB>, range: TimeRange): Promise<Latency> {
-  const { rows } = await sql<Latency>`
+/** Scrapes of the range by the engine that produced their outcome (job_history's `engine`). */
+export interface EngineCounts {
+  /** Rendered in headless Chromium (`engine = 'browser'`). */
+  browser: number;
+  /** Fetched by the HTTP engine. */
+  http: number;
+}
+
+/**
+ * Submit→start (`queue_ms`) and start→finish (`run_ms`) percentiles of the jobs created in the
+ * range, and how many of them each engine scraped: one statement, since both read the same rows.
+ */
+export async function readLatencyAndEngines<DB>(
+  db: Kysely<DB>,
+  range: TimeRange,
+): Promise<{ latency: Latency; engines: EngineCounts }> {
+  const { rows } = await sql<Latency & EngineCounts>`
     select percentile_cont(array[0.5, 0.95, 0.99]) within group (order by queue_ms) as queue_ms,
-           percentile_cont(array[0.5, 0.95, 0.99]) within group (order by run_ms) as run_ms
+           percentile_cont(array[0.5, 0.95, 0.99]) within group (order by run_ms) as run_ms,
+           count(*) filter (where engine = 'browser')::int as browser,
+           count(*) filter (where engine = 'http')::int as http
       from omniscrape_reporting.job_history
      where created_at >= ${range.from} and created_at < ${range.to}`.execute(db);
-  return rows[0] ?? { queue_ms: null, run_ms: null };
+  const row = rows[0];
+  return {
+    latency: { queue_ms: row?.queue_ms ?? null, run_ms: row?.run_ms ?? null },
+    engines: { browser: row?.browser ?? 0, http: row?.http ?? 0 },
+  };
 }
 
 export interface QueueDepth {

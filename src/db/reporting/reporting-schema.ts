@@ -1,4 +1,4 @@
-// The reporting views (schema `omniscrape_reporting`, migrations 0010 and 0012;
+// The reporting views (schema `omniscrape_reporting`, migrations 0010, 0012 and 0014;
 // docs/reporting.md documents them column by column), as the reporting handle reads them. Views only gain columns, so
 // the interfaces here only ever grow. Read-only: nothing is insertable or updatable.
 import type { ColumnType, Kysely } from 'kysely';
@@ -29,6 +29,8 @@ export interface JobHistoryView {
   result_expired: ViewColumn<boolean | null>;
   /** The X-Request-Id of the request that submitted it (migration 0012); null for older jobs. */
   request_id: ViewColumn<string | null>;
+  /** The engine that produced its outcome, `http` or `browser` (migration 0014); null: no scrape ran, or older. */
+  engine: ViewColumn<'http' | 'browser' | null>;
 }
 
 /** Per UTC day (of `created_at`) and key; days past the history's retention come from the roll-up. */
@@ -56,6 +58,8 @@ export interface HostHealthView {
   p95_run_ms: ViewColumn<number | null>;
   top_error_code: ViewColumn<string | null>;
   last_failure_at: ViewColumn<Date | null>;
+  /** Of its jobs, those rendered in headless Chromium (migration 0014). */
+  rendered: ViewColumn<number>;
 }
 
 export interface ReportingDatabase {

@@ -2,7 +2,7 @@ import { MAX_INSERT_BYTES, resultBytes, type PageResult } from '../job-results';
 import { STATUS_CHANGES, statusLiterals, type FinalStatus } from '../job-status';
 import { withJsonMember } from '../json-text';
 import { namedStatement, runStatement } from '../prepared-statements';
-import type { Db } from '../schema';
+import type { Db, ScrapeEngine } from '../schema';
 import { insertJobResults, type NewJobResult } from './insert-job-results';
 
 /** How one attempt of a job ended, as the history records it. */
@@ -17,6 +17,8 @@ export interface JobFinish {
   charged: number | string;
   result_bytes: number | null;
   elapsed_ms: number | null;
+  /** The engine that produced the outcome; null when no scrape ran (a lost job). */
+  engine: ScrapeEngine | null;
   result_expires_at: Date | null;
 }
 
@@ -45,12 +47,12 @@ const FINISH_SCRAPE_JOBS = namedStatement(
      select * from jsonb_to_recordset($1::jsonb) as f(
               id uuid, attempt integer, status text, target_status_code integer, error_code text,
               error_message text, charged numeric, result_bytes integer, elapsed_ms integer,
-              result_expires_at timestamptz, result jsonb, content text)
+              engine text, result_expires_at timestamptz, result jsonb, content text)
    ), done as (
      update omniscrape.scrape_jobs as j
         set status = f.status, target_status_code = f.target_status_code, error_code = f.error_code,
             error_message = f.error_message, charged = f.charged, result_bytes = f.result_bytes,
-            elapsed_ms = f.elapsed_ms, result_expires_at = f.result_expires_at,
+            elapsed_ms = f.elapsed_ms, engine = f.engine, result_expires_at = f.result_expires_at,
             finished_at = now(), updated_at = now()
        from f
       where j.id = f.id and j.status in (${statusLiterals(STATUS_CHANGES.finishScrapeJobs.from)})
@@ -122,7 +124,10 @@ export async function finishScrapeJobs(db: Db, finishes: readonly FinishWithResu
 /** A sync scrape's outcome: no attempt (it has one) and no stored result (the caller got it). */
 export type SyncFinish = Pick<JobFinish, 'status' | 'charged'> &
   Partial<
-    Pick<JobFinish, 'target_status_code' | 'error_code' | 'error_message' | 'result_bytes' | 'elapsed_ms'>
+    Pick<
+      JobFinish,
+      'target_status_code' | 'error_code' | 'error_message' | 'result_bytes' | 'elapsed_ms' | 'engine'
+    >
   >;
 
 /**
@@ -137,6 +142,7 @@ export async function finishSyncScrapeJob(db: Db, id: string, outcome: SyncFinis
     error_message: null,
     result_bytes: null,
     elapsed_ms: null,
+    engine: null,
     ...outcome,
     id,
     attempt: 1,

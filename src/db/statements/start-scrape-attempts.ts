@@ -20,7 +20,7 @@ const START_SCRAPE_ATTEMPTS = namedStatement(
     where id = any($1::uuid[]) and status = any($2::text[])
 returning id, api_key_id, kind, url, host, method, format, timeout_seconds, status, target_status_code,
           error_code, error_message, attempts, charged, result_bytes, elapsed_ms, created_at, started_at,
-          finished_at, updated_at, result_expires_at, heartbeat_at, batch_id, request_id`,
+          finished_at, updated_at, result_expires_at, heartbeat_at, batch_id, request_id, engine`,
 );
 
 /** Starts an attempt of each job that may start one; returns the rows of those it started. */
