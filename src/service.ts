@@ -147,7 +147,7 @@ function pageScraper(config: Config, logger: Logger, metrics: ServiceMetrics): P
     concurrency: config.browserConcurrency,
     maxBodyBytes: config.maxTargetBodyBytes,
     onRefused,
-    // TEMP until metrics land
+    observer: metrics.browserObserver(),
     logger,
   });
   return new PageScraper(http, browser);
