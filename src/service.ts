@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import { directDatabaseUrl, listenHost, type Config } from './config';
 import { InFlightWork, type ServiceContext } from './context';
 import { createApp } from './http/app';
@@ -139,7 +140,12 @@ function pageScraper(config: Config, logger: Logger, metrics: ServiceMetrics): P
   const onRefused = (refusal: GuardRefusal) =>
     logger.info(refusal, 'scrape target refused: its name resolves only to blocked addresses');
   const http = new Scraper({ ...targets, maxBodyBytes: config.maxTargetBodyBytes, onRefused });
-  if (config.browserConcurrency === 0) return new PageScraper(http);
+  if (config.browserConcurrency === 0) return new PageScraper(http, 'OMNISCRAPE_BROWSER_CONCURRENCY is 0');
+  if (!fs.existsSync(config.chromiumPath)) {
+    const why = `Chromium is not installed at ${config.chromiumPath} (sh scripts/chromium.sh installs Debian's; OMNISCRAPE_CHROMIUM_PATH names another)`;
+    logger.warn(`rendering is off: ${why}`);
+    return new PageScraper(http, why);
+  }
   const browser = new BrowserEngine({
     ...targets,
     chromiumPath: config.chromiumPath,

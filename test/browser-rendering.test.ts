@@ -1,5 +1,10 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli } from './helpers/cli';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
-import { startTestService, waitForJob, type TestService } from './helpers/service';
+import { waitFor } from './helpers/wait';
+import { KEY_A, startTestService, waitForJob, type TestService } from './helpers/service';
 import { scrapeMetrics } from './helpers/prometheus';
 
 // Real Chromium (Debian's, scripts/chromium.sh), driven by the service's own browser engine.
@@ -193,6 +198,50 @@ describe('screenshot', () => {
   test('a job without screenshot has none in its result', async () => {
     const res = await scrape({ url: `${target.origin}/shell`, js_rendering: true });
     expect(res.body.data.screenshot).toBeUndefined();
+  });
+});
+
+describe('a client that leaves', () => {
+  test('a sync render whose client hangs up ends at once: its page is closed and its browser slot freed', async () => {
+    const browser = service.running.context.scraper.browser!;
+    const client = new AbortController();
+    const call = fetch(`${service.baseUrl}/v1/scrape`, {
+      method: 'POST',
+      headers: { 'x-api-key': KEY_A, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        url: `${target.origin}/waits-for-image?name=left`,
+        js_rendering: true,
+        timeout: 120,
+      }),
+      signal: client.signal,
+    }).catch(() => 'aborted');
+    await waitFor(() => target.held('left') === 1, { what: 'the page to be loading', timeoutMs: 30_000 });
+    expect(browser.load.rendering).toBe(1);
+    client.abort();
+    expect(await call).toBe('aborted');
+    // The context is closed: the page's held image request is gone with it, and the slot is free.
+    await waitFor(() => target.held('left') === 0 && browser.load.rendering === 0, {
+      what: 'the render to end',
+      timeoutMs: 10_000,
+    });
+  });
+});
+
+describe('the command line', () => {
+  test('omniscrape scrape --render --screenshot FILE prints the rendered page and writes the PNG', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-shot-'));
+    try {
+      const file = path.join(dir, 'page.png');
+      const run = await runCli(['scrape', `${target.origin}/shell`, '--render', '--screenshot', file], {
+        OMNISCRAPE_URL: service.baseUrl,
+        OMNISCRAPE_KEY: KEY_A,
+      });
+      expect(run).toMatchObject({ code: 0 });
+      expect(run.stdout).toContain('Written by script');
+      expect(pngSize(fs.readFileSync(file).toString('base64'))).toEqual({ width: 1280, height: 800 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

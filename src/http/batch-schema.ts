@@ -28,7 +28,7 @@ export async function parseBatchRequest(
   input: unknown,
   maxBatch: number,
   targets: TargetPolicy,
-  canRender = true,
+  noRendering?: string,
 ): Promise<BatchSubmission> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalidRequest('The request body must be a JSON object: { "requests": [ … ] }.');
@@ -54,7 +54,7 @@ export async function parseBatchRequest(
     }
     try {
       const { rest, webhook } = takeWebhook(item, 'webhook', targets);
-      parsed.requests.push(parseScrapeRequest(rest, canRender));
+      parsed.requests.push(parseScrapeRequest(rest, noRendering));
       parsed.webhooks.push(webhook ?? shared);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;

@@ -14,7 +14,7 @@ export function scrapeRouter(ctx: ServiceContext): Router {
   const router = Router();
 
   router.post('/scrape', async (req, res) => {
-    const request = parseScrapeRequest(req.body, ctx.scraper.canRender);
+    const request = parseScrapeRequest(req.body, ctx.scraper.noRendering);
     // A client that hangs up (or a server stopping past its grace period) abandons the scrape.
     const clientGone = new AbortController();
     res.on('close', () => {
@@ -34,7 +34,7 @@ export function scrapeRouter(ctx: ServiceContext): Router {
   router.post('/scrape/async', async (req, res) => {
     const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
     const { rest, webhook } = takeWebhook(req.body, 'webhook', ctx.config);
-    const request = parseScrapeRequest(rest, ctx.scraper.canRender);
+    const request = parseScrapeRequest(rest, ctx.scraper.noRendering);
     const submitted = await submitScrapeJob(
       ctx,
       apiKeyOf(req),
@@ -51,7 +51,7 @@ export function scrapeRouter(ctx: ServiceContext): Router {
 
   router.post('/scrape/batch', async (req, res) => {
     const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
-    const batch = await parseBatchRequest(req.body, ctx.config.maxBatch, ctx.config, ctx.scraper.canRender);
+    const batch = await parseBatchRequest(req.body, ctx.config.maxBatch, ctx.config, ctx.scraper.noRendering);
     const submitted = await submitScrapeBatch(ctx, apiKeyOf(req), batch, idempotencyKey, req.id);
     const poll = `/v1/batches/${submitted.batchId}`;
     // A replay answers 200: nothing new was accepted.

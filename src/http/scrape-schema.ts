@@ -16,10 +16,11 @@ const UNSUPPORTED_FEATURES: Record<string, string> = {
 };
 
 /**
- * Validates a scrape body; throws a 400 INVALID_REQUEST whose message names the field. Without
- * `canRender` (OMNISCRAPE_BROWSER_CONCURRENCY=0) a request for rendering is refused too.
+ * Validates a scrape body; throws a 400 INVALID_REQUEST whose message names the field. With a
+ * `noRendering` reason (the gateway has no browser engine: PageScraper.noRendering), a request for
+ * rendering is refused too, with that reason.
  */
-export function parseScrapeRequest(input: unknown, canRender = true): ScrapeRequest {
+export function parseScrapeRequest(input: unknown, noRendering?: string): ScrapeRequest {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalidRequest('The request body must be a JSON object (Content-Type: application/json).');
   }
@@ -36,11 +37,9 @@ export function parseScrapeRequest(input: unknown, canRender = true): ScrapeRequ
     });
     throw invalidRequest(messages.join('; '));
   }
-  if (!canRender && rendersInBrowser(parsed.data)) {
+  if (noRendering !== undefined && rendersInBrowser(parsed.data)) {
     const field = parsed.data.js_rendering ? 'js_rendering' : 'mode';
-    throw invalidRequest(
-      `${field}: this gateway renders no pages (OMNISCRAPE_BROWSER_CONCURRENCY is 0); use mode "auto" or "http"`,
-    );
+    throw invalidRequest(`${field}: this gateway renders no pages: ${noRendering}`);
   }
   return parsed.data;
 }

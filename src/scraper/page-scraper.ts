@@ -28,19 +28,22 @@ export interface ScrapeOptions {
 export class PageScraper {
   constructor(
     readonly http: Scraper,
-    /** Absent: this process renders nothing (OMNISCRAPE_BROWSER_CONCURRENCY=0). */
-    readonly browser?: BrowserEngine,
-  ) {}
-
-  /** Whether this process can render pages. */
-  get canRender(): boolean {
-    return this.browser !== undefined;
+    /** The browser engine, or why this process has none (said in the API's 400 and a job's failure). */
+    browser: BrowserEngine | string,
+  ) {
+    if (typeof browser === 'string') this.noRendering = browser;
+    else this.browser = browser;
   }
+
+  readonly browser?: BrowserEngine;
+
+  /** Why this process renders no pages; undefined when it can. */
+  readonly noRendering?: string;
 
   async scrape(req: ScrapeRequest, { signal, hold, owner }: ScrapeOptions): Promise<Scraped> {
     const deadline = performance.now() + req.timeout * 1000;
     if (rendersInBrowser(req)) {
-      if (!this.browser) throw withEngine(noBrowser(), 'browser');
+      if (!this.browser) throw withEngine(noBrowser(this.noRendering), 'browser');
       return this.#render(this.browser, req, { signal, hold, owner, deadline, trigger: 'requested' });
     }
     // Only a page the browser can fetch the same way is re-rendered: GET, redirects followed, and
@@ -100,9 +103,6 @@ function withEngine(err: unknown, engine: Engine): unknown {
   return err;
 }
 
-/** The API refuses rendering when the browser is off; a job queued before it was turned off ends here. */
-const noBrowser = () =>
-  new ScrapeFailure(
-    'TARGET_PROTOCOL_ERROR',
-    'This gateway renders no pages (OMNISCRAPE_BROWSER_CONCURRENCY is 0); scrape it without js_rendering.',
-  );
+/** The API refuses rendering without a browser; a job queued where one was, run where none is, ends here. */
+const noBrowser = (why: string | undefined) =>
+  new ScrapeFailure('TARGET_PROTOCOL_ERROR', `This worker renders no pages: ${why ?? 'it has no browser'}.`);

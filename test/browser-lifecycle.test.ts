@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import { once } from 'node:events';
+import { spawnCli } from './helpers/cli';
+import { startTargetServer, type TargetServer } from './helpers/target-server';
+import { startTestService, waitForJob, type TestService } from './helpers/service';
+
+// A worker process renders with its own Chromium (Debian's); SIGTERM must leave none of it behind.
+
+let api: TestService;
+let target: TargetServer;
+
+beforeAll(async () => {
+  target = await startTargetServer({
+    '/shell': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(
+        `<!doctype html><body><div id="app"></div><script>document.getElementById('app').textContent = 'built ' + 'by script';</script></body>`,
+      );
+    },
+  });
+  api = await startTestService({ roles: { api: true, worker: false } });
+});
+afterAll(async () => {
+  await api?.stop();
+  await target?.close();
+});
+
+/** The pids of a process's descendants (from /proc), with their command lines. */
+function descendants(pid: number): { pid: number; cmdline: string }[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 (ppid) comes after the command name in parentheses, which may hold spaces.
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const found: { pid: number; cmdline: string }[] = [];
+  const walk = (parent: number) => {
+    for (const [child, ppid] of parentOf) {
+      if (ppid !== parent) continue;
+      let cmdline = '';
+      try {
+        cmdline = fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      } catch {
+        // ended
+      }
+      found.push({ pid: child, cmdline });
+      walk(child);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+const alive = (pid: number) => {
+  try {
+    return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+test('SIGTERM to a worker that has rendered closes its Chromium: the worker exits 0 and no Chromium process is left', async () => {
+  const child = spawnCli(['worker'], {
+    DATABASE_URL: api.databaseUrl,
+    OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'true',
+    OMNISCRAPE_LOG_LEVEL: 'info',
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  try {
+    const submitted = await api.call('POST', '/v1/scrape/async', {
+      url: `${target.origin}/shell`,
+      js_rendering: true,
+    });
+    const job = await waitForJob(api, submitted.body.job_id, undefined, 60_000);
+    expect(job.status).toBe('completed');
+    expect(job.result.data.content).toContain('built by script');
+    const chromium = descendants(child.pid!).filter((p) => p.cmdline.includes('chromium'));
+    expect(chromium.length).toBeGreaterThan(0);
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect({ code, output }).toMatchObject({ code: 0 });
+    expect(chromium.filter((p) => alive(p.pid))).toEqual([]);
+    expect(output).toContain('"msg":"Chromium started"');
+  } finally {
+    child.kill('SIGKILL');
+  }
+}, 90_000);
