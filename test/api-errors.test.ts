@@ -130,7 +130,17 @@ describe('rendering fields', () => {
     [{ url, js_rendering: true, timeout: 120, wait_for: 60_001 }, 'wait_for'],
     [{ url, js_rendering: 'yes' }, 'js_rendering'],
     [{ url, mode: 'chrome' }, 'mode'],
+    [{ url, js_rendering: true, headers: { Authorization: 'Bearer x' } }, 'headers'],
   ];
+
+  test('a rendered request may carry User-Agent, Accept-Language and Cookie (any case)', async () => {
+    const res = await env.service.call('POST', '/v1/scrape/async', {
+      url: 'http://127.0.0.1:1/',
+      js_rendering: true,
+      headers: { 'User-Agent': 'ua', 'accept-language': 'fr', COOKIE: 'a=b' },
+    });
+    expect(res.status).toBe(202);
+  });
 
   test.each(cases)('%j answers 400 INVALID_REQUEST naming %s, on both scrape routes', async (body, field) => {
     for (const path of ['/v1/scrape', '/v1/scrape/async']) {

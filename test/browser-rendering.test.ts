@@ -52,6 +52,12 @@ beforeAll(async () => {
     '/late': html(LATE),
     '/static': html(STATIC),
     '/tall': html(TALL),
+    '/who': (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(
+        `<!doctype html><body><p id="ua">${req.headers['user-agent']}</p><p id="cookie">${req.headers.cookie}</p><p id="lang">${req.headers['accept-language']}</p></body>`,
+      );
+    },
     // The page loads only when its image does: the image is held until the test releases it.
     '/waits-for-image': (_req, res, url) => {
       const name = url.searchParams.get('name') ?? '';
@@ -113,6 +119,25 @@ describe('js_rendering', () => {
     ]);
     expect(row.engine).toBe('browser');
     expect(Number(row.charged)).toBe(service.config.pricePerRender);
+  });
+
+  test("the client's User-Agent, Accept-Language and Cookie reach the page", async () => {
+    const res = await scrape({
+      url: `${target.origin}/who`,
+      js_rendering: true,
+      format: 'text',
+      headers: {
+        'User-Agent': 'omniscrape-test-agent',
+        'Accept-Language': 'fr-CH',
+        Cookie: 'session=abc; theme=dark',
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.data.content.split('\n').filter(Boolean)).toEqual([
+      'omniscrape-test-agent',
+      'session=abc; theme=dark',
+      'fr-CH',
+    ]);
   });
 
   test('mode "browser" renders as js_rendering does', async () => {
