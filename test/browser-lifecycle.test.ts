@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
+import { BrowserEngine } from '../src/scraper/browser-engine';
+import { CHROMIUM } from './helpers/chromium';
 import { spawnCli } from './helpers/cli';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
@@ -92,3 +94,47 @@ test('SIGTERM to a worker that has rendered closes its Chromium: the worker exit
     child.kill('SIGKILL');
   }
 }, 90_000);
+
+describe('a hung Chromium', () => {
+  test('a Chromium that stops answering is killed and started again, and the render goes on on the new one', async () => {
+    const restarts: string[] = [];
+    const engine = new BrowserEngine({
+      allowPrivateTargets: true,
+      chromiumPath: CHROMIUM,
+      sandbox: false,
+      concurrency: 1,
+      maxBodyBytes: 1024 * 1024,
+      hangMs: 2_000,
+      observer: {
+        rendered: () => undefined,
+        pagesInFlight: () => undefined,
+        restarted: (r) => restarts.push(r),
+      },
+    });
+    const render = () =>
+      engine.render(
+        {
+          url: `${target.origin}/shell`,
+          method: 'GET',
+          headers: {},
+          timeout: 30,
+          follow_redirects: true,
+          format: 'text',
+          mode: 'browser',
+        },
+        { deadline: performance.now() + 30_000, owner: 'key', trigger: 'requested' },
+      );
+    try {
+      expect((await render()).content).toContain('built by script');
+      const pid = (await engine.chromiumPid())!;
+      // Stopped, the process is there but answers nothing: as a Chromium stuck in a loop.
+      process.kill(pid, 'SIGSTOP');
+      expect((await render()).content).toContain('built by script');
+      expect(restarts).toEqual(['hung']);
+      expect(await engine.chromiumPid()).not.toBe(pid);
+      expect(alive(pid)).toBe(false);
+    } finally {
+      await engine.close();
+    }
+  }, 60_000);
+});

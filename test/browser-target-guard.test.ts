@@ -60,6 +60,13 @@ beforeAll(async () => {
   Promise.all(tries).then(() => { const done = document.createElement('p'); done.id = 'tried'; done.textContent = 'all tried'; document.body.append(done); });
 </script></body></html>`);
     },
+    // 2 MiB of text written by script: over the engine's 1 MiB cap only once rendered.
+    '/grows': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(
+        `<!doctype html><body><script>document.body.textContent = 'x'.repeat(2 * 1024 * 1024);</script></body>`,
+      );
+    },
     '/download': (_req, res) => {
       res.writeHead(200, {
         'content-type': 'application/octet-stream',
@@ -151,5 +158,11 @@ test('a download is refused', async () => {
   await expect(render(request(`${publicTarget.origin}/download`))).rejects.toMatchObject({
     code: 'TARGET_PROTOCOL_ERROR',
     message: 'The page is a download; the browser refuses downloads.',
+  });
+});
+
+test('a rendered page larger than the body cap fails with TARGET_TOO_LARGE', async () => {
+  await expect(render(request(`${publicTarget.origin}/grows`))).rejects.toMatchObject({
+    code: 'TARGET_TOO_LARGE',
   });
 });

@@ -67,6 +67,8 @@ export interface BrowserEngineOptions extends TargetPolicy {
   onRefused?: (refusal: GuardRefusal) => void;
   observer?: BrowserObserver;
   logger?: Pick<Logger, 'info' | 'warn'>;
+  /** How long opening a context may take before Chromium counts as hung (default HANG_MS). */
+  hangMs?: number;
 }
 
 /** One render: what may stop it, when it must end, the memory it holds, whose it is, and why it is rendered. */
@@ -228,7 +230,7 @@ export class BrowserEngine {
       timer = setTimeout(() => {
         this.#killHung(live);
         reject(new BrowserLost('Chromium did not answer'));
-      }, HANG_MS);
+      }, this.options.hangMs ?? HANG_MS);
     });
     try {
       const context = await Promise.race([
