@@ -40,7 +40,7 @@ export const scrapeSuccess = z
           headers: { 'content-type': 'text/html' },
           final_url: 'https://example.com/',
         },
-        metadata: { elapsed_time: 0.412, engine: 'http' },
+        metadata: { engine: 'http', elapsed_time: 0.412 },
         billing: { charged: 1 },
       },
     ],

@@ -22,7 +22,9 @@ export function successBody({ page, engine }: Scraped, elapsedMs: number, prices
   return {
     success: true,
     data: page,
-    metadata: { elapsed_time: seconds(elapsedMs), engine },
+    // `engine` first: a stored result comes back from jsonb with its keys shortest first, and a job's
+    // result answers the same bytes as the sync call.
+    metadata: { engine, elapsed_time: seconds(elapsedMs) },
     billing: { charged },
   };
 }
@@ -38,7 +40,7 @@ export function failureBody(failure: ScrapeFailure, elapsedMs: number): ScrapeFa
     success: false,
     error: failure.message,
     code: failure.code,
-    metadata: { elapsed_time: seconds(elapsedMs), ...(failure.engine && { engine: failure.engine }) },
+    metadata: { ...(failure.engine && { engine: failure.engine }), elapsed_time: seconds(elapsedMs) },
     billing: { charged: 0 },
   };
 }
