@@ -1,8 +1,8 @@
-import dns from 'node:dns';
 import { capturingLogger } from './helpers/log-capture';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, waitForJob, type TestService } from './helpers/service';
 import { waitFor } from './helpers/wait';
+import { fakeDns } from './helpers/fake-dns';
 
 describe("the operator's blocked ranges (OMNISCRAPE_BLOCKED_TARGETS) apply even with private targets allowed", () => {
   let service: TestService;
@@ -138,12 +138,7 @@ describe('with the built-in ranges in force, an internal name answers exactly as
   // address, which the guard refuses before any connection.
   let service: TestService;
   beforeAll(async () => {
-    const realLookup = dns.lookup;
-    jest.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: any, callback: any) => {
-      if (hostname !== 'intranet.test') return (realLookup as any)(hostname, options, callback);
-      const answer = [{ address: '10.1.2.3', family: 4 }];
-      return options.all ? callback(null, answer) : callback(null, answer[0]!.address, 4);
-    }) as any);
+    fakeDns({ 'intranet.test': '10.1.2.3' });
     service = await startTestService({ env: { OMNISCRAPE_ALLOW_PRIVATE_TARGETS: 'false' } });
   });
   afterAll(async () => {

@@ -1,5 +1,4 @@
 import dgram from 'node:dgram';
-import dns from 'node:dns';
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { chromium, type Browser } from 'playwright-core';
@@ -14,6 +13,7 @@ import { CHROMIUM } from './helpers/chromium';
 import { freePort } from './helpers/free-port';
 import { waitFor } from './helpers/wait';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
+import { fakeDns, PUBLIC_AND_PRIVATE_NAMES } from './helpers/fake-dns';
 
 // Loopback stands in for the internet here, as in test/target-guard.test.ts: 127.0.0.1 plays a
 // public address and every other address a private one, so every check runs for real on this machine.
@@ -23,21 +23,7 @@ const guarded = { allowPrivateTargets: false, isBlockedAddress } satisfies Brows
 // A resolver that knows four names: one public, one private (as a rebinding attacker would serve),
 // one that does not resolve and one whose answer never comes. Other names go to the real resolver.
 beforeAll(() => {
-  const realLookup = dns.lookup;
-  jest.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: any, callback: any) => {
-    if (typeof options === 'function') [options, callback] = [{}, options];
-    // A resolver that never answers: only the proxy's connect timeout ends the wait.
-    if (hostname === 'hanging.test') return;
-    if (hostname === 'missing.test') {
-      const err: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
-      err.code = 'ENOTFOUND';
-      return callback(err);
-    }
-    const fake: Record<string, string> = { 'public.test': '127.0.0.1', 'private.test': '127.0.0.2' };
-    if (!fake[hostname]) return (realLookup as any)(hostname, options, callback);
-    const answer = [{ address: fake[hostname], family: 4 }];
-    return options.all ? callback(null, answer) : callback(null, answer[0]!.address, 4);
-  }) as any);
+  fakeDns({ ...PUBLIC_AND_PRIVATE_NAMES, 'missing.test': 'missing', 'hanging.test': 'hanging' });
 });
 afterAll(() => jest.restoreAllMocks());
 

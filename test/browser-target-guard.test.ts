@@ -1,8 +1,8 @@
-import dns from 'node:dns';
 import { BrowserEngine } from '../src/scraper/browser-engine';
 import type { ScrapeRequest } from '../src/scraper/scrape-request';
 import { CHROMIUM } from './helpers/chromium';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
+import { fakeDns, PUBLIC_AND_PRIVATE_NAMES } from './helpers/fake-dns';
 
 // Loopback stands in for the internet here, as in target-guard.test.ts: 127.0.0.1 plays a public
 // address and 127.0.0.2 a private one, with the private-target switch off, so every request the
@@ -80,13 +80,7 @@ beforeAll(async () => {
     },
   });
   // A resolver that knows two names: one public, one private (as a rebinding attacker would serve).
-  const realLookup = dns.lookup;
-  jest.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: any, callback: any) => {
-    const fake: Record<string, string> = { 'public.test': '127.0.0.1', 'private.test': '127.0.0.2' };
-    if (!fake[hostname]) return (realLookup as any)(hostname, options, callback);
-    const answer = [{ address: fake[hostname], family: 4 }];
-    return options.all ? callback(null, answer) : callback(null, answer[0]!.address, 4);
-  }) as any);
+  fakeDns(PUBLIC_AND_PRIVATE_NAMES);
   engine = new BrowserEngine({
     allowPrivateTargets: false,
     isBlockedAddress: policy,

@@ -1,8 +1,8 @@
-import dns from 'node:dns';
 import { checkHostBeforeConnect, isBlockedAddress } from '../src/scraper/address-guard';
 import { Scraper } from '../src/scraper/scraper';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
 import { startTestService, type TestService } from './helpers/service';
+import { fakeDns, PUBLIC_AND_PRIVATE_NAMES } from './helpers/fake-dns';
 
 describe('which target addresses are refused by default', () => {
   test.each([
@@ -113,13 +113,7 @@ describe('the address guard on names, redirect hops and connections', () => {
       isBlockedAddress: policy,
     });
     // A resolver that knows two names: one public, one private (as a rebinding attacker would serve).
-    const realLookup = dns.lookup;
-    jest.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: any, callback: any) => {
-      const fake: Record<string, string> = { 'public.test': '127.0.0.1', 'private.test': '127.0.0.2' };
-      if (!fake[hostname]) return (realLookup as any)(hostname, options, callback);
-      const answer = [{ address: fake[hostname], family: 4 }];
-      return options.all ? callback(null, answer) : callback(null, answer[0]!.address, 4);
-    }) as any);
+    fakeDns(PUBLIC_AND_PRIVATE_NAMES);
   });
   afterAll(async () => {
     jest.restoreAllMocks();
