@@ -337,32 +337,33 @@ export class BrowserEngine {
     });
     const live: LiveBrowser = { browser, pid: await browserPid(browser) };
     browser.on('disconnected', () => {
-      if (this.#live === undefined || this.#closed) return;
-      void this.#live.then((current) => {
-        if (current !== live) return;
-        this.#live = undefined;
-        this.options.observer?.restarted('crashed');
-        this.options.logger?.warn(
-          { pid: live.pid },
-          'Chromium ended unexpectedly; it starts again with the next render',
-        );
-      });
+      if (!this.#closed) this.#forget(live, 'crashed');
     });
     this.options.logger?.info({ pid: live.pid }, 'Chromium started');
     return live;
   }
 
   #killHung(live: LiveBrowser): void {
+    this.#forget(live, 'hung');
+    kill(live.pid);
+  }
+
+  /**
+   * A Chromium that crashed or hung is no longer the current one (the next render starts another),
+   * once: its end and a kill after a hang report one restart between them.
+   */
+  #forget(live: LiveBrowser, reason: 'crashed' | 'hung'): void {
     void this.#live
       ?.then((current) => {
         if (current !== live) return;
         this.#live = undefined;
-        this.options.observer?.restarted('hung');
+        this.options.observer?.restarted(reason);
         this.options.logger?.warn(
-          { pid: live.pid },
-          'Chromium stopped answering; it is killed and starts again',
+          { pid: live.pid, reason },
+          reason === 'crashed'
+            ? 'Chromium ended unexpectedly; it starts again with the next render'
+            : 'Chromium stopped answering; it is killed and starts again with the next render',
         );
-        if (live.pid) process.kill(live.pid, 'SIGKILL');
       })
       .catch(() => undefined);
   }
@@ -374,13 +375,7 @@ export class BrowserEngine {
     let timer: NodeJS.Timeout | undefined;
     const killed = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        if (live.pid) {
-          try {
-            process.kill(live.pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
+        kill(live.pid);
         resolve();
       }, CLOSE_GRACE_MS);
     });
@@ -400,6 +395,16 @@ export class BrowserEngine {
       if (this.#inFlight === 0) void this.#closeBrowser();
     }, IDLE_CLOSE_MS);
     this.#idleTimer.unref();
+  }
+}
+
+/** SIGKILL to a Chromium, which may have ended already. */
+function kill(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // it has ended already
   }
 }
 
