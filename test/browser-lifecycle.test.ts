@@ -13,6 +13,10 @@ let target: TargetServer;
 
 beforeAll(async () => {
   target = await startTargetServer({
+    '/held-image': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(`<!doctype html><body><p>waits for its image</p><img src="/held?name=slot"></body>`);
+    },
     '/shell': (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(
@@ -133,6 +137,47 @@ describe('a hung Chromium', () => {
       expect(restarts).toEqual(['hung']);
       expect(await engine.chromiumPid()).not.toBe(pid);
       expect(alive(pid)).toBe(false);
+    } finally {
+      await engine.close();
+    }
+  }, 60_000);
+});
+
+describe('browser slots', () => {
+  test('a render that gets no browser slot within its timeout fails saying the browser was busy, and the target is never asked', async () => {
+    const engine = new BrowserEngine({
+      allowPrivateTargets: true,
+      chromiumPath: CHROMIUM,
+      sandbox: false,
+      concurrency: 1,
+      maxBodyBytes: 1024 * 1024,
+    });
+    const request = (path: string, timeout: number) => ({
+      url: `${target.origin}${path}`,
+      method: 'GET' as const,
+      headers: {},
+      timeout,
+      follow_redirects: true,
+      format: 'raw' as const,
+      mode: 'browser' as const,
+    });
+    const render = (path: string, timeout: number, owner: string) =>
+      engine.render(request(path, timeout), {
+        deadline: performance.now() + timeout * 1000,
+        owner,
+        trigger: 'requested',
+      });
+    try {
+      const first = render('/held-image', 60, 'a');
+      while (target.held('slot') === 0) await new Promise((r) => setTimeout(r, 50));
+      const before = target.hits.get('/shell') ?? 0;
+      await expect(render('/shell', 2, 'b')).rejects.toMatchObject({
+        code: 'TARGET_TIMEOUT',
+        message: expect.stringContaining('No browser slot became free within 2 s'),
+      });
+      expect(target.hits.get('/shell') ?? 0).toBe(before);
+      target.release('slot');
+      expect((await first).content).toContain('waits for its image');
     } finally {
       await engine.close();
     }

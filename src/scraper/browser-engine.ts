@@ -136,9 +136,13 @@ export class BrowserEngine {
     const timeout = AbortSignal.timeout(timeLeft());
     const abort = signal ? AbortSignal.any([signal, timeout]) : timeout;
     const release = await this.#slots.acquire(owner, abort).catch(() => {
-      throw timeout.aborted
-        ? renderTimedOut(req.timeout)
-        : new ScrapeFailure('TARGET_TIMEOUT', 'The render was stopped.');
+      // The target was never asked: say that the time went waiting for the browser.
+      throw new ScrapeFailure(
+        'TARGET_TIMEOUT',
+        timeout.aborted
+          ? `No browser slot became free within ${req.timeout} s: this process renders ${this.options.concurrency} pages at once (OMNISCRAPE_BROWSER_CONCURRENCY), and they were all taken.`
+          : 'The render was stopped before a browser slot became free.',
+      );
     });
     const began = performance.now();
     let ok = false;
