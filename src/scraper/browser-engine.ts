@@ -199,6 +199,7 @@ export class BrowserEngine {
     // Closing the context ends whatever it is doing (navigation, waits, screenshot) at once.
     const stop = () => void context.close().catch(() => undefined);
     abort.addEventListener('abort', stop, { once: true });
+    if (abort.aborted) stop(); // it ended while Chromium was starting or the context opening
     try {
       const page = await context.newPage();
       const response = await page.goto(req.url, { waitUntil: 'load', timeout: timeLeft() });
