@@ -26,6 +26,7 @@ import { startEmbeddedPostgres } from '../src/postgres-server/embedded-postgres'
 import { freePort } from '../test/helpers/free-port';
 import { median } from './clients';
 import {
+  processCpuSeconds,
   processTree,
   sampleTreeMemory,
   treeCpuSeconds,
@@ -62,6 +63,8 @@ export interface BrowserFigures {
    * machine does not change as much as it changes the rate.
    */
   browser_worker_cpu_ms_per_job: number;
+  /** Of which the worker's Node process (the job, the browser engine's side of the protocol). */
+  browser_worker_node_cpu_ms_per_job: number;
   /** Peak of the worker's and its Chromium processes' RSS added up, during the measured load. */
   browser_worker_rss_mb: number;
   browser_worker_rss_mean_mb: number;
@@ -220,6 +223,7 @@ export async function browserRendering(
     await renderJobs(pool, targetOrigin, sizes.warmupJobs, 'warm-up');
     log(`${sizes.jobs} rendered jobs, browser concurrency ${BROWSER_CONCURRENCY}`);
     const cpuBefore = treeCpuSeconds(worker.process.pid!);
+    const nodeCpuBefore = processCpuSeconds(worker.process.pid!);
     const memory = sampleTreeMemory(worker.process.pid!);
     let seconds: number;
     let summary: TreeMemorySummary;
@@ -229,11 +233,13 @@ export async function browserRendering(
       summary = memory.stop();
     }
     const cpuSeconds = treeCpuSeconds(worker.process.pid!) - cpuBefore;
+    const nodeCpuSeconds = processCpuSeconds(worker.process.pid!) - nodeCpuBefore;
     return {
       browser_jobs_per_s: round(sizes.jobs / seconds),
       browser_jobs: sizes.jobs,
       browser_concurrency: Number(BROWSER_CONCURRENCY),
       browser_worker_cpu_ms_per_job: round((cpuSeconds * 1000) / sizes.jobs, 0),
+      browser_worker_node_cpu_ms_per_job: round((nodeCpuSeconds * 1000) / sizes.jobs, 0),
       browser_worker_rss_mb: round(summary.peakRssMb, 0),
       browser_worker_rss_mean_mb: round(summary.meanRssMb, 0),
       browser_worker_pss_mb: round(summary.peakPssMb, 0),

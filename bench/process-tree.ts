@@ -29,6 +29,12 @@ function parentOf(pid: number): number | undefined {
   return fields && Number(fields[1]);
 }
 
+/** CPU seconds `pid` itself has used (utime, stime: fields 14 and 15 of stat); 0 once it is gone. */
+export function processCpuSeconds(pid: number): number {
+  const fields = statFields(pid);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND : 0;
+}
+
 /**
  * CPU seconds `root`'s tree has used: each running process's own (utime, stime) and that of its
  * children that ended and were waited for (cutime, cstime), so a renderer that ended is still
