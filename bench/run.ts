@@ -21,6 +21,7 @@ import {
   requestsPerSecond,
   waitLatency,
 } from './clients';
+import { browserRendering, FULL_SIZES as BROWSER_FULL, QUICK_SIZES as BROWSER_QUICK } from './browser';
 import { startBullmqGateway, startGateway, startRedis, startWorker } from './processes';
 import { noisyNeighbour, scratchDatabase } from './noisy-neighbour';
 import { loadHistory, pgbossNoopJobsPerSecond, waitForIdle } from './scenarios';
@@ -37,6 +38,7 @@ const HISTORY_QUEUED = quick ? 2_000 : 100_000;
 const RSS_FETCHES = quick ? 100 : 500;
 const BATCHES = quick ? 5 : 20;
 const BATCH_SIZE = 1_000;
+const BROWSER_SIZES = quick ? BROWSER_QUICK : BROWSER_FULL;
 const WORKER_CONCURRENCY = '50';
 const BENCH_KEY = 'bench-key-0000000001';
 
@@ -248,6 +250,16 @@ async function main(): Promise<void> {
       target.origin,
     );
     Object.assign(figures, noisy);
+
+    // 10. Rendering in the browser (bench/browser.ts): `mode: "auto"` on static pages, then rendered
+    // async jobs on a worker process whose Chromium is measured with it; on a database of its own.
+    log('rendering in the browser');
+    const browser = await browserRendering(
+      await scratchDatabase(postgres.url, 'omniscrape_browser'),
+      target.origin,
+      BROWSER_SIZES,
+    );
+    Object.assign(figures, browser);
   } finally {
     await target.close();
     await postgres.stop();
@@ -274,6 +286,9 @@ async function main(): Promise<void> {
       history_finished: HISTORY_FINISHED,
       history_queued: HISTORY_QUEUED,
       rss_fetches: RSS_FETCHES,
+      browser_jobs: BROWSER_SIZES.jobs,
+      browser_concurrency: figures.browser_concurrency,
+      auto_static_samples: BROWSER_SIZES.overheadSamples,
     },
     ...figures,
     ratios: {
@@ -296,6 +311,9 @@ async function main(): Promise<void> {
   delete (result as any).redis_version;
   delete (result as any).postgres_version;
   delete (result as any).debian_postgres_version;
+  delete (result as any).browser_jobs;
+  delete (result as any).browser_concurrency;
+  delete (result as any).auto_static_samples;
   const out = path.resolve(__dirname, '../../bench/results', quick ? 'quick.json' : 'latest.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
@@ -403,6 +421,21 @@ function printTable(result: any): void {
       'worker_rss_mb',
       String(result.worker_rss_mb),
       `peak RSS, ${result.settings.rss_fetches} fetches of ~1 MB in flight; target ≤ 300`,
+    ],
+    [
+      'browser_jobs_per_s',
+      String(result.browser_jobs_per_s),
+      `${result.settings.browser_jobs} async jobs with js_rendering, browser concurrency ${result.settings.browser_concurrency}; worker + Chromium CPU ${result.browser_worker_cpu_ms_per_job} ms per job`,
+    ],
+    [
+      'browser_worker_rss_mb',
+      String(result.browser_worker_rss_mb),
+      `peak RSS of the worker and its Chromium added up meanwhile (mean ${result.browser_worker_rss_mean_mb}, PSS peak ${result.browser_worker_pss_mb})`,
+    ],
+    [
+      'auto_static_overhead_ms',
+      String(result.auto_static_overhead_ms),
+      `sync p50 of mode "auto" − "http", ~100 KB static page with a script, ${result.settings.auto_static_samples} each (~2 KB: ${result.auto_static_overhead_ms_2kb})`,
     ],
   ];
   const width = Math.max(...rows.map((r) => r[0].length));

@@ -1,21 +1,48 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** Pages the benchmark scrapes: ~2 KB and ~100 KB HTML, and ~1 MB for the memory scenario. */
-function page(bytes: number): Buffer {
+/**
+ * Pages the benchmark scrapes: ~2 KB and ~100 KB HTML, and ~1 MB for the memory scenario; with
+ * `script`, the page loads /app.js as well (static pages `mode: "auto"` must parse to tell from shells).
+ */
+function page(bytes: number, script = false): Buffer {
   const paragraph =
     '<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.</p>\n';
-  const head = '<!doctype html><html><head><title>bench</title></head><body><h1>Benchmark page</h1>\n';
+  const scriptTag = script ? '<script src="/app.js" defer></script>' : '';
+  const head = `<!doctype html><html><head><title>bench</title>${scriptTag}</head><body><h1>Benchmark page</h1>\n`;
   const tail = '</body></html>\n';
   let body = head;
   while (body.length + paragraph.length + tail.length <= bytes) body += paragraph;
   return Buffer.from(body + tail);
 }
 
+/**
+ * A shell whose ~2 KB of text its inline script writes, as a single-page app's is: only a render
+ * has the text (each paragraph's words are joined by the script).
+ */
+const SCRIPT_BUILT =
+  Buffer.from(`<!doctype html><html><head><title>bench app</title></head><body><div id="app"></div>
+<script>
+const app = document.getElementById('app');
+for (let i = 1; i <= 20; i++) {
+  const p = document.createElement('p');
+  p.textContent = 'Paragraph ' + i + ' written ' + 'by script: lorem ipsum dolor sit amet, consectetur.';
+  app.append(p);
+}
+</script></body></html>
+`);
+
+/** What a render of /script-built has, and the page as sent has not. */
+export const SCRIPT_BUILT_TEXT = 'Paragraph 20 written by script';
+
 const PAGES: Record<string, Buffer> = {
   '/2kb': page(2 * 1024),
   '/100kb': page(100 * 1024),
   '/1mb': page(1024 * 1024),
+  '/2kb-script': page(2 * 1024, true),
+  '/100kb-script': page(100 * 1024, true),
+  '/script-built': SCRIPT_BUILT,
+  '/app.js': Buffer.from('window.benchApp = true;\n'),
 };
 
 export interface BenchTarget {
@@ -34,7 +61,12 @@ export async function startBenchTarget(): Promise<BenchTarget> {
     }
     const send = () =>
       res
-        .writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': body.length })
+        .writeHead(200, {
+          'content-type': url.pathname.endsWith('.js')
+            ? 'text/javascript; charset=utf-8'
+            : 'text/html; charset=utf-8',
+          'content-length': body.length,
+        })
         .end(body);
     const delay = Number(url.searchParams.get('delay') ?? 0);
     if (delay > 0) setTimeout(send, delay);

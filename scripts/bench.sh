@@ -2,8 +2,9 @@
 # The benchmark: builds the project and the harness, then runs bench/run.ts (pass --quick for a
 # smoke run) after making sure Debian's redis-server is there for the BullMQ baseline; or with
 # --profile bench/profile.ts, with --history bench/history-writes.ts, with --waiters
-# bench/waiters.ts, with --noisy-neighbour bench/noisy-neighbour.ts, or with --batch-validation
-# bench/batch-validation.ts (none of them needs Redis).
+# bench/waiters.ts, with --noisy-neighbour bench/noisy-neighbour.ts, with --batch-validation
+# bench/batch-validation.ts, or with --browser bench/browser.ts (none of them needs Redis; --browser
+# needs Debian's chromium, scripts/chromium.sh).
 set -eu
 npx tsc -p tsconfig.bench.json
 case "${1:-}" in
@@ -13,6 +14,7 @@ case "${1:-}" in
   --reporting) shift; exec node dist/bench/reporting.js "$@" ;;
   --noisy-neighbour) shift; exec node dist/bench/noisy-neighbour.js "$@" ;;
   --batch-validation) shift; exec node dist/bench/batch-validation.js "$@" ;;
+  --browser) shift; exec node dist/bench/browser.js "$@" ;;
 esac
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "[bench] installing Debian's redis-server for the BullMQ baseline" >&2
