@@ -1,4 +1,3 @@
-import { convert as htmlToText } from 'html-to-text';
 import { isHtml } from './formats';
 import type { ScrapedPage } from './scrape-request';
 
@@ -29,15 +28,22 @@ export function looksScriptBuilt(page: ScrapedPage): boolean {
   if (!/<script\b/i.test(html)) return false;
   if (EMPTY_MOUNT_POINT.test(html) || NOSCRIPT_ASKS_FOR_JS.test(html)) return true;
   if (!/<script\b[^>]*\bsrc\s*=/i.test(html)) return false;
-  const text = htmlToText(html, {
-    wordwrap: false,
-    selectors: [
-      { selector: 'a', options: { ignoreHref: true } },
-      { selector: 'img', format: 'skip' },
-      { selector: 'script', format: 'skip' },
-      { selector: 'style', format: 'skip' },
-      { selector: 'noscript', format: 'skip' },
-    ],
-  });
-  return text.replace(/\s+/g, ' ').trim().length < SHELL_TEXT_CHARS;
+  return !hasVisibleText(html, SHELL_TEXT_CHARS);
+}
+
+/**
+ * The page's pieces in order: an element whose content is not shown (`head`, `script`, `style`,
+ * `noscript`, `template`) or a comment, whole; any other tag; or a run of text between tags.
+ */
+const PIECES = /<(head|script|style|noscript|template)\b[\s\S]*?<\/\1\s*>|<!--[\s\S]*?-->|<[^>]*>|[^<]+/gi;
+
+/** Whether the page shows at least `chars` characters of text (whitespace runs count as one); stops as soon as it does. */
+function hasVisibleText(html: string, chars: number): boolean {
+  let seen = 0;
+  for (const [piece] of html.matchAll(PIECES)) {
+    if (piece.startsWith('<')) continue;
+    seen += piece.replace(/\s+/g, ' ').trim().length;
+    if (seen >= chars) return true;
+  }
+  return false;
 }
