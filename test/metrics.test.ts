@@ -76,8 +76,18 @@ describe('GET /metrics on the API port', () => {
     expect((await service.call('GET', '/v1/jobs', undefined, null)).status).toBe(401);
     expect((await service.call('GET', '/no/such/path')).status).toBe(404);
 
-    // No key is asked for.
-    const { status, contentType, samples } = await scrapeMetrics(service.baseUrl);
+    // No key is asked for. The worker counts a job once its settle has committed, so the API can
+    // answer a job completed before its end is counted: wait for all five ends.
+    const { status, contentType, samples } = await waitFor(
+      async () => {
+        const scraped = await scrapeMetrics(service.baseUrl);
+        const ends = scraped.samples
+          .filter((s) => s.name === 'omniscrape_jobs_finished_total' && s.labels.kind === 'async')
+          .reduce((sum, s) => sum + s.value, 0);
+        return ends === 5 && scraped;
+      },
+      { what: 'the five async job ends to be counted' },
+    );
     expect(status).toBe(200);
     expect(contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
 
