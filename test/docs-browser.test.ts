@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ROUTES } from '../src/contract/routes';
+import { PUBLIC_ROUTES } from '../src/contract/routes';
 import { launchChromium } from './helpers/chromium';
 import { startTestService, type TestService } from './helpers/service';
 
@@ -55,13 +55,13 @@ test('GET /docs lists every route of the API and its webhook, from this host alo
         ].join(' '),
       ),
     );
-  // Every route, and the webhook a job's end POSTs.
-  const expected = [...ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`), 'POST jobEnded'];
+  // Every route of the public document, and the webhook a job's end POSTs.
+  const expected = [...PUBLIC_ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`), 'POST jobEnded'];
   expect(listed.sort()).toEqual(expected.sort());
   // An operation opened shows its parameters, body schema and answers (rendered with inline styles).
-  await page.locator('#operations-scrape-postV1ScrapeAsync .opblock-summary').click();
-  await page.locator('#operations-scrape-postV1ScrapeAsync .responses-table').first().waitFor();
-  await expect(page.locator('#operations-scrape-postV1ScrapeAsync').textContent()).resolves.toContain(
+  await page.locator('#operations-jobs-submitScrapeJob .opblock-summary').click();
+  await page.locator('#operations-jobs-submitScrapeJob .responses-table').first().waitFor();
+  await expect(page.locator('#operations-jobs-submitScrapeJob').textContent()).resolves.toContain(
     'Idempotency-Key',
   );
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { openApiDocument } from '../src/contract/openapi-document';
 import { errorBody } from '../src/contract/errors';
 import { job } from '../src/contract/responses';
-import { ROUTES } from '../src/contract/routes';
+import { PUBLIC_ROUTES, ROUTES } from '../src/contract/routes';
 import { createApp } from '../src/http/app';
 import { startTestService, type TestService } from './helpers/service';
 
@@ -92,19 +92,17 @@ describe('GET /openapi.json', () => {
     expect(imports.filter((from) => from !== 'zod' && !/^\.\/[\w-]+$/.test(from ?? ''))).toEqual([]);
   });
 
-  test('every route the app serves is in the document, with its method', () => {
+  test('every route the app serves is in the route table, with its method', () => {
     const app = createApp(service.running.context) as any;
     const routes = expressRoutes(app.router.stack);
     expect(routes.length).toBeGreaterThan(15);
-    const documented = Object.entries(document.paths).flatMap(([path, ops]: [string, any]) =>
-      Object.keys(ops).map((method) => ({ method, path: expressPath(path) })),
-    );
+    const declared = ROUTES.map((r) => ({ method: r.method, path: expressPath(r.path) }));
     const missing = routes.flatMap(({ route, mounts }) =>
       Object.keys(route.methods)
         .filter((method) => method !== '_all')
         .filter(
           (method) =>
-            !documented.some(
+            !declared.some(
               (d) =>
                 d.method === method &&
                 d.path.endsWith(route.path) &&
@@ -116,6 +114,148 @@ describe('GET /openapi.json', () => {
         .map((method) => `${method.toUpperCase()} ${route.path}`),
     );
     expect(missing).toEqual([]);
+  });
+
+  test('publishes the API, its probes and metrics, and none of the web pages or their files', () => {
+    const published = Object.entries(document.paths).flatMap(([path, ops]: [string, any]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(published.sort()).toEqual(PUBLIC_ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`).sort());
+    expect(Object.keys(document.paths).filter((path) => /^\/(dashboard|docs)\b/.test(path))).toEqual([]);
+    for (const path of ['/healthz', '/readyz', '/metrics'])
+      expect(document.paths[path].get.tags).toEqual(['operations']);
+    expect(document.components.securitySchemes).toEqual({ apiKey: expect.any(Object) });
+  });
+
+  test('names each operation for what it does, under a tag of its resource, with a summary and a description', () => {
+    const operations = Object.entries(document.paths).flatMap(([path, ops]: [string, any]) =>
+      Object.entries(ops).map(([method, op]: [string, any]) => ({
+        route: `${method.toUpperCase()} ${path}`,
+        op,
+      })),
+    );
+    expect(Object.fromEntries(operations.map(({ route, op }) => [route, op.operationId]))).toEqual({
+      'POST /v1/scrape': 'scrape',
+      'POST /v1/scrape/async': 'submitScrapeJob',
+      'POST /v1/scrape/batch': 'submitScrapeBatch',
+      'GET /v1/jobs': 'listJobs',
+      'GET /v1/jobs/{job_id}': 'getJob',
+      'DELETE /v1/jobs/{job_id}': 'cancelJob',
+      'GET /v1/jobs/{job_id}/events': 'streamJobEvents',
+      'GET /v1/jobs/{job_id}/webhooks': 'listWebhookDeliveries',
+      'POST /v1/jobs/{job_id}/webhooks/redeliver': 'redeliverWebhook',
+      'GET /v1/batches/{batch_id}': 'getBatch',
+      'DELETE /v1/batches/{batch_id}': 'cancelBatch',
+      'GET /v1/batches/{batch_id}/events': 'streamBatchEvents',
+      'GET /healthz': 'getHealth',
+      'GET /readyz': 'getReadiness',
+      'GET /metrics': 'getMetrics',
+      'GET /openapi.json': 'getOpenApiDocument',
+    });
+    const tags = document.tags.map((t: any) => t.name);
+    expect(tags).toEqual(['scrape', 'jobs', 'batches', 'webhooks', 'operations']);
+    for (const tag of document.tags) expect(tag.description).toEqual(expect.any(String));
+    for (const { op } of [...operations, { op: document.webhooks.jobEnded.post }]) {
+      expect(op.summary).toEqual(expect.any(String));
+      expect(op.description).toEqual(expect.any(String));
+      expect(op.tags).toHaveLength(1);
+      expect(tags).toContain(op.tags[0]);
+      expect(Object.keys(op.responses).some((status) => /^2/.test(status))).toBe(true);
+      expect(Object.keys(op.responses).some((status) => /^4/.test(status))).toBe(true);
+      expect(op.security).toBeDefined();
+    }
+    expect(document.webhooks.jobEnded.post.operationId).toBe('jobEnded');
+  });
+
+  test('publishes numbers as numbers, the status filter as a list and times as date-times', () => {
+    const query = (path: string, method = 'get') =>
+      Object.fromEntries(
+        document.paths[path][method].parameters
+          .filter((p: any) => p.in === 'query')
+          .map((p: any) => [p.name, p]),
+      );
+    const limit = { type: 'integer', minimum: 1, maximum: 1000, default: 100 };
+    const jobs = query('/v1/jobs');
+    expect(jobs.limit.schema).toEqual(limit);
+    expect(query('/v1/batches/{batch_id}').limit.schema).toEqual(limit);
+    expect(jobs.status).toMatchObject({
+      style: 'form',
+      explode: false,
+      schema: {
+        type: 'array',
+        items: { enum: ['queued', 'processing', 'completed', 'failed', 'timed_out', 'cancelled'] },
+      },
+    });
+    expect(jobs.since.schema).toEqual({ type: 'string', format: 'date-time' });
+    expect(jobs.until.schema).toEqual({ type: 'string', format: 'date-time' });
+    expect(query('/v1/jobs/{job_id}').wait.schema).toMatchObject({
+      type: 'number',
+      exclusiveMinimum: 0,
+      maximum: 60,
+    });
+  });
+
+  test('the server accepts every query value the document allows, written as the document says, and refuses those past its bounds', async () => {
+    // As a generated client writes a parameter: a list comma-separated (explode: false), numbers as text.
+    const write = (values: Record<string, unknown>) =>
+      new URLSearchParams(
+        Object.entries(values).map(([name, value]): [string, string] => [
+          name,
+          Array.isArray(value) ? value.join(',') : String(value),
+        ]),
+      ).toString();
+    const unknownJob = '/v1/jobs/00000000-0000-4000-8000-000000000000';
+    const unknownBatch = '/v1/batches/00000000-0000-4000-8000-000000000000';
+    const allowed: [string, Record<string, unknown>, number][] = [
+      ['/v1/jobs', { limit: 1, status: ['failed', 'timed_out'], since: '2026-11-30T08:00:00Z' }, 200],
+      ['/v1/jobs', { limit: 1000, status: ['queued'], until: '2026-11-30T09:00:00.123+02:00' }, 200],
+      [unknownBatch, { limit: 1 }, 404],
+      [unknownBatch, { limit: 1000 }, 404],
+      // A malformed wait is refused (400) before the job is looked for (404).
+      [unknownJob, { wait: 0.5 }, 404],
+      [unknownJob, { wait: 60 }, 404],
+    ];
+    for (const [path, values, status] of allowed)
+      expect([path, values, (await service.call('GET', `${path}?${write(values)}`)).status]).toEqual([
+        path,
+        values,
+        status,
+      ]);
+    const refused: [string, Record<string, unknown>][] = [
+      ['/v1/jobs', { limit: 0 }],
+      ['/v1/jobs', { limit: 1001 }],
+      ['/v1/jobs', { status: ['failed', 'lost'] }],
+      ['/v1/jobs', { since: 'yesterday' }],
+      [unknownBatch, { limit: 1001 }],
+      [unknownJob, { wait: 0 }],
+      [unknownJob, { wait: 60.5 }],
+    ];
+    for (const [path, values] of refused)
+      expect([path, values, (await service.call('GET', `${path}?${write(values)}`)).status]).toEqual([
+        path,
+        values,
+        400,
+      ]);
+  });
+
+  test("describes both event streams: each event's data as a component, and the 204 of a stream already read to its end", () => {
+    const streams = {
+      '/v1/jobs/{job_id}/events': 'Job',
+      '/v1/batches/{batch_id}/events': 'BatchSummary',
+    };
+    for (const [path, component] of Object.entries(streams)) {
+      const op = document.paths[path].get;
+      expect(op.responses['200'].content).toEqual({
+        'text/event-stream': { schema: { $ref: `#/components/schemas/${component}` } },
+      });
+      expect(op.responses['200'].description).toContain(component);
+      expect(op.description).toMatch(/`message`.*`id`.*microseconds.*`data`/);
+      expect(op.responses['204']).toBeDefined();
+      expect(op.parameters.map((p: any) => p.name)).toContain('Last-Event-ID');
+    }
+    expect(Object.keys(document.components.schemas.BatchSummary.properties).sort()).toEqual(
+      ['batch_id', 'counts', 'created_at', 'total'].sort(),
+    );
   });
 
   test('describes the rendering fields of a scrape request, and the screenshot and engine of its answer', () => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ERROR_MEANINGS, errorBody, type ErrorCode } from './errors';
 import { jobAnswer } from './responses';
-import { ROUTES, type ResponseHeader, type RouteSpec } from './routes';
+import { PUBLIC_ROUTES, type ResponseHeader, type RouteSpec, type RouteTag } from './routes';
 
 type Json = Record<string, unknown>;
 
@@ -24,6 +24,26 @@ const HEADERS: Record<ResponseHeader | 'X-Request-Id', Json> = {
     description: 'The id of this request in the logs: a valid incoming X-Request-Id echoed, else a new one.',
     schema: { type: 'string' },
   },
+};
+
+/** The document's groups of operations, in order. */
+const TAGS: Record<Exclude<RouteTag, 'pages'>, string> = {
+  scrape: 'Scrape a page now and wait for it.',
+  jobs: 'Queue a scrape as a job, then get it, wait for it, follow its events, list or cancel jobs.',
+  batches: 'Queue many jobs at once, then follow or cancel them together.',
+  webhooks: "A job's end POSTed to a URL: the deliveries made, and a redelivery on demand.",
+  operations: 'Health and readiness probes, Prometheus metrics and this document; no key.',
+};
+
+/**
+ * Node's HTTP server refuses a request whose headers pass its limit (16 KiB) before any route
+ * sees it, so every operation can answer this. It is named only where a route has no 4XX answer
+ * of its own (linters ask for one): a generator types an operation's errors as the union of its
+ * error bodies, and one without a body would make that `unknown`.
+ */
+const HEADERS_TOO_LARGE: Json = {
+  description:
+    "The request's headers are over the server's limit (16 KiB): refused before the request is read, without a body.",
 };
 
 /** Codes whose answers carry Retry-After. */
@@ -50,7 +70,7 @@ function componentSchemas(): Record<string, Json> {
     Object.entries(schemas).map(([id, schema]) => [id, stripDialect(schema as Json)]),
   );
   // zod drops an object's examples when one of its fields transforms its input: put them back.
-  for (const route of ROUTES) {
+  for (const route of PUBLIC_ROUTES) {
     const meta = route.body && z.globalRegistry.get(route.body);
     const component = meta?.id ? components[meta.id] : undefined;
     if (component && meta?.examples && !component.examples) component.examples = meta.examples;
@@ -86,14 +106,17 @@ function parameters(route: RouteSpec): Json[] {
     required: true,
     schema: { type: 'string', ...(name.endsWith('_id') ? { format: 'uuid' } : {}) },
   }));
-  if (route.query) {
-    const properties = (schemaOf(route.query).properties ?? {}) as Record<string, Json>;
+  const query = route.queryParameters ?? route.query;
+  if (query) {
+    const properties = (schemaOf(query).properties ?? {}) as Record<string, Json>;
     for (const [name, schema] of Object.entries(properties)) {
       const { description, ...rest } = schema;
       found.push({
         name,
         in: 'query',
         required: false,
+        // A list in a query is written comma-separated: `status=failed,timed_out`.
+        ...(rest.type === 'array' ? { style: 'form', explode: false } : {}),
         schema: rest,
         ...(description ? { description } : {}),
       });
@@ -125,9 +148,13 @@ function responses(route: RouteSpec): Json {
   for (const [status, spec] of Object.entries(route.responses)) {
     const content = spec.schema
       ? { 'application/json': { schema: schemaOf(spec.schema) } }
-      : spec.contentType
-        ? { [spec.contentType]: {} }
-        : undefined;
+      : spec.events
+        ? // OpenAPI 3.1 has no schema for one event of a stream (3.2's itemSchema): as generators read
+          // it, the schema is each event's `data`, and the answer's description says so.
+          { 'text/event-stream': { schema: schemaOf(spec.events) } }
+        : spec.contentType
+          ? { [spec.contentType]: {} }
+          : undefined;
     answers[status] = {
       description: spec.description,
       headers: headerRefs(spec.headers ?? []),
@@ -147,16 +174,13 @@ function responses(route: RouteSpec): Json {
       content: { 'application/json': { schema: schemaOf(errorBody), examples } },
     };
   }
+  if (!Object.keys(answers).some((status) => status.startsWith('4')))
+    answers['431'] = { $ref: '#/components/responses/RequestHeadersTooLarge' };
   return answers;
 }
 
 function operation(route: RouteSpec): Json {
-  const security =
-    route.auth === 'apiKey'
-      ? [{ apiKey: [] }]
-      : route.auth === 'dashboard'
-        ? [{ apiKey: [] }, { dashboardSession: [] }]
-        : [];
+  const security = route.auth === 'apiKey' ? [{ apiKey: [] }] : [];
   const body = route.body
     ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body) } } } }
     : route.formBody
@@ -172,9 +196,9 @@ function operation(route: RouteSpec): Json {
         }
       : {};
   return {
-    operationId: `${route.method}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    operationId: route.operationId,
     summary: route.summary,
-    ...(route.description ? { description: route.description } : {}),
+    description: route.description,
     tags: [route.tag],
     security,
     parameters: parameters(route),
@@ -187,6 +211,8 @@ function operation(route: RouteSpec): Json {
 function jobEndedWebhook(): Json {
   return {
     post: {
+      operationId: 'jobEnded',
+      tags: ['webhooks'],
       summary: 'A job ended (POSTed to its webhook URL)',
       description:
         'Sent once a job is completed, failed, timed out or cancelled; retried with backoff until the receiver answers 2xx. Verify `X-Omniscrape-Signature` = `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>` (one `v1=` per signing secret: two while a key\'s rotated secret overlaps its successor), or the Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`) with a standardwebhooks library.',
@@ -215,16 +241,29 @@ function jobEndedWebhook(): Json {
           schema: { type: 'string' },
         },
       ],
+      // The receiver checks the signature headers rather than a key of ours.
+      security: [],
       requestBody: { required: true, content: { 'application/json': { schema: schemaOf(jobAnswer) } } },
-      responses: { '2XX': { description: 'Delivered; any other answer is retried.' } },
+      responses: {
+        '2XX': { description: 'Delivered.' },
+        '4XX': { description: 'Not delivered: retried with backoff, as is any answer other than 2XX.' },
+      },
     },
   };
 }
 
-/** The OpenAPI 3.1 document of the API, generated from the contract's schemas and route table. */
+/** The headers the published routes name, and X-Request-Id which every answer carries. */
+function usedHeaders(): Json {
+  const used = new Set<string>(['X-Request-Id', 'Retry-After']);
+  for (const route of PUBLIC_ROUTES)
+    for (const spec of Object.values(route.responses)) for (const name of spec.headers ?? []) used.add(name);
+  return Object.fromEntries(Object.entries(HEADERS).filter(([name]) => used.has(name)));
+}
+
+/** The OpenAPI 3.1 document of the public API, generated from the contract's schemas and route table. */
 export function openApiDocument(version: string): Json {
   const paths: Record<string, Json> = {};
-  for (const route of ROUTES) (paths[route.path] ??= {})[route.method] = operation(route);
+  for (const route of PUBLIC_ROUTES) (paths[route.path] ??= {})[route.method] = operation(route);
   return {
     openapi: '3.1.1',
     info: {
@@ -236,22 +275,14 @@ export function openApiDocument(version: string): Json {
     },
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
     servers: [{ url: '/' }],
-    tags: [
-      { name: 'scrape', description: 'Scrape now, or queue jobs' },
-      { name: 'jobs', description: "A key's jobs" },
-      { name: 'batches', description: 'Jobs submitted together' },
-      { name: 'service', description: 'Health and this reference' },
-      { name: 'dashboard', description: 'The operator page (admin keys)' },
-    ],
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     paths,
     webhooks: { jobEnded: jobEndedWebhook() },
     components: {
       schemas: componentSchemas(),
-      headers: HEADERS,
-      securitySchemes: {
-        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-        dashboardSession: { type: 'apiKey', in: 'cookie', name: 'omniscrape_dashboard' },
-      },
+      headers: usedHeaders(),
+      responses: { RequestHeadersTooLarge: HEADERS_TOO_LARGE },
+      securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } },
     },
   };
 }

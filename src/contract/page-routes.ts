@@ -9,69 +9,39 @@ const DASHBOARD = {
   500: ['INTERNAL_ERROR'],
 } satisfies ErrorsByStatus;
 
-export const serviceRoutes: RouteSpec[] = [
-  {
-    method: 'get',
-    path: '/healthz',
-    tag: 'service',
-    auth: 'none',
-    summary: 'Liveness',
-    responses: { 200: { description: 'The process answers.', schema: res.health } },
-    errors: {},
-  },
-  {
-    method: 'get',
-    path: '/readyz',
-    tag: 'service',
-    auth: 'none',
-    summary: 'Readiness: Postgres reachable and migrated',
-    responses: { 200: { description: 'Ready.', schema: res.ready } },
-    errors: { 503: ['NOT_READY'] },
-  },
-  {
-    method: 'get',
-    path: '/metrics',
-    tag: 'service',
-    auth: 'none',
-    summary:
-      'Prometheus metrics (on OMNISCRAPE_METRICS_PORT instead when set; a bearer token when OMNISCRAPE_METRICS_TOKEN is set)',
-    responses: { 200: { description: 'Prometheus text exposition.', contentType: 'text/plain' } },
-    errors: { 401: ['UNAUTHORIZED'] },
-  },
-  {
-    method: 'get',
-    path: '/openapi.json',
-    tag: 'service',
-    auth: 'none',
-    summary: 'This document',
-    responses: { 200: { description: 'OpenAPI 3.1.', contentType: 'application/json' } },
-    errors: {},
-  },
+/**
+ * The web pages and their files: the API reference page, and the operator's dashboard with its
+ * sign-in and data. Checked like every route, but left out of the public API document: a client
+ * generated from it has no use for HTML pages and static files.
+ */
+export const pageRoutes: RouteSpec[] = [
   {
     method: 'get',
     path: '/docs',
-    tag: 'service',
+    operationId: 'getReferencePage',
+    tag: 'pages',
     auth: 'none',
-    summary: 'This reference as a web page',
+    summary: 'The API reference as a web page',
+    description: 'Swagger UI rendering /openapi.json, served from its npm package.',
     responses: { 200: { description: 'HTML.', contentType: 'text/html' } },
     errors: {},
   },
   {
     method: 'get',
     path: '/docs/{file}',
-    tag: 'service',
+    operationId: 'getReferencePageFile',
+    tag: 'pages',
     auth: 'none',
     summary: "The reference page's scripts and styles",
+    description: 'A static file of the reference page.',
     responses: { 200: { description: 'A static file.', contentType: 'application/octet-stream' } },
     errors: { 404: ['NOT_FOUND'] },
   },
-];
-
-export const dashboardRoutes: RouteSpec[] = [
   {
     method: 'get',
     path: '/dashboard/',
-    tag: 'dashboard',
+    operationId: 'getDashboard',
+    tag: 'pages',
     auth: 'dashboard',
     summary: 'The operator page (admin keys)',
     query: dashboardRangeQuery,
@@ -85,9 +55,11 @@ export const dashboardRoutes: RouteSpec[] = [
   {
     method: 'get',
     path: '/dashboard/data',
-    tag: 'dashboard',
+    operationId: 'getDashboardData',
+    tag: 'pages',
     auth: 'dashboard',
     summary: "The operator page's figures",
+    description: 'The figures the page draws, for a named range or `from` and `to`.',
     query: dashboardRangeQuery,
     responses: { 200: { description: 'Figures for the range.', schema: res.dashboardData } },
     errors: { ...DASHBOARD, 400: ['INVALID_REQUEST'] },
@@ -95,25 +67,30 @@ export const dashboardRoutes: RouteSpec[] = [
   {
     method: 'get',
     path: '/dashboard/assets/{name}',
-    tag: 'dashboard',
+    operationId: 'getDashboardAsset',
+    tag: 'pages',
     auth: 'none',
     summary: "The operator page's scripts and styles",
+    description: 'A static file of the operator page.',
     responses: { 200: { description: 'A static file.', contentType: 'application/octet-stream' } },
     errors: { 404: ['NOT_FOUND'] },
   },
   {
     method: 'get',
     path: '/dashboard/sign-in',
-    tag: 'dashboard',
+    operationId: 'getSignInPage',
+    tag: 'pages',
     auth: 'none',
     summary: 'The sign-in form',
+    description: 'Asks for an admin key.',
     responses: { 200: { description: 'HTML.', contentType: 'text/html' } },
     errors: {},
   },
   {
     method: 'post',
     path: '/dashboard/sign-in',
-    tag: 'dashboard',
+    operationId: 'signIn',
+    tag: 'pages',
     auth: 'none',
     summary: 'Sign in with an admin key (form field `key`)',
     formBody: true,
@@ -136,9 +113,11 @@ export const dashboardRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/dashboard/sign-out',
-    tag: 'dashboard',
+    operationId: 'signOut',
+    tag: 'pages',
     auth: 'none',
     summary: 'Sign out',
+    description: 'Ends the session and forgets its cookie.',
     responses: { 303: { description: 'To /dashboard/sign-in.', headers: ['Location', 'Set-Cookie'] } },
     errors: { 403: ['FORBIDDEN'], 500: ['INTERNAL_ERROR'] },
   },

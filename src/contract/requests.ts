@@ -330,6 +330,56 @@ export const jobPollQuery = z.object({
     }),
 });
 
+/** `limit` as a client sends it (the document's form of pageLimit). */
+const pageLimitParameter = z
+  .int()
+  .min(1)
+  .max(PAGE_MAX_LIMIT)
+  .default(PAGE_DEFAULT_LIMIT)
+  .meta({ description: `Items per page, 1 to ${PAGE_MAX_LIMIT} (default ${PAGE_DEFAULT_LIMIT}).` });
+
+/** A timestamp as a client sends it; the server also takes a date alone (midnight UTC). */
+const timestampParameter = z.string().meta({ format: 'date-time' });
+
+/**
+ * GET /v1/jobs's query as the document publishes it: `status` a list, written comma-separated
+ * (`style: form, explode: false`), `since`/`until` date-times, `limit` an integer.
+ */
+export const jobListParameters = z.strictObject({
+  status: z
+    .array(z.enum(JOB_STATUSES))
+    .min(1)
+    .optional()
+    .meta({ description: 'Only jobs in these statuses, e.g. `status=failed,timed_out`.' }),
+  since: timestampParameter
+    .optional()
+    .meta({ description: 'Jobs created at or after (ISO 8601 with an offset, or a date alone).' }),
+  until: timestampParameter
+    .optional()
+    .meta({ description: 'Jobs created before (ISO 8601 with an offset, or a date alone).' }),
+  cursor: z.string().optional().meta({ description: '`next_cursor` of the page before.' }),
+  limit: pageLimitParameter,
+});
+
+/** GET /v1/batches/{id}'s query as the document publishes it. */
+export const batchPageParameters = z.strictObject({
+  limit: pageLimitParameter,
+  cursor: z.string().optional().meta({ description: '`data.next_cursor` of the page before.' }),
+});
+
+/** GET /v1/jobs/{id}'s query as the document publishes it: `wait` is a number of seconds. */
+export const jobPollParameters = z.strictObject({
+  wait: z
+    .number()
+    .gt(0)
+    .max(MAX_WAIT_SECONDS)
+    .optional()
+    .meta({
+      description: `Seconds (0 < wait ≤ ${MAX_WAIT_SECONDS}, decimals allowed) to hold the answer until the job ends.`,
+      examples: [30],
+    }),
+});
+
 /** The ranges the dashboard offers by name, back from now. */
 export const DASHBOARD_RANGE_NAMES = ['1h', '6h', '24h', '7d'] as const;
 

@@ -1,14 +1,17 @@
-import { dashboardRoutes, serviceRoutes } from './page-routes';
+import { operationsRoutes } from './operations-routes';
+import { pageRoutes } from './page-routes';
 import type { RouteSpec } from './route-spec';
 import { batchRoutes, jobRoutes, scrapeRoutes } from './v1-routes';
 
-export type { ErrorsByStatus, ResponseHeader, RouteSpec, SuccessSpec } from './route-spec';
+export type { ErrorsByStatus, ResponseHeader, RouteSpec, RouteTag, SuccessSpec } from './route-spec';
 
-/** Every route the API serves, with its request and answers: the OpenAPI document and the tests read it. */
-export const ROUTES: readonly RouteSpec[] = [
+/** The routes the public API document (/openapi.json) describes: the API, its probes and metrics. */
+export const PUBLIC_ROUTES: readonly RouteSpec[] = [
   ...scrapeRoutes,
   ...jobRoutes,
   ...batchRoutes,
-  ...serviceRoutes,
-  ...dashboardRoutes,
+  ...operationsRoutes,
 ];
+
+/** Every route the server answers, with its request and answers: the tests check every answer against it. */
+export const ROUTES: readonly RouteSpec[] = [...PUBLIC_ROUTES, ...pageRoutes];

@@ -62,3 +62,21 @@ export function checkAnswer(
   )
     throw new Error(`${where}: ${parsed.data.code} without Retry-After`);
 }
+
+/**
+ * Throws when one Server-Sent Event of a route is not what the document says of its events: an
+ * unnamed (`message`) event with a numeric id whose data is the route's declared `events` schema.
+ */
+export function checkEvent(url: string, block: string, data: unknown): void {
+  const route = routeOf('GET', url);
+  const schema = route?.responses[200]?.events;
+  if (!schema) throw new Error(`GET ${url}: an event stream its route does not declare`);
+  if (/^event:/m.test(block))
+    throw new Error(`GET ${url}: a named event the document does not declare\n${block}`);
+  if (!/^id: \d+$/m.test(block)) throw new Error(`GET ${url}: an event without a numeric id\n${block}`);
+  const parsed = schema.safeParse(data);
+  if (!parsed.success)
+    throw new Error(
+      `GET ${url}: an event's data breaks its declared schema: ${parsed.error.message}\n${block}`,
+    );
+}
