@@ -22,13 +22,15 @@ interface Finished {
   stderr: string;
 }
 
-/** Runs a Node script to completion in `cwd`; never throws on a failing exit, so a test can print why. */
+/** Runs a Node script to completion in `cwd` (at most a minute); never throws on a failing exit, so a test can print why. */
 function runNode(script: string, args: string[], cwd: string): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], {
       cwd,
       env: { ...process.env, NODE_OPTIONS: '', ...TOOL_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A program stuck in a loop is ended, and the test prints what it had written.
+      timeout: 60_000,
     });
     let stdout = '';
     let stderr = '';
@@ -181,5 +183,5 @@ describe('/openapi.json read by tools no one here wrote', () => {
       { step: 'listed', job_ids: expect.arrayContaining([jobId]), statuses: ['completed'] },
       { step: 'cancelled', job_id: expect.any(String), status: 'cancelled' },
     ]);
-  });
+  }, 180_000);
 });
