@@ -28,8 +28,9 @@ fi
 # hostile targets, and the unit tests without Postgres; the crash tests, whose subject is Postgres's
 # own crash recovery (postgres-outage.test.ts keeps the reconnect on both); the CLI's terminal output
 # (the API calls under it are client.test.ts's, run on both); the browser engine's tests (Chromium's
-# behaviour is the subject; the engine column they read is reporting-views.test.ts's on both).
-SAME_ON_EVERY_VERSION='/test/(embedded-postgres|stock-postgres-jit|reporting-replica|dashboard-browser|docs-browser|worker-memory|startup-failures|hostile-input|misbehaving-targets|target-guard|memory-budget|config|docs|claim-loop|group-commit|migration-rules|fault-flow|postgres-crash|worker-crash|cli-api|room-boundaries|browser-rendering|browser-target-guard|browser-proxy|browser-lifecycle|fair-slots|script-built)\.test\.ts$'
+# behaviour is the subject; the engine column they read is reporting-views.test.ts's on both); Redocly's
+# lint and a generated client of /openapi.json (the document is the same on both).
+SAME_ON_EVERY_VERSION='/test/(embedded-postgres|stock-postgres-jit|reporting-replica|dashboard-browser|docs-browser|worker-memory|startup-failures|hostile-input|misbehaving-targets|target-guard|memory-budget|config|docs|claim-loop|group-commit|migration-rules|fault-flow|postgres-crash|worker-crash|cli-api|room-boundaries|browser-rendering|browser-target-guard|browser-proxy|browser-lifecycle|fair-slots|script-built|openapi-tools)\.test\.ts$'
 
 # Each run's counts, added up on the last line (test/summary-reporter.js).
 OMNISCRAPE_TEST_SUMMARY_FILE=$(mktemp)
