@@ -35,6 +35,7 @@ import {
 } from './process-tree';
 import { startGateway, startWorker, type Child } from './processes';
 import { SCRIPT_BUILT_TEXT, startBenchTarget } from './target-server';
+import { runAsCommand, writeResult } from './results-file';
 
 const KEY = 'bench-browser-key-000001';
 const CHROMIUM = '/usr/bin/chromium';
@@ -285,11 +286,10 @@ async function main(): Promise<void> {
       },
       ...figures,
     };
-    const out = path.resolve(__dirname, '../../bench/results', quick ? 'browser-quick.json' : 'browser.json');
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    log(`written ${path.relative(process.cwd(), out)}`);
+    const written = writeResult(quick ? 'browser-quick' : 'browser', result);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}
+`);
+    log(`written ${written}`);
   } finally {
     await target.close();
     await postgres.stop();
@@ -297,11 +297,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module)
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`[browser] failed: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
+if (require.main === module) runAsCommand('browser', main);

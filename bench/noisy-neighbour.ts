@@ -18,6 +18,7 @@ import { freePort } from '../test/helpers/free-port';
 import { percentile } from './clients';
 import { startGateway } from './processes';
 import { startBenchTarget } from './target-server';
+import { runAsCommand, writeResult } from './results-file';
 
 const KEY_A = 'bench-noisy-key-a-000001';
 const KEY_B = 'bench-noisy-key-b-000002';
@@ -184,11 +185,9 @@ async function main(): Promise<void> {
       },
       ...figures,
     };
-    const out = path.resolve(__dirname, '../../bench/results/noisy-neighbour.json');
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+    const written = writeResult('noisy-neighbour', result);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    log(`written ${path.relative(process.cwd(), out)}`);
+    log(`written ${written}`);
   } finally {
     await target.close();
     await postgres.stop();
@@ -196,11 +195,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module)
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`[noisy-neighbour] failed: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
+if (require.main === module) runAsCommand('noisy-neighbour', main);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
-import { BrowserEngine } from '../src/scraper/browser-engine';
+import { BrowserEngine, type BrowserEngineOptions } from '../src/scraper/browser-engine';
 import { CHROMIUM } from './helpers/chromium';
 import { spawnCli } from './helpers/cli';
 import { startTargetServer, type TargetServer } from './helpers/target-server';
@@ -99,15 +99,21 @@ test('SIGTERM to a worker that has rendered closes its Chromium: the worker exit
   }
 }, 90_000);
 
+/** A browser engine in this process with one slot, private targets allowed (the target is on loopback). */
+const engineOfOneSlot = (options: Partial<BrowserEngineOptions> = {}) =>
+  new BrowserEngine({
+    allowPrivateTargets: true,
+    chromiumPath: CHROMIUM,
+    sandbox: false,
+    concurrency: 1,
+    maxBodyBytes: 1024 * 1024,
+    ...options,
+  });
+
 describe('a hung Chromium', () => {
   test('a Chromium that stops answering is killed and started again, and the render goes on on the new one', async () => {
     const restarts: string[] = [];
-    const engine = new BrowserEngine({
-      allowPrivateTargets: true,
-      chromiumPath: CHROMIUM,
-      sandbox: false,
-      concurrency: 1,
-      maxBodyBytes: 1024 * 1024,
+    const engine = engineOfOneSlot({
       hangMs: 2_000,
       observer: {
         rendered: () => undefined,
@@ -145,13 +151,7 @@ describe('a hung Chromium', () => {
 
 describe('browser slots', () => {
   test('a render that gets no browser slot within its timeout fails saying the browser was busy, and the target is never asked', async () => {
-    const engine = new BrowserEngine({
-      allowPrivateTargets: true,
-      chromiumPath: CHROMIUM,
-      sandbox: false,
-      concurrency: 1,
-      maxBodyBytes: 1024 * 1024,
-    });
+    const engine = engineOfOneSlot();
     const request = (path: string, timeout: number) => ({
       url: `${target.origin}${path}`,
       method: 'GET' as const,
