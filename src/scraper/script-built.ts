@@ -10,7 +10,7 @@ const NOSCRIPT_ASKS_FOR_JS =
   /<noscript[^>]*>[\s\S]{0,2000}?\b(enable|requires?|needs?|turn on)\b[\s\S]{0,200}?javascript/i;
 /** The mount points of the common single-page frameworks, empty as a server leaves them. */
 const EMPTY_MOUNT_POINT =
-  /<(div|main|app-root)\b[^>]*\bid=["']?(root|app|__next|__nuxt|svelte|main-app)["']?[^>]*>\s*<\/\1>/i;
+  /<(div|main)\b[^>]*\bid=["']?(root|app|__next|__nuxt|svelte|main-app)["']?[^>]*>\s*<\/\1>/i;
 
 /**
  * Whether a page fetched over HTTP looks built by script, so `mode: "auto"` renders it in the
