@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { finished, type Finished } from './helpers/child-processes';
 import { KEY_A, useServiceAndTarget } from './helpers/service';
 
 // /openapi.json as teams who do not use our TypeScript client read it: linted by Redocly with its
@@ -16,29 +17,17 @@ const TSC = path.join(ROOT, 'node_modules/typescript/bin/tsc');
 // No telemetry and no update check: the test sends nothing off the machine.
 const TOOL_ENV = { REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
 
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a Node script to completion in `cwd` (at most a minute); never throws on a failing exit, so a test can print why. */
 function runNode(script: string, args: string[], cwd: string): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
+  return finished(
+    spawn(process.execPath, [script, ...args], {
       cwd,
       env: { ...process.env, NODE_OPTIONS: '', ...TOOL_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],
       // A program stuck in a loop is ended, and the test prints what it had written.
       timeout: 60_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+    }),
+  );
 }
 
 const described = (what: string, run: Finished) =>

@@ -1,25 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { finished, type Finished } from './child-processes';
 import { TEST_SECRETS_KEY } from './secrets-key';
 
 export const CLI = path.resolve(__dirname, '../../dist/src/cli/index.js');
 
 /** Runs the built `omniscrape` CLI to completion (npm test builds it before Jest starts). */
-export function runCli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+export function runCli(args: string[], env: Record<string, string>): Promise<Finished> {
+  return finished(
+    spawn(process.execPath, [CLI, ...args], {
       env: { ...process.env, OMNISCRAPE_LOG_LEVEL: 'warn', OMNISCRAPE_SECRETS_KEY: TEST_SECRETS_KEY, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+    }),
+  );
 }
 
 /** Starts a long-running CLI role (`worker`, `api`, `serve`) in a child process. */
