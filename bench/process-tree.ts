@@ -24,7 +24,7 @@ function statFields(pid: number): string[] | undefined {
 }
 
 /** `pid`'s parent pid, or undefined once it is gone. */
-function parentOf(pid: number): number | undefined {
+export function parentOf(pid: number): number | undefined {
   const fields = statFields(pid);
   return fields && Number(fields[1]);
 }

@@ -38,6 +38,14 @@ function watch(child: ChildProcess, ready: RegExp, what: string): Promise<string
   });
 }
 
+/**
+ * Copies a child's stderr into the bench's. Written chunk by chunk rather than piped: a pipe adds
+ * listeners to process.stderr per child, and the idle scenario runs a dozen children at once.
+ */
+function showErrors(child: ChildProcess): void {
+  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+}
+
 /** Peak RSS in MiB, or 0 once the process is gone. */
 function peakRss(pid: number | undefined): number {
   try {
@@ -72,7 +80,7 @@ export async function startGateway(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stderr.pipe(process.stderr); // warnings and errors of the gateway show in the bench output
+  showErrors(child); // warnings and errors of the gateway show in the bench output
   const ready = watch(child, /"msg":"omniscrape started"()/, 'omniscrape serve');
   // serve logs its start at info; ask /readyz instead when the log level hides it
   const started = await Promise.race([ready, pollReady(`http://127.0.0.1:${port}/readyz`)]);
@@ -110,7 +118,7 @@ export async function startWorker(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stderr.pipe(process.stderr);
+  showErrors(child);
   await watch(child, /"msg":"omniscrape started"()/, 'omniscrape worker');
   return { process: child, baseUrl: '', peakRssMb: () => peakRss(child.pid), stop: () => stopChild(child) };
 }
@@ -127,10 +135,17 @@ async function pollReady(url: string): Promise<string> {
   throw new Error(`${url} never became ready`);
 }
 
-/** The BullMQ + Redis baseline gateway in a child process. */
-export async function startBullmqGateway(redisPort: number, env: Record<string, string>): Promise<Child> {
+/** Where the BullMQ baseline keeps its queue: a Redis server's port, or a Postgres database (BullMQ's own Postgres backend). */
+export type BullmqStore = { redisPort: number } | { postgresUrl: string };
+
+/** The BullMQ baseline gateway in a child process, on Redis or on Postgres. */
+export async function startBullmqGateway(store: BullmqStore, env: Record<string, string>): Promise<Child> {
+  const storeEnv =
+    'redisPort' in store
+      ? { REDIS_PORT: String(store.redisPort) }
+      : { BULLMQ_POSTGRES_URL: store.postgresUrl };
   const child = spawn(process.execPath, [BULLMQ_GATEWAY], {
-    env: { ...process.env, REDIS_PORT: String(redisPort), PORT: '0', ...env },
+    env: { ...process.env, ...storeEnv, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const port = await watch(child, /listening (\d+)/, 'BullMQ gateway');
@@ -143,7 +158,12 @@ export async function startBullmqGateway(redisPort: number, env: Record<string, 
 }
 
 /** Debian's redis-server on a free loopback port, with its data in a temporary folder. */
-export async function startRedis(): Promise<{ port: number; version: string; stop(): Promise<void> }> {
+export async function startRedis(): Promise<{
+  port: number;
+  pid: number;
+  version: string;
+  stop(): Promise<void>;
+}> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-redis-'));
   const child = spawn(
@@ -162,6 +182,7 @@ export async function startRedis(): Promise<{ port: number; version: string; sto
   });
   return {
     port,
+    pid: child.pid!,
     version,
     async stop() {
       await stopChild(child);

@@ -5,7 +5,6 @@
  * gateway's Postgres sessions were doing (pg_stat_activity sampled every 10 ms: statement and wait
  * event), and the statements by total time (pg_stat_statements, planning included). The profile file is kept under bench/results/profiles/ (git-ignored) for Chrome DevTools.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,39 +15,12 @@ import { apiClient, endToEnd, endToEndWithWait, idleLatency, percentile, request
 import { startGateway, startWorker } from './processes';
 import { startBenchTarget } from './target-server';
 import { loadHistory } from './scenarios';
+import { postgresCpu, processCpu } from './cpu-counters';
 
 const scenario = process.argv[2] ?? 'e2e';
 const jobs = Number(process.argv[3] ?? 5_000);
 const BENCH_KEY = 'bench-key-0000000001';
 const log = (line: string) => process.stderr.write(`[profile] ${line}\n`);
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-/** CPU seconds (user + system) of a process, and of its finished children that it waited for. */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // fields[11..14] = utime stime cutime cstime (stat fields 14-17)
-    return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-/** The postmaster and every process it started (backends, walwriter, checkpointer, ...). */
-function postgresPids(postmaster: number): number[] {
-  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)])
-    .toString()
-    .trim()
-    .split(/\s+/)
-    .filter(Boolean)
-    .map(Number);
-  return [postmaster, ...children];
-}
-
-function postgresCpu(postmaster: number, seen: Map<number, number>): void {
-  for (const pid of postgresPids(postmaster)) seen.set(pid, Math.max(seen.get(pid) ?? 0, cpuSeconds(pid)));
-}
-
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -216,12 +188,11 @@ async function main(): Promise<void> {
     }
     const postmaster = Number(fs.readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
     await endToEnd(client, page, 200); // warm-up
-    const pgBefore = new Map<number, number>();
-    postgresCpu(postmaster, pgBefore);
-    const gwBefore = cpuSeconds(gateway.process.pid!);
+    const postgresCpuSeconds = postgresCpu(postmaster);
+    const gatewayCpuSeconds = processCpu(gateway.process.pid!);
+    const pgBefore = postgresCpuSeconds();
+    const gwBefore = gatewayCpuSeconds();
     const selfBefore = process.cpuUsage();
-    const pgAfter = new Map<number, number>();
-    const tick = setInterval(() => postgresCpu(postmaster, pgAfter), 200);
     await statements(postgres.url, 'select pg_stat_statements_reset()');
     const started = performance.now();
     log(`${scenario}, ${jobs} jobs`);
@@ -251,10 +222,8 @@ async function main(): Promise<void> {
                   );
     const [figure, activity] = await sampleActivity(postgres.url, work);
     const wall = (performance.now() - started) / 1000;
-    clearInterval(tick);
-    postgresCpu(postmaster, pgAfter);
-    const pgCpu = [...pgAfter.entries()].reduce((sum, [pid, s]) => sum + s - (pgBefore.get(pid) ?? 0), 0);
-    const gwCpu = cpuSeconds(gateway.process.pid!) - gwBefore;
+    const pgCpu = postgresCpuSeconds() - pgBefore;
+    const gwCpu = gatewayCpuSeconds() - gwBefore;
     const self = process.cpuUsage(selfBefore);
     const benchCpu = (self.user + self.system) / 1e6;
     process.stdout.write(`\n${figure} (${wall.toFixed(1)} s wall, ${os.cpus().length} cores)\n`);

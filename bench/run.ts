@@ -1,7 +1,7 @@
 /**
  * `npm run bench` — the whole benchmark in one run on this machine: an embedded Postgres, a local
- * target server, the gateway, and the BullMQ + Redis baseline side by side. Prints a table and
- * writes bench/results/latest.json. `npm run bench -- --quick` is a smoke run (under a minute).
+ * target server, the gateway, and the BullMQ baselines (on Redis, and on BullMQ's own Postgres backend on the same server) side by side. Prints a table and
+ * writes bench/results/latest.json. `npm run bench -- --quick` is a smoke run (a few minutes; CI runs it).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,8 +22,11 @@ import {
   waitLatency,
 } from './clients';
 import { browserRendering, FULL_SIZES as BROWSER_FULL, QUICK_SIZES as BROWSER_QUICK } from './browser';
-import { startBullmqGateway, startGateway, startRedis, startWorker } from './processes';
+import { startGateway, startRedis, startWorker } from './processes';
 import { noisyNeighbour, scratchDatabase } from './noisy-neighbour';
+import { bullmqBaseline } from './bullmq-baseline';
+import { measureJobCost, postgresCpu, postmasterPid, processCpu } from './cpu-counters';
+import { idleProcesses } from './idle-processes';
 import { loadHistory, pgbossNoopJobsPerSecond, waitForIdle } from './scenarios';
 import { startBenchTarget } from './target-server';
 
@@ -40,10 +43,16 @@ const BATCHES = quick ? 5 : 20;
 const BATCH_SIZE = 1_000;
 const BROWSER_SIZES = quick ? BROWSER_QUICK : BROWSER_FULL;
 const WORKER_CONCURRENCY = '50';
+const IDLE_WORKERS = 8;
+const IDLE_APIS = 4;
+const IDLE_SETTLE_SECONDS = quick ? 5 : 10;
+const IDLE_MEASURE_SECONDS = quick ? 5 : 30;
 const BENCH_KEY = 'bench-key-0000000001';
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const round = (n: number, digits = 0) => Number(n.toFixed(digits));
+/** CPU milliseconds per job are reported to the microsecond. */
+const cpuMs = (n: number) => round(n, 3);
 
 async function runs<T>(what: string, fn: (run: number) => Promise<T>): Promise<T[]> {
   const results: T[] = [];
@@ -66,6 +75,9 @@ async function main(): Promise<void> {
     settings: { max_connections: '300' },
   });
   figures.postgres_version = await serverVersion(postgres.url);
+  // Every Postgres process's CPU (bench/cpu-counters.ts): the figures per job of both stores on this server.
+  const postmaster = await postmasterPid(postgres.url);
+  const pgCpu = postgresCpu(postmaster);
   const target = await startBenchTarget();
   const page2kb = `${target.origin}/2kb`;
   const gatewayEnv = {
@@ -80,6 +92,21 @@ async function main(): Promise<void> {
     OMNISCRAPE_MAX_STREAMS: '10000',
   };
   try {
+    // 0. What idle processes cost the shared Postgres, measured first while the server is quiet.
+    Object.assign(
+      figures,
+      await idleProcesses({
+        databaseUrl: await scratchDatabase(postgres.url, 'omniscrape_idle'),
+        postmaster,
+        env: { OMNISCRAPE_API_KEYS: `bench:${BENCH_KEY}` },
+        workers: IDLE_WORKERS,
+        apis: IDLE_APIS,
+        settleSeconds: IDLE_SETTLE_SECONDS,
+        measureSeconds: IDLE_MEASURE_SECONDS,
+        log,
+      }),
+    );
+
     // 1. The queue's ceiling.
     figures.pgboss_noop_jobs_per_s = round(
       median(await runs('pg-boss no-op jobs', () => pgbossNoopJobsPerSecond(postgres.url, NOOP_JOBS))),
@@ -99,8 +126,17 @@ async function main(): Promise<void> {
     });
     figures.idle_latency_cold_ms = latencyFigures(await idleLatency(client, page2kb, IDLE_SAMPLES));
     figures.idle_latency_ms = latencyFigures(await idleLatency(client, page2kb, IDLE_SAMPLES));
-    const e2e = await runs(`gateway end to end, ${E2E_JOBS} jobs`, () => endToEnd(client, page2kb, E2E_JOBS));
+    // CPU and WAL per job from the counters around each run (bench/cpu-counters.ts).
+    const e2eCost = await runs(`gateway end to end, ${E2E_JOBS} jobs`, () =>
+      measureJobCost({ gateway: processCpu(gateway.process.pid!), pg: pgCpu }, postgres.url, E2E_JOBS, () =>
+        endToEnd(client, page2kb, E2E_JOBS),
+      ),
+    );
+    const e2e = e2eCost.map((r) => r.result);
     figures.e2e_jobs_per_s = round(median(e2e.map((r) => r.jobsPerSecond)));
+    figures.gateway_cpu_ms_per_job = cpuMs(median(e2eCost.map((r) => r.cpuMsPerJob.gateway)));
+    figures.pg_cpu_ms_per_job = cpuMs(median(e2eCost.map((r) => r.cpuMsPerJob.pg)));
+    figures.wal_bytes_per_job = round(median(e2eCost.map((r) => r.walBytesPerJob!)));
     const pollP99 = median(e2e.map((r) => percentile(r.pollLatenciesMs, 99)));
     figures.poll_p99_ms = round(pollP99, 1);
     // Clients that wait (?wait=) rather than re-poll: each held request keeps a connection.
@@ -171,34 +207,48 @@ async function main(): Promise<void> {
     }
 
     // 3. The BullMQ + Redis baseline, same client, same page, same worker concurrency.
+    const baseline = {
+      page: page2kb,
+      apiKey: BENCH_KEY,
+      workerConcurrency: WORKER_CONCURRENCY,
+      jobs: E2E_JOBS,
+      runs: RUNS,
+      loadSeconds: LOAD_SECONDS,
+      log,
+    };
     const redis = await startRedis();
     figures.redis_version = redis.version;
     try {
-      const bullmqE2e: number[] = [];
-      const bullmqSubmits: number[] = [];
-      for (let run = 1; run <= RUNS; run++) {
-        const baseline = await startBullmqGateway(redis.port, { WORKER_CONCURRENCY });
-        const baselineClient = apiClient(baseline.baseUrl, BENCH_KEY);
-        log(`BullMQ end to end, ${E2E_JOBS} jobs (run ${run}/${RUNS})`);
-        await idleLatency(baselineClient, page2kb, 5);
-        bullmqE2e.push((await endToEnd(baselineClient, page2kb, E2E_JOBS)).jobsPerSecond);
-        log(`BullMQ single submits (run ${run}/${RUNS})`);
-        bullmqSubmits.push(
-          await requestsPerSecond(
-            `${baseline.baseUrl}/v1/scrape/async`,
-            { url: page2kb },
-            BENCH_KEY,
-            LOAD_SECONDS,
-          ),
-        );
-        await baselineClient.close();
-        await baseline.stop();
-      }
-      figures.bullmq_e2e_jobs_per_s = round(median(bullmqE2e));
-      figures.bullmq_submit_per_s = round(median(bullmqSubmits));
+      const onRedis = await bullmqBaseline({
+        ...baseline,
+        store: { redisPort: redis.port },
+        storeCpu: processCpu(redis.pid),
+        idleSamples: IDLE_SAMPLES,
+      });
+      figures.bullmq_e2e_jobs_per_s = round(onRedis.e2eJobsPerSecond);
+      figures.bullmq_submit_per_s = round(onRedis.submitPerSecond);
+      figures.bullmq_gateway_cpu_ms_per_job = cpuMs(onRedis.gatewayCpuMsPerJob);
+      figures.redis_cpu_ms_per_job = cpuMs(onRedis.storeCpuMsPerJob);
+      figures.bullmq_idle_latency_ms = latencyFigures(onRedis.idleLatencyMs);
     } finally {
       await redis.stop();
     }
+
+    // 3b. BullMQ on its own Postgres backend, same gateway, on a database of its own on the same server.
+    log('BullMQ on Postgres (createPostgresBackend)');
+    const bullmqDatabase = await scratchDatabase(postgres.url, 'bullmq_pg');
+    const onPostgres = await bullmqBaseline({
+      ...baseline,
+      store: { postgresUrl: bullmqDatabase },
+      storeCpu: pgCpu,
+      walDatabaseUrl: bullmqDatabase,
+      idleSamples: 0,
+    });
+    figures.bullmq_pg_e2e_jobs_per_s = round(onPostgres.e2eJobsPerSecond);
+    figures.bullmq_pg_submit_per_s = round(onPostgres.submitPerSecond);
+    figures.bullmq_pg_cpu_ms_per_job = cpuMs(onPostgres.storeCpuMsPerJob);
+    figures.bullmq_pg_gateway_cpu_ms_per_job = cpuMs(onPostgres.gatewayCpuMsPerJob);
+    figures.bullmq_pg_wal_bytes_per_job = round(onPostgres.walBytesPerJob!);
 
     // 7. Cost growth: a big history and another tenant's backlog.
     await waitForIdle(postgres.url);
@@ -289,6 +339,7 @@ async function main(): Promise<void> {
       browser_jobs: BROWSER_SIZES.jobs,
       browser_concurrency: figures.browser_concurrency,
       auto_static_samples: BROWSER_SIZES.overheadSamples,
+      idle_processes: { workers: IDLE_WORKERS, apis: IDLE_APIS, measure_seconds: IDLE_MEASURE_SECONDS },
     },
     ...figures,
     ratios: {
@@ -302,6 +353,33 @@ async function main(): Promise<void> {
       e2e_debian_pg_vs_embedded: round((figures.e2e_jobs_per_s_debian_pg as number) / e2e, 2),
       e2e_loaded_vs_unloaded: round((figures.e2e_jobs_per_s_loaded as number) / e2e, 2),
       noisy_neighbour_read_vs_unloaded: figures.noisy_neighbour_read_ratio,
+      total_cpu_vs_bullmq: round(
+        ((figures.gateway_cpu_ms_per_job as number) + (figures.pg_cpu_ms_per_job as number)) /
+          ((figures.bullmq_gateway_cpu_ms_per_job as number) + (figures.redis_cpu_ms_per_job as number)),
+        2,
+      ),
+      gateway_cpu_vs_bullmq: round(
+        (figures.gateway_cpu_ms_per_job as number) / (figures.bullmq_gateway_cpu_ms_per_job as number),
+        2,
+      ),
+      e2e_vs_bullmq_pg: round(e2e / (figures.bullmq_pg_e2e_jobs_per_s as number), 2),
+      submit_vs_bullmq_pg: round(
+        (figures.submit_per_s as number) / (figures.bullmq_pg_submit_per_s as number),
+        2,
+      ),
+      pg_cpu_vs_bullmq_pg: round(
+        (figures.pg_cpu_ms_per_job as number) / (figures.bullmq_pg_cpu_ms_per_job as number),
+        2,
+      ),
+      wal_vs_bullmq_pg: round(
+        (figures.wal_bytes_per_job as number) / (figures.bullmq_pg_wal_bytes_per_job as number),
+        2,
+      ),
+      idle_p50_vs_bullmq: round(
+        (figures.idle_latency_ms as { p50: number }).p50 /
+          (figures.bullmq_idle_latency_ms as { p50: number }).p50,
+        2,
+      ),
       poll_p99_loaded_vs_unloaded: round(
         (figures.poll_p99_ms_loaded as number) / (figures.poll_p99_ms as number),
         2,
@@ -376,6 +454,42 @@ function printTable(result: any): void {
     ],
     ['bullmq_submit_per_s', String(result.bullmq_submit_per_s), 'same load on the BullMQ baseline'],
     [
+      'gateway_cpu_ms_per_job',
+      String(result.gateway_cpu_ms_per_job),
+      `omniscrape serve during e2e; target ≤ 1.2 × bullmq_gateway (ratio ${result.ratios.gateway_cpu_vs_bullmq})`,
+    ],
+    [
+      'pg_cpu_ms_per_job',
+      String(result.pg_cpu_ms_per_job),
+      `every Postgres process during e2e; target ≤ 0.15, ≤ 0.25 × bullmq_pg (ratio ${result.ratios.pg_cpu_vs_bullmq_pg})`,
+    ],
+    [
+      'bullmq_gateway_cpu_ms_per_job',
+      String(result.bullmq_gateway_cpu_ms_per_job),
+      `the BullMQ gateway during its e2e; target gateway + pg ≤ this + redis (ratio ${result.ratios.total_cpu_vs_bullmq})`,
+    ],
+    ['redis_cpu_ms_per_job', String(result.redis_cpu_ms_per_job), 'redis-server during the BullMQ e2e'],
+    [
+      'wal_bytes_per_job',
+      String(result.wal_bytes_per_job),
+      `WAL written during e2e; stated, lower than before (BullMQ on Postgres ${result.bullmq_pg_wal_bytes_per_job}, ratio ${result.ratios.wal_vs_bullmq_pg})`,
+    ],
+    [
+      'bullmq_pg_e2e_jobs_per_s',
+      String(result.bullmq_pg_e2e_jobs_per_s),
+      `BullMQ ${result.versions.bullmq}'s Postgres backend, same gateway and server; target e2e ≥ 2.0 × this (ratio ${result.ratios.e2e_vs_bullmq_pg})`,
+    ],
+    [
+      'bullmq_pg_submit_per_s',
+      String(result.bullmq_pg_submit_per_s),
+      `same load on BullMQ's Postgres backend (submit ratio ${result.ratios.submit_vs_bullmq_pg})`,
+    ],
+    [
+      'bullmq_pg_cpu_ms_per_job',
+      String(result.bullmq_pg_cpu_ms_per_job),
+      `every Postgres process during its e2e (its gateway ${result.bullmq_pg_gateway_cpu_ms_per_job}); target pg_cpu ≤ 0.25 × this`,
+    ],
+    [
       'batch_submit_jobs_per_s',
       String(result.batch_submit_jobs_per_s),
       `POST /v1/scrape/batch, batches of ${BATCH_SIZE}; target ≥ 20,000`,
@@ -384,6 +498,11 @@ function printTable(result: any): void {
       'idle_latency_ms',
       `${result.idle_latency_ms.p50} / ${result.idle_latency_ms.p95} / ${result.idle_latency_ms.p99}`,
       'p50 / p95 / p99; target p50 ≤ 5, p99 ≤ 25',
+    ],
+    [
+      'bullmq_idle_latency_ms',
+      `${result.bullmq_idle_latency_ms.p50} / ${result.bullmq_idle_latency_ms.p95} / ${result.bullmq_idle_latency_ms.p99}`,
+      `the BullMQ baseline, same client; target idle p50 ≤ this p50 + 2 (ratio ${result.ratios.idle_p50_vs_bullmq})`,
     ],
     [
       'idle_latency_cold_ms',
@@ -406,6 +525,11 @@ function printTable(result: any): void {
       'poll_p99_ms_loaded',
       String(result.poll_p99_ms_loaded),
       `target ≤ 2 × unloaded (ratio ${result.ratios.poll_p99_loaded_vs_unloaded})`,
+    ],
+    [
+      'idle_pg_cpu_pct',
+      String(result.idle_pg_cpu_pct),
+      `Postgres CPU, % of one core, ${result.settings.idle_processes.workers} idle workers + ${result.settings.idle_processes.apis} idle APIs; target < 2 (none running: ${result.idle_pg_cpu_pct_none})`,
     ],
     [
       'noisy_neighbour_read_p50_ms',

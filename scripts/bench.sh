@@ -16,17 +16,15 @@ case "${1:-}" in
   --batch-validation) shift; exec node dist/bench/batch-validation.js "$@" ;;
   --browser) shift; exec node dist/bench/browser.js "$@" ;;
 esac
+# The BullMQ baseline runs on Debian's redis-server: installed here when missing (apt-get update first
+# on a fresh machine). Debian starts a system instance on install; the benchmark runs its own on a
+# free port, so that one is stopped again.
 if ! command -v redis-server >/dev/null 2>&1; then
-  echo "[bench] installing Debian's redis-server for the BullMQ baseline" >&2
-  if [ "$(id -u)" = "0" ]; then
-    (apt-get install -y redis-server >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y redis-server >/dev/null))
-    # Debian starts a system instance on install; the benchmark runs its own on a free port.
-    (systemctl stop redis-server || service redis-server stop || true) >/dev/null 2>&1
-  else
-    echo "[bench] redis-server is missing: apt-get install redis-server" >&2
-    exit 1
-  fi
+  sh "$(dirname "$0")/debian-package.sh" redis-server /usr/bin/redis-server
+  (systemctl stop redis-server || service redis-server stop || true) >/dev/null 2>&1
 fi
+# The rendering scenario drives Debian's chromium (scripts/chromium.sh installs it when missing).
+sh "$(dirname "$0")/chromium.sh"
 # The stock-Postgres scenario (e2e_jobs_per_s_debian_pg) runs on Debian's packaged Postgres.
 sh "$(dirname "$0")/packaged-postgres.sh"
 exec node dist/bench/run.js "$@"
