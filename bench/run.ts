@@ -1,7 +1,8 @@
 /**
  * `npm run bench` — the whole benchmark in one run on this machine: an embedded Postgres, a local
- * target server, the gateway, and the BullMQ baselines (on Redis, and on BullMQ's own Postgres backend on the same server) side by side. Prints a table and
- * writes bench/results/latest.json. `npm run bench -- --quick` is a smoke run (a few minutes; CI runs it).
+ * target server, the gateway, and the BullMQ baselines (on Redis, and on BullMQ's own Postgres
+ * backend on the same server) side by side. Prints a table and writes bench/results/latest.json.
+ * `npm run bench -- --quick` is a smoke run (a few minutes; CI runs it).
  */
 import fs from 'node:fs';
 import os from 'node:os';
