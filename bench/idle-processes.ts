@@ -46,10 +46,15 @@ export async function idleProcesses(options: IdleProcessesOptions): Promise<Idle
     log(
       `starting ${options.apis} idle omniscrape api and ${options.workers} idle omniscrape worker processes`,
     );
+    // One after another: each `api` start migrates the database first (as a deploy would).
     for (let i = 0; i < options.apis; i++)
       children.push(await startGateway(options.databaseUrl, options.env, [], 'api'));
-    for (let i = 0; i < options.workers; i++)
-      children.push(await startWorker(options.databaseUrl, options.env));
+    const workers = await Promise.allSettled(
+      Array.from({ length: options.workers }, () => startWorker(options.databaseUrl, options.env)),
+    );
+    for (const worker of workers) if (worker.status === 'fulfilled') children.push(worker.value);
+    const failed = workers.find((worker) => worker.status === 'rejected');
+    if (failed) throw failed.reason;
     await sleep(options.settleSeconds);
     log(`Postgres CPU with them idle (${measureSeconds} s)`);
     const idle = await postgresCpuPercent(postmaster, measureSeconds);
