@@ -194,6 +194,7 @@ async function main(): Promise<void> {
     const gwBefore = gatewayCpuSeconds();
     const selfBefore = process.cpuUsage();
     await statements(postgres.url, 'select pg_stat_statements_reset()');
+    const [{ lsn: walBefore }] = await statements(postgres.url, 'select pg_current_wal_lsn() as lsn');
     const started = performance.now();
     log(`${scenario}, ${jobs} jobs`);
     const work =
@@ -224,11 +225,18 @@ async function main(): Promise<void> {
     const wall = (performance.now() - started) / 1000;
     const pgCpu = postgresCpuSeconds() - pgBefore;
     const gwCpu = gatewayCpuSeconds() - gwBefore;
+    const [{ bytes: walBytes }] = await statements(
+      postgres.url,
+      `select pg_wal_lsn_diff(pg_current_wal_lsn(), '${walBefore}')::bigint as bytes`,
+    );
     const self = process.cpuUsage(selfBefore);
     const benchCpu = (self.user + self.system) / 1e6;
     process.stdout.write(`\n${figure} (${wall.toFixed(1)} s wall, ${os.cpus().length} cores)\n`);
     process.stdout.write(
       `CPU seconds: gateway ${gwCpu.toFixed(1)}, postgres ${pgCpu.toFixed(1)}, load generator + target ${benchCpu.toFixed(1)}, idle ${(wall * os.cpus().length - gwCpu - pgCpu - benchCpu).toFixed(1)}\n`,
+    );
+    process.stdout.write(
+      `per job: gateway_cpu_ms ${((gwCpu * 1000) / jobs).toFixed(3)}, pg_cpu_ms ${((pgCpu * 1000) / jobs).toFixed(3)}, wal_bytes ${Math.round(Number(walBytes) / jobs)}\n`,
     );
     const samples = [...activity.values()].reduce((a, b) => a + b, 0);
     process.stdout.write(`\npostgres sessions, sampled every 10 ms (${samples} active samples):\n`);
@@ -237,16 +245,16 @@ async function main(): Promise<void> {
     const top = await statements(
       postgres.url,
       `select calls, round(total_exec_time)::int as exec_ms, round(total_plan_time)::int as plan_ms, round((total_exec_time / greatest(calls, 1))::numeric, 3) as mean_ms,
-              rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 80) as query
+              rows, round(wal_bytes / ${jobs}) as wal_per_job, left(regexp_replace(query, '\\s+', ' ', 'g'), 80) as query
          from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
-        order by total_exec_time + total_plan_time desc limit 15`,
+        order by total_exec_time + total_plan_time desc limit 25`,
     );
     process.stdout.write(
-      `\nstatements by time (pg_stat_statements): calls, exec ms, plan ms, mean exec ms, rows\n`,
+      `\nstatements by time (pg_stat_statements): calls, exec ms, plan ms, mean exec ms, rows, WAL bytes per job\n`,
     );
     for (const r of top)
       process.stdout.write(
-        `  ${String(r.calls).padStart(7)} ${String(r.exec_ms).padStart(6)} ${String(r.plan_ms).padStart(6)} ${String(r.mean_ms).padStart(8)} ${String(r.rows).padStart(8)}  ${r.query}\n`,
+        `  ${String(r.calls).padStart(7)} ${String(r.exec_ms).padStart(6)} ${String(r.plan_ms).padStart(6)} ${String(r.mean_ms).padStart(8)} ${String(r.rows).padStart(8)} ${String(r.wal_per_job).padStart(6)}  ${r.query}\n`,
       );
   } finally {
     await client.close();
