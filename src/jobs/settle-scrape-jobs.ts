@@ -11,7 +11,7 @@ import { deliveryJobs } from './webhook-trigger';
 /** Most jobs settled by one transaction. */
 const MAX_SETTLE_BATCH = 200;
 
-/** One claimed job's end: its history outcome (and result), and its pg-boss attempt to complete. */
+/** One claimed job's end: its history outcome (and result), and its pg-boss attempt to remove. */
 export interface Settlement {
   attempt: JobAttempt;
   apiKeyId: string;
@@ -27,8 +27,8 @@ export type ScrapeSettler = GroupCommit<Settlement, boolean>;
 
 /**
  * Settles finished jobs by group commit (see GroupCommit): the history outcomes, the results and
- * the pg-boss completions of a whole batch in one transaction, so a job's outcome and its
- * completion in the queue commit together. Successful scrapes are counted against their keys'
+ * the removal of the pg-boss attempts of a whole batch in one transaction, so a job's outcome and
+ * its leaving the queue commit together. Successful scrapes are counted against their keys'
  * quotas right after, in one statement per batch. A batch that fails on what one job holds is
  * settled again job by job, so one bad result cannot have every other job of its batch retried.
  */
@@ -46,10 +46,12 @@ export function scrapeSettler(ctx: ServiceContext): ScrapeSettler {
           .filter((s) => s.webhook && finished(s))
           .map((s) => ({ jobId: s.finish.id, apiKeyId: s.apiKeyId }));
         if (ended.length > 0) await ctx.boss.insert(WEBHOOK_QUEUE, deliveryJobs(ended), { db: bossDb });
-        await ctx.boss.complete(
+        // The attempt leaves the queue here rather than completing: the history row holds its
+        // outcome, and a completed row would cost a second row version now and a delete later.
+        // Fenced like `complete` (the attempt, while active): a newer attempt stays queued.
+        await ctx.boss.deleteJob(
           SCRAPE_QUEUE,
           batch.map((s) => s.attempt),
-          null,
           { db: bossDb },
         );
       });
