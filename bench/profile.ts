@@ -153,6 +153,7 @@ async function main(): Promise<void> {
     onLog: (line) => pgLog.write(`${line}\n`),
   });
   await statements(postgres.url, 'create extension if not exists pg_stat_statements');
+  await statements(postgres.url, 'create extension if not exists pg_walinspect');
   const target = await startBenchTarget();
   const page = `${target.origin}/2kb`;
   const gatewayEnv = {
@@ -225,9 +226,9 @@ async function main(): Promise<void> {
     const wall = (performance.now() - started) / 1000;
     const pgCpu = postgresCpuSeconds() - pgBefore;
     const gwCpu = gatewayCpuSeconds() - gwBefore;
-    const [{ bytes: walBytes }] = await statements(
+    const [{ bytes: walBytes, lsn: walAfter }] = await statements(
       postgres.url,
-      `select pg_wal_lsn_diff(pg_current_wal_lsn(), '${walBefore}')::bigint as bytes`,
+      `select pg_wal_lsn_diff(pg_current_wal_lsn(), '${walBefore}')::bigint as bytes, pg_current_wal_lsn() as lsn`,
     );
     const self = process.cpuUsage(selfBefore);
     const benchCpu = (self.user + self.system) / 1e6;
@@ -255,6 +256,21 @@ async function main(): Promise<void> {
     for (const r of top)
       process.stdout.write(
         `  ${String(r.calls).padStart(7)} ${String(r.exec_ms).padStart(6)} ${String(r.plan_ms).padStart(6)} ${String(r.mean_ms).padStart(8)} ${String(r.rows).padStart(8)} ${String(r.wal_per_job).padStart(6)}  ${r.query}\n`,
+      );
+    // What the WAL of the scenario is made of: records and full-page images by kind (pg_walinspect).
+    const wal = await statements(
+      postgres.url,
+      `select resource_manager || '/' || record_type as kind, count, round(record_size::numeric / ${jobs}) as record_per_job,
+              round(fpi_size::numeric / ${jobs}) as fpi_per_job, round(combined_size::numeric / ${jobs}) as per_job
+         from pg_get_wal_stats('${walBefore}', '${walAfter}', true) where count > 0
+        order by combined_size desc limit 15`,
+    );
+    process.stdout.write(
+      `\nWAL by record kind (pg_walinspect): records, record bytes per job, page images per job, total per job\n`,
+    );
+    for (const r of wal)
+      process.stdout.write(
+        `  ${String(r.count).padStart(8)} ${String(r.record_per_job).padStart(6)} ${String(r.fpi_per_job).padStart(6)} ${String(r.per_job).padStart(6)}  ${r.kind}\n`,
       );
   } finally {
     await client.close();
