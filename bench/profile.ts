@@ -260,7 +260,7 @@ async function main(): Promise<void> {
     // What the WAL of the scenario is made of: records and full-page images by kind (pg_walinspect).
     const wal = await statements(
       postgres.url,
-      `select resource_manager || '/' || record_type as kind, count, round(record_size::numeric / ${jobs}) as record_per_job,
+      `select "resource_manager/record_type" as kind, count, round(record_size::numeric / ${jobs}) as record_per_job,
               round(fpi_size::numeric / ${jobs}) as fpi_per_job, round(combined_size::numeric / ${jobs}) as per_job
          from pg_get_wal_stats('${walBefore}', '${walAfter}', true) where count > 0
         order by combined_size desc limit 15`,
