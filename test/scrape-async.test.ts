@@ -31,6 +31,19 @@ describe('POST /v1/scrape/async and GET /v1/jobs/{job_id}', () => {
     expect(res.headers.get('location')).toBe(`/v1/jobs/${res.body.job_id}`);
   });
 
+  test('an ended job leaves no row in the pg-boss queue: its history row alone keeps the outcome', async () => {
+    const submitted = await env.service.call('POST', '/v1/scrape/async', {
+      url: `${env.target.origin}/page`,
+    });
+    const job = await waitForJob(env.service, submitted.body.job_id);
+    expect(job.status).toBe('completed');
+    // The outcome and the queue row's removal commit together, so the row is gone as the job reads ended.
+    expect(
+      await env.service.query(`select state from pgboss.job where name = 'scrape' and id = $1`, [job.job_id]),
+    ).toEqual([]);
+    expect(await historyRow(job.job_id)).toMatchObject({ status: 'completed', finished: true });
+  });
+
   test('a completed job answers exactly what the sync call answers, with ISO-8601 UTC timestamps', async () => {
     const request = { url: `${env.target.origin}/page`, format: 'markdown' };
     const submitted = await env.service.call('POST', '/v1/scrape/async', request);
