@@ -4,7 +4,8 @@
 # --profile bench/profile.ts, with --history bench/history-writes.ts, with --waiters
 # bench/waiters.ts, with --noisy-neighbour bench/noisy-neighbour.ts, with --batch-validation
 # bench/batch-validation.ts, or with --browser bench/browser.ts (none of them needs Redis; --browser
-# needs Debian's chromium, scripts/chromium.sh).
+# needs Debian's chromium, scripts/chromium.sh), or with --slow bench/slow-targets.ts (needs
+# redis-server, and `ulimit -n` above twice its concurrency).
 set -eu
 npx tsc -p tsconfig.bench.json
 case "${1:-}" in
@@ -15,6 +16,7 @@ case "${1:-}" in
   --noisy-neighbour) shift; exec node dist/bench/noisy-neighbour.js "$@" ;;
   --batch-validation) shift; exec node dist/bench/batch-validation.js "$@" ;;
   --browser) shift; exec node dist/bench/browser.js "$@" ;;
+  --slow) shift; exec node dist/bench/slow-targets.js "$@" ;;
 esac
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "[bench] installing Debian's redis-server for the BullMQ baseline" >&2
