@@ -93,7 +93,10 @@ export interface SlowTargetsSetup {
 }
 
 /** The scenario on `databaseUrl` (a database of its own: it leaves its jobs behind). */
-export async function slowTargets(setup: SlowTargetsSetup, sizes: SlowSizes = FULL_SIZES): Promise<SlowFigures> {
+export async function slowTargets(
+  setup: SlowTargetsSetup,
+  sizes: SlowSizes = FULL_SIZES,
+): Promise<SlowFigures> {
   const slowUrl = `${setup.target.origin}/2kb?delay=${DELAY_MS}&jitter=${JITTER}`;
   const ours = await omniscrapeSide(setup, sizes, slowUrl);
   const ideal = sizes.concurrency / (DELAY_MS / 1000);
@@ -260,7 +263,11 @@ async function bullmqSide(
   target: SlowTargetsSetup['target'],
   sizes: SlowSizes,
   slowUrl: string,
-): Promise<{ bullmq_slow_jobs_per_s: number; bullmq_slow_worker_rss_mb: number; bullmq_slow_peak_in_flight: number }> {
+): Promise<{
+  bullmq_slow_jobs_per_s: number;
+  bullmq_slow_worker_rss_mb: number;
+  bullmq_slow_peak_in_flight: number;
+}> {
   const gateway = await startBullmqGateway(redisPort, { WORKER_CONCURRENCY: String(sizes.concurrency) });
   const queue = new Queue('scrape', { connection: { host: '127.0.0.1', port: redisPort } });
   try {
@@ -323,7 +330,9 @@ async function main(): Promise<void> {
     port: await freePort(),
     persistent: false,
   });
-  const postmasterPid = Number(fs.readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const postmasterPid = Number(
+    fs.readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0],
+  );
   const redis = await startRedis();
   const target = await startBenchTarget();
   try {

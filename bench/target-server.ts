@@ -93,8 +93,7 @@ export async function startBenchTarget(): Promise<BenchTarget> {
         delayed.now--;
         send();
       }, delay);
-    }
-    else send();
+    } else send();
   });
   server.keepAliveTimeout = 60_000;
   // A long accept queue (the kernel caps it at net.core.somaxconn): thousands of scrapes connect
