@@ -36,7 +36,7 @@ export interface RunOptions {
 export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): Promise<void> {
   const cfg = config();
   const logger = createLogger(cfg);
-  if (roles.worker) boundWorkerHeapGrowth();
+  if (roles.worker) boundWorkerHeapGrowth(cfg.workerConcurrency);
   let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
   let madeLocalKey = false;
   let heldSignal: NodeJS.Signals | undefined;
