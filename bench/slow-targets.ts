@@ -76,6 +76,8 @@ export interface SlowFigures {
   bullmq_slow_jobs_per_s?: number;
   bullmq_slow_worker_rss_mb?: number;
   bullmq_slow_peak_in_flight?: number;
+  /** The baseline gateway process's CPU time per job (its worker; Redis not counted). */
+  bullmq_slow_worker_cpu_ms_per_job?: number;
   slow_vs_bullmq?: number;
 }
 
@@ -267,6 +269,7 @@ async function bullmqSide(
   bullmq_slow_jobs_per_s: number;
   bullmq_slow_worker_rss_mb: number;
   bullmq_slow_peak_in_flight: number;
+  bullmq_slow_worker_cpu_ms_per_job: number;
 }> {
   const gateway = await startBullmqGateway(redisPort, { WORKER_CONCURRENCY: String(sizes.concurrency) });
   const queue = new Queue('scrape', { connection: { host: '127.0.0.1', port: redisPort } });
@@ -296,9 +299,11 @@ async function bullmqSide(
     await waitFor(WARMUP_JOBS, 200);
     log(`baseline: ${sizes.jobs} jobs, BullMQ worker concurrency ${sizes.concurrency}`);
     target.delayed.resetPeak();
+    const cpuBefore = processCpuSeconds(gateway.process.pid!);
     const started = Date.now();
     await add(slowUrl, sizes.jobs);
     const counts = await waitFor(WARMUP_JOBS + sizes.jobs, POLL_EVERY_MS);
+    const cpuSeconds = processCpuSeconds(gateway.process.pid!) - cpuBefore;
     if ((counts.failed ?? 0) > 0) throw new Error(`baseline: ${counts.failed} jobs failed`);
     // The completed set is scored by each job's finishedOn: its last member is the last to end.
     const redis = new Redis({ host: '127.0.0.1', port: redisPort });
@@ -309,6 +314,7 @@ async function bullmqSide(
       bullmq_slow_jobs_per_s: round(sizes.jobs / ((Number(score) - started) / 1000)),
       bullmq_slow_worker_rss_mb: round(gateway.peakRssMb(), 0),
       bullmq_slow_peak_in_flight: target.delayed.peak,
+      bullmq_slow_worker_cpu_ms_per_job: round((cpuSeconds * 1000) / sizes.jobs, 3),
     };
   } finally {
     await queue.close();
