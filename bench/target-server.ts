@@ -47,11 +47,26 @@ const PAGES: Record<string, Buffer> = {
 
 export interface BenchTarget {
   origin: string;
+  /** Answers held by `?delay=` right now, and the most held at once since the last `resetPeak()`. */
+  delayed: { now: number; peak: number; resetPeak(): void };
   close(): Promise<void>;
 }
 
-/** Serves the pages on 127.0.0.1; `?delay=ms` holds the answer (to keep fetches in flight). */
+/** `ms` moved by up to ± `fraction` of itself, uniformly (0: `ms` as it is). */
+function jittered(ms: number, fraction: number): number {
+  return ms * (1 + fraction * (2 * Math.random() - 1));
+}
+
+/**
+ * Serves the pages on 127.0.0.1; `?delay=ms` holds the answer (to keep fetches in flight), and
+ * `&jitter=0.2` varies each delay by up to ± 20 % of it. Any number of connections is kept open.
+ */
 export async function startBenchTarget(): Promise<BenchTarget> {
+  const delayed = {
+    now: 0,
+    peak: 0,
+    resetPeak: () => void (delayed.peak = delayed.now),
+  };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const body = PAGES[url.pathname];
@@ -68,15 +83,26 @@ export async function startBenchTarget(): Promise<BenchTarget> {
           'content-length': body.length,
         })
         .end(body);
-    const delay = Number(url.searchParams.get('delay') ?? 0);
-    if (delay > 0) setTimeout(send, delay);
-    else send();
+    const delay = jittered(
+      Number(url.searchParams.get('delay') ?? 0),
+      Number(url.searchParams.get('jitter') ?? 0),
+    );
+    if (delay > 0) {
+      delayed.peak = Math.max(delayed.peak, ++delayed.now);
+      setTimeout(() => {
+        delayed.now--;
+        send();
+      }, delay);
+    } else send();
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // A long accept queue (the kernel caps it at net.core.somaxconn): thousands of scrapes connect
+  // at once, and a connection the queue drops is retried only a second later.
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 8192 }, resolve));
   const { port } = server.address() as AddressInfo;
   return {
     origin: `http://127.0.0.1:${port}`,
+    delayed,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

@@ -4,7 +4,8 @@
 # --profile bench/profile.ts, with --history bench/history-writes.ts, with --waiters
 # bench/waiters.ts, with --noisy-neighbour bench/noisy-neighbour.ts, with --batch-validation
 # bench/batch-validation.ts, or with --browser bench/browser.ts (none of them needs Redis; --browser
-# needs Debian's chromium, scripts/chromium.sh).
+# needs Debian's chromium, scripts/chromium.sh), or with --slow bench/slow-targets.ts (needs
+# redis-server, and `ulimit -n` above twice its concurrency).
 set -eu
 npx tsc -p tsconfig.bench.json
 case "${1:-}" in
@@ -15,6 +16,7 @@ case "${1:-}" in
   --noisy-neighbour) shift; exec node dist/bench/noisy-neighbour.js "$@" ;;
   --batch-validation) shift; exec node dist/bench/batch-validation.js "$@" ;;
   --browser) shift; exec node dist/bench/browser.js "$@" ;;
+  --slow) shift; exec node dist/bench/slow-targets.js "$@" ;;
 esac
 # The BullMQ baseline runs on Debian's redis-server: installed here when missing (apt-get update first
 # on a fresh machine). Debian starts a system instance on install; the benchmark runs its own on a

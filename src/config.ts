@@ -103,6 +103,11 @@ const tunable = <S extends z.ZodType>(schema: S) => ({ env: undefined, schema })
 
 /** Most connections one pool opens (docs/production-postgres.md, Connection budget, adds them up per role). */
 const poolSize = z.coerce.number().int().min(1).max(1000);
+/**
+ * The most scrapes one worker process may run at once: each needs a socket (a file descriptor, so
+ * `ulimit -n` must be above it) and tens of KB of memory while it waits (docs/performance.md).
+ */
+export const MAX_WORKER_CONCURRENCY = 10_000;
 
 const settings = {
   /** API port. */
@@ -197,10 +202,14 @@ const settings = {
       .min(1024)
       .default(10 * 1024 * 1024),
   ),
-  /** Scrapes one worker process runs at once. */
+  /**
+   * Scrapes one worker process runs at once. A scrape waiting on its target holds a socket and a
+   * few KB of records (its claim, its request, its timers), not a pool connection: claims,
+   * heartbeats and settles are batched, and page bodies share OMNISCRAPE_WORKER_BODY_BUDGET_MB.
+   */
   workerConcurrency: fromEnv(
     'OMNISCRAPE_WORKER_CONCURRENCY',
-    z.coerce.number().int().min(1).max(1000).default(20),
+    z.coerce.number().int().min(1).max(MAX_WORKER_CONCURRENCY).default(20),
   ),
   /** Bytes of page bodies one worker process holds at once (MemoryBudget); the variable is in MiB. */
   workerBodyBudgetBytes: fromEnv(

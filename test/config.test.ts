@@ -131,6 +131,14 @@ describe('settings', () => {
     );
   });
 
+  test('a worker may run up to 10,000 scrapes at once, and no more', () => {
+    expect(loadConfig({ OMNISCRAPE_WORKER_CONCURRENCY: '5000' }).workerConcurrency).toBe(5000);
+    expect(loadConfig({ OMNISCRAPE_WORKER_CONCURRENCY: '10000' }).workerConcurrency).toBe(10_000);
+    expect(() => loadConfig({ OMNISCRAPE_WORKER_CONCURRENCY: '10001' })).toThrow(
+      /invalid settings:\n {2}OMNISCRAPE_WORKER_CONCURRENCY: /,
+    );
+  });
+
   test('tuning no variable reaches is set through the second argument, and checked too', () => {
     expect(loadConfig({}, { maintenancePollSeconds: 1 }).maintenancePollSeconds).toBe(1);
     expect(() => loadConfig({}, { maintenancePollSeconds: 0.1 })).toThrow(

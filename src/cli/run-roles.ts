@@ -16,6 +16,7 @@ import {
 } from './local-mode';
 import { localSecretsKey } from './local-secrets-key';
 import { assertCanListen } from './startup-errors';
+import { boundWorkerHeapGrowth } from './worker-heap';
 
 export interface RunOptions {
   /**
@@ -35,6 +36,7 @@ export interface RunOptions {
 export async function runRoles(roles: ServiceRoles, options: RunOptions = {}): Promise<void> {
   const cfg = config();
   const logger = createLogger(cfg);
+  if (roles.worker) boundWorkerHeapGrowth(cfg.workerConcurrency);
   let embedded: Awaited<ReturnType<typeof startLocalPostgres>> | undefined;
   let madeLocalKey = false;
   let heldSignal: NodeJS.Signals | undefined;
