@@ -128,8 +128,12 @@ async function pollReady(url: string): Promise<string> {
 }
 
 /** The BullMQ + Redis baseline gateway in a child process. */
-export async function startBullmqGateway(redisPort: number, env: Record<string, string>): Promise<Child> {
-  const child = spawn(process.execPath, [BULLMQ_GATEWAY], {
+export async function startBullmqGateway(
+  redisPort: number,
+  env: Record<string, string>,
+  nodeFlags: string[] = [],
+): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeFlags, BULLMQ_GATEWAY], {
     env: { ...process.env, REDIS_PORT: String(redisPort), PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -143,7 +147,13 @@ export async function startBullmqGateway(redisPort: number, env: Record<string, 
 }
 
 /** Debian's redis-server on a free loopback port, with its data in a temporary folder. */
-export async function startRedis(): Promise<{ port: number; version: string; stop(): Promise<void> }> {
+export async function startRedis(): Promise<{
+  port: number;
+  version: string;
+  /** redis-server's process id, for its CPU counters. */
+  pid: number;
+  stop(): Promise<void>;
+}> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-redis-'));
   const child = spawn(
@@ -163,6 +173,7 @@ export async function startRedis(): Promise<{ port: number; version: string; sto
   return {
     port,
     version,
+    pid: child.pid!,
     async stop() {
       await stopChild(child);
       fs.rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,11 @@
 /**
- * `npm run bench:profile -- [e2e|e2e-wait|loaded|submit|sync|idle|rss] [jobs]` — where the time goes in one benchmark
+ * `npm run bench:profile -- [e2e|e2e-wait|loaded|submit|sync|idle|rss|bullmq-e2e] [jobs]` — where the time goes in one benchmark
  * scenario: CPU seconds spent by the gateway, by Postgres (all its processes) and by the load
  * generator, the gateway's hottest functions from a V8 CPU profile (`--cpu-prof`), and what the
  * gateway's Postgres sessions were doing (pg_stat_activity sampled every 10 ms: statement and wait
  * event), and the statements by total time (pg_stat_statements, planning included). The profile file is kept under bench/results/profiles/ (git-ignored) for Chrome DevTools.
+ * `bullmq-e2e` profiles the baseline instead (bench/bullmq-gateway.ts on redis-server), for the same
+ * figures per job side by side.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,7 +15,8 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/postgres-server/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
 import { apiClient, endToEnd, endToEndWithWait, idleLatency, percentile, requestsPerSecond } from './clients';
-import { startGateway, startWorker } from './processes';
+import { processCpuSeconds } from './process-tree';
+import { startBullmqGateway, startGateway, startRedis, startWorker } from './processes';
 import { startBenchTarget } from './target-server';
 import { loadHistory } from './scenarios';
 
@@ -150,11 +153,76 @@ async function statements(databaseUrl: string, text: string): Promise<any[]> {
   }
 }
 
+/** A process's own CPU seconds, user and system (system: mostly its socket calls). */
+function cpuSplit(pid: number): { user: number; system: number } {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };
+  } catch {
+    return { user: 0, system: 0 };
+  }
+}
+
+/** The newest CPU profile written to `profiles`, summarised. */
+function summariseNewestProfile(profiles: string): void {
+  const newest = fs
+    .readdirSync(profiles)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(profiles, f))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  if (newest) {
+    summariseProfile(newest);
+    log(`profile: ${path.relative(process.cwd(), newest)}`);
+  }
+}
+
+/** The BullMQ-on-Redis baseline gateway, the same e2e clients: its CPU per job, and its profile. */
+async function profileBullmq(profiles: string, nodeFlags: string[]): Promise<void> {
+  const redis = await startRedis();
+  const target = await startBenchTarget();
+  const page = `${target.origin}/2kb`;
+  const gateway = await startBullmqGateway(redis.port, { WORKER_CONCURRENCY: '50' }, nodeFlags);
+  const client = apiClient(gateway.baseUrl, BENCH_KEY);
+  try {
+    await endToEnd(client, page, 200); // warm-up
+    const gwBefore = cpuSplit(gateway.process.pid!);
+    const redisBefore = processCpuSeconds(redis.pid);
+    const started = performance.now();
+    log(`bullmq-e2e, ${jobs} jobs`);
+    const r = await endToEnd(client, page, jobs);
+    const wall = (performance.now() - started) / 1000;
+    const gw = cpuSplit(gateway.process.pid!);
+    const user = gw.user - gwBefore.user;
+    const system = gw.system - gwBefore.system;
+    const redisCpu = processCpuSeconds(redis.pid) - redisBefore;
+    process.stdout.write(
+      `\n${Math.round(r.jobsPerSecond)} jobs/s end to end (BullMQ on Redis), ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job (${wall.toFixed(1)} s wall)\n`,
+    );
+    process.stdout.write(
+      `CPU seconds: gateway ${(user + system).toFixed(1)} (user ${user.toFixed(1)}, system ${system.toFixed(1)}), redis ${redisCpu.toFixed(1)}\n`,
+    );
+    process.stdout.write(
+      `CPU ms per job: gateway ${((1000 * (user + system)) / jobs).toFixed(2)}, redis ${((1000 * redisCpu) / jobs).toFixed(2)}\n`,
+    );
+  } finally {
+    await client.close();
+    await gateway.stop();
+    await target.close();
+    await redis.stop();
+  }
+  summariseNewestProfile(profiles);
+}
+
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-profile-'));
-  fs.chmodSync(dir, 0o755);
   const profiles = path.resolve(__dirname, '../../bench/results/profiles');
   fs.mkdirSync(profiles, { recursive: true });
+  const nodeFlags = [
+    ...(process.env.PROFILE_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ...(process.env.PROFILE_NO_CPU_PROF ? [] : ['--cpu-prof', '--cpu-prof-dir', profiles]),
+  ];
+  if (scenario === 'bullmq-e2e') return profileBullmq(profiles, nodeFlags);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-profile-'));
+  fs.chmodSync(dir, 0o755);
   // PROFILE_EXPLAIN_MS=n: plans of statements slower than n ms go to bench/results/profiles/postgres.log
   const explainMs = process.env.PROFILE_EXPLAIN_MS;
   const autoExplain: Record<string, string> = explainMs
@@ -194,10 +262,6 @@ async function main(): Promise<void> {
       ? { OMNISCRAPE_WORKER_BODY_BUDGET_MB: process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB }
       : {}),
   };
-  const nodeFlags = [
-    ...(process.env.PROFILE_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
-    ...(process.env.PROFILE_NO_CPU_PROF ? [] : ['--cpu-prof', '--cpu-prof-dir', profiles]),
-  ];
   const gateway = await startGateway(
     postgres.url,
     gatewayEnv,
@@ -219,6 +283,7 @@ async function main(): Promise<void> {
     const pgBefore = new Map<number, number>();
     postgresCpu(postmaster, pgBefore);
     const gwBefore = cpuSeconds(gateway.process.pid!);
+    const gwSplitBefore = cpuSplit(gateway.process.pid!);
     const selfBefore = process.cpuUsage();
     const pgAfter = new Map<number, number>();
     const tick = setInterval(() => postgresCpu(postmaster, pgAfter), 200);
@@ -255,11 +320,15 @@ async function main(): Promise<void> {
     postgresCpu(postmaster, pgAfter);
     const pgCpu = [...pgAfter.entries()].reduce((sum, [pid, s]) => sum + s - (pgBefore.get(pid) ?? 0), 0);
     const gwCpu = cpuSeconds(gateway.process.pid!) - gwBefore;
+    const gwSplit = cpuSplit(gateway.process.pid!);
     const self = process.cpuUsage(selfBefore);
     const benchCpu = (self.user + self.system) / 1e6;
     process.stdout.write(`\n${figure} (${wall.toFixed(1)} s wall, ${os.cpus().length} cores)\n`);
     process.stdout.write(
       `CPU seconds: gateway ${gwCpu.toFixed(1)}, postgres ${pgCpu.toFixed(1)}, load generator + target ${benchCpu.toFixed(1)}, idle ${(wall * os.cpus().length - gwCpu - pgCpu - benchCpu).toFixed(1)}\n`,
+    );
+    process.stdout.write(
+      `CPU ms per job: gateway ${((1000 * gwCpu) / jobs).toFixed(2)} (user ${((1000 * (gwSplit.user - gwSplitBefore.user)) / jobs).toFixed(2)}, system ${((1000 * (gwSplit.system - gwSplitBefore.system)) / jobs).toFixed(2)}), postgres ${((1000 * pgCpu) / jobs).toFixed(2)}\n`,
     );
     const samples = [...activity.values()].reduce((a, b) => a + b, 0);
     process.stdout.write(`\npostgres sessions, sampled every 10 ms (${samples} active samples):\n`);
@@ -288,15 +357,7 @@ async function main(): Promise<void> {
     await postgres.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const newest = fs
-    .readdirSync(profiles)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .map((f) => path.join(profiles, f))
-    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
-  if (newest) {
-    summariseProfile(newest);
-    log(`profile: ${path.relative(process.cwd(), newest)}`);
-  }
+  summariseNewestProfile(profiles);
 }
 
 main().then(
