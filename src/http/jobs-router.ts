@@ -6,7 +6,8 @@ import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
 import { listJobs } from '../jobs/list-jobs';
 import { redeliverWebhook } from '../jobs/webhook-trigger';
-import { findJobForKey, type JobForOwner } from '../db/statements/find-job-for-key';
+import { JobReads } from '../jobs/job-reads';
+import type { JobForOwner } from '../db/statements/find-job-for-key';
 import { listWebhookDeliveries } from '../db/webhooks';
 import { apiKeyOf } from './auth';
 import { jobNotFound } from './errors';
@@ -25,6 +26,7 @@ export function jobsRouter(
 ): Router {
   const router = Router();
   const throttleRedeliveries = redeliveryThrottle(ctx.config.redeliveriesPerMinute);
+  const reads = new JobReads(ctx.store.db);
 
   /**
    * The job `:job_id` names, if it is the requesting key's; else 404. With `wait`, read as a
@@ -40,7 +42,7 @@ export function jobsRouter(
     const apiKeyId = apiKeyOf(req).id;
     const job =
       wait === undefined
-        ? await findJobForKey(ctx.store.db, id, apiKeyId)
+        ? await reads.find(id).then((read) => (read?.api_key_id === apiKeyId ? read : undefined))
         : await ownedJobAfterWait(ctx, id, apiKeyId, wait.ms, wait.held);
     if (!job) throw jobNotFound();
     return job;
