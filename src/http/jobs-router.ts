@@ -40,10 +40,11 @@ export function jobsRouter(
     const id = idParam(req.params.job_id);
     if (!id) throw jobNotFound();
     const apiKeyId = apiKeyOf(req).id;
+    const read = () => reads.find(id).then((job) => (job?.api_key_id === apiKeyId ? job : undefined));
     const job =
       wait === undefined
-        ? await reads.find(id).then((read) => (read?.api_key_id === apiKeyId ? read : undefined))
-        : await ownedJobAfterWait(ctx, id, apiKeyId, wait.ms, wait.held);
+        ? await read()
+        : await ownedJobAfterWait(ctx, id, apiKeyId, wait.ms, wait.held, read);
     if (!job) throw jobNotFound();
     return job;
   };
