@@ -343,6 +343,15 @@ async function main(): Promise<void> {
          from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
         order by total_exec_time + total_plan_time desc limit 15`,
     );
+    // Round trips per job: every statement the service sent (BEGIN and COMMIT included), not this
+    // script's sampling of pg_stat_activity.
+    const [sent] = await statements(
+      postgres.url,
+      `select coalesce(sum(calls), 0)::int8 as calls from pg_stat_statements
+        where dbid = (select oid from pg_database where datname = current_database())
+          and query not like '%pg_stat_activity%' and query not like '%pg_stat_statements_reset%'`,
+    );
+    process.stdout.write(`\nstatements per job: ${(Number(sent.calls) / counted).toFixed(2)}\n`);
     process.stdout.write(
       `\nstatements by time (pg_stat_statements): calls, exec ms, plan ms, mean exec ms, rows\n`,
     );
