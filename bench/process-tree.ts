@@ -35,6 +35,14 @@ export function processCpuSeconds(pid: number): number {
   return fields ? (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND : 0;
 }
 
+/** `pid`'s own CPU seconds split into user and system time (system: mostly its socket calls); 0 once it is gone. */
+export function processCpuSplit(pid: number): { user: number; system: number } {
+  const fields = statFields(pid);
+  return fields
+    ? { user: Number(fields[11]) / TICKS_PER_SECOND, system: Number(fields[12]) / TICKS_PER_SECOND }
+    : { user: 0, system: 0 };
+}
+
 /**
  * CPU seconds `root`'s tree has used: each running process's own (utime, stime) and that of its
  * children that ended and were waited for (cutime, cstime), so a renderer that ended is still

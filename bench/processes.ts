@@ -139,12 +139,16 @@ async function pollReady(url: string): Promise<string> {
 export type BullmqStore = { redisPort: number } | { postgresUrl: string };
 
 /** The BullMQ baseline gateway in a child process, on Redis or on Postgres. */
-export async function startBullmqGateway(store: BullmqStore, env: Record<string, string>): Promise<Child> {
+export async function startBullmqGateway(
+  store: BullmqStore,
+  env: Record<string, string>,
+  nodeFlags: string[] = [],
+): Promise<Child> {
   const storeEnv =
     'redisPort' in store
       ? { REDIS_PORT: String(store.redisPort) }
       : { BULLMQ_POSTGRES_URL: store.postgresUrl };
-  const child = spawn(process.execPath, [BULLMQ_GATEWAY], {
+  const child = spawn(process.execPath, [...nodeFlags, BULLMQ_GATEWAY], {
     env: { ...process.env, ...storeEnv, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -160,8 +164,9 @@ export async function startBullmqGateway(store: BullmqStore, env: Record<string,
 /** Debian's redis-server on a free loopback port, with its data in a temporary folder. */
 export async function startRedis(): Promise<{
   port: number;
-  pid: number;
   version: string;
+  /** redis-server's process id, for its CPU counters. */
+  pid: number;
   stop(): Promise<void>;
 }> {
   const port = await freePort();
@@ -182,8 +187,8 @@ export async function startRedis(): Promise<{
   });
   return {
     port,
-    pid: child.pid!,
     version,
+    pid: child.pid!,
     async stop() {
       await stopChild(child);
       fs.rmSync(dir, { recursive: true, force: true });

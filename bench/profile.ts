@@ -1,9 +1,11 @@
 /**
- * `npm run bench:profile -- [e2e|e2e-wait|loaded|submit|sync|idle|rss] [jobs]` — where the time goes in one benchmark
+ * `npm run bench:profile -- [e2e|e2e-wait|loaded|submit|sync|idle|rss|bullmq-e2e] [jobs]` — where the time goes in one benchmark
  * scenario: CPU seconds spent by the gateway, by Postgres (all its processes) and by the load
  * generator, the gateway's hottest functions from a V8 CPU profile (`--cpu-prof`), and what the
  * gateway's Postgres sessions were doing (pg_stat_activity sampled every 10 ms: statement and wait
  * event), and the statements by total time (pg_stat_statements, planning included). The profile file is kept under bench/results/profiles/ (git-ignored) for Chrome DevTools.
+ * `bullmq-e2e` profiles the baseline instead (bench/bullmq-gateway.ts on redis-server), for the same
+ * figures per job side by side.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,7 +14,8 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/postgres-server/embedded-postgres';
 import { freePort } from '../test/helpers/free-port';
 import { apiClient, endToEnd, endToEndWithWait, idleLatency, percentile, requestsPerSecond } from './clients';
-import { startGateway, startWorker } from './processes';
+import { processCpuSeconds, processCpuSplit as cpuSplit } from './process-tree';
+import { startBullmqGateway, startGateway, startRedis, startWorker } from './processes';
 import { startBenchTarget } from './target-server';
 import { loadHistory } from './scenarios';
 import { postgresCpu, processCpu } from './cpu-counters';
@@ -122,11 +125,70 @@ async function statements(databaseUrl: string, text: string): Promise<any[]> {
   }
 }
 
+/** The newest CPU profile written to `profiles`, summarised. */
+function summariseNewestProfile(profiles: string): void {
+  const newest = fs
+    .readdirSync(profiles)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(profiles, f))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  if (newest) {
+    summariseProfile(newest);
+    log(`profile: ${path.relative(process.cwd(), newest)}`);
+  }
+}
+
+/** The BullMQ-on-Redis baseline gateway, the same e2e clients: its CPU per job, and its profile. */
+async function profileBullmq(profiles: string, nodeFlags: string[]): Promise<void> {
+  const redis = await startRedis();
+  const target = await startBenchTarget();
+  const page = `${target.origin}/2kb`;
+  const gateway = await startBullmqGateway(
+    { redisPort: redis.port },
+    { WORKER_CONCURRENCY: '50' },
+    nodeFlags,
+  );
+  const client = apiClient(gateway.baseUrl, BENCH_KEY);
+  try {
+    await endToEnd(client, page, 200); // warm-up
+    const gwBefore = cpuSplit(gateway.process.pid!);
+    const redisBefore = processCpuSeconds(redis.pid);
+    const started = performance.now();
+    log(`bullmq-e2e, ${jobs} jobs`);
+    const r = await endToEnd(client, page, jobs);
+    const wall = (performance.now() - started) / 1000;
+    const gw = cpuSplit(gateway.process.pid!);
+    const user = gw.user - gwBefore.user;
+    const system = gw.system - gwBefore.system;
+    const redisCpu = processCpuSeconds(redis.pid) - redisBefore;
+    process.stdout.write(
+      `\n${Math.round(r.jobsPerSecond)} jobs/s end to end (BullMQ on Redis), ${(r.pollLatenciesMs.length / jobs).toFixed(1)} polls per job (${wall.toFixed(1)} s wall)\n`,
+    );
+    process.stdout.write(
+      `CPU seconds: gateway ${(user + system).toFixed(1)} (user ${user.toFixed(1)}, system ${system.toFixed(1)}), redis ${redisCpu.toFixed(1)}\n`,
+    );
+    process.stdout.write(
+      `CPU ms per job: gateway ${((1000 * (user + system)) / jobs).toFixed(2)}, redis ${((1000 * redisCpu) / jobs).toFixed(2)}\n`,
+    );
+  } finally {
+    await client.close();
+    await gateway.stop();
+    await target.close();
+    await redis.stop();
+  }
+  summariseNewestProfile(profiles);
+}
+
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-profile-'));
-  fs.chmodSync(dir, 0o755);
   const profiles = path.resolve(__dirname, '../../bench/results/profiles');
   fs.mkdirSync(profiles, { recursive: true });
+  const nodeFlags = [
+    ...(process.env.PROFILE_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ...(process.env.PROFILE_NO_CPU_PROF ? [] : ['--cpu-prof', '--cpu-prof-dir', profiles]),
+  ];
+  if (scenario === 'bullmq-e2e') return profileBullmq(profiles, nodeFlags);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniscrape-profile-'));
+  fs.chmodSync(dir, 0o755);
   // PROFILE_EXPLAIN_MS=n: plans of statements slower than n ms go to bench/results/profiles/postgres.log
   const explainMs = process.env.PROFILE_EXPLAIN_MS;
   const autoExplain: Record<string, string> = explainMs
@@ -167,10 +229,6 @@ async function main(): Promise<void> {
       ? { OMNISCRAPE_WORKER_BODY_BUDGET_MB: process.env.OMNISCRAPE_WORKER_BODY_BUDGET_MB }
       : {}),
   };
-  const nodeFlags = [
-    ...(process.env.PROFILE_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
-    ...(process.env.PROFILE_NO_CPU_PROF ? [] : ['--cpu-prof', '--cpu-prof-dir', profiles]),
-  ];
   const gateway = await startGateway(
     postgres.url,
     gatewayEnv,
@@ -193,19 +251,22 @@ async function main(): Promise<void> {
     const gatewayCpuSeconds = processCpu(gateway.process.pid!);
     const pgBefore = postgresCpuSeconds();
     const gwBefore = gatewayCpuSeconds();
+    const gwSplitBefore = cpuSplit(gateway.process.pid!);
     const selfBefore = process.cpuUsage();
     await statements(postgres.url, 'select pg_stat_statements_reset()');
     const [{ lsn: walBefore }] = await statements(postgres.url, 'select pg_current_wal_lsn() as lsn');
     const started = performance.now();
     log(`${scenario}, ${jobs} jobs`);
+    // What the CPU is divided by: the jobs the scenario ran (submit and sync: the requests answered in their 10 s).
+    let counted = scenario === 'idle' ? 200 : scenario === 'rss' ? 500 : jobs;
     const work =
       scenario === 'submit'
         ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape/async`, { url: page }, BENCH_KEY, 10).then(
-            (r) => `${Math.round(r)} submits/s`,
+            (r) => ((counted = Math.round(r * 10)), `${Math.round(r)} submits/s`),
           )
         : scenario === 'sync'
           ? requestsPerSecond(`${gateway.baseUrl}/v1/scrape`, { url: page }, BENCH_KEY, 10).then(
-              (r) => `${Math.round(r)} sync scrapes/s`,
+              (r) => ((counted = Math.round(r * 10)), `${Math.round(r)} sync scrapes/s`),
             )
           : scenario === 'idle'
             ? idleStages(client, page, postgres.url)
@@ -230,6 +291,7 @@ async function main(): Promise<void> {
       postgres.url,
       `select pg_wal_lsn_diff(pg_current_wal_lsn(), '${walBefore}')::bigint as bytes, pg_current_wal_lsn() as lsn`,
     );
+    const gwSplit = cpuSplit(gateway.process.pid!);
     const self = process.cpuUsage(selfBefore);
     const benchCpu = (self.user + self.system) / 1e6;
     process.stdout.write(`\n${figure} (${wall.toFixed(1)} s wall, ${os.cpus().length} cores)\n`);
@@ -237,7 +299,7 @@ async function main(): Promise<void> {
       `CPU seconds: gateway ${gwCpu.toFixed(1)}, postgres ${pgCpu.toFixed(1)}, load generator + target ${benchCpu.toFixed(1)}, idle ${(wall * os.cpus().length - gwCpu - pgCpu - benchCpu).toFixed(1)}\n`,
     );
     process.stdout.write(
-      `per job: gateway_cpu_ms ${((gwCpu * 1000) / jobs).toFixed(3)}, pg_cpu_ms ${((pgCpu * 1000) / jobs).toFixed(3)}, wal_bytes ${Math.round(Number(walBytes) / jobs)}\n`,
+      `CPU ms per job: gateway ${((1000 * gwCpu) / counted).toFixed(2)} (user ${((1000 * (gwSplit.user - gwSplitBefore.user)) / counted).toFixed(2)}, system ${((1000 * (gwSplit.system - gwSplitBefore.system)) / counted).toFixed(2)}), postgres ${((1000 * pgCpu) / counted).toFixed(2)}, wal_bytes ${Math.round(Number(walBytes) / counted)}\n`,
     );
     const samples = [...activity.values()].reduce((a, b) => a + b, 0);
     process.stdout.write(`\npostgres sessions, sampled every 10 ms (${samples} active samples):\n`);
@@ -246,10 +308,19 @@ async function main(): Promise<void> {
     const top = await statements(
       postgres.url,
       `select calls, round(total_exec_time)::int as exec_ms, round(total_plan_time)::int as plan_ms, round((total_exec_time / greatest(calls, 1))::numeric, 3) as mean_ms,
-              rows, round(wal_bytes / ${jobs}) as wal_per_job, left(regexp_replace(query, '\\s+', ' ', 'g'), 80) as query
+              rows, round(wal_bytes / ${counted}) as wal_per_job, left(regexp_replace(query, '\\s+', ' ', 'g'), 80) as query
          from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
         order by total_exec_time + total_plan_time desc limit 25`,
     );
+    // Round trips per job: every statement the service sent (BEGIN and COMMIT included), not this
+    // script's sampling of pg_stat_activity.
+    const [sent] = await statements(
+      postgres.url,
+      `select coalesce(sum(calls), 0)::int8 as calls from pg_stat_statements
+        where dbid = (select oid from pg_database where datname = current_database())
+          and query not like '%pg_stat_activity%' and query not like '%pg_stat_statements_reset%'`,
+    );
+    process.stdout.write(`\nstatements per job: ${(Number(sent.calls) / counted).toFixed(2)}\n`);
     process.stdout.write(
       `\nstatements by time (pg_stat_statements): calls, exec ms, plan ms, mean exec ms, rows, WAL bytes per job\n`,
     );
@@ -281,15 +352,7 @@ async function main(): Promise<void> {
     await postgres.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const newest = fs
-    .readdirSync(profiles)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .map((f) => path.join(profiles, f))
-    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
-  if (newest) {
-    summariseProfile(newest);
-    log(`profile: ${path.relative(process.cwd(), newest)}`);
-  }
+  summariseNewestProfile(profiles);
 }
 
 main().then(

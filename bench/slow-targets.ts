@@ -271,7 +271,7 @@ async function bullmqSide(
   bullmq_slow_peak_in_flight: number;
   bullmq_slow_worker_cpu_ms_per_job: number;
 }> {
-  const gateway = await startBullmqGateway(redisPort, { WORKER_CONCURRENCY: String(sizes.concurrency) });
+  const gateway = await startBullmqGateway({ redisPort }, { WORKER_CONCURRENCY: String(sizes.concurrency) });
   const queue = new Queue('scrape', { connection: { host: '127.0.0.1', port: redisPort } });
   try {
     const add = async (url: string, jobs: number) => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Db } from './schema';
 
 /** Notified when a key is revoked or its limits change: API processes forget the keys they cached. */
@@ -22,7 +22,7 @@ async function changeKeys(db: Db, change: (trx: Db) => Promise<boolean>): Promis
  * is never stored; `key_prefix` only helps people tell their keys apart.
  */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 export function generateApiKey(): string {

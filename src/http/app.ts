@@ -6,6 +6,7 @@ import { requireApiKey } from './auth';
 import { BodyBudget } from './body-budget';
 import { batchBodyLimitBytes, boundRequestBodies, REQUEST_BODY_LIMIT_BYTES } from './body-limits';
 import { errorHandler, routeNotFound } from './errors';
+import { weakEtag } from './etag';
 import { batchesRouter } from './batches-router';
 import { dashboardRouter } from './dashboard-router';
 import { jobsRouter } from './jobs-router';
@@ -19,6 +20,7 @@ import { SignInThrottle } from './sign-in-throttle';
 export function createApp(ctx: ServiceContext): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('etag', weakEtag);
   app.set('trust proxy', false);
   app.use(requestIds(ctx.logger));
   app.use(requestMetrics(ctx.metrics));

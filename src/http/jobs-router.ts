@@ -6,7 +6,8 @@ import { cancelJob } from '../jobs/cancel-job';
 import { jobBody } from '../jobs/job-view';
 import { listJobs } from '../jobs/list-jobs';
 import { redeliverWebhook } from '../jobs/webhook-trigger';
-import { findJobForKey, type JobForOwner } from '../db/statements/find-job-for-key';
+import { JobReads } from '../jobs/job-reads';
+import type { JobForOwner } from '../db/statements/find-job-for-key';
 import { listWebhookDeliveries } from '../db/webhooks';
 import { apiKeyOf } from './auth';
 import { jobNotFound } from './errors';
@@ -25,6 +26,7 @@ export function jobsRouter(
 ): Router {
   const router = Router();
   const throttleRedeliveries = redeliveryThrottle(ctx.config.redeliveriesPerMinute);
+  const reads = new JobReads(ctx.store.db);
 
   /**
    * The job `:job_id` names, if it is the requesting key's; else 404. With `wait`, read as a
@@ -38,10 +40,11 @@ export function jobsRouter(
     const id = idParam(req.params.job_id);
     if (!id) throw jobNotFound();
     const apiKeyId = apiKeyOf(req).id;
+    const read = () => reads.find(id).then((job) => (job?.api_key_id === apiKeyId ? job : undefined));
     const job =
       wait === undefined
-        ? await findJobForKey(ctx.store.db, id, apiKeyId)
-        : await ownedJobAfterWait(ctx, id, apiKeyId, wait.ms, wait.held);
+        ? await read()
+        : await ownedJobAfterWait(ctx, id, apiKeyId, wait.ms, wait.held, read);
     if (!job) throw jobNotFound();
     return job;
   };

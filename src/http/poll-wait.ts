@@ -3,7 +3,7 @@ import { jobPollQuery } from '../contract/requests';
 import type { ServiceContext } from '../context';
 import { MAX_WAIT_SECONDS, readAndWaitForEnd } from '../jobs/job-wait';
 import { isTerminal } from '../contract/errors';
-import { findJobForKey, type JobForOwner } from '../db/statements/find-job-for-key';
+import type { JobForOwner } from '../db/statements/find-job-for-key';
 import { invalidRequest } from './errors';
 import type { HeldRequest } from './held-request';
 
@@ -25,16 +25,16 @@ export function waitParameter(query: Request['query']): number | undefined {
  * it shows committed.
  */
 export async function ownedJobAfterWait(
-  ctx: Pick<ServiceContext, 'store' | 'jobWatchers'>,
+  ctx: Pick<ServiceContext, 'jobWatchers'>,
   jobId: string,
   apiKeyId: string,
   waitMs: number,
   held: HeldRequest,
+  /** Reads the key's job from Postgres now (undefined: no such job of this key). */
+  readOwnedJob: () => Promise<JobForOwner | undefined>,
 ): Promise<JobForOwner | undefined> {
-  const { read, ended } = await readAndWaitForEnd(ctx.jobWatchers, jobId, waitMs, held.signal, () =>
-    findJobForKey(ctx.store.db, jobId, apiKeyId),
-  );
+  const { read, ended } = await readAndWaitForEnd(ctx.jobWatchers, jobId, waitMs, held.signal, readOwnedJob);
   if (!read || isTerminal(read.status) || held.signal.aborted) return read;
   if (ended?.api_key_id === apiKeyId) return ended;
-  return (await findJobForKey(ctx.store.db, jobId, apiKeyId)) ?? read;
+  return (await readOwnedJob()) ?? read;
 }

@@ -30,12 +30,21 @@ const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 export function requestIds(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const given = req.get('x-request-id');
-    req.id = given !== undefined && VALID_REQUEST_ID.test(given) ? given : randomUUID();
-    req.log = logger.child({ requestId: req.id });
-    res.set('X-Request-Id', req.id);
+    const id = given !== undefined && VALID_REQUEST_ID.test(given) ? given : randomUUID();
+    req.id = id;
+    // The child logger is made on first use: most requests log nothing at the usual levels.
+    let log: Logger | undefined;
+    Object.defineProperty(req, 'log', {
+      configurable: true,
+      enumerable: true,
+      get: () => (log ??= logger.child({ requestId: id })),
+      set: (value: Logger) => void (log = value),
+    });
+    res.set('X-Request-Id', id);
     const began = performance.now();
     const level = PROBE_PATHS.has(req.path) ? 'debug' : 'info';
     res.on('close', () => {
+      if (!logger.isLevelEnabled(level)) return;
       req.log[level](
         {
           method: req.method,

@@ -34,11 +34,14 @@ export class SignInThrottle {
     lookup: (keyHash: string) => Promise<T | undefined>,
   ): Promise<T | undefined> {
     const hash = key.length > 0 && key.length <= MAX_KEY_LENGTH ? hashApiKey(key) : undefined;
-    const address = clientAddress(req);
-    const wait = await this.retryAfterSeconds(address);
-    if (wait > 0 && !(hash !== undefined && this.seen.wasValid(hash))) throw tooManyFailedSignIns(wait);
+    // A key seen valid is looked up from any address, so the address's failures need no reading:
+    // the usual request, whose key the cache holds, costs no throttle check.
+    if (!(hash !== undefined && this.seen.wasValid(hash))) {
+      const wait = await this.retryAfterSeconds(clientAddress(req));
+      if (wait > 0) throw tooManyFailedSignIns(wait);
+    }
     const found = hash === undefined ? undefined : await lookup(hash);
-    if (found === undefined) await this.failed(address);
+    if (found === undefined) await this.failed(clientAddress(req));
     return found;
   }
 

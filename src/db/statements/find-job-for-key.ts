@@ -42,8 +42,14 @@ const FIND_JOB = namedStatement('omniscrape_find_job', `${SELECT_JOBS} where j.i
 
 /** A job as its owner sees it; undefined for unknown ids and for other keys' jobs alike. */
 export async function findJobForKey(db: Db, id: string, apiKeyId: string): Promise<JobForOwner | undefined> {
-  const [row] = await runStatement<OwnedJob>(db, FIND_JOB, [id]);
+  const row = await findJob(db, id);
   return row && row.api_key_id === apiKeyId ? row : undefined;
+}
+
+/** A job by id with its owner's id (any owner: the caller checks). */
+export async function findJob(db: Db, id: string): Promise<OwnedJob | undefined> {
+  const [row] = await runStatement<OwnedJob>(db, FIND_JOB, [id]);
+  return row;
 }
 
 /** A job with its owner's id, as JobWatchers re-reads it. */
