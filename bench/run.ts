@@ -28,6 +28,7 @@ import { noisyNeighbour, scratchDatabase } from './noisy-neighbour';
 import { bullmqBaseline } from './bullmq-baseline';
 import { measureJobCost, postgresCpu, postmasterPid, processCpu } from './cpu-counters';
 import { idleProcesses } from './idle-processes';
+import { slowTargets, FULL_SIZES as SLOW_FULL, QUICK_SIZES as SLOW_QUICK } from './slow-targets';
 import { loadHistory, pgbossNoopJobsPerSecond, waitForIdle } from './scenarios';
 import { startBenchTarget } from './target-server';
 
@@ -43,6 +44,7 @@ const RSS_FETCHES = quick ? 100 : 500;
 const BATCHES = quick ? 5 : 20;
 const BATCH_SIZE = 1_000;
 const BROWSER_SIZES = quick ? BROWSER_QUICK : BROWSER_FULL;
+const SLOW_SIZES = quick ? SLOW_QUICK : SLOW_FULL;
 const WORKER_CONCURRENCY = '50';
 const IDLE_WORKERS = 8;
 const IDLE_APIS = 4;
@@ -311,6 +313,26 @@ async function main(): Promise<void> {
       BROWSER_SIZES,
     );
     Object.assign(figures, browser);
+
+    // 11. Slow targets at high concurrency (bench/slow-targets.ts): one worker process at concurrency
+    // 5,000 against pages answering after 5 s, beside BullMQ + Redis at the same concurrency; on a
+    // database of its own.
+    log(`slow targets: ${SLOW_SIZES.jobs} jobs at concurrency ${SLOW_SIZES.concurrency}`);
+    const slowRedis = await startRedis();
+    try {
+      const slow = await slowTargets(
+        {
+          databaseUrl: await scratchDatabase(postgres.url, 'omniscrape_slow'),
+          postmasterPid: postmaster,
+          target,
+          redisPort: slowRedis.port,
+        },
+        SLOW_SIZES,
+      );
+      Object.assign(figures, slow);
+    } finally {
+      await slowRedis.stop();
+    }
   } finally {
     await target.close();
     await postgres.stop();
@@ -354,6 +376,8 @@ async function main(): Promise<void> {
       e2e_debian_pg_vs_embedded: round((figures.e2e_jobs_per_s_debian_pg as number) / e2e, 2),
       e2e_loaded_vs_unloaded: round((figures.e2e_jobs_per_s_loaded as number) / e2e, 2),
       noisy_neighbour_read_vs_unloaded: figures.noisy_neighbour_read_ratio,
+      slow_vs_ideal: figures.slow_vs_ideal,
+      slow_vs_bullmq: figures.slow_vs_bullmq,
       total_cpu_vs_bullmq: round(
         ((figures.gateway_cpu_ms_per_job as number) + (figures.pg_cpu_ms_per_job as number)) /
           ((figures.bullmq_gateway_cpu_ms_per_job as number) + (figures.redis_cpu_ms_per_job as number)),
@@ -561,6 +585,17 @@ function printTable(result: any): void {
       'auto_static_overhead_ms',
       String(result.auto_static_overhead_ms),
       `sync p50 of mode "auto" − "http", ~100 KB static page with a script, ${result.settings.auto_static_samples} each (~2 KB: ${result.auto_static_overhead_ms_2kb})`,
+    ],
+    [
+      'slow_jobs_per_s',
+      String(result.slow_jobs_per_s),
+      `${result.slow_jobs} jobs, pages answering after 5 s ± 20 %, one worker at concurrency ${result.slow_concurrency}; ideal ${result.slow_ideal_jobs_per_s}; target ≥ 0.9 × ideal (ratio ${result.slow_vs_ideal}) and ≥ bullmq_slow (ratio ${result.slow_vs_bullmq})`,
+    ],
+    ['bullmq_slow_jobs_per_s', String(result.bullmq_slow_jobs_per_s), 'the same on BullMQ + Redis'],
+    [
+      'slow_worker_rss_mb',
+      String(result.slow_worker_rss_mb),
+      `peak RSS of that worker (idle ${result.slow_worker_idle_rss_mb}, ${result.slow_worker_kb_per_scrape} KB per scrape in flight); target ≤ 500`,
     ],
   ];
   const width = Math.max(...rows.map((r) => r[0].length));

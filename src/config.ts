@@ -387,7 +387,7 @@ const settings = {
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   /** How often a worker looks for a due maintenance job (the cron queues them; pg-boss polls for them). */
-  maintenancePollSeconds: tunable(z.number().min(0.5).default(5)),
+  maintenancePollSeconds: tunable(z.number().min(0.5).default(30)),
   /** The first retry delay of a failing webhook delivery (then doubling, see WEBHOOK_RETRY_LIMIT). */
   webhookRetryDelaySeconds: tunable(z.number().int().min(1).default(10)),
   /** Whether webhook retry delays grow exponentially (tests turn it off to retry at once). */

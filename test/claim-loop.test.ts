@@ -13,7 +13,7 @@ const boss = { fail: async () => ({}), touch: async () => ({}) } as unknown as P
 const started: ClaimLoop<number>[] = [];
 
 /** A loop over an in-memory queue whose jobs all belong to one key, running at most `keyLimit` at once. */
-function queueLoop(concurrency: number, idlePollMs: number, keyLimit = Infinity) {
+function queueLoop(concurrency: number, idlePollMs: number, keyLimit = Infinity, drainedPollMs?: number) {
   const queue: number[] = [];
   const done: number[] = [];
   let claims = 0;
@@ -22,6 +22,7 @@ function queueLoop(concurrency: number, idlePollMs: number, keyLimit = Infinity)
     queue: 'test',
     concurrency,
     idlePollMs,
+    ...(drainedPollMs !== undefined && { drainedPollMs }),
     heartbeatSeconds: 600,
     claim: async (max) => {
       claims++;
@@ -59,6 +60,25 @@ describe('claim loop', () => {
     }
     loopClock = false;
     jest.useRealTimers();
+  });
+
+  test('a loop that found the queue drained looks again at the drained poll, and at the idle poll while a key is full', async () => {
+    useLoopClock();
+    const { loop, queue, claims } = queueLoop(4, 300, 1, 5_000);
+    loop.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claims()).toBe(1); // nothing queued: drained
+    await jest.advanceTimersByTimeAsync(4_999);
+    expect(claims()).toBe(1); // no look in between: an idle worker costs one claim per drained poll
+    await jest.advanceTimersByTimeAsync(1);
+    expect(claims()).toBe(2);
+    // Work waits behind a full key: the loop looks at the short idle poll, not the drained one.
+    queue.push(1, 2, 3);
+    loop.wake();
+    await jest.advanceTimersByTimeAsync(0);
+    const afterWake = claims();
+    await jest.advanceTimersByTimeAsync(300);
+    expect(claims()).toBeGreaterThan(afterWake);
   });
 
   test('work found by the idle poll (not announced) is drained as slots free up, not one poll at a time', async () => {

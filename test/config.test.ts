@@ -59,7 +59,7 @@ describe('settings', () => {
       resultTtlSeconds: 86_400,
       historyDays: 90,
       workerBodyBudgetBytes: 8 * 1024 * 1024,
-      maintenancePollSeconds: 5,
+      maintenancePollSeconds: 30,
       apiPoolSize: 20,
       workerPoolSize: 10,
       bossPoolSize: undefined,

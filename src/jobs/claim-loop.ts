@@ -6,8 +6,13 @@ export interface ClaimLoopOptions<C> {
   queue: string;
   /** Jobs this process holds at once. */
   concurrency: number;
-  /** How long an idle loop waits for a wake-up before it looks again anyway. */
+  /** How long a loop that may have work waiting (a key at its limit, jobs put back) waits before it looks again. */
   idlePollMs: number;
+  /**
+   * How long a loop whose last claim found the queue drained waits for a wake-up before it looks
+   * again anyway (for work nobody announces: retries of lost or handed-back jobs). Default idlePollMs.
+   */
+  drainedPollMs?: number;
   /** The longest a loop with work waiting delays a claim to gather free slots (default CLAIM_GATHER_MS). */
   gatherMs?: number;
   /** The queue's heartbeatSeconds: claims are refreshed at half of it. */
@@ -47,8 +52,9 @@ interface Held<C> {
  * Claims jobs (through `claim`, in batches) and keeps up to `concurrency` of them running, each
  * settled on its own as it finishes. It claims again as slots free up while claims come back full,
  * and otherwise sleeps until `wake()` (new work announced) or the idle poll (which also finds
- * retries, which are not announced) — so a backlog drains at full speed and an idle worker costs
- * one claim per poll. Heartbeats (pg-boss `touch`) keep the claims alive; a claim that lapsed is aborted.
+ * retries, which are not announced): `idlePollMs` while work may be waiting, `drainedPollMs` once a
+ * claim found the queue drained — so a backlog drains at full speed and an idle worker costs one
+ * claim per drained poll. Heartbeats (pg-boss `touch`) keep the claims alive; a claim that lapsed is aborted.
  */
 export class ClaimLoop<C> {
   readonly #held = new Map<string, Held<C>>();
@@ -158,7 +164,9 @@ export class ClaimLoop<C> {
       // More may be waiting: go again at once while slots are free.
       if ((full || putBack) && this.#held.size < this.options.concurrency) continue;
       if (this.#stopping) break;
-      await this.#sleep(this.options.idlePollMs);
+      await this.#sleep(
+        this.#pending ? this.options.idlePollMs : (this.options.drainedPollMs ?? this.options.idlePollMs),
+      );
     }
   }
 

@@ -9,6 +9,7 @@ import { findJobs } from '../db/statements/find-jobs';
 import { recordWebhookDelivery, wasDelivered, type WebhookDelivery } from '../db/webhooks';
 import { WEBHOOK_QUEUE } from './queue';
 import { ReceiverBreaker } from './receiver-breaker';
+import { startRelayPollers } from './relay-pollers';
 import { webhookBody } from './webhook-body';
 import { signatureHeaders, UnsignableDeliveryError, type WebhookSigning } from './webhook-signature';
 import { webhookTarget } from './webhook-signing-secrets';
@@ -170,20 +171,23 @@ export async function startWebhookDeliveries(ctx: ServiceContext): Promise<Webho
     openMs: config.webhookBreakerOpenSeconds * 1000,
     probeWaitMs: WEBHOOK_TIMEOUT_MS,
   });
-  const poll = config.webhookPollSeconds;
-  const options = {
-    localConcurrency: config.webhookConcurrency,
-    localGroupConcurrency: Math.min(config.webhookConcurrencyPerKey, config.webhookConcurrency),
-    // createdOn: when the delivery was queued (DEFERRAL_HORIZON_MS).
-    includeMetadata: true,
-    pollingIntervalSeconds: poll,
-    notifyPollingIntervalSeconds: poll,
-  } as const;
-  await ctx.boss.work<WebhookJobData, void, typeof options>(WEBHOOK_QUEUE, options, async ([job]) => {
-    if (job) await deliver({ ctx, agent, breaker }, job);
-  });
+  const pollers = await startRelayPollers<JobWithMetadata<WebhookJobData>>(
+    ctx.boss,
+    WEBHOOK_QUEUE,
+    {
+      pollers: config.webhookConcurrency,
+      pollSeconds: config.webhookPollSeconds,
+      options: {
+        localGroupConcurrency: Math.min(config.webhookConcurrencyPerKey, config.webhookConcurrency),
+        // createdOn: when the delivery was queued (DEFERRAL_HORIZON_MS).
+        includeMetadata: true,
+      },
+    },
+    (job) => deliver({ ctx, agent, breaker }, job),
+  );
   return {
     async stop() {
+      pollers.stop();
       await ctx.boss.offWork(WEBHOOK_QUEUE, { wait: true });
       await agent.close();
     },
