@@ -48,7 +48,7 @@ const SLOW_SIZES = quick ? SLOW_QUICK : SLOW_FULL;
 const WORKER_CONCURRENCY = '50';
 const IDLE_WORKERS = 8;
 const IDLE_APIS = 4;
-const IDLE_SETTLE_SECONDS = quick ? 5 : 10;
+const IDLE_SETTLE_SECONDS = quick ? 5 : 30;
 const IDLE_MEASURE_SECONDS = quick ? 5 : 30;
 const BENCH_KEY = 'bench-key-0000000001';
 
