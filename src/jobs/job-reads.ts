@@ -1,6 +1,6 @@
 import type { Db } from '../db/schema';
 import { findJob, type OwnedJob } from '../db/statements/find-job-for-key';
-import { findPolledJobs } from '../db/statements/find-polled-jobs';
+import { findJobs } from '../db/statements/find-jobs';
 
 /** Reads of jobs by id running at once; polls that come while they all run share the next read. */
 export const MAX_JOB_READS_IN_FLIGHT = 2;
@@ -53,9 +53,7 @@ export class JobReads {
     const ids = [...batch.keys()];
     // One id reads through the single-row statement, the plan an idle API process always uses.
     const read =
-      ids.length === 1
-        ? findJob(this.db, ids[0]!).then((job) => (job ? [job] : []))
-        : findPolledJobs(this.db, ids);
+      ids.length === 1 ? findJob(this.db, ids[0]!).then((job) => (job ? [job] : [])) : findJobs(this.db, ids);
     read
       .then(
         (jobs) => {
