@@ -8,7 +8,8 @@ import { startTestService, type TestService } from './helpers/service';
 
 let service: TestService;
 beforeAll(async () => {
-  service = await startTestService();
+  // A queued duty is picked up within half a second (the default looks every 30 s).
+  service = await startTestService({ tuning: { maintenancePollSeconds: 0.5 } });
 });
 afterAll(() => service?.stop());
 
