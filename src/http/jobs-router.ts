@@ -7,7 +7,7 @@ import { jobBody } from '../jobs/job-view';
 import { listJobs } from '../jobs/list-jobs';
 import { redeliverWebhook } from '../jobs/webhook-trigger';
 import { JobReads } from '../jobs/job-reads';
-import type { JobForOwner } from '../db/statements/find-job-for-key';
+import { ownedBy, type JobForOwner } from '../db/statements/find-job-for-key';
 import { listWebhookDeliveries } from '../db/webhooks';
 import { apiKeyOf } from './auth';
 import { jobNotFound } from './errors';
@@ -40,7 +40,7 @@ export function jobsRouter(
     const id = idParam(req.params.job_id);
     if (!id) throw jobNotFound();
     const apiKeyId = apiKeyOf(req).id;
-    const read = () => reads.find(id).then((job) => (job?.api_key_id === apiKeyId ? job : undefined));
+    const read = () => reads.find(id).then((job) => ownedBy(job, apiKeyId));
     const job =
       wait === undefined
         ? await read()

@@ -42,8 +42,12 @@ const FIND_JOB = namedStatement('omniscrape_find_job', `${SELECT_JOBS} where j.i
 
 /** A job as its owner sees it; undefined for unknown ids and for other keys' jobs alike. */
 export async function findJobForKey(db: Db, id: string, apiKeyId: string): Promise<JobForOwner | undefined> {
-  const row = await findJob(db, id);
-  return row && row.api_key_id === apiKeyId ? row : undefined;
+  return ownedBy(await findJob(db, id), apiKeyId);
+}
+
+/** The job if it is this key's; undefined for no job and for another key's alike. */
+export function ownedBy(job: OwnedJob | undefined, apiKeyId: string): JobForOwner | undefined {
+  return job?.api_key_id === apiKeyId ? job : undefined;
 }
 
 /** A job by id with its owner's id (any owner: the caller checks). */
